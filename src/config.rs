@@ -1,0 +1,646 @@
+//! Settings: environment `DIND_*` variables over an optional TOML file.
+//!
+//! Every setting is declared once in [`SETTINGS`]; the README table, `--help`
+//! and the parser all come from it, so they cannot drift apart. Parsing is a
+//! pure function of an environment snapshot and the file text, so it is
+//! table-tested without touching the process environment.
+
+use crate::error::{Error, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the TOML file is looked for when `DIND_CONFIG` is not set.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/dind-init.toml";
+
+/// One setting: its env name, TOML key, default and meaning (for docs and errors).
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// Environment variable, e.g. `DIND_STRATEGY`.
+    pub env: &'static str,
+    /// Key in the TOML file, e.g. `strategy`.
+    pub key: &'static str,
+    /// Default, as shown to users.
+    pub default: &'static str,
+    /// Allowed values, as shown in errors.
+    pub allowed: &'static str,
+    /// What it does.
+    pub meaning: &'static str,
+}
+
+/// Every setting dind-init knows, in README order.
+pub const SETTINGS: &[Setting] = &[
+    Setting { env: "DIND_CONFIG", key: "", default: "/etc/dind-init.toml (if it exists)", allowed: "a path to a TOML file", meaning: "TOML file with the settings below (keys without the DIND_ prefix, lower case); env beats file" },
+    Setting { env: "DIND_START_DOCKERD", key: "start_dockerd", default: "true", allowed: "true|false", meaning: "false makes dind-init a plain init (like tini): no storage fix, no dockerd" },
+    Setting { env: "DIND_LOG", key: "log", default: "info", allowed: "error|warn|info|debug|trace", meaning: "log level of dind-init's own messages (RUST_LOG is honoured when DIND_LOG is unset)" },
+    Setting { env: "DIND_STOP_TIMEOUT", key: "stop_timeout", default: "25", allowed: "whole seconds, e.g. 25", meaning: "on stop, time for the command, dockerd and leftovers to exit before SIGKILL; keep it below terminationGracePeriodSeconds" },
+    Setting { env: "DIND_USER", key: "user", default: "(the current user)", allowed: "a user name, uid or uid:gid", meaning: "run the command as this user, with its groups, HOME and SHELL; it may use the docker socket" },
+    Setting { env: "DIND_DATA_ROOT", key: "data_root", default: "<home of DIND_USER>/.docker-data", allowed: "an absolute path", meaning: "where Docker's data lives; put it on the pod's persistent volume" },
+    Setting { env: "DIND_STRATEGY", key: "strategy", default: "auto", allowed: "auto|bind|symlink|data-root|off", meaning: "how DATA_ROOT becomes Docker's data dir: bind-mount onto /var/lib/docker, symlink it, or pass --data-root; off changes nothing" },
+    Setting { env: "DIND_STORAGE_DRIVER", key: "storage_driver", default: "auto", allowed: "auto|overlay2|fuse-overlayfs|vfs|overlayfs|native", meaning: "storage driver (snapshotter with the containerd image store); auto picks the fastest one that really mounts on DATA_ROOT" },
+    Setting { env: "DIND_DOCKERD", key: "dockerd", default: "dockerd", allowed: "a program name or path", meaning: "the dockerd to run" },
+    Setting { env: "DIND_DOCKERD_ARGS", key: "dockerd_args", default: "(none)", allowed: "shell-quoted words (TOML: a string or an array)", meaning: "extra dockerd arguments; merged with daemon.json and DOCKER_OPTS so no option is given twice" },
+    Setting { env: "DIND_DOCKERD_LOG", key: "dockerd_log", default: "(stderr only)", allowed: "an absolute path", meaning: "also append dockerd's output to this file" },
+    Setting { env: "DIND_READY_TIMEOUT", key: "ready_timeout", default: "60", allowed: "whole seconds, e.g. 60", meaning: "how long to wait for dockerd to answer /_ping" },
+    Setting { env: "DIND_SHM_SIZE", key: "shm_size", default: "(Docker's 64m)", allowed: "a size such as 1g or 512m", meaning: "default-shm-size for containers" },
+    Setting { env: "DIND_DOCKER_GROUP", key: "docker_group", default: "docker", allowed: "a group name", meaning: "group owning the docker socket; created if missing and given to DIND_USER" },
+    Setting { env: "DIND_REQUIRE_DOCKER", key: "require_docker", default: "false", allowed: "true|false", meaning: "true: exit non-zero when Docker cannot be made to work instead of starting the command with a warning" },
+    Setting { env: "DIND_CONTAINERD", key: "containerd", default: "auto", allowed: "auto|separate|managed", meaning: "separate: dind-init starts containerd before dockerd (faster start and stop); managed: dockerd starts its own" },
+];
+
+/// How DATA_ROOT is made Docker's data directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// bind if we can mount, else symlink, else data-root.
+    Auto,
+    /// Bind-mount DATA_ROOT onto /var/lib/docker.
+    Bind,
+    /// Make /var/lib/docker a symlink to DATA_ROOT.
+    Symlink,
+    /// Pass `data-root` to dockerd.
+    DataRoot,
+    /// Touch nothing.
+    Off,
+}
+
+/// The storage driver the user asked for (graphdriver or snapshotter names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DriverChoice {
+    /// Pick the fastest driver that really works.
+    Auto,
+    /// Graphdriver overlay2.
+    Overlay2,
+    /// fuse-overlayfs (graphdriver or snapshotter).
+    FuseOverlayfs,
+    /// Graphdriver vfs (full copies; slow and large).
+    Vfs,
+    /// containerd snapshotter overlayfs.
+    Overlayfs,
+    /// containerd snapshotter native (full copies).
+    Native,
+}
+
+/// Who runs containerd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContainerdMode {
+    /// separate whenever it is at least as fast (every engine measured so far).
+    Auto,
+    /// dind-init starts containerd and hands its socket to dockerd.
+    Separate,
+    /// dockerd starts its own containerd.
+    Managed,
+}
+
+/// DIND_USER: a name, or numeric ids.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum UserSpec {
+    /// Looked up in /etc/passwd.
+    Name(String),
+    /// Numeric uid, optional gid (defaults to the passwd entry's or the uid).
+    Id { uid: u32, gid: Option<u32> },
+}
+
+/// The parsed settings. Built only through [`Config::from_sources`] / [`Config::load`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Config {
+    /// Run the storage fix and dockerd (false: plain init).
+    pub start_dockerd: bool,
+    /// Log filter for dind-init's own messages (None: use RUST_LOG or info).
+    pub log: Option<log::LevelFilter>,
+    /// Shutdown budget for the command, dockerd and leftovers.
+    pub stop_timeout: Duration,
+    /// DIND_USER.
+    pub user: Option<UserSpec>,
+    /// DIND_DATA_ROOT; None: decided by the planner from the user's home.
+    pub data_root: Option<PathBuf>,
+    /// DIND_STRATEGY.
+    pub strategy: Strategy,
+    /// DIND_STORAGE_DRIVER.
+    pub storage_driver: DriverChoice,
+    /// DIND_DOCKERD.
+    pub dockerd: String,
+    /// DIND_DOCKERD_ARGS, split into words.
+    pub dockerd_args: Vec<String>,
+    /// DIND_DOCKERD_LOG.
+    pub dockerd_log: Option<PathBuf>,
+    /// DIND_READY_TIMEOUT.
+    pub ready_timeout: Duration,
+    /// DIND_SHM_SIZE, validated (e.g. "1g").
+    pub shm_size: Option<String>,
+    /// DIND_DOCKER_GROUP.
+    pub docker_group: String,
+    /// DIND_REQUIRE_DOCKER.
+    pub require_docker: bool,
+    /// DIND_CONTAINERD.
+    pub containerd: ContainerdMode,
+    /// DOCKER_DRIVER (GitLab / docker:dind convention), honoured as a storage-driver wish.
+    pub docker_driver_env: Option<String>,
+    /// The TOML file that was read, if any (for messages).
+    pub file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            start_dockerd: true,
+            log: None,
+            stop_timeout: Duration::from_secs(25),
+            user: None,
+            data_root: None,
+            strategy: Strategy::Auto,
+            storage_driver: DriverChoice::Auto,
+            dockerd: "dockerd".into(),
+            dockerd_args: Vec::new(),
+            dockerd_log: None,
+            ready_timeout: Duration::from_secs(60),
+            shm_size: None,
+            docker_group: "docker".into(),
+            require_docker: false,
+            containerd: ContainerdMode::Auto,
+            docker_driver_env: None,
+            file: None,
+        }
+    }
+}
+
+/// A raw value before validation, with where it came from (for error messages).
+#[derive(Debug, Clone)]
+enum Raw {
+    Str(String),
+    List(Vec<String>),
+}
+
+impl Config {
+    /// Read the real environment and the TOML file it points to.
+    pub fn load() -> Result<Config> {
+        let env: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let (path, explicit) = match env.get("DIND_CONFIG") {
+            Some(p) if !p.is_empty() => (PathBuf::from(p), true),
+            _ => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => None,
+            Err(e) => {
+                return Err(Error::ConfigFile {
+                    path,
+                    msg: format!("cannot read (named by DIND_CONFIG): {e}"),
+                    hint: "point DIND_CONFIG at a readable TOML file, or unset it".into(),
+                })
+            }
+        };
+        Config::from_sources(&env, text.as_deref().map(|t| (path.as_path(), t)))
+    }
+
+    /// Build the config from an environment snapshot and an optional TOML file
+    /// (path, text). Env beats file. Pure: no I/O.
+    pub fn from_sources(env: &BTreeMap<String, String>, file: Option<(&Path, &str)>) -> Result<Config> {
+        let mut raw: BTreeMap<&'static str, (String, Raw)> = BTreeMap::new();
+        let mut cfg = Config::default();
+        if let Some((path, text)) = file {
+            cfg.file = Some(path.to_path_buf());
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::ConfigFile {
+                path: path.to_path_buf(),
+                msg: one_line(&e.to_string()),
+                hint: "fix the TOML syntax (see the example in the README)".into(),
+            })?;
+            for (key, value) in table {
+                let Some(s) = SETTINGS.iter().find(|s| !s.key.is_empty() && s.key == key) else {
+                    return Err(Error::ConfigFile {
+                        path: path.to_path_buf(),
+                        msg: format!("unknown key {key:?}"),
+                        hint: format!("use one of: {}", toml_keys()),
+                    });
+                };
+                let label = format!("{} in {}", s.key, path.display());
+                let v = match value {
+                    toml::Value::String(s) => Raw::Str(s),
+                    toml::Value::Integer(i) => Raw::Str(i.to_string()),
+                    toml::Value::Boolean(b) => Raw::Str(b.to_string()),
+                    toml::Value::Array(a) if s.key == "dockerd_args" => {
+                        let mut words = Vec::new();
+                        for item in a {
+                            match item {
+                                toml::Value::String(w) => words.push(w),
+                                other => {
+                                    return Err(Error::BadSetting {
+                                        key: label,
+                                        value: other.to_string(),
+                                        allowed: "an array of strings".into(),
+                                    })
+                                }
+                            }
+                        }
+                        Raw::List(words)
+                    }
+                    other => {
+                        return Err(Error::BadSetting {
+                            key: label,
+                            value: other.to_string(),
+                            allowed: s.allowed.into(),
+                        })
+                    }
+                };
+                raw.insert(s.key, (label, v));
+            }
+        }
+        for s in SETTINGS.iter().filter(|s| !s.key.is_empty()) {
+            if let Some(v) = env.get(s.env) {
+                raw.insert(s.key, (s.env.to_string(), Raw::Str(v.clone())));
+            }
+        }
+        for (key, (label, value)) in raw {
+            apply_one(&mut cfg, key, &label, value)?;
+        }
+        if let Some(d) = env.get("DOCKER_DRIVER").filter(|d| !d.is_empty()) {
+            cfg.docker_driver_env = Some(d.clone());
+        }
+        Ok(cfg)
+    }
+
+    /// `DIND_*` variables in `env` that are not settings (likely typos), with a suggestion.
+    pub fn unknown_env(env: &BTreeMap<String, String>) -> Vec<String> {
+        env.keys()
+            .filter(|k| k.starts_with("DIND_") && !SETTINGS.iter().any(|s| s.env == k.as_str()))
+            .map(|k| match closest(k) {
+                Some(s) => format!("{k} is not a dind-init setting (did you mean {s}?)"),
+                None => format!("{k} is not a dind-init setting; ignored"),
+            })
+            .collect()
+    }
+}
+
+fn toml_keys() -> String {
+    SETTINGS
+        .iter()
+        .filter(|s| !s.key.is_empty())
+        .map(|s| s.key)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The setting whose env name is closest to `k` (at most 3 edits away).
+fn closest(k: &str) -> Option<&'static str> {
+    SETTINGS
+        .iter()
+        .map(|s| (edit_distance(k, s.env), s.env))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, e)| e)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn apply_one(cfg: &mut Config, key: &str, label: &str, value: Raw) -> Result<()> {
+    let setting = SETTINGS.iter().find(|s| s.key == key);
+    let bad = |v: &str| Error::BadSetting {
+        key: label.to_string(),
+        value: v.to_string(),
+        allowed: setting.map(|s| s.allowed).unwrap_or("").to_string(),
+    };
+    let s = match &value {
+        Raw::Str(s) => s.trim().to_string(),
+        Raw::List(_) => String::new(),
+    };
+    match key {
+        "start_dockerd" => cfg.start_dockerd = parse_bool(&s).ok_or_else(|| bad(&s))?,
+        "require_docker" => cfg.require_docker = parse_bool(&s).ok_or_else(|| bad(&s))?,
+        "log" => {
+            cfg.log = Some(match s.to_ascii_lowercase().as_str() {
+                "error" => log::LevelFilter::Error,
+                "warn" | "warning" => log::LevelFilter::Warn,
+                "info" => log::LevelFilter::Info,
+                "debug" => log::LevelFilter::Debug,
+                "trace" => log::LevelFilter::Trace,
+                _ => return Err(bad(&s)),
+            })
+        }
+        "stop_timeout" => cfg.stop_timeout = parse_secs(&s).ok_or_else(|| bad(&s))?,
+        "ready_timeout" => {
+            cfg.ready_timeout = parse_secs(&s).filter(|d| !d.is_zero()).ok_or_else(|| bad(&s))?
+        }
+        "user" => cfg.user = Some(parse_user(&s).ok_or_else(|| bad(&s))?),
+        "data_root" => cfg.data_root = Some(parse_abs_path(&s).ok_or_else(|| bad(&s))?),
+        "dockerd_log" => cfg.dockerd_log = Some(parse_abs_path(&s).ok_or_else(|| bad(&s))?),
+        "strategy" => {
+            cfg.strategy = match s.as_str() {
+                "auto" => Strategy::Auto,
+                "bind" => Strategy::Bind,
+                "symlink" => Strategy::Symlink,
+                "data-root" => Strategy::DataRoot,
+                "off" => Strategy::Off,
+                _ => return Err(bad(&s)),
+            }
+        }
+        "storage_driver" => {
+            cfg.storage_driver = match s.as_str() {
+                "auto" => DriverChoice::Auto,
+                "overlay2" => DriverChoice::Overlay2,
+                "fuse-overlayfs" => DriverChoice::FuseOverlayfs,
+                "vfs" => DriverChoice::Vfs,
+                "overlayfs" => DriverChoice::Overlayfs,
+                "native" => DriverChoice::Native,
+                _ => return Err(bad(&s)),
+            }
+        }
+        "containerd" => {
+            cfg.containerd = match s.as_str() {
+                "auto" => ContainerdMode::Auto,
+                "separate" => ContainerdMode::Separate,
+                "managed" => ContainerdMode::Managed,
+                _ => return Err(bad(&s)),
+            }
+        }
+        "dockerd" => {
+            if s.is_empty() || s.contains('\0') {
+                return Err(bad(&s));
+            }
+            cfg.dockerd = s;
+        }
+        "dockerd_args" => {
+            cfg.dockerd_args = match value {
+                Raw::List(words) => words,
+                Raw::Str(text) => split_words(&text).ok_or_else(|| bad(&text))?,
+            }
+        }
+        "shm_size" => {
+            if !valid_size(&s) {
+                return Err(bad(&s));
+            }
+            cfg.shm_size = Some(s);
+        }
+        "docker_group" => {
+            if !valid_name(&s) {
+                return Err(bad(&s));
+            }
+            cfg.docker_group = s;
+        }
+        _ => return Err(bad(&s)),
+    }
+    Ok(())
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_secs(s: &str) -> Option<Duration> {
+    let n = s.strip_suffix('s').unwrap_or(s);
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse::<u32>().ok().map(|n| Duration::from_secs(n.into()))
+}
+
+fn parse_abs_path(s: &str) -> Option<PathBuf> {
+    (s.starts_with('/') && !s.contains('\0')).then(|| PathBuf::from(s))
+}
+
+/// A POSIX-ish user or group name (what useradd accepts, plus upper case).
+fn valid_name(s: &str) -> bool {
+    let mut it = s.bytes();
+    matches!(it.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && s.len() <= 32
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') || b == b'$')
+}
+
+fn parse_user(s: &str) -> Option<UserSpec> {
+    if s.bytes().next()?.is_ascii_digit() {
+        let (u, g) = match s.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (s, None),
+        };
+        let uid = u.parse().ok()?;
+        let gid = match g {
+            Some(g) => Some(g.parse().ok()?),
+            None => None,
+        };
+        Some(UserSpec::Id { uid, gid })
+    } else if valid_name(s) {
+        Some(UserSpec::Name(s.to_string()))
+    } else {
+        None
+    }
+}
+
+/// Docker's size syntax: digits with an optional b/k/m/g suffix.
+fn valid_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| "bkmgBKMG".contains(c));
+    s.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Split shell-quoted words: whitespace separates, '…' and "…" quote, \ escapes.
+/// Returns None on an unterminated quote.
+pub fn split_words(s: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => cur.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => cur.push(chars.next()?),
+                        c => cur.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.push(chars.next()?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(cur);
+    }
+    Some(words)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn err(pairs: &[(&str, &str)], file: Option<&str>) -> String {
+        Config::from_sources(&env(pairs), file.map(|t| (Path::new("/etc/dind-init.toml"), t)))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let c = Config::from_sources(&env(&[]), None).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.stop_timeout, Duration::from_secs(25));
+        assert!(c.start_dockerd && !c.require_docker);
+    }
+
+    #[test]
+    fn valid_env_values() {
+        let c = Config::from_sources(
+            &env(&[
+                ("DIND_START_DOCKERD", "false"),
+                ("DIND_LOG", "debug"),
+                ("DIND_STOP_TIMEOUT", "7"),
+                ("DIND_USER", "1000:1001"),
+                ("DIND_DATA_ROOT", "/home/coder/.docker-data"),
+                ("DIND_STRATEGY", "data-root"),
+                ("DIND_STORAGE_DRIVER", "fuse-overlayfs"),
+                ("DIND_DOCKERD_ARGS", "--debug --label 'a b' \"c d\""),
+                ("DIND_SHM_SIZE", "1g"),
+                ("DIND_CONTAINERD", "managed"),
+                ("DIND_READY_TIMEOUT", "5s"),
+                ("DOCKER_DRIVER", "overlay2"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert!(!c.start_dockerd);
+        assert_eq!(c.log, Some(log::LevelFilter::Debug));
+        assert_eq!(c.stop_timeout, Duration::from_secs(7));
+        assert_eq!(c.user, Some(UserSpec::Id { uid: 1000, gid: Some(1001) }));
+        assert_eq!(c.data_root, Some(PathBuf::from("/home/coder/.docker-data")));
+        assert_eq!(c.strategy, Strategy::DataRoot);
+        assert_eq!(c.storage_driver, DriverChoice::FuseOverlayfs);
+        assert_eq!(c.dockerd_args, vec!["--debug", "--label", "a b", "c d"]);
+        assert_eq!(c.shm_size.as_deref(), Some("1g"));
+        assert_eq!(c.containerd, ContainerdMode::Managed);
+        assert_eq!(c.ready_timeout, Duration::from_secs(5));
+        assert_eq!(c.docker_driver_env.as_deref(), Some("overlay2"));
+    }
+
+    #[test]
+    fn invalid_env_values_name_variable_value_and_allowed() {
+        let cases = [
+            ("DIND_START_DOCKERD", "maybe", "true|false"),
+            ("DIND_LOG", "loud", "error|warn|info|debug|trace"),
+            ("DIND_STOP_TIMEOUT", "-1", "whole seconds"),
+            ("DIND_STOP_TIMEOUT", "1.5", "whole seconds"),
+            ("DIND_READY_TIMEOUT", "0", "whole seconds"),
+            ("DIND_USER", "bad user", "a user name, uid or uid:gid"),
+            ("DIND_USER", "1000:x", "a user name, uid or uid:gid"),
+            ("DIND_DATA_ROOT", "relative/path", "an absolute path"),
+            ("DIND_STRATEGY", "bindd", "auto|bind|symlink|data-root|off"),
+            ("DIND_STORAGE_DRIVER", "aufs", "auto|overlay2|fuse-overlayfs|vfs|overlayfs|native"),
+            ("DIND_DOCKERD_ARGS", "--label 'unterminated", "shell-quoted words"),
+            ("DIND_SHM_SIZE", "lots", "a size such as 1g"),
+            ("DIND_DOCKER_GROUP", "doc ker", "a group name"),
+            ("DIND_CONTAINERD", "both", "auto|separate|managed"),
+            ("DIND_DOCKERD", "", "a program name or path"),
+        ];
+        for (k, v, allowed) in cases {
+            let msg = err(&[(k, v)], None);
+            assert!(msg.contains(k), "{msg}");
+            assert!(msg.contains(&format!("{v:?}")), "{msg}");
+            assert!(msg.contains(allowed), "{msg}");
+            assert!(!msg.contains('\n'), "one line: {msg}");
+        }
+    }
+
+    #[test]
+    fn file_values_and_env_beats_file() {
+        let toml = "strategy = \"symlink\"\nstop_timeout = 9\nrequire_docker = true\ndockerd_args = [\"--debug\", \"a b\"]\n";
+        let c = Config::from_sources(
+            &env(&[("DIND_STRATEGY", "bind")]),
+            Some((Path::new("/x.toml"), toml)),
+        )
+        .unwrap();
+        assert_eq!(c.strategy, Strategy::Bind, "env beats file");
+        assert_eq!(c.stop_timeout, Duration::from_secs(9));
+        assert!(c.require_docker);
+        assert_eq!(c.dockerd_args, vec!["--debug", "a b"]);
+        assert_eq!(c.file, Some(PathBuf::from("/x.toml")));
+    }
+
+    #[test]
+    fn unknown_toml_key_is_an_error_naming_it() {
+        let msg = err(&[], Some("stratgy = \"bind\"\n"));
+        assert!(msg.contains("/etc/dind-init.toml"), "{msg}");
+        assert!(msg.contains("\"stratgy\""), "{msg}");
+        assert!(msg.contains("strategy"), "lists the valid keys: {msg}");
+    }
+
+    #[test]
+    fn invalid_toml_value_names_key_and_file() {
+        let msg = err(&[], Some("strategy = \"bindd\"\n"));
+        assert!(msg.contains("strategy in /etc/dind-init.toml"), "{msg}");
+        assert!(msg.contains("bindd"), "{msg}");
+        let msg = err(&[], Some("stop_timeout = 2.5\n"));
+        assert!(msg.contains("stop_timeout"), "{msg}");
+    }
+
+    #[test]
+    fn toml_syntax_error_is_one_line() {
+        let msg = err(&[], Some("strategy = \n[[["));
+        assert!(msg.starts_with("/etc/dind-init.toml:"), "{msg}");
+        assert!(!msg.contains('\n'), "{msg}");
+    }
+
+    #[test]
+    fn unknown_env_suggests_the_closest_setting() {
+        let warnings = Config::unknown_env(&env(&[("DIND_STRATGY", "bind"), ("DIND_COMMIT", "x")]));
+        assert!(warnings.iter().any(|w| w.contains("did you mean DIND_STRATEGY")), "{warnings:?}");
+        assert!(warnings.iter().any(|w| w.starts_with("DIND_COMMIT")), "{warnings:?}");
+    }
+
+    #[test]
+    fn split_words_handles_quotes_and_escapes() {
+        assert_eq!(split_words("").unwrap(), Vec::<String>::new());
+        assert_eq!(split_words(" a  b ").unwrap(), vec!["a", "b"]);
+        assert_eq!(split_words("'' x").unwrap(), vec!["", "x"]);
+        assert_eq!(split_words(r#"a\ b "c\"d""#).unwrap(), vec!["a b", "c\"d"]);
+        assert!(split_words("\"open").is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! dind-init: PID 1 for Kubernetes devpods that makes Docker-in-Docker work.
+//!
+//! Stages, one module each, run in this order at every pod start:
+//! [`config`] → [`probe`] → [`plan`] → [`apply`] → [`dockerd`] → [`init`];
+//! [`doctor`] explains them. Side effects go through [`sys::Syscall`] so the
+//! decisions are unit-tested without root.
+
+pub mod apply;
+pub mod cgroup;
+pub mod config;
+pub mod doctor;
+pub mod dockerd;
+pub mod error;
+pub mod init;
+pub mod plan;
+pub mod probe;
+pub mod settings;
+pub mod sys;
+pub mod user;
+
+pub use error::{Error, Result};
