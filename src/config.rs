@@ -199,16 +199,21 @@ impl Config {
 
     /// Build the config from an environment snapshot and an optional TOML file
     /// (path, text). Env beats file. Pure: no I/O.
-    pub fn from_sources(env: &BTreeMap<String, String>, file: Option<(&Path, &str)>) -> Result<Config> {
+    pub fn from_sources(
+        env: &BTreeMap<String, String>,
+        file: Option<(&Path, &str)>,
+    ) -> Result<Config> {
         let mut raw: BTreeMap<&'static str, (String, Raw)> = BTreeMap::new();
         let mut cfg = Config::default();
         if let Some((path, text)) = file {
             cfg.file = Some(path.to_path_buf());
-            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::ConfigFile {
-                path: path.to_path_buf(),
-                msg: one_line(&e.to_string()),
-                hint: "fix the TOML syntax (see the example in the README)".into(),
-            })?;
+            let table: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| Error::ConfigFile {
+                        path: path.to_path_buf(),
+                        msg: one_line(&e.to_string()),
+                        hint: "fix the TOML syntax (see the example in the README)".into(),
+                    })?;
             for (key, value) in table {
                 let Some(s) = SETTINGS.iter().find(|s| !s.key.is_empty() && s.key == key) else {
                     return Err(Error::ConfigFile {
@@ -275,6 +280,92 @@ impl Config {
     }
 }
 
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cli {
+    /// Be PID 1 and run this command (empty: the user's login shell).
+    Run(Vec<std::ffi::OsString>),
+    /// Explain facts, plan and checks; `json` for scripts.
+    Doctor {
+        /// Machine-readable output.
+        json: bool,
+    },
+    /// Print the plan; change nothing.
+    Plan {
+        /// Machine-readable output.
+        json: bool,
+    },
+    /// Exit 0 only when Docker answers and storage works (a readiness probe).
+    Status,
+    /// Print usage.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// Parse argv (without the program name). A subcommand is recognised only as the
+/// first word; `--` ends option parsing, so `dind-init -- status` runs a program
+/// called `status`.
+pub fn parse_cli(args: &[std::ffi::OsString]) -> Result<Cli> {
+    let Some(first) = args.first() else {
+        return Ok(Cli::Run(Vec::new()));
+    };
+    let rest = &args[1..];
+    let flags = |allowed: &[&str]| -> Result<bool> {
+        let mut json = false;
+        for a in rest {
+            match a.to_str() {
+                Some("--json") if allowed.contains(&"--json") => json = true,
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "unexpected argument {:?} for {:?}",
+                        a, first
+                    )))
+                }
+            }
+        }
+        Ok(json)
+    };
+    match first.to_str() {
+        Some("--") => Ok(Cli::Run(rest.to_vec())),
+        Some("-h" | "--help" | "help") => Ok(Cli::Help),
+        Some("-V" | "--version" | "version") => Ok(Cli::Version),
+        Some("doctor") => Ok(Cli::Doctor {
+            json: flags(&["--json"])?,
+        }),
+        Some("plan") => Ok(Cli::Plan {
+            json: flags(&["--json"])?,
+        }),
+        Some("status") => {
+            flags(&[])?;
+            Ok(Cli::Status)
+        }
+        Some(s) if s.starts_with('-') => Err(Error::Usage(format!(
+            "unknown option {s:?}; to run a program whose name starts with '-', put `--` before it"
+        ))),
+        _ => Ok(Cli::Run(args.to_vec())),
+    }
+}
+
+/// The `--help` text, with every setting from [`SETTINGS`].
+pub fn usage() -> String {
+    let mut s = String::from(
+        "dind-init: PID 1 for devpods that makes Docker-in-Docker work.\n\n\
+Usage:\n  dind-init [--] [CMD [ARGS...]]   run CMD (default: the user's login shell) after starting Docker\n  \
+dind-init doctor [--json]         explain facts, plan and checks, with the remedy for each failure\n  \
+dind-init plan [--json]           print what would be done and why; change nothing\n  \
+dind-init status                  exit 0 only when Docker answers and storage works (readiness probe)\n  \
+dind-init --help | --version\n\nSettings (environment; the same keys in lower case without DIND_ in the TOML file):\n",
+    );
+    for st in SETTINGS {
+        s.push_str(&format!(
+            "  {:<20} {} (default: {})\n",
+            st.env, st.meaning, st.default
+        ));
+    }
+    s
+}
+
 fn toml_keys() -> String {
     SETTINGS
         .iter()
@@ -338,7 +429,9 @@ fn apply_one(cfg: &mut Config, key: &str, label: &str, value: Raw) -> Result<()>
         }
         "stop_timeout" => cfg.stop_timeout = parse_secs(&s).ok_or_else(|| bad(&s))?,
         "ready_timeout" => {
-            cfg.ready_timeout = parse_secs(&s).filter(|d| !d.is_zero()).ok_or_else(|| bad(&s))?
+            cfg.ready_timeout = parse_secs(&s)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| bad(&s))?
         }
         "user" => cfg.user = Some(parse_user(&s).ok_or_else(|| bad(&s))?),
         "data_root" => cfg.data_root = Some(parse_abs_path(&s).ok_or_else(|| bad(&s))?),
@@ -510,13 +603,65 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn err(pairs: &[(&str, &str)], file: Option<&str>) -> String {
-        Config::from_sources(&env(pairs), file.map(|t| (Path::new("/etc/dind-init.toml"), t)))
+        Config::from_sources(
+            &env(pairs),
+            file.map(|t| (Path::new("/etc/dind-init.toml"), t)),
+        )
+        .unwrap_err()
+        .to_string()
+    }
+
+    fn os(v: &[&str]) -> Vec<std::ffi::OsString> {
+        v.iter().map(std::ffi::OsString::from).collect()
+    }
+
+    #[test]
+    fn cli_parsing() {
+        assert_eq!(parse_cli(&os(&[])).unwrap(), Cli::Run(vec![]));
+        assert_eq!(
+            parse_cli(&os(&["bash", "-l"])).unwrap(),
+            Cli::Run(os(&["bash", "-l"]))
+        );
+        assert_eq!(
+            parse_cli(&os(&["--", "status"])).unwrap(),
+            Cli::Run(os(&["status"]))
+        );
+        assert_eq!(
+            parse_cli(&os(&["--", "--help"])).unwrap(),
+            Cli::Run(os(&["--help"]))
+        );
+        assert_eq!(parse_cli(&os(&["status"])).unwrap(), Cli::Status);
+        assert_eq!(
+            parse_cli(&os(&["doctor", "--json"])).unwrap(),
+            Cli::Doctor { json: true }
+        );
+        assert_eq!(
+            parse_cli(&os(&["plan"])).unwrap(),
+            Cli::Plan { json: false }
+        );
+        assert_eq!(parse_cli(&os(&["--version"])).unwrap(), Cli::Version);
+        assert_eq!(parse_cli(&os(&["-h"])).unwrap(), Cli::Help);
+        assert!(parse_cli(&os(&["--frobnicate"]))
             .unwrap_err()
             .to_string()
+            .contains("--frobnicate"));
+        assert!(parse_cli(&os(&["status", "--json"])).is_err());
+        assert!(parse_cli(&os(&["doctor", "x"])).is_err());
+    }
+
+    #[test]
+    fn usage_lists_every_setting() {
+        let u = usage();
+        for st in SETTINGS {
+            assert!(u.contains(st.env), "{} missing from --help", st.env);
+        }
     }
 
     #[test]
@@ -550,7 +695,13 @@ mod tests {
         assert!(!c.start_dockerd);
         assert_eq!(c.log, Some(log::LevelFilter::Debug));
         assert_eq!(c.stop_timeout, Duration::from_secs(7));
-        assert_eq!(c.user, Some(UserSpec::Id { uid: 1000, gid: Some(1001) }));
+        assert_eq!(
+            c.user,
+            Some(UserSpec::Id {
+                uid: 1000,
+                gid: Some(1001)
+            })
+        );
         assert_eq!(c.data_root, Some(PathBuf::from("/home/coder/.docker-data")));
         assert_eq!(c.strategy, Strategy::DataRoot);
         assert_eq!(c.storage_driver, DriverChoice::FuseOverlayfs);
@@ -573,8 +724,16 @@ mod tests {
             ("DIND_USER", "1000:x", "a user name, uid or uid:gid"),
             ("DIND_DATA_ROOT", "relative/path", "an absolute path"),
             ("DIND_STRATEGY", "bindd", "auto|bind|symlink|data-root|off"),
-            ("DIND_STORAGE_DRIVER", "aufs", "auto|overlay2|fuse-overlayfs|vfs|overlayfs|native"),
-            ("DIND_DOCKERD_ARGS", "--label 'unterminated", "shell-quoted words"),
+            (
+                "DIND_STORAGE_DRIVER",
+                "aufs",
+                "auto|overlay2|fuse-overlayfs|vfs|overlayfs|native",
+            ),
+            (
+                "DIND_DOCKERD_ARGS",
+                "--label 'unterminated",
+                "shell-quoted words",
+            ),
             ("DIND_SHM_SIZE", "lots", "a size such as 1g"),
             ("DIND_DOCKER_GROUP", "doc ker", "a group name"),
             ("DIND_CONTAINERD", "both", "auto|separate|managed"),
@@ -631,8 +790,16 @@ mod tests {
     #[test]
     fn unknown_env_suggests_the_closest_setting() {
         let warnings = Config::unknown_env(&env(&[("DIND_STRATGY", "bind"), ("DIND_COMMIT", "x")]));
-        assert!(warnings.iter().any(|w| w.contains("did you mean DIND_STRATEGY")), "{warnings:?}");
-        assert!(warnings.iter().any(|w| w.starts_with("DIND_COMMIT")), "{warnings:?}");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("did you mean DIND_STRATEGY")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings.iter().any(|w| w.starts_with("DIND_COMMIT")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

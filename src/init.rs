@@ -1,1 +1,689 @@
-//! (being written)
+//! The init core: signals, reaping, spawning, ordered shutdown.
+//!
+//! Modelled on catatonit: every signal but the kernel's fault signals is
+//! blocked and read from a signalfd, so idle means blocked in `poll(2)` on one
+//! fd; children get the original mask back before exec; once the command runs,
+//! PID 1 never bails on its own errors, it logs and goes on. Unlike tini, the
+//! command's leftovers are ended (TERM, then KILL at the deadline) so a
+//! subreaper never leaves orphans behind, and long-running services
+//! (containerd, dockerd) are restarted when they die and stopped in reverse
+//! start order after the command.
+
+use crate::error::{Error, Result};
+use crate::user::User;
+use log::{debug, info, warn};
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{Gid, Pid, Uid};
+use std::ffi::OsString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The signals the kernel sends for faults in our own code; blocking them would
+/// hide crashes, so they keep their default action (as in catatonit).
+const FAULT_SIGNALS: [Signal; 7] = [
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGABRT,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+];
+
+/// Something that happened while we were waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A signal other than SIGCHLD arrived.
+    Signal(Signal),
+    /// A child was reaped; `code` is its exit code, or 128+N when killed by signal N.
+    Exit {
+        /// The reaped child.
+        pid: Pid,
+        /// Shell-style exit code.
+        code: i32,
+    },
+}
+
+/// Where a spawned process's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Same as ours (the pod log).
+    Inherit,
+    /// Both into one pipe whose read end [`Init::spawn`] returns (for a log pump).
+    Pipe,
+}
+
+/// How to start a process.
+#[derive(Debug, Clone)]
+pub struct Spawn {
+    /// Program and arguments; the program is looked up on PATH.
+    pub argv: Vec<OsString>,
+    /// argv[0] as the program sees it (e.g. "-bash" for a login shell).
+    pub arg0: Option<OsString>,
+    /// Variables to set (on top of our environment).
+    pub env: Vec<(String, String)>,
+    /// Switch to this user (uid, gid, supplementary groups) before exec.
+    pub user: Option<User>,
+    /// Working directory.
+    pub cwd: Option<PathBuf>,
+    /// Give the child its own process group and, when stdin is a terminal, make
+    /// it the terminal's foreground group (so job control and Ctrl-C work).
+    pub foreground: bool,
+    /// Where output goes.
+    pub output: Output,
+}
+
+impl Spawn {
+    /// A plain spawn of `argv` with inherited output.
+    pub fn new<I, S>(argv: I) -> Spawn
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        Spawn {
+            argv: argv.into_iter().map(Into::into).collect(),
+            arg0: None,
+            env: Vec::new(),
+            user: None,
+            cwd: None,
+            foreground: false,
+            output: Output::Inherit,
+        }
+    }
+}
+
+/// PID 1 state: the signalfd, the mask to give back to children, what we are.
+pub struct Init {
+    sfd: SignalFd,
+    orig_mask: SigSet,
+    pid1: bool,
+    me: Pid,
+    no_children: bool,
+}
+
+impl Init {
+    /// Block every catchable signal, open the signalfd, and become a child
+    /// subreaper when we are not PID 1 (so orphans are still ours to reap).
+    pub fn setup() -> Result<Init> {
+        let mut mask = SigSet::all();
+        for s in FAULT_SIGNALS {
+            mask.remove(s);
+        }
+        let mut orig_mask = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut orig_mask))
+            .map_err(|e| Error::sys("sigprocmask SIG_BLOCK all", e, "report this as a bug"))?;
+        let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(|e| {
+                Error::sys(
+                    "signalfd",
+                    e,
+                    "the kernel must support signalfd (Linux ≥ 2.6.27)",
+                )
+            })?;
+        let me = nix::unistd::getpid();
+        let pid1 = me.as_raw() == 1;
+        if !pid1 {
+            if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+                warn!("cannot become a child subreaper ({e}); orphaned processes will not be reaped by dind-init — run it as the container's ENTRYPOINT (PID 1)");
+            }
+        }
+        Ok(Init {
+            sfd,
+            orig_mask,
+            pid1,
+            me,
+            no_children: true,
+        })
+    }
+
+    /// True when we are PID 1 of our pid namespace.
+    pub fn is_pid1(&self) -> bool {
+        self.pid1
+    }
+
+    /// Start a process with the original signal mask, optionally as another user
+    /// and in the terminal's foreground. Exec failures come back as
+    /// [`Error::Exec`] (127 not found, 126 not executable).
+    pub fn spawn(&mut self, spec: &Spawn) -> Result<(Pid, Option<OwnedFd>)> {
+        let Some(program) = spec.argv.first() else {
+            return Err(Error::Usage("no command to run".into()));
+        };
+        let mut cmd = Command::new(program);
+        cmd.args(&spec.argv[1..]);
+        if let Some(a0) = &spec.arg0 {
+            cmd.arg0(a0);
+        }
+        for (k, v) in &spec.env {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = &spec.cwd {
+            cmd.current_dir(dir);
+        }
+        let mut read_end = None;
+        if spec.output == Output::Pipe {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+                .map_err(|e| Error::sys("pipe2", e, "raise the open-files limit"))?;
+            let w2 = w.try_clone().map_err(|e| Error::io("dup", "pipe", e))?;
+            cmd.stdout(Stdio::from(w)).stderr(Stdio::from(w2));
+            read_end = Some(r);
+        }
+        let mask = self.orig_mask;
+        let foreground = spec.foreground;
+        let tty = foreground && nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
+        let ids = spec.user.as_ref().and_then(|u| {
+            let same = u.uid == Uid::effective().as_raw() && u.gid == Gid::effective().as_raw();
+            (!same).then(|| {
+                let groups: Vec<Gid> = u.groups.iter().map(|g| Gid::from_raw(*g)).collect();
+                (Uid::from_raw(u.uid), Gid::from_raw(u.gid), groups)
+            })
+        });
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe syscalls (sigprocmask, setpgid, tcsetpgrp, setgroups,
+        // setgid, setuid) on data prepared before the fork; it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || {
+                let all = SigSet::all();
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), None)?;
+                if foreground {
+                    nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+                    if tty {
+                        // SIGTTOU is blocked here, so a background group may take the terminal.
+                        let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpgrp());
+                    }
+                }
+                if let Some((uid, gid, groups)) = &ids {
+                    nix::unistd::setgroups(groups)?;
+                    nix::unistd::setgid(*gid)?;
+                    nix::unistd::setuid(*uid)?;
+                }
+                sigprocmask(SigmaskHow::SIG_SETMASK, Some(&mask), None)?;
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(|source| Error::Exec {
+            program: program.to_string_lossy().into_owned(),
+            source,
+        })?;
+        let pid = Pid::from_raw(child.id() as i32);
+        // We reap with waitpid(-1); dropping the handle does not wait.
+        drop(child);
+        if foreground {
+            // Also from the parent, so the group exists before we forward signals.
+            let _ = nix::unistd::setpgid(pid, pid);
+        }
+        self.no_children = false;
+        Ok((pid, read_end))
+    }
+
+    /// Send `sig` to `pid`, ignoring a process that is already gone.
+    pub fn signal(&self, pid: Pid, sig: Signal) {
+        match kill(pid, sig) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => warn!("kill({pid}, {sig}): {e}"),
+        }
+    }
+
+    /// Block until a signal arrives or `timeout` passes (None: forever), then
+    /// reap every exited child. Never fails: errors are logged and we go on.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Vec<Event> {
+        let mut events = Vec::new();
+        let t = match timeout {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                // Round up so a 0.3 ms wait does not become a busy 0 ms poll.
+                let ms = d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
+                PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+            }
+        };
+        let mut fds = [PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, t) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => warn!("poll(signalfd): {e}"),
+        }
+        loop {
+            match self.sfd.read_signal() {
+                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGCHLD) => {}
+                    Ok(sig) => events.push(Event::Signal(sig)),
+                    Err(_) => debug!("ignoring real-time signal {}", info.ssi_signo),
+                },
+                Ok(None) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    warn!("read(signalfd): {e}");
+                    break;
+                }
+            }
+        }
+        self.reap(&mut events);
+        events
+    }
+
+    /// Collect every exited child without blocking.
+    fn reap(&mut self, events: &mut Vec<Event>) {
+        loop {
+            match waitpid(
+                None::<Pid>,
+                Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+            ) {
+                Ok(WaitStatus::Exited(pid, code)) => events.push(Event::Exit { pid, code }),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => events.push(Event::Exit {
+                    pid,
+                    code: 128 + sig as i32,
+                }),
+                Ok(WaitStatus::StillAlive) => {
+                    self.no_children = false;
+                    return;
+                }
+                Ok(_) => continue,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::ECHILD) => {
+                    self.no_children = true;
+                    return;
+                }
+                Err(e) => {
+                    warn!("waitpid: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Wait until `ready()` is true, polling it every `every`, while reaping.
+    /// Stops early when a watched pid exits, a stop signal arrives, or at `deadline`.
+    pub fn wait_ready(
+        &mut self,
+        watch: &[Pid],
+        deadline: Instant,
+        every: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Ready {
+        loop {
+            if ready() {
+                return Ready::Ready;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ready::TimedOut;
+            }
+            for ev in self.wait(Some(every.min(deadline - now))) {
+                match ev {
+                    Event::Exit { pid, code } if watch.contains(&pid) => {
+                        return Ready::Exited { pid, code }
+                    }
+                    Event::Signal(s) if is_stop_signal(s) => return Ready::Stopped(s),
+                    Event::Signal(s) => debug!("{s} while starting; ignored"),
+                    Event::Exit { .. } => {}
+                }
+            }
+        }
+    }
+
+    /// Every live descendant of ours, from /proc (children before grandchildren).
+    fn descendants(&self) -> Vec<Pid> {
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        let mut parent_of = Vec::new();
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // comm may hold spaces and parens: the fields after the last ')' are safe.
+            let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+                continue;
+            };
+            let mut f = rest.split_whitespace();
+            let state = f.next().unwrap_or("");
+            let ppid = f.next().and_then(|p| p.parse::<i32>().ok()).unwrap_or(0);
+            if state != "Z" {
+                parent_of.push((pid, ppid));
+            }
+        }
+        let mut out = vec![self.me.as_raw()];
+        let mut i = 0;
+        while i < out.len() {
+            let p = out[i];
+            out.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+            i += 1;
+        }
+        out.into_iter().skip(1).map(Pid::from_raw).collect()
+    }
+
+    /// Signal every process left behind: the whole namespace when we are PID 1,
+    /// else every descendant found in /proc.
+    fn signal_leftovers(&self, sig: Signal) -> usize {
+        if self.pid1 {
+            match kill(Pid::from_raw(-1), sig) {
+                Ok(()) => 1,
+                Err(Errno::ESRCH) => 0,
+                Err(e) => {
+                    warn!("kill(-1, {sig}): {e}");
+                    0
+                }
+            }
+        } else {
+            let pids = self.descendants();
+            for p in &pids {
+                self.signal(*p, sig);
+            }
+            pids.len()
+        }
+    }
+}
+
+/// Outcome of [`Init::wait_ready`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// The check passed.
+    Ready,
+    /// A watched process exited first.
+    Exited {
+        /// Which one.
+        pid: Pid,
+        /// Its exit code.
+        code: i32,
+    },
+    /// We were asked to stop.
+    Stopped(Signal),
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// Signals that mean "the container is being stopped".
+pub fn is_stop_signal(s: Signal) -> bool {
+    matches!(s, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)
+}
+
+/// Starts a service again after it died; returns its new pid.
+pub type Restart = Box<dyn FnMut(&mut Init) -> Result<Pid>>;
+
+/// A long-running process (containerd, dockerd) that lives as long as the session.
+pub struct Service {
+    /// Name for logs.
+    pub name: String,
+    /// Current pid, None while down.
+    pub pid: Option<Pid>,
+    /// How to start it again after it died; None: never restarted.
+    pub restart: Option<Restart>,
+    restarts: u32,
+    next_restart: Option<Instant>,
+    term_sent: bool,
+    kill_sent: bool,
+}
+
+impl Service {
+    /// A running service.
+    pub fn new(name: impl Into<String>, pid: Pid, restart: Option<Restart>) -> Service {
+        Service {
+            name: name.into(),
+            pid: Some(pid),
+            restart,
+            restarts: 0,
+            next_restart: None,
+            term_sent: false,
+            kill_sent: false,
+        }
+    }
+}
+
+/// Restart delay after the n-th death: 1 s, 2 s, 4 s … capped at 30 s.
+pub fn backoff(n: u32) -> Duration {
+    Duration::from_secs(1u64 << n.min(5)).min(Duration::from_secs(30))
+}
+
+/// The budget the command gets after SIGTERM before it is killed, so that the
+/// services still have time to stop cleanly inside `stop_timeout`.
+pub fn main_budget(stop_timeout: Duration, has_services: bool) -> Duration {
+    if has_services {
+        stop_timeout * 2 / 5
+    } else {
+        stop_timeout
+    }
+}
+
+/// Run the session until the command ends (or the pod is stopped), then stop
+/// the services in reverse order and end every leftover; returns the command's
+/// exit code. `main` None means there is no command (a failed start): only the
+/// shutdown runs and `code` is returned.
+pub fn supervise(
+    init: &mut Init,
+    main: Option<Pid>,
+    services: &mut [Service],
+    stop_timeout: Duration,
+    code: i32,
+) -> i32 {
+    let mut main = main;
+    let mut code = code;
+    let mut deadline: Option<Instant> = None;
+    let mut main_deadline: Option<Instant> = None;
+    let mut leftovers_termed = false;
+    let mut leftovers_killed = false;
+    if main.is_none() {
+        deadline = Some(Instant::now() + stop_timeout);
+    }
+    loop {
+        let now = Instant::now();
+        let mut wake: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
+            }
+        };
+        if deadline.is_none() {
+            for s in services.iter() {
+                consider(s.next_restart);
+            }
+        } else {
+            consider(main.and(main_deadline));
+            // Past the deadline everything has had SIGKILL: block until the exits come.
+            consider(deadline.filter(|d| *d > now));
+        }
+        let timeout = wake.map(|w| w.saturating_duration_since(now));
+        for ev in init.wait(timeout) {
+            match ev {
+                Event::Signal(sig) => {
+                    if let Some(m) = main {
+                        init.signal(m, sig);
+                    }
+                    if sig == Signal::SIGTERM && deadline.is_none() {
+                        info!(
+                            "SIGTERM: stopping (command first, then Docker); budget {}s",
+                            stop_timeout.as_secs()
+                        );
+                        let now = Instant::now();
+                        deadline = Some(now + stop_timeout);
+                        main_deadline = Some(now + main_budget(stop_timeout, !services.is_empty()));
+                    }
+                }
+                Event::Exit { pid, code: c } => {
+                    if Some(pid) == main {
+                        main = None;
+                        code = c;
+                        debug!("command exited with {c}");
+                        if deadline.is_none() {
+                            deadline = Some(Instant::now() + stop_timeout);
+                        }
+                    } else if let Some(s) = services.iter_mut().find(|s| s.pid == Some(pid)) {
+                        s.pid = None;
+                        if deadline.is_some() {
+                            info!("{} stopped (exit {c})", s.name);
+                        } else if s.restart.is_some() {
+                            let delay = backoff(s.restarts);
+                            warn!("{} exited unexpectedly with {c}; restarting in {}s (the session keeps running)", s.name, delay.as_secs());
+                            s.next_restart = Some(Instant::now() + delay);
+                        } else {
+                            warn!("{} exited unexpectedly with {c}", s.name);
+                        }
+                    }
+                }
+            }
+        }
+        let now = Instant::now();
+        let Some(d) = deadline else {
+            for s in services.iter_mut() {
+                if s.next_restart.is_some_and(|t| t <= now) {
+                    s.next_restart = None;
+                    s.restarts += 1;
+                    if let Some(start) = s.restart.as_mut() {
+                        match start(init) {
+                            Ok(pid) => {
+                                info!("{} restarted (pid {pid})", s.name);
+                                s.pid = Some(pid);
+                            }
+                            Err(e) => {
+                                warn!("restarting {}: {e}", s.name);
+                                s.next_restart = Some(now + backoff(s.restarts));
+                            }
+                        }
+                    }
+                }
+            }
+            continue;
+        };
+        if let Some(m) = main {
+            if main_deadline.is_some_and(|t| now >= t) {
+                warn!(
+                    "the command did not exit after SIGTERM; killing it so Docker can stop in time"
+                );
+                init.signal(m, Signal::SIGKILL);
+                main_deadline = None;
+            }
+            continue;
+        }
+        if let Some(s) = services.iter_mut().rev().find(|s| s.pid.is_some()) {
+            if let Some(pid) = s.pid {
+                if !s.term_sent {
+                    info!("stopping {} (pid {pid})", s.name);
+                    init.signal(pid, Signal::SIGTERM);
+                    s.term_sent = true;
+                }
+                if now >= d && !s.kill_sent {
+                    warn!(
+                        "{} did not stop within DIND_STOP_TIMEOUT={}s; killing it",
+                        s.name,
+                        stop_timeout.as_secs()
+                    );
+                    init.signal(pid, Signal::SIGKILL);
+                    s.kill_sent = true;
+                }
+            }
+            continue;
+        }
+        // Every descendant goes through a child of ours, so no child means no leftover.
+        if init.no_children {
+            break;
+        }
+        if !leftovers_termed {
+            let n = init.signal_leftovers(Signal::SIGTERM);
+            debug!("sent SIGTERM to {n} leftover process(es)");
+            leftovers_termed = true;
+        }
+        if now >= d && !leftovers_killed {
+            warn!("processes left behind did not exit on SIGTERM within DIND_STOP_TIMEOUT={}s; killing them", stop_timeout.as_secs());
+            init.signal_leftovers(Signal::SIGKILL);
+            leftovers_killed = true;
+        }
+    }
+    nix::unistd::sync();
+    code
+}
+
+/// The command to run: `argv`, or the user's login shell when empty.
+pub fn command_spawn(argv: Vec<OsString>, user: &User, switch: bool) -> Spawn {
+    let mut spec = if argv.is_empty() {
+        let shell = user.shell.clone();
+        let name = shell
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "sh".into());
+        let mut s = Spawn::new([shell.into_os_string()]);
+        s.arg0 = Some(format!("-{name}").into());
+        s.cwd = Some(user.home.clone()).filter(|h| h.is_dir());
+        s
+    } else {
+        Spawn::new(argv)
+    };
+    spec.foreground = true;
+    if switch {
+        spec.env.extend([
+            ("HOME".into(), user.home.to_string_lossy().into_owned()),
+            ("USER".into(), user.name.clone()),
+            ("LOGNAME".into(), user.name.clone()),
+            ("SHELL".into(), user.shell.to_string_lossy().into_owned()),
+        ]);
+        spec.user = Some(user.clone());
+    }
+    spec
+}
+
+/// PID 1's whole life: set up signals, (start Docker), run the command,
+/// supervise, stop in order. Returns the exit code.
+pub fn run(cfg: &crate::config::Config, argv: Vec<OsString>) -> i32 {
+    let mut init = match Init::setup() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("dind-init: error: {e}");
+            return 1;
+        }
+    };
+    let user = match crate::user::resolve(std::path::Path::new("/etc"), cfg.user.as_ref()) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("dind-init: error: {e}");
+            return e.exit_code();
+        }
+    };
+    let spec = command_spawn(argv, &user, cfg.user.is_some());
+    match init.spawn(&spec) {
+        Ok((pid, _)) => supervise(&mut init, Some(pid), &mut [], cfg.stop_timeout, 0),
+        Err(e) => {
+            eprintln!("dind-init: error: {e}");
+            supervise(&mut init, None, &mut [], cfg.stop_timeout, e.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_is_bounded() {
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(40), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn main_budget_leaves_room_for_docker() {
+        assert_eq!(
+            main_budget(Duration::from_secs(25), true),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            main_budget(Duration::from_secs(25), false),
+            Duration::from_secs(25)
+        );
+    }
+
+    #[test]
+    fn stop_signals() {
+        assert!(is_stop_signal(Signal::SIGTERM));
+        assert!(!is_stop_signal(Signal::SIGUSR1));
+    }
+}

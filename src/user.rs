@@ -1,1 +1,272 @@
-//! (being written)
+//! The devpod user: read /etc/passwd and /etc/group ourselves.
+//!
+//! A static binary has no NSS, and a devpod image's users are plain files, so
+//! parsing them is both simpler and more predictable than getpwnam(3). The
+//! parsers take text; [`resolve`] takes the /etc directory as an argument so
+//! tests point it at a temp tree.
+
+use crate::config::UserSpec;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Everything needed to run a command as the user and to find their home.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    /// Login name ("" when only a uid was given and /etc/passwd does not know it).
+    pub name: String,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Home directory (HOME).
+    pub home: PathBuf,
+    /// Login shell (SHELL), /bin/sh when unset.
+    pub shell: PathBuf,
+    /// Supplementary groups (from /etc/group membership), primary group first.
+    pub groups: Vec<u32>,
+}
+
+/// One line of /etc/passwd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswdEntry {
+    /// Login name.
+    pub name: String,
+    /// User id.
+    pub uid: u32,
+    /// Primary group id.
+    pub gid: u32,
+    /// Home directory.
+    pub home: String,
+    /// Login shell.
+    pub shell: String,
+}
+
+/// One line of /etc/group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEntry {
+    /// Group name.
+    pub name: String,
+    /// Group id.
+    pub gid: u32,
+    /// Member login names.
+    pub members: Vec<String>,
+}
+
+/// Parse /etc/passwd text; malformed lines are skipped, like libc does.
+pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 7 {
+                return None;
+            }
+            Some(PasswdEntry {
+                name: f[0].to_string(),
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5].to_string(),
+                shell: f[6].to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Parse /etc/group text; malformed lines are skipped.
+pub fn parse_group(text: &str) -> Vec<GroupEntry> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() < 4 {
+                return None;
+            }
+            Some(GroupEntry {
+                name: f[0].to_string(),
+                gid: f[2].parse().ok()?,
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+fn read_optional(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::io("read", path, e)),
+    }
+}
+
+/// Resolve `spec` (None: the current effective user) against `etc`/passwd and `etc`/group.
+pub fn resolve(etc: &Path, spec: Option<&UserSpec>) -> Result<User> {
+    let passwd = parse_passwd(&read_optional(&etc.join("passwd"))?);
+    let groups = parse_group(&read_optional(&etc.join("group"))?);
+    resolve_in(&passwd, &groups, spec, nix::unistd::geteuid().as_raw())
+}
+
+/// Pure core of [`resolve`]: `current_uid` stands for "no DIND_USER".
+pub fn resolve_in(
+    passwd: &[PasswdEntry],
+    groups: &[GroupEntry],
+    spec: Option<&UserSpec>,
+    current_uid: u32,
+) -> Result<User> {
+    let (entry, uid, gid_override) = match spec {
+        Some(UserSpec::Name(name)) => {
+            let Some(e) = passwd.iter().find(|e| &e.name == name) else {
+                return Err(Error::BadSetting {
+                    key: "DIND_USER".into(),
+                    value: name.clone(),
+                    allowed:
+                        "a user that exists in the image's /etc/passwd, or a numeric uid[:gid]"
+                            .into(),
+                });
+            };
+            (Some(e), e.uid, None)
+        }
+        Some(UserSpec::Id { uid, gid }) => (passwd.iter().find(|e| e.uid == *uid), *uid, *gid),
+        None => (
+            passwd.iter().find(|e| e.uid == current_uid),
+            current_uid,
+            None,
+        ),
+    };
+    let gid = gid_override.or(entry.map(|e| e.gid)).unwrap_or(uid);
+    let name = entry.map(|e| e.name.clone()).unwrap_or_default();
+    let mut gids = vec![gid];
+    if !name.is_empty() {
+        for g in groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == &name))
+        {
+            if !gids.contains(&g.gid) {
+                gids.push(g.gid);
+            }
+        }
+    }
+    let home = entry
+        .map(|e| e.home.as_str())
+        .filter(|h| h.starts_with('/'))
+        .unwrap_or(if uid == 0 { "/root" } else { "/" });
+    let shell = entry
+        .map(|e| e.shell.as_str())
+        .filter(|s| s.starts_with('/'))
+        .unwrap_or("/bin/sh");
+    Ok(User {
+        name,
+        uid,
+        gid,
+        home: PathBuf::from(home),
+        shell: PathBuf::from(shell),
+        groups: gids,
+    })
+}
+
+/// The /etc/group text with `group` present and `user` a member of it, and the
+/// group's gid; None when nothing needs to change. The new gid is the lowest free
+/// one from 999 down (the system-group range Debian's addgroup uses).
+pub fn with_docker_group(group_text: &str, group: &str, user: &str) -> Option<(String, u32)> {
+    let entries = parse_group(group_text);
+    if let Some(g) = entries.iter().find(|g| g.name == group) {
+        if user.is_empty() || g.members.iter().any(|m| m == user) {
+            return None;
+        }
+        let mut out = String::new();
+        for line in group_text.lines() {
+            let is_it = line.split(':').next() == Some(group);
+            if is_it {
+                let sep = if line.ends_with(':') { "" } else { "," };
+                out.push_str(&format!("{line}{sep}{user}\n"));
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        return Some((out, g.gid));
+    }
+    let gid = (100..=999)
+        .rev()
+        .find(|id| !entries.iter().any(|g| g.gid == *id))?;
+    let mut out = group_text.to_string();
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!("{group}:x:{gid}:{user}\n"));
+    Some((out, gid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken line\ncoder:x:1000:1000:Coder,,,:/home/coder:/bin/zsh\nnobody:x:65534:65534::/nonexistent:/usr/sbin/nologin\n";
+    const GROUP: &str = "root:x:0:\ncoder:x:1000:\ndocker:x:998:coder\nsudo:x:27:coder,other\n";
+
+    fn user(spec: Option<UserSpec>) -> Result<User> {
+        resolve_in(&parse_passwd(PASSWD), &parse_group(GROUP), spec.as_ref(), 0)
+    }
+
+    #[test]
+    fn by_name_gets_home_shell_and_groups() {
+        let u = user(Some(UserSpec::Name("coder".into()))).unwrap();
+        assert_eq!((u.uid, u.gid), (1000, 1000));
+        assert_eq!(u.home, PathBuf::from("/home/coder"));
+        assert_eq!(u.shell, PathBuf::from("/bin/zsh"));
+        assert_eq!(u.groups, vec![1000, 998, 27]);
+    }
+
+    #[test]
+    fn by_uid_and_gid() {
+        let u = user(Some(UserSpec::Id {
+            uid: 1000,
+            gid: Some(5),
+        }))
+        .unwrap();
+        assert_eq!((u.name.as_str(), u.uid, u.gid), ("coder", 1000, 5));
+        let u = user(Some(UserSpec::Id {
+            uid: 4242,
+            gid: None,
+        }))
+        .unwrap();
+        assert_eq!(
+            (u.name.as_str(), u.gid, u.home.to_str()),
+            ("", 4242, Some("/"))
+        );
+        assert_eq!(u.groups, vec![4242]);
+    }
+
+    #[test]
+    fn default_is_current_user() {
+        let u = user(None).unwrap();
+        assert_eq!((u.name.as_str(), u.home.to_str()), ("root", Some("/root")));
+    }
+
+    #[test]
+    fn unknown_name_names_the_variable() {
+        let msg = user(Some(UserSpec::Name("ghost".into())))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("DIND_USER") && msg.contains("ghost"), "{msg}");
+    }
+
+    #[test]
+    fn docker_group_created_or_joined() {
+        assert_eq!(with_docker_group(GROUP, "docker", "coder"), None);
+        let (text, gid) = with_docker_group(GROUP, "docker", "newbie").unwrap();
+        assert_eq!(gid, 998);
+        assert!(text.contains("docker:x:998:coder,newbie\n"), "{text}");
+        let (text, gid) = with_docker_group("root:x:0:\ndocker:x:999:", "dock", "coder").unwrap();
+        assert_eq!(gid, 998);
+        assert!(
+            text.ends_with("docker:x:999:\ndock:x:998:coder\n"),
+            "{text}"
+        );
+        let (text, _) = with_docker_group("docker:x:999:\n", "docker", "coder").unwrap();
+        assert_eq!(text, "docker:x:999:coder\n");
+    }
+}
