@@ -55,10 +55,7 @@ pub enum Error {
     /// dockerd or containerd misbehaved; `hint` says what to try.
     Docker { msg: String, hint: String },
     /// The program to run could not be executed (126/127 semantics).
-    Exec {
-        program: String,
-        source: io::Error,
-    },
+    Exec { program: String, source: io::Error },
 }
 
 impl Error {

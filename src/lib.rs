@@ -8,8 +8,8 @@
 pub mod apply;
 pub mod cgroup;
 pub mod config;
-pub mod doctor;
 pub mod dockerd;
+pub mod doctor;
 pub mod error;
 pub mod init;
 pub mod plan;
