@@ -1,0 +1,516 @@
+//! The files under examples/ are what users copy: every one must parse, the TOML
+//! must load with the real config loader, the manifests must keep the rules the
+//! README states (grace period above DIND_STOP_TIMEOUT, data root on the volume,
+//! `dind-init status` probes), and the images must build offline and run with
+//! dind-init as PID 1.
+
+mod common;
+
+use dind_init::config::{split_words, Config, UserSpec, SETTINGS};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn examples() -> PathBuf {
+    repo().join("examples")
+}
+
+/// Every file under `dir` (recursively), sorted, so failures are reproducible.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in
+            std::fs::read_dir(&d).unwrap_or_else(|e| panic!("read_dir {}: {e}", d.display()))
+        {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn name(p: &Path) -> String {
+    p.file_name().unwrap().to_string_lossy().into_owned()
+}
+
+fn yaml_files() -> Vec<PathBuf> {
+    walk(&examples())
+        .into_iter()
+        .filter(|p| name(p).ends_with(".yaml") || name(p).ends_with(".yml"))
+        .collect()
+}
+
+/// JSON files: `*.json` and the `daemon.json.*` pair.
+fn json_files() -> Vec<PathBuf> {
+    walk(&examples())
+        .into_iter()
+        .filter(|p| name(p).ends_with(".json") || name(p).starts_with("daemon.json."))
+        .collect()
+}
+
+fn toml_files() -> Vec<PathBuf> {
+    walk(&examples())
+        .into_iter()
+        .filter(|p| name(p).ends_with(".toml"))
+        .collect()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&read(p))
+        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", p.display()))
+}
+
+/// A python3 that has PyYAML (Debian: python3-yaml). No YAML crate is allowed, and
+/// PyYAML is the parser kubectl's own test tooling agrees with.
+fn python_with_yaml() -> Option<&'static str> {
+    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
+        Command::new(py)
+            .args(["-c", "import yaml"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    })
+}
+
+/// All documents of a YAML file, as JSON values.
+fn load_yaml(py: &str, p: &Path) -> Vec<Value> {
+    let out = Command::new(py)
+        .args([
+            "-c",
+            "import sys, json, yaml\njson.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)",
+        ])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} is not valid YAML: {}",
+        p.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout).unwrap() {
+        Value::Array(docs) => docs,
+        other => panic!("unexpected YAML conversion result {other}"),
+    }
+}
+
+/// Load `env` with the real loader and insist every DIND_* name is a real setting.
+fn load_env(env: &BTreeMap<String, String>, what: &str) -> Config {
+    let typos = Config::unknown_env(env);
+    assert!(typos.is_empty(), "{what}: {typos:?}");
+    Config::from_sources(env, None).unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+#[test]
+fn every_yaml_example_parses() {
+    let files = yaml_files();
+    assert!(!files.is_empty(), "no YAML under examples/");
+    let Some(py) = python_with_yaml() else {
+        common::require(
+            false,
+            "python3 with the yaml module (apt-get install python3-yaml)",
+        );
+        return;
+    };
+    for f in files {
+        let docs = load_yaml(py, &f);
+        assert!(!docs.is_empty(), "{}: no documents", f.display());
+        for d in &docs {
+            assert!(
+                d.get("kind").and_then(Value::as_str).is_some(),
+                "{}: document without kind: {d}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn k8s_pod_keeps_the_rules() {
+    let Some(py) = python_with_yaml() else {
+        common::require(
+            false,
+            "python3 with the yaml module (apt-get install python3-yaml)",
+        );
+        return;
+    };
+    let docs = load_yaml(py, &examples().join("k8s/devpod.yaml"));
+    let kind = |k: &str| {
+        docs.iter()
+            .find(|d| d["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k} in devpod.yaml"))
+    };
+    let pvc = kind("PersistentVolumeClaim");
+    let pod = kind("Pod");
+
+    let modes = pvc["spec"]["accessModes"].as_array().unwrap();
+    assert!(
+        modes.iter().any(|m| m == "ReadWriteOnce"),
+        "PVC modes {modes:?}"
+    );
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "60Gi");
+
+    let spec = &pod["spec"];
+    let c = &spec["containers"][0];
+    assert_eq!(
+        c["securityContext"]["privileged"], true,
+        "dockerd needs a privileged pod"
+    );
+
+    let env: BTreeMap<String, String> = c["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let cfg = load_env(&env, "devpod.yaml env");
+
+    let grace = spec["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        grace > cfg.stop_timeout.as_secs(),
+        "terminationGracePeriodSeconds {grace} must exceed DIND_STOP_TIMEOUT {:?}",
+        cfg.stop_timeout
+    );
+
+    // The volume mounted from the PVC must hold the data root.
+    let claim = pvc["metadata"]["name"].as_str().unwrap();
+    let vol = spec["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["persistentVolumeClaim"]["claimName"] == claim)
+        .unwrap_or_else(|| panic!("no volume uses PVC {claim}"));
+    let mount = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == vol["name"])
+        .unwrap_or_else(|| panic!("PVC volume not mounted"));
+    let mount_path = mount["mountPath"].as_str().unwrap();
+    assert_eq!(mount_path, "/home/coder");
+    let data_root = cfg.data_root.expect("DIND_DATA_ROOT set");
+    assert!(
+        data_root.starts_with(mount_path),
+        "DIND_DATA_ROOT {data_root:?} is not on the PVC at {mount_path}"
+    );
+    assert_eq!(cfg.user, Some(UserSpec::Name("coder".into())));
+
+    for probe in ["startupProbe", "readinessProbe"] {
+        assert_eq!(
+            c[probe]["exec"]["command"],
+            serde_json::json!(["dind-init", "status"]),
+            "{probe}"
+        );
+    }
+}
+
+#[test]
+fn coder_template_keeps_the_rules() {
+    let text = read(&examples().join("coder/main.tf"));
+    // `name = "DIND_X"` followed by `value = "…"` inside each env block.
+    let quoted = |line: &str| {
+        line.split_once('=')
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+    };
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let mut env = BTreeMap::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("name") {
+            if let (Some(n), Some(v)) = (
+                quoted(l),
+                lines.get(i + 1).filter(|n| n.starts_with("value")),
+            ) {
+                if n.starts_with("DIND_") {
+                    env.insert(n, quoted(v).unwrap());
+                }
+            }
+        }
+    }
+    assert!(env.contains_key("DIND_STOP_TIMEOUT"), "{env:?}");
+    let cfg = load_env(&env, "coder/main.tf env");
+    let grace: u64 = lines
+        .iter()
+        .find(|l| l.starts_with("termination_grace_period_seconds"))
+        .and_then(|l| quoted(l))
+        .and_then(|v| v.parse().ok())
+        .expect("termination_grace_period_seconds");
+    assert!(
+        grace > cfg.stop_timeout.as_secs(),
+        "grace {grace} vs {:?}",
+        cfg.stop_timeout
+    );
+    assert_eq!(
+        text.matches(r#"command = ["dind-init", "status"]"#).count(),
+        2,
+        "startup and readiness probes"
+    );
+    assert!(text.contains("privileged = true"));
+}
+
+#[test]
+fn every_json_example_parses() {
+    let files = json_files();
+    assert!(
+        files.len() >= 3,
+        "expected devcontainer.json and the daemon.json pair, got {files:?}"
+    );
+    for f in files {
+        assert!(read_json(&f).is_object(), "{}: not an object", f.display());
+    }
+}
+
+#[test]
+fn devcontainer_keeps_the_rules() {
+    let j = read_json(&examples().join("devcontainer/devcontainer.json"));
+    assert!(j["runArgs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a == "--privileged"));
+    assert_eq!(
+        j["overrideCommand"], false,
+        "the image's ENTRYPOINT (dind-init) must run"
+    );
+    assert_ne!(
+        j["init"], true,
+        "docker --init would put tini in front of dind-init"
+    );
+    let env: BTreeMap<String, String> = j["containerEnv"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let cfg = load_env(&env, "devcontainer.json containerEnv");
+    // `docker stop` waits 10 s by default.
+    assert!(cfg.stop_timeout.as_secs() < 10, "{:?}", cfg.stop_timeout);
+    let data_root = cfg.data_root.expect("DIND_DATA_ROOT set");
+    let on_volume = j["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["type"] == "volume" && data_root.starts_with(m["target"].as_str().unwrap()));
+    assert!(
+        on_volume,
+        "DIND_DATA_ROOT {data_root:?} must be on a mounted volume"
+    );
+}
+
+#[test]
+fn daemon_json_merge_keeps_user_keys_and_adds_ours() {
+    let before = read_json(&examples().join("daemon.json.before"));
+    let after = read_json(&examples().join("daemon.json.after"));
+    let (before, after) = (before.as_object().unwrap(), after.as_object().unwrap());
+    for (k, v) in before {
+        assert_eq!(
+            after.get(k),
+            Some(v),
+            "user key {k} must survive the merge unchanged"
+        );
+    }
+    let added: Vec<&str> = after
+        .keys()
+        .filter(|k| !before.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        added,
+        ["data-root", "default-shm-size", "mtu", "storage-driver"]
+    );
+}
+
+/// How the loaded config states `key`, in the file's own terms.
+fn config_value(cfg: &Config, key: &str) -> toml::Value {
+    use toml::Value as T;
+    let s = |v: &str| T::String(v.to_string());
+    let path = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or(T::String(String::new()), |p| s(&p.to_string_lossy()))
+    };
+    let kebab = |v: Value| T::String(v.as_str().unwrap_or_default().to_string());
+    match key {
+        "start_dockerd" => T::Boolean(cfg.start_dockerd),
+        "require_docker" => T::Boolean(cfg.require_docker),
+        "log" => s(&cfg
+            .log
+            .map(|l| l.to_string().to_lowercase())
+            .unwrap_or_default()),
+        "stop_timeout" => T::Integer(cfg.stop_timeout.as_secs() as i64),
+        "ready_timeout" => T::Integer(cfg.ready_timeout.as_secs() as i64),
+        "user" => match &cfg.user {
+            Some(UserSpec::Name(n)) => s(n),
+            Some(UserSpec::Id { uid, gid: Some(g) }) => s(&format!("{uid}:{g}")),
+            Some(UserSpec::Id { uid, gid: None }) => s(&uid.to_string()),
+            None => s(""),
+        },
+        "data_root" => path(&cfg.data_root),
+        "dockerd_log" => path(&cfg.dockerd_log),
+        "strategy" => kebab(serde_json::to_value(cfg.strategy).unwrap()),
+        "storage_driver" => kebab(serde_json::to_value(cfg.storage_driver).unwrap()),
+        "containerd" => kebab(serde_json::to_value(cfg.containerd).unwrap()),
+        "dockerd" => s(&cfg.dockerd),
+        "dockerd_args" => T::Array(cfg.dockerd_args.iter().map(|w| s(w)).collect()),
+        "shm_size" => s(cfg.shm_size.as_deref().unwrap_or_default()),
+        "docker_group" => s(&cfg.docker_group),
+        other => {
+            // A setting added after this test: compare through the config's serde form.
+            let v = serde_json::to_value(cfg).unwrap()[other].clone();
+            toml::Value::try_from(v).unwrap_or_else(|e| panic!("key {other}: {e}"))
+        }
+    }
+}
+
+#[test]
+fn toml_examples_load_with_the_real_loader() {
+    let files = toml_files();
+    assert!(!files.is_empty(), "no TOML under examples/");
+    for f in files {
+        let text = read(&f);
+        let cfg = Config::from_sources(&BTreeMap::new(), Some((&f, &text)))
+            .unwrap_or_else(|e| panic!("{} does not load: {e}", f.display()));
+        assert_eq!(cfg.file.as_deref(), Some(f.as_path()));
+        let table: toml::Table = text.parse().unwrap();
+        assert!(!table.is_empty(), "{}: no settings", f.display());
+        for (key, stated) in table {
+            let stated = match (key.as_str(), stated) {
+                ("dockerd_args", toml::Value::String(w)) => toml::Value::Array(
+                    split_words(&w)
+                        .unwrap()
+                        .into_iter()
+                        .map(toml::Value::String)
+                        .collect(),
+                ),
+                (_, v) => v,
+            };
+            assert_eq!(
+                config_value(&cfg, &key),
+                stated,
+                "{}: key {key}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn sample_toml_documents_every_setting() {
+    let text = read(&examples().join("dind-init.toml"));
+    let table: toml::Table = text.parse().unwrap();
+    for s in SETTINGS {
+        assert!(
+            text.contains(s.env),
+            "examples/dind-init.toml does not mention {}",
+            s.env
+        );
+        if !s.key.is_empty() {
+            assert!(
+                table.contains_key(s.key),
+                "examples/dind-init.toml lacks key {} ({})",
+                s.key,
+                s.env
+            );
+        }
+    }
+}
+
+/// The final stage of both Dockerfiles must be the same: only /dind-init, same entrypoint.
+#[test]
+fn dockerfiles_yield_the_same_minimal_image() {
+    let final_stage = |f: &str| {
+        let text = read(&repo().join(f));
+        let from = text
+            .rfind("\nFROM ")
+            .unwrap_or_else(|| panic!("{f}: no FROM"));
+        text[from..]
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    let full = final_stage("Dockerfile");
+    let prebuilt = final_stage("Dockerfile.prebuilt");
+    assert_eq!(full[0], "FROM scratch");
+    assert_eq!(prebuilt[0], "FROM scratch");
+    assert_eq!(full.len(), 3, "{full:?}");
+    assert_eq!(full.len(), prebuilt.len(), "{full:?} vs {prebuilt:?}");
+    let text = read(&repo().join("Dockerfile"));
+    assert!(text.contains("ARG RUST_IMAGE=rust:1-bookworm"));
+    assert!(text.contains("--target x86_64-unknown-linux-musl"));
+    for f in ["Dockerfile", "Dockerfile.prebuilt"] {
+        assert!(
+            read(&repo().join(f)).contains(r#"ENTRYPOINT ["/dind-init"]"#),
+            "{f}"
+        );
+    }
+    let devpod = read(&examples().join("devpod/Dockerfile"));
+    assert!(devpod.contains("COPY --from=dind-init /dind-init /usr/local/bin/dind-init"));
+    assert!(devpod.contains(r#"ENTRYPOINT ["dind-init"]"#));
+}
+
+/// Build both images offline (busybox base from `docker import`, private dockerd)
+/// and run the devpod image with dind-init as PID 1: examples/test-image.sh.
+#[test]
+fn image_builds_offline_and_runs_with_dind_init_as_pid1() {
+    if !common::require_root() {
+        return;
+    }
+    for p in [
+        "dockerd",
+        "docker",
+        "containerd",
+        "runc",
+        "busybox",
+        "unshare",
+        "jq",
+        "readelf",
+    ] {
+        if !common::require_program(p) {
+            return;
+        }
+    }
+    let out = Command::new("bash")
+        .arg(examples().join("test-image.sh"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "test-image.sh failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("test-image: ok"),
+        "{stdout}\n{stderr}"
+    );
+    for check in [
+        "printed hi and exited 7",
+        "PID 1 is dind-init",
+        "orphans reaped",
+        "exit code 0",
+    ] {
+        assert!(stdout.contains(check), "missing check {check:?}:\n{stdout}");
+    }
+}
