@@ -1,0 +1,504 @@
+#!/usr/bin/env bash
+# The simulated devpod of the seed incident (../../../shared/seeds/), for the end-to-end tests
+# and the demo. Needs root. Everything happens inside a private mount namespace and is undone
+# by a trap: pods are killed by PID, mounts are unmounted in reverse order, loop devices are
+# detached, the temp dir is removed.
+#
+# The pod, as Kubernetes + k3s containerd builds it:
+#   node disk   ext4 loop image (the node's disk holding containerd's snapshots): 5 image
+#               layers and the container's upper/work dirs
+#   /           overlay: lowerdir = 5 image layers + the host's / (so bash, dockerd, docker,
+#               runc, busybox are there), upperdir on the node disk
+#   /home/coder ext4 loop image, 2 GiB sparse: the PVC
+#   /dev        tmpfs with the usual device nodes, devpts, /dev/shm; /sys bind of the host's
+#   /run /tmp   tmpfs;  /proc mounted by unshare for the pod's pid namespace
+#   /opt/trixie Debian trixie's docker.io 26.1 + containerd 1.7 (from .cache/trixie, read-only)
+# The pod's entrypoint is PID 1 of new pid, mount and network namespaces, chrooted into /.
+# /var/lib/docker is a plain dir on the overlay root, so Docker's own overlay mounts there fail.
+#
+# Usage: devpod.sh [--engine bookworm|trixie] [--mode managed|separate|auto] [--bin DIND_INIT]
+#                  SCENARIO
+# Scenarios:
+#   without      (a) no dind-init: dockerd is the entrypoint and fails like the seed
+#   manual-fix   no dind-init: the seed's manual fix (--data-root on the PVC) works here
+#   basic        (b) dind-init as PID 1: overlay driver on ext4, build and run as uid 1000
+#   persist      (c) a second pod start on the same PVC keeps images and volumes
+#   sigterm      (d) SIGTERM to PID 1 with a container running: ordered, clean, exit 42
+#   stale        (e) SIGKILL of the whole pod; stale pidfiles do not block the next start
+#   mode-switch  (issue 7) start in managed mode, restart in separate mode: data kept
+# Exit 0 when the scenario's assertions hold. Lines "evidence: …" are the key facts.
+set -euo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$E2E_DIR/../.." && pwd)
+
+ENGINE=bookworm
+MODE=separate
+BIN=
+SCENARIO=
+while (($#)); do
+	case $1 in
+	--engine) ENGINE=$2; shift 2 ;;
+	--mode) MODE=$2; shift 2 ;;
+	--bin) BIN=$2; shift 2 ;;
+	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "devpod.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+	*) SCENARIO=$1; shift ;;
+	esac
+done
+case $ENGINE in bookworm | trixie) ;; *) echo "devpod.sh: --engine must be bookworm or trixie, not '$ENGINE'" >&2; exit 2 ;; esac
+case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
+case $SCENARIO in
+without | manual-fix) ;;
+basic | persist | sigterm | stale | mode-switch)
+	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
+	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
+	BIN=$(realpath "$BIN")
+	;;
+*) echo "devpod.sh: unknown scenario '$SCENARIO' (see --help)" >&2; exit 2 ;;
+esac
+[[ $(id -u) == 0 ]] || { echo "devpod.sh: needs root (namespaces, mounts, loop devices, dockerd)" >&2; exit 2; }
+
+# Re-enter in a private mount namespace: every mount made below dies with it, even on SIGKILL.
+if [[ -z ${DEVPOD_IN_NS:-} ]]; then
+	exec unshare --mount --propagation private env DEVPOD_IN_NS=1 bash "$0" --engine "$ENGINE" \
+		--mode "$MODE" ${BIN:+--bin "$BIN"} "$SCENARIO"
+fi
+
+TRIXIE=${DEVPOD_TRIXIE:-$REPO/.cache/trixie/root}
+STOP_TIMEOUT=${DEVPOD_STOP_TIMEOUT:-15}
+POD_TIMEOUT=${DEVPOD_POD_TIMEOUT:-180}
+T0=$(date +%s%3N)
+
+now_ms() { date +%s%3N; }
+say() {
+	local ms=$(($(now_ms) - T0))
+	printf '[devpod %3d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
+}
+fail() {
+	echo "FAIL: $ENGINE/$SCENARIO/$MODE: $*" >&2
+	exit 1
+}
+
+# One e2e world at a time on this machine (loop devices, cgroup paths, CPU for timing).
+exec 9>"${DEVPOD_LOCK:-/tmp/dind-init-e2e.lock}"
+flock -w 900 9 || fail "another devpod.sh held the lock for 15 minutes"
+
+T=$(mktemp -d /tmp/dind-e2e.XXXXXX)
+ROOT=$T/root
+NODE=$T/node
+LOGS=$T/logs
+UPPER=$NODE/snapshots/upper/fs
+mkdir -p "$ROOT" "$NODE" "$LOGS"
+
+MOUNTS=()  # stack of mount points, unmounted in reverse order
+PODS=()    # unshare PIDs of pods started in the background
+KEEP_LOGS=${DEVPOD_KEEP_LOGS:-}
+
+mnt() { # mnt MOUNT-ARGS... TARGET: mount and remember TARGET for the cleanup
+	mount "$@"
+	MOUNTS+=("${!#}")
+}
+
+unmount_to() { # unmount_to N: pop the mount stack down to N entries, newest first
+	local keep=$1 i target
+	for ((i = ${#MOUNTS[@]} - 1; i >= keep; i--)); do
+		target=${MOUNTS[i]}
+		if mountpoint -q "$target"; then
+			umount -R "$target" 2>/dev/null || umount -R -l "$target" || echo "devpod: cannot unmount $target" >&2
+		fi
+		unset 'MOUNTS[i]'
+	done
+}
+
+cleanup() {
+	local rc=$? pid loops
+	set +e
+	for pid in "${PODS[@]}"; do
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+	done
+	for pid in "${PODS[@]}"; do wait "$pid" 2>/dev/null; done
+	loops=$(findmnt -rn -o SOURCE --target "$NODE" 2>/dev/null | grep '^/dev/loop' || true)
+	unmount_to 0
+	# mount -o loop sets autoclear; detach explicitly anything still bound to our images.
+	for img in "$T/node.img" "$T/pvc.img"; do
+		for l in $(losetup -j "$img" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
+	done
+	: "$loops"
+	if ((rc != 0)) || [[ -n $KEEP_LOGS ]]; then
+		for f in "$LOGS"/*.log; do
+			[[ -e $f ]] || continue
+			echo "----- pod log $(basename "$f") (last 60 lines) -----" >&2
+			tail -n 60 "$f" >&2
+		done
+	fi
+	# Never delete through a mount: only when nothing is mounted below $T any more.
+	if grep -q " $T" /proc/self/mountinfo; then
+		echo "devpod: mounts left under $T; not removing it" >&2
+	else
+		rm -rf --one-file-system "$T"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- the node and the image
+
+# The node disk and the PVC, each an ext4 loop image (sparse files, so creation is instant).
+make_disks() {
+	truncate -s 2G "$T/node.img"
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$T/node.img"
+	mnt -o loop "$T/node.img" "$NODE"
+	truncate -s 2G "$T/pvc.img"
+	mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 "$T/pvc.img"
+}
+
+# The devpod image: 5 layers, as an image build would make them.
+make_layers() {
+	local l=$NODE/snapshots
+	mkdir -p "$l"/{1,2,3,4,5}/fs
+	# 1: base marker
+	mkdir -p "$l/1/fs/etc"
+	echo "simulated devpod (dind-init e2e), engine $ENGINE" >"$l/1/fs/etc/devpod-release"
+	# 2: Docker's config as the devpod image ships it
+	mkdir -p "$l/2/fs/etc/docker"
+	if [[ $ENGINE == bookworm ]]; then
+		echo '{"storage-driver": "overlay2", "bridge": "none", "iptables": false, "ip6tables": false}'
+	else
+		echo '{"features": {"containerd-snapshotter": true}, "bridge": "none", "iptables": false, "ip6tables": false}'
+	fi >"$l/2/fs/etc/docker/daemon.json"
+	# 3: the test steps and a busybox image tar (no registry here)
+	mkdir -p "$l/3/fs/opt/e2e" "$T/bb/bin" "$l/3/fs/opt/trixie"
+	install -m 0755 "$E2E_DIR/pod.sh" "$l/3/fs/opt/e2e/pod.sh"
+	local bb
+	bb=$(command -v busybox) || fail "busybox not found (scripts/deps installs busybox-static)"
+	ldd "$bb" >/dev/null 2>&1 && fail "$bb is dynamically linked; install busybox-static"
+	cp "$bb" "$T/bb/bin/busybox"
+	for a in sh echo cat sleep id ls mkdir true false env; do ln -s busybox "$T/bb/bin/$a"; done
+	tar -C "$T/bb" -cf "$l/3/fs/opt/e2e/busybox.tar" .
+	chmod 0644 "$l/3/fs/opt/e2e/busybox.tar"
+	# 4: the devpod user (the host's own uid 1000, if any, is not in this image)
+	mkdir -p "$l/4/fs/etc"
+	awk -F: '$3 != 1000 && $1 != "coder"' /etc/passwd >"$l/4/fs/etc/passwd"
+	echo 'coder:x:1000:1000:devpod user:/home/coder:/bin/bash' >>"$l/4/fs/etc/passwd"
+	awk -F: '$3 != 1000 && $1 != "coder"' /etc/group >"$l/4/fs/etc/group"
+	echo 'coder:x:1000:' >>"$l/4/fs/etc/group"
+	chmod 0644 "$l/4/fs/etc/passwd" "$l/4/fs/etc/group"
+	# 5: the entrypoint binary (COPY --from=dind-init), when the scenario uses it
+	if [[ -n $BIN ]]; then
+		mkdir -p "$l/5/fs/usr/local/bin"
+		install -m 0755 "$BIN" "$l/5/fs/usr/local/bin/dind-init"
+	fi
+}
+
+POD_MARK=0
+# Start the pod's filesystem: a new (empty) upper, as Kubernetes gives a new container.
+pod_up() {
+	local l=$NODE/snapshots
+	rm -rf "$l/upper"
+	mkdir -p "$l/upper/fs" "$l/upper/work"
+	POD_MARK=${#MOUNTS[@]}
+	mnt -t overlay overlay \
+		-o "lowerdir=$l/5/fs:$l/4/fs:$l/3/fs:$l/2/fs:$l/1/fs:/,upperdir=$l/upper/fs,workdir=$l/upper/work" "$ROOT"
+	mnt -t tmpfs -o mode=0755,size=64m devtmp "$ROOT/dev"
+	mknod -m 0666 "$ROOT/dev/null" c 1 3
+	mknod -m 0666 "$ROOT/dev/zero" c 1 5
+	mknod -m 0666 "$ROOT/dev/full" c 1 7
+	mknod -m 0666 "$ROOT/dev/random" c 1 8
+	mknod -m 0666 "$ROOT/dev/urandom" c 1 9
+	mknod -m 0666 "$ROOT/dev/tty" c 5 0
+	mknod -m 0666 "$ROOT/dev/fuse" c 10 229
+	ln -s /proc/self/fd "$ROOT/dev/fd"
+	ln -s /proc/self/fd/0 "$ROOT/dev/stdin"
+	ln -s /proc/self/fd/1 "$ROOT/dev/stdout"
+	ln -s /proc/self/fd/2 "$ROOT/dev/stderr"
+	mkdir -p "$ROOT/dev/pts" "$ROOT/dev/shm"
+	mnt -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$ROOT/dev/pts"
+	ln -s pts/ptmx "$ROOT/dev/ptmx"
+	mnt -t tmpfs -o mode=1777,size=64m shm "$ROOT/dev/shm"
+	mnt --rbind /sys "$ROOT/sys"
+	mnt -t tmpfs -o mode=0755,size=256m run "$ROOT/run"
+	mnt -t tmpfs -o mode=1777,size=512m tmp "$ROOT/tmp"
+	mkdir -p "$ROOT/home/coder"
+	mnt -o loop "$T/pvc.img" "$ROOT/home/coder"
+	chown 1000:1000 "$ROOT/home/coder"
+	if [[ $ENGINE == trixie ]]; then
+		mnt --bind "$TRIXIE" "$ROOT/opt/trixie"
+		mount -o remount,bind,ro "$ROOT/opt/trixie"
+	fi
+	[[ $(stat -f -c %T "$ROOT") == overlayfs ]] || fail "pod root is not overlayfs"
+	[[ $(stat -f -c %T "$ROOT/home/coder") == ext2/ext3 ]] || fail "PVC is not ext4"
+}
+
+pod_down() {
+	unmount_to "$POD_MARK"
+}
+
+POD_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+if [[ $ENGINE == trixie ]]; then
+	POD_PATH=/opt/trixie/usr/sbin:/opt/trixie/usr/bin:$POD_PATH
+fi
+
+# The env of the pod's PID 1, as a pod spec would give it.
+pod_env() { # pod_env [MODE]
+	local mode=${1:-$MODE}
+	printf '%s\n' "PATH=$POD_PATH" HOME=/root TERM=dumb HOSTNAME=devpod
+	if [[ -n $BIN ]]; then
+		printf '%s\n' DIND_USER=coder "DIND_CONTAINERD=$mode" "DIND_STOP_TIMEOUT=$STOP_TIMEOUT" \
+			DIND_REQUIRE_DOCKER=true DIND_LOG=info
+	fi
+}
+
+# pod_cmd MODE ENTRYPOINT...: the command line that starts the pod (new pid/mount/net ns, chroot).
+pod_cmd() {
+	local mode=$1
+	shift
+	local envs
+	mapfile -t envs < <(pod_env "$mode")
+	POD_CMD=(unshare --pid --fork --kill-child --mount-proc="$ROOT/proc" --net
+		chroot "$ROOT" /usr/bin/env -i "${envs[@]}" "$@")
+}
+
+# pod_run NAME MODE ENTRYPOINT...: run the pod to its end. Sets RC and DUR_MS.
+pod_run() {
+	local name=$1 mode=$2 t
+	shift 2
+	pod_cmd "$mode" "$@"
+	t=$(now_ms)
+	RC=0
+	timeout -s KILL "$POD_TIMEOUT" "${POD_CMD[@]}" >"$LOGS/$name.log" 2>&1 </dev/null || RC=$?
+	DUR_MS=$(($(now_ms) - t))
+	say "pod run '$name' ended: exit $RC after $DUR_MS ms"
+}
+
+# pod_start NAME MODE ENTRYPOINT...: start the pod in the background. Sets POD_PID (unshare).
+pod_start() {
+	local name=$1 mode=$2
+	shift 2
+	pod_cmd "$mode" "$@"
+	POD_T0=$(now_ms)
+	"${POD_CMD[@]}" >"$LOGS/$name.log" 2>&1 </dev/null &
+	POD_PID=$!
+	PODS+=("$POD_PID")
+}
+
+# The pid namespace's init (PID 1 in the pod), seen from here: unshare's only child.
+pod_init_pid() {
+	local kids deadline=$(($(now_ms) + 5000))
+	while (($(now_ms) < deadline)); do
+		kids=$(cat "/proc/$POD_PID/task/$POD_PID/children" 2>/dev/null || true)
+		if [[ -n ${kids// /} ]]; then
+			echo "${kids%% *}"
+			return 0
+		fi
+		sleep 0.01
+	done
+	fail "no pid-namespace init under unshare $POD_PID"
+}
+
+# pod_wait TIMEOUT_S: wait for the background pod to end. Sets RC and DUR_MS (since pod_start).
+pod_wait() {
+	local deadline=$(($(now_ms) + $1 * 1000))
+	while kill -0 "$POD_PID" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$POD_PID/stat" 2>/dev/null) != Z ]]; do
+		(($(now_ms) < deadline)) || { kill -KILL "$POD_PID"; break; }
+		sleep 0.01
+	done
+	RC=0
+	wait "$POD_PID" || RC=$?
+	DUR_MS=$(($(now_ms) - POD_T0))
+}
+
+# wait_line NAME REGEX TIMEOUT_S: wait until the pod's log has a matching line (pod still up).
+wait_line() {
+	local log=$LOGS/$1.log deadline=$(($(now_ms) + $3 * 1000))
+	until grep -qE "$2" "$log" 2>/dev/null; do
+		kill -0 "$POD_PID" 2>/dev/null || fail "pod '$1' ended (exit $(wait "$POD_PID"; echo $?)) before printing /$2/"
+		(($(now_ms) < deadline)) || fail "pod '$1' printed no /$2/ within $3 s"
+		sleep 0.02
+	done
+}
+
+expect_rc() { # expect_rc NAME WANT
+	[[ $RC == "$2" ]] || fail "pod run '$1' exited $RC, expected $2"
+}
+expect_log() { # expect_log NAME REGEX WHAT
+	grep -qE "$2" "$LOGS/$1.log" || fail "pod run '$1': no $3 (/$2/) in its output"
+}
+show_evidence() { # show_evidence NAME: the key lines of a pod's output
+	grep -E '^evidence:' "$LOGS/$1.log" | sed "s/^/  [$1] /" || true
+}
+
+# Host-side view: Docker's data is on the PVC, and none of it landed on the overlay's upper.
+expect_data_on_pvc() {
+	local pvc=$ROOT/home/coder found
+	if [[ $ENGINE == bookworm ]]; then
+		found=$(find "$pvc" -maxdepth 4 -type d -name overlay2 -exec test -d '{}/l' \; -print 2>/dev/null | head -1)
+	else
+		found=$(find "$pvc" -maxdepth 6 -type d -path '*/io.containerd.snapshotter.v1.overlayfs/snapshots' \
+			-exec sh -c 'ls -A "$1" | grep -q .' _ '{}' \; -print 2>/dev/null | head -1)
+	fi
+	[[ -n $found ]] || fail "no image layers (overlay2/ or overlayfs snapshots/) on the PVC"
+	echo "evidence: image layers on the PVC (ext4): ${found#"$ROOT"} ($(ls -A "$found" | wc -l) entries)"
+	if [[ -d $UPPER/var/lib/docker ]] &&
+		[[ -n $(find "$UPPER/var/lib/docker" -mindepth 1 -maxdepth 2 \( -name overlay2 -o -name containerd -o -name image \) 2>/dev/null) ]]; then
+		fail "Docker data landed on the overlay root ($UPPER/var/lib/docker)"
+	fi
+}
+
+check_prereqs() {
+	local p
+	for p in unshare chroot mkfs.ext4 losetup mount flock timeout busybox findmnt; do
+		command -v "$p" >/dev/null || fail "needs $p (scripts/deps installs it)"
+	done
+	[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || fail "needs Debian's docker.io (scripts/deps installs it)"
+	if [[ $ENGINE == trixie ]]; then
+		[[ -x $TRIXIE/usr/sbin/dockerd && -x $TRIXIE/usr/bin/containerd ]] ||
+			fail "needs the trixie engine in $TRIXIE (run scripts/deps)"
+	fi
+}
+
+# ---------------------------------------------------------------- scenarios
+
+DI=/usr/local/bin/dind-init
+STEP=/opt/e2e/pod.sh
+
+scenario_without() {
+	pod_up
+	if [[ $ENGINE == bookworm ]]; then
+		say "(a) bookworm: dockerd 20.10 with storage-driver overlay2 is the entrypoint, /var/lib/docker on the overlay root"
+		pod_run without managed /usr/sbin/dockerd
+		((RC != 0)) || fail "dockerd exited 0; expected it to die on overlay2"
+		expect_log without 'driver not supported|not supported as upperdir|overlay2.* not supported' "overlay2 error"
+		grep -E 'failed to mount overlay|failed to start daemon' "$LOGS/without.log" | head -3 |
+			sed 's/^/evidence: dockerd: /'
+	else
+		say "(a) trixie: dockerd 26.1 with the containerd image store, /var/lib/docker on the overlay root"
+		pod_run without managed /bin/bash "$STEP" without-containerd-store
+		expect_rc without 0
+		expect_log without '^STEP_OK' "completed step"
+		expect_log without '^evidence: dockerd ready' "ready dockerd"
+		expect_log without '^RUN_RC=[1-9]' "failing docker run"
+		expect_log without '^BUILD_RC=[1-9]' "failing docker build"
+		expect_log without 'docker run: .*failed to mount.*invalid argument' "'failed to mount … invalid argument' from docker run"
+		expect_log without 'docker build: .*invalid argument' "'invalid argument' from docker build"
+		show_evidence without
+	fi
+	[[ -d $UPPER/var/lib/docker ]] || fail "dockerd wrote nothing to /var/lib/docker on the overlay root"
+	echo "evidence: /var/lib/docker was created on the pod's overlay root (the node disk's upper dir)"
+	say "PASS (a) without dind-init fails like the seed"
+}
+
+scenario_manual_fix() {
+	pod_up
+	say "seed's manual fix without dind-init: dockerd --data-root /home/coder/.docker-data"
+	pod_run manual managed /bin/bash "$STEP" manual-fix
+	show_evidence manual
+	expect_rc manual 0
+	expect_log manual '^STEP_OK' "completed user checks"
+	expect_data_on_pvc
+	say "PASS manual fix: Docker works once its data is on the PVC"
+}
+
+scenario_basic() {
+	pod_up
+	say "(b) dind-init as PID 1 (DIND_CONTAINERD=$MODE), user command as coder"
+	pod_run basic "$MODE" "$DI" -- /bin/bash "$STEP" user-checks
+	show_evidence basic
+	expect_rc basic 0
+	expect_log basic '^STEP_OK' "completed user checks"
+	expect_data_on_pvc
+	say "PASS (b) in $DUR_MS ms: overlay driver on ext4, build and run as uid 1000"
+}
+
+persist_runs() { # persist_runs MODE1 MODE2
+	pod_up
+	say "(c) run 1 (DIND_CONTAINERD=$1): make images and a volume"
+	pod_run persist1 "$1" "$DI" -- /bin/bash "$STEP" persist-write
+	show_evidence persist1
+	expect_rc persist1 0
+	expect_log persist1 '^STEP_OK' "completed run 1"
+	pod_down
+	say "(c) pod recreated: new overlay upper, new /run; same PVC"
+	pod_up
+	say "(c) run 2 (DIND_CONTAINERD=$2): everything still there"
+	pod_run persist2 "$2" "$DI" -- /bin/bash "$STEP" persist-read
+	show_evidence persist2
+	expect_rc persist2 0
+	expect_log persist2 '^STEP_OK' "completed run 2"
+	expect_data_on_pvc
+}
+
+scenario_persist() {
+	persist_runs "$MODE" "$MODE"
+	say "PASS (c) a second start on the same PVC keeps images and volumes"
+}
+
+scenario_mode_switch() {
+	persist_runs managed separate
+	say "PASS mode switch: managed then separate containerd on one PVC keeps images and volumes"
+}
+
+scenario_sigterm() {
+	pod_up
+	say "(d) dind-init as PID 1, a container running, then SIGTERM from outside (DIND_STOP_TIMEOUT=$STOP_TIMEOUT)"
+	pod_start sigterm "$MODE" "$DI" -- /bin/bash "$STEP" sigterm-wait
+	local init t
+	init=$(pod_init_pid)
+	wait_line sigterm '^READY' 120
+	say "pod ready after $(($(now_ms) - POD_T0)) ms; SIGTERM to the pod's PID 1 (host pid $init)"
+	t=$(now_ms)
+	kill -TERM "$init"
+	POD_T0=$t
+	pod_wait $((STOP_TIMEOUT + 10))
+	show_evidence sigterm
+	expect_rc sigterm 42
+	expect_log sigterm '^got TERM' "TERM reaching the user command"
+	expect_log sigterm 'Daemon shutdown complete|stopping event stream' "clean dockerd shutdown"
+	((DUR_MS <= STOP_TIMEOUT * 1000)) || fail "shutdown took $DUR_MS ms, above DIND_STOP_TIMEOUT=$STOP_TIMEOUT s"
+	grep -E 'Daemon shutdown complete|stopping event stream' "$LOGS/sigterm.log" | head -2 | sed 's/^/evidence: dockerd: /'
+	echo "evidence: SIGTERM to exit: $DUR_MS ms, exit code $RC"
+	say "PASS (d) SIGTERM: command got TERM, dockerd shut down cleanly, exit 42 in $DUR_MS ms"
+}
+
+scenario_stale() {
+	pod_up
+	say "(e) run 1: dind-init as PID 1, then SIGKILL of the whole pod"
+	pod_start stale1 "$MODE" "$DI" -- /bin/bash "$STEP" stale-prepare
+	local init pidfiles f
+	init=$(pod_init_pid)
+	wait_line stale1 '^READY' 120
+	kill -KILL "$init"
+	pod_wait 10
+	((RC != 0)) || fail "pod exited 0 after SIGKILL"
+	mapfile -t pidfiles < <(find "$ROOT/run" "$ROOT/home/coder" -xdev -type f -name '*.pid' 2>/dev/null)
+	((${#pidfiles[@]} > 0)) || fail "SIGKILL left no pidfile under /run or the PVC: nothing stale to test"
+	printf '%s\n' "${pidfiles[@]}" | grep -q 'docker\.pid$' || fail "no stale docker.pid after SIGKILL: ${pidfiles[*]}"
+	# Worst case of PID reuse: each stale pidfile names a live process that is not a daemon
+	# (PID 1 of the next pod is dind-init itself).
+	for f in "${pidfiles[@]}"; do
+		echo "evidence: stale pidfile ${f#"$ROOT"} (pid $(cat "$f")), now pointing at PID 1"
+		echo 1 >"$f"
+	done
+	say "(e) run 2 in the same container (same upper, same /run): the stale pidfiles must not block it"
+	pod_run stale2 "$MODE" "$DI" -- /bin/bash "$STEP" stale-check
+	show_evidence stale2
+	expect_rc stale2 0
+	expect_log stale2 '^STEP_OK' "working docker after the restart"
+	say "PASS (e) stale pidfiles from a SIGKILLed run do not block the next start"
+}
+
+check_prereqs
+make_disks
+make_layers
+say "engine $ENGINE, scenario $SCENARIO, DIND_CONTAINERD=$MODE${BIN:+, dind-init $BIN}"
+case $SCENARIO in
+without) scenario_without ;;
+manual-fix) scenario_manual_fix ;;
+basic) scenario_basic ;;
+persist) scenario_persist ;;
+mode-switch) scenario_mode_switch ;;
+sigterm) scenario_sigterm ;;
+stale) scenario_stale ;;
+esac
+say "done in $(($(now_ms) - T0)) ms"

@@ -1,0 +1,207 @@
+#!/bin/bash
+# Steps run INSIDE the simulated devpod (chrooted into its overlay root), by the pod's entrypoint
+# or as the user command under dind-init. Copied into an image layer at /opt/e2e/pod.sh by
+# devpod.sh. Lines starting with "evidence:" are what the harness and the demo show; "STEP_OK"
+# marks a step that finished its own checks. Any failed check exits non-zero with "pod: FAIL …".
+set -euo pipefail
+
+IMG=e2e/busybox
+BUILT=e2e/built
+VOL=e2e-vol
+BUSYBOX_TAR=/opt/e2e/busybox.tar
+
+fail() {
+	echo "pod: FAIL: $*" >&2
+	exit 1
+}
+evidence() { echo "evidence: $*"; }
+now_ms() { date +%s%3N; }
+
+# Wait until the Docker API answers /_ping (short polls, bounded): used where no dind-init
+# guarantees readiness, i.e. when the pod runs dockerd itself.
+wait_docker() {
+	local limit_ms=$(($1 * 1000)) t0
+	t0=$(now_ms)
+	until docker version --format '{{.Server.Version}}' >/dev/null 2>&1; do
+		if (($(now_ms) - t0 > limit_ms)); then
+			return 1
+		fi
+		sleep 0.02
+	done
+	evidence "dockerd ready after $(($(now_ms) - t0)) ms: $(docker version --format 'server {{.Server.Version}}')"
+}
+
+# Import the busybox image (a tar of /bin/busybox plus applet symlinks): no registry needed.
+import_image() {
+	docker import "$BUSYBOX_TAR" "$IMG" >/dev/null
+	evidence "imported $IMG: $(docker image inspect -f '{{.Id}}' "$IMG" | cut -c1-19)"
+}
+
+# Classic builder (DOCKER_BUILDKIT=0): FROM the imported image and RUN a command, which needs a
+# container root filesystem mounted by the storage driver.
+build_image() {
+	printf 'FROM %s\nRUN echo built-ok > /built\n' "$IMG" |
+		DOCKER_BUILDKIT=0 docker build -q -t "$BUILT" - >/dev/null
+	evidence "docker build (classic builder, RUN step) made $BUILT"
+}
+
+run_built() {
+	local out
+	out=$(docker run --rm --pull=never --network none "$BUILT" cat /built)
+	[[ $out == built-ok ]] || fail "docker run printed '$out', expected built-ok"
+	evidence "docker run --rm --pull=never --network none $BUILT cat /built -> $out"
+}
+
+# What the seed's user needs: as uid 1000, docker info shows a real overlay driver on ext4,
+# and build and run work.
+user_checks() {
+	local uid root driver fstype info
+	uid=$(id -u)
+	evidence "user command runs as $(id -un) uid=$uid gid=$(id -g) groups=$(id -G) HOME=$HOME"
+	[[ $uid == 1000 ]] || fail "user command runs as uid $uid, expected 1000 (DIND_USER=coder)"
+	info=$(docker info 2>/dev/null) || fail "docker info failed as uid $uid"
+	grep -E '^ *(Server Version|Storage Driver|Backing Filesystem|driver-type|Docker Root Dir):' <<<"$info" |
+		sed 's/^ */evidence: docker info: /'
+	driver=$(docker info -f '{{.Driver}}')
+	root=$(docker info -f '{{.DockerRootDir}}')
+	case $driver in
+	overlay2 | overlayfs) ;;
+	*) fail "storage driver is '$driver', expected overlay2 or overlayfs" ;;
+	esac
+	if grep -q 'Backing Filesystem:' <<<"$info"; then
+		grep -q 'Backing Filesystem: extfs' <<<"$info" || fail "backing filesystem is not extfs"
+	fi
+	fstype=$(stat -f -c %T "$root")
+	evidence "Docker Root Dir $root is on $fstype (stat -f)"
+	[[ $fstype == ext2/ext3 ]] || fail "Docker Root Dir $root is on $fstype, expected ext4 (the PVC)"
+	import_image
+	build_image
+	run_built
+	echo STEP_OK
+}
+
+# Run 1 of a restart: leave an image, a built image and a volume with a file on the PVC.
+persist_write() {
+	import_image
+	build_image
+	docker volume create "$VOL" >/dev/null
+	docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" sh -c 'echo persisted > /data/f'
+	evidence "run 1: made images $IMG $BUILT and volume $VOL"
+	echo STEP_OK
+}
+
+# Run 2 of a restart: everything from run 1 is still there and usable.
+persist_read() {
+	local images vols out
+	images=$(docker image ls --format '{{.Repository}}' | sort | tr '\n' ' ')
+	vols=$(docker volume ls -q | tr '\n' ' ')
+	evidence "run 2: images: $images"
+	evidence "run 2: volumes: $vols"
+	grep -qw "$IMG" <<<"$images" || fail "image $IMG lost across the restart"
+	grep -qw "$BUILT" <<<"$images" || fail "image $BUILT lost across the restart"
+	grep -qw "$VOL" <<<"$vols" || fail "volume $VOL lost across the restart"
+	out=$(docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" cat /data/f)
+	[[ $out == persisted ]] || fail "volume $VOL holds '$out', expected persisted"
+	evidence "run 2: volume $VOL still holds: $out"
+	run_built
+	echo STEP_OK
+}
+
+# A long-running user command with a container running; on TERM it says so and exits 42.
+sigterm_wait() {
+	local cid sp
+	import_image
+	cid=$(docker run -d --network none "$IMG" sh -c 'trap "exit 0" TERM; sleep 1000 & wait')
+	[[ $(docker inspect -f '{{.State.Running}}' "$cid") == true ]] || fail "container $cid is not running"
+	evidence "container ${cid:0:12} running: $(docker ps --format '{{.Image}} {{.Status}}')"
+	sleep 1000 &
+	sp=$!
+	trap 'echo "got TERM"; kill $sp 2>/dev/null; exit 42' TERM
+	echo READY
+	wait "$sp"
+	fail "sleep ended without TERM"
+}
+
+# Run 1 of the stale-pidfile scenario: leave state behind, then get SIGKILLed.
+stale_prepare() {
+	import_image
+	local sp
+	sleep 1000 &
+	sp=$!
+	echo READY
+	wait "$sp"
+}
+
+# Run 2: after the SIGKILL the daemon came back on the same PVC and works.
+stale_check() {
+	docker image inspect "$IMG" >/dev/null 2>&1 || fail "image $IMG lost after SIGKILL"
+	local out
+	out=$(docker run --rm --pull=never --network none "$IMG" echo alive)
+	[[ $out == alive ]] || fail "docker run after SIGKILL printed '$out'"
+	evidence "after the SIGKILL: image $IMG still there, docker run -> $out"
+	echo STEP_OK
+}
+
+# Scenario (a) for Docker >= 26 with the containerd image store, as the seed's pod had it: dockerd
+# on the overlay root starts and answers, and the first run/build fails. The harness asserts the
+# exact symptoms from the RC lines and error text; this step only records them.
+without_containerd_store() {
+	dockerd >/var/log/dockerd.log 2>&1 &
+	local dpid=$! rc out
+	if ! wait_docker 60; then
+		tail -20 /var/log/dockerd.log
+		fail "dockerd did not become ready"
+	fi
+	evidence "docker info: $(docker info -f 'Storage Driver: {{.Driver}} {{.DriverStatus}} Root: {{.DockerRootDir}}')"
+	evidence "Docker Root Dir is on $(stat -f -c %T "$(docker info -f '{{.DockerRootDir}}')")"
+	set +e
+	out=$(docker import "$BUSYBOX_TAR" "$IMG" 2>&1)
+	rc=$?
+	echo "IMPORT_RC=$rc"
+	evidence "docker import of the busybox tar: exit $rc ${out:0:19}"
+	out=$(docker run --rm --pull=never --network none "$IMG" echo hello 2>&1)
+	rc=$?
+	echo "RUN_RC=$rc"
+	grep -vE "^$|--help" <<<"$out" | sed 's/^/evidence: docker run: /'
+	out=$(printf 'FROM %s\nRUN echo test\n' "$IMG" | DOCKER_BUILDKIT=0 docker build - 2>&1)
+	rc=$?
+	echo "BUILD_RC=$rc"
+	echo "$out" | grep -iE 'error|invalid' | sed 's/^/evidence: docker build: /'
+	set -e
+	kill -TERM "$dpid"
+	wait "$dpid" || true
+	echo STEP_OK
+}
+
+# The seed's manual fix, with no dind-init: dockerd with --data-root on the PVC, then the user
+# checks as uid 1000. Proves the simulated devpod itself can run containers when Docker's data
+# is on ext4, independent of dind-init.
+manual_fix() {
+	local gid rc=0
+	mkdir -p /home/coder/.docker-data
+	dockerd --data-root /home/coder/.docker-data >/var/log/dockerd.log 2>&1 &
+	local dpid=$!
+	if ! wait_docker 60; then
+		tail -20 /var/log/dockerd.log
+		fail "dockerd did not become ready"
+	fi
+	gid=$(getent group docker | cut -d: -f3)
+	setpriv --reuid=1000 --regid=1000 --groups="$gid" env HOME=/home/coder USER=coder \
+		/bin/bash /opt/e2e/pod.sh user-checks || rc=$?
+	kill -TERM "$dpid"
+	wait "$dpid" || true
+	return "$rc"
+}
+
+step=${1:-}
+case $step in
+user-checks) user_checks ;;
+persist-write) persist_write ;;
+persist-read) persist_read ;;
+sigterm-wait) sigterm_wait ;;
+stale-prepare) stale_prepare ;;
+stale-check) stale_check ;;
+without-containerd-store) without_containerd_store ;;
+manual-fix) manual_fix ;;
+*) fail "unknown step '$step'" ;;
+esac
