@@ -161,6 +161,12 @@ make_layers() {
 	# 1: base marker
 	mkdir -p "$l/1/fs/etc"
 	echo "simulated devpod (dind-init e2e), engine $ENGINE" >"$l/1/fs/etc/devpod-release"
+	# The devpod's docker CLI is its engine's Debian one: a whiteout hides any other docker
+	# the host has in /usr/local/bin.
+	if [[ -e /usr/local/bin/docker ]]; then
+		mkdir -p "$l/1/fs/usr/local/bin"
+		mknod "$l/1/fs/usr/local/bin/docker" c 0 0
+	fi
 	# 2: Docker's config as the devpod image ships it
 	mkdir -p "$l/2/fs/etc/docker"
 	if [[ $ENGINE == bookworm ]]; then
@@ -228,6 +234,7 @@ pod_up() {
 		mount -o remount,bind,ro "$ROOT/opt/trixie"
 	fi
 	[[ $(stat -f -c %T "$ROOT") == overlayfs ]] || fail "pod root is not overlayfs"
+	[[ ! -e $ROOT/usr/local/bin/docker ]] || fail "whiteout of /usr/local/bin/docker did not hide it"
 	[[ $(stat -f -c %T "$ROOT/home/coder") == ext2/ext3 ]] || fail "PVC is not ext4"
 }
 

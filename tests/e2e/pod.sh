@@ -28,7 +28,7 @@ wait_docker() {
 		fi
 		sleep 0.02
 	done
-	evidence "dockerd ready after $(($(now_ms) - t0)) ms: $(docker version --format 'server {{.Server.Version}}')"
+	evidence "dockerd ready after $(($(now_ms) - t0)) ms: $(docker version --format 'server {{.Server.Version}}, client {{.Client.Version}}')"
 }
 
 # Import the busybox image (a tar of /bin/busybox plus applet symlinks): no registry needed.
