@@ -66,12 +66,12 @@ fn toml_files() -> Vec<PathBuf> {
         .collect()
 }
 
-fn read(p: &Path) -> String {
+fn read_text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
 fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&read(p))
+    serde_json::from_str(&read_text(p))
         .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", p.display()))
 }
 
@@ -226,7 +226,7 @@ fn k8s_pod_keeps_the_rules() {
 
 #[test]
 fn coder_template_keeps_the_rules() {
-    let text = read(&examples().join("coder/main.tf"));
+    let text = read_text(&examples().join("coder/main.tf"));
     // `name = "DIND_X"` followed by `value = "…"` inside each env block.
     let quoted = |line: &str| {
         line.split_once('=')
@@ -339,6 +339,41 @@ fn daemon_json_merge_keeps_user_keys_and_adds_ours() {
     );
 }
 
+/// daemon.json.after is byte for byte what dind-init's real merge writes for
+/// daemon.json.before when the plan wants these four settings.
+#[test]
+fn daemon_json_after_is_what_the_real_merge_writes() {
+    use dind_init::settings::{merge, read, Sources, Wanted};
+    let before = read_text(&examples().join("daemon.json.before"));
+    let after = read_text(&examples().join("daemon.json.after"));
+    let path = Path::new("/etc/docker/daemon.json");
+    let user = read(&Sources {
+        daemon_json: Some((path, &before)),
+        ..Sources::default()
+    })
+    .unwrap();
+    let want = |key: &str, value: Value| Wanted {
+        key: key.into(),
+        value,
+        reason: "example".into(),
+        force: false,
+    };
+    let wanted = [
+        want("storage-driver", "overlay2".into()),
+        want("data-root", "/home/coder/.docker-data".into()),
+        want("mtu", 1450.into()),
+        want("default-shm-size", "1g".into()),
+    ];
+    let merged = merge(&user, &wanted).unwrap();
+    let (written_to, text) = merged.daemon_json.expect("the merge changes daemon.json");
+    assert_eq!(written_to, path);
+    assert_eq!(
+        text, after,
+        "examples/daemon.json.after differs from the real merge"
+    );
+    assert!(merged.notes.is_empty(), "{:?}", merged.notes);
+}
+
 /// How the loaded config states `key`, in the file's own terms.
 fn config_value(cfg: &Config, key: &str) -> toml::Value {
     use toml::Value as T;
@@ -385,7 +420,7 @@ fn toml_examples_load_with_the_real_loader() {
     let files = toml_files();
     assert!(!files.is_empty(), "no TOML under examples/");
     for f in files {
-        let text = read(&f);
+        let text = read_text(&f);
         let cfg = Config::from_sources(&BTreeMap::new(), Some((&f, &text)))
             .unwrap_or_else(|e| panic!("{} does not load: {e}", f.display()));
         assert_eq!(cfg.file.as_deref(), Some(f.as_path()));
@@ -414,7 +449,7 @@ fn toml_examples_load_with_the_real_loader() {
 
 #[test]
 fn sample_toml_documents_every_setting() {
-    let text = read(&examples().join("dind-init.toml"));
+    let text = read_text(&examples().join("dind-init.toml"));
     let table: toml::Table = text.parse().unwrap();
     for s in SETTINGS {
         assert!(
@@ -437,7 +472,7 @@ fn sample_toml_documents_every_setting() {
 #[test]
 fn dockerfiles_yield_the_same_minimal_image() {
     let final_stage = |f: &str| {
-        let text = read(&repo().join(f));
+        let text = read_text(&repo().join(f));
         let from = text
             .rfind("\nFROM ")
             .unwrap_or_else(|| panic!("{f}: no FROM"));
@@ -454,16 +489,16 @@ fn dockerfiles_yield_the_same_minimal_image() {
     assert_eq!(prebuilt[0], "FROM scratch");
     assert_eq!(full.len(), 3, "{full:?}");
     assert_eq!(full.len(), prebuilt.len(), "{full:?} vs {prebuilt:?}");
-    let text = read(&repo().join("Dockerfile"));
+    let text = read_text(&repo().join("Dockerfile"));
     assert!(text.contains("ARG RUST_IMAGE=rust:1-bookworm"));
     assert!(text.contains("--target x86_64-unknown-linux-musl"));
     for f in ["Dockerfile", "Dockerfile.prebuilt"] {
         assert!(
-            read(&repo().join(f)).contains(r#"ENTRYPOINT ["/dind-init"]"#),
+            read_text(&repo().join(f)).contains(r#"ENTRYPOINT ["/dind-init"]"#),
             "{f}"
         );
     }
-    let devpod = read(&examples().join("devpod/Dockerfile"));
+    let devpod = read_text(&examples().join("devpod/Dockerfile"));
     assert!(devpod.contains("COPY --from=dind-init /dind-init /usr/local/bin/dind-init"));
     assert!(devpod.contains(r#"ENTRYPOINT ["dind-init"]"#));
 }
