@@ -967,12 +967,22 @@ fn cli_version_help_subcommand_names_and_bad_settings() {
 
 /// Check 10: On a terminal the child gets its own process group and that group is the
 /// terminal's foreground group: it can read the terminal (a background group would be
-/// stopped by SIGTTIN) and Ctrl-C reaches its trap.
+/// stopped by SIGTTIN) and Ctrl-C reaches its trap. Two shapes: the init below the
+/// terminal's session leader, and the init as session leader itself (`docker run -t`).
 #[test]
 fn tty_child_owns_the_foreground_process_group() {
     if !pid1_prereqs() || !common::require_program("setsid") || !common::require_program("ps") {
         return;
     }
+    let ns = ["unshare", "--pid", "--fork", "--mount-proc"];
+    let ctty = ["setsid", "--ctty", "--wait"];
+    tty_case(&[&ctty[..], &ns[..]].concat());
+    tty_case(&[&ns[..], &ctty[..]].concat());
+}
+
+/// Run the init under `wrapper` on a fresh pty and check the foreground group, reading
+/// the terminal, and Ctrl-C.
+fn tty_case(wrapper: &[&str]) {
     let pty = nix::pty::openpty(None, None).unwrap_or_else(|e| panic!("openpty: {e}"));
     let dir = TempDir::new("tty");
     let body = "trap 'echo got-INT > @D@/int; exit 21' INT\n\
@@ -982,17 +992,10 @@ fn tty_child_owns_the_foreground_process_group() {
         read -r line\n\
         echo \"$line\" > @D@/read\n\
         while :; do sleep 0.05; done\n";
-    let mut cmd = Command::new("setsid");
-    cmd.args([
-        "--ctty",
-        "--wait",
-        "unshare",
-        "--pid",
-        "--fork",
-        "--mount-proc",
-    ])
-    .arg(init_bin())
-    .args(["--", "sh", "-c", &script(body, &dir)]);
+    let mut cmd = Command::new(wrapper[0]);
+    cmd.args(&wrapper[1..])
+        .arg(init_bin())
+        .args(["--", "sh", "-c", &script(body, &dir)]);
     hermetic(&mut cmd);
     let slave = |fd: &std::os::fd::OwnedFd| {
         Stdio::from(fd.try_clone().unwrap_or_else(|e| panic!("dup pty: {e}")))
@@ -1000,6 +1003,7 @@ fn tty_child_owns_the_foreground_process_group() {
     let mut run = start_with(cmd, slave(&pty.slave), Some(slave(&pty.slave)));
     drop(pty.slave);
     let mut master = File::from(pty.master);
+    let shape = wrapper.join(" ");
 
     run.wait_for_file(&dir.join("ready"));
     let pg = fs::read_to_string(dir.join("pg")).unwrap_or_default();
@@ -1008,12 +1012,12 @@ fn tty_child_owns_the_foreground_process_group() {
     assert_eq!(
         num(&report, "pgid", &pg),
         pid,
-        "child is not leader of its own process group: {pg}"
+        "[{shape}] child is not leader of its own process group: {pg}"
     );
     assert_eq!(
         num(&report, "tpgid", &pg),
         pid,
-        "child's group is not the terminal's foreground group: {pg}"
+        "[{shape}] child's group is not the terminal's foreground group: {pg}"
     );
 
     master
@@ -1021,7 +1025,11 @@ fn tty_child_owns_the_foreground_process_group() {
         .unwrap_or_else(|e| panic!("write pty: {e}"));
     run.wait_for_file(&dir.join("read"));
     let line = fs::read_to_string(dir.join("read")).unwrap_or_default();
-    assert_eq!(line.trim(), "typed-line", "child did not read the terminal");
+    assert_eq!(
+        line.trim(),
+        "typed-line",
+        "[{shape}] child did not read the terminal"
+    );
 
     master
         .write_all(b"\x03")
@@ -1030,11 +1038,11 @@ fn tty_child_owns_the_foreground_process_group() {
     assert_eq!(
         out.code(),
         21,
-        "Ctrl-C did not reach the child's trap; stderr {:?}",
+        "[{shape}] Ctrl-C did not reach the child's trap; stderr {:?}",
         out.stderr
     );
     let int = fs::read_to_string(dir.join("int")).unwrap_or_default();
-    assert_eq!(int.trim(), "got-INT");
+    assert_eq!(int.trim(), "got-INT", "[{shape}] no INT marker");
 }
 
 /// Syscall numbers of the calls an idle init may legitimately block in.
