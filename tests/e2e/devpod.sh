@@ -132,6 +132,10 @@ cleanup() {
 			tail -n 60 "$f" >&2
 		done
 	fi
+	if [[ -n ${DEVPOD_TIMINGS:-} ]]; then
+		printf '%-8s %-11s %-8s %-4s %6d ms\n' "$ENGINE" "$SCENARIO" "$([[ -n $BIN ]] && echo "$MODE" || echo -)" \
+			"$( ((rc == 0)) && echo PASS || echo FAIL)" $(($(now_ms) - T0)) >>"$DEVPOD_TIMINGS"
+	fi
 	# Never delete through a mount: only when nothing is mounted below $T any more.
 	if grep -q " $T" /proc/self/mountinfo; then
 		echo "devpod: mounts left under $T; not removing it" >&2

@@ -59,7 +59,7 @@ user_checks() {
 	uid=$(id -u)
 	evidence "user command runs as $(id -un) uid=$uid gid=$(id -g) groups=$(id -G) HOME=$HOME"
 	[[ $uid == 1000 ]] || fail "user command runs as uid $uid, expected 1000 (DIND_USER=coder)"
-	info=$(docker info 2>/dev/null) || fail "docker info failed as uid $uid"
+	info=$(docker info 2>&1) || fail "docker info failed as uid $uid: $(tail -3 <<<"$info" | tr '\n' ' ')"
 	grep -E '^ *(Server Version|Storage Driver|Backing Filesystem|driver-type|Docker Root Dir):' <<<"$info" |
 		sed 's/^ */evidence: docker info: /'
 	driver=$(docker info -f '{{.Driver}}')

@@ -1,0 +1,155 @@
+//! End-to-end: the seed incident in a simulated devpod (tests/e2e/devpod.sh), for both engines —
+//! Debian bookworm's Docker 20.10 (graphdriver overlay2) and trixie's Docker 26.1 with the
+//! containerd image store — and, with dind-init as PID 1, for both containerd modes.
+//!
+//! Each test runs one harness scenario and asserts it exits 0; on failure the harness output
+//! (assertion, evidence, last pod log lines) is in the panic message. Needs root; in CI
+//! (`CI=true`) a missing prerequisite fails instead of skipping. The scenarios share loop
+//! devices, cgroups and CPU, so they run one at a time (a mutex here, a file lock in the harness).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Which Docker the simulated devpod runs.
+#[derive(Clone, Copy)]
+enum Engine {
+    /// Debian bookworm's docker.io 20.10, `"storage-driver": "overlay2"` in daemon.json.
+    Bookworm,
+    /// Debian trixie's docker.io 26.1 + containerd 1.7, containerd image store on.
+    Trixie,
+}
+
+impl Engine {
+    fn name(self) -> &'static str {
+        match self {
+            Engine::Bookworm => "bookworm",
+            Engine::Trixie => "trixie",
+        }
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The unpacked trixie engine made by scripts/deps.
+fn trixie_root() -> PathBuf {
+    std::env::var_os("DEVPOD_TRIXIE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".cache/trixie/root"))
+}
+
+/// Root, the harness's tools and the engine's binaries; false (after a SKIP line) when missing
+/// outside CI, a panic inside CI.
+fn prerequisites(engine: Engine) -> bool {
+    if !common::require_root() {
+        return false;
+    }
+    let tools = "unshare chroot mkfs.ext4 losetup mount findmnt flock timeout setpriv busybox \
+                 dockerd docker runc containerd";
+    for p in tools.split_whitespace() {
+        if !common::require_program(p) {
+            return false;
+        }
+    }
+    if let Engine::Trixie = engine {
+        let dockerd = trixie_root().join("usr/sbin/dockerd");
+        if !common::require(
+            dockerd.is_file(),
+            &format!(
+                "needs Debian trixie's Docker 26.1 at {} (run scripts/deps)",
+                dockerd.display()
+            ),
+        ) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Run `devpod.sh --engine E [--mode M] [--bin dind-init] SCENARIO` and assert it passed.
+fn scenario(engine: Engine, name: &str, mode: Option<&str>) {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !prerequisites(engine) {
+        return;
+    }
+    let harness = repo().join("tests/e2e/devpod.sh");
+    let mut cmd = Command::new("bash");
+    // stderr into stdout, so the report keeps the harness's order of lines.
+    cmd.args(["-c", "exec \"$@\" 2>&1", "bash"])
+        .arg(&harness)
+        .args(["--engine", engine.name()]);
+    if let Some(m) = mode {
+        cmd.args(["--mode", m]).arg("--bin").arg(common::bin());
+    }
+    cmd.arg(name);
+    let started = std::time::Instant::now();
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", harness.display()));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let label = format!("{}/{}/{}", engine.name(), name, mode.unwrap_or("-"));
+    assert!(
+        out.status.success(),
+        "e2e {label} failed ({}) after {:.1} s:\n{text}",
+        out.status,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        text.contains("PASS"),
+        "e2e {label}: harness exited 0 without a PASS line:\n{text}"
+    );
+    println!("{text}");
+}
+
+/// One #[test] per (engine, scenario[, mode]).
+macro_rules! e2e {
+    ($($test:ident: $engine:ident, $scenario:literal, $mode:expr;)*) => {
+        $(
+            #[test]
+            fn $test() {
+                scenario(Engine::$engine, $scenario, $mode);
+            }
+        )*
+    };
+}
+
+e2e! {
+    // (a) without dind-init the devpod fails exactly like the seed.
+    bookworm_a_without_dind_init_fails_like_the_seed: Bookworm, "without", None;
+    trixie_a_without_dind_init_fails_like_the_seed: Trixie, "without", None;
+    // The seed's manual fix (data root on the PVC) works in the simulated devpod: the harness
+    // itself can run containers, so a failure below is dind-init's.
+    bookworm_manual_fix_baseline: Bookworm, "manual-fix", None;
+    trixie_manual_fix_baseline: Trixie, "manual-fix", None;
+    // (b) dind-init as PID 1: overlay driver on ext4, build and run as uid 1000.
+    bookworm_b_works_separate: Bookworm, "basic", Some("separate");
+    bookworm_b_works_managed: Bookworm, "basic", Some("managed");
+    trixie_b_works_separate: Trixie, "basic", Some("separate");
+    trixie_b_works_managed: Trixie, "basic", Some("managed");
+    // (c) a second start on the same PVC keeps images and volumes.
+    bookworm_c_restart_keeps_data_separate: Bookworm, "persist", Some("separate");
+    bookworm_c_restart_keeps_data_managed: Bookworm, "persist", Some("managed");
+    trixie_c_restart_keeps_data_separate: Trixie, "persist", Some("separate");
+    trixie_c_restart_keeps_data_managed: Trixie, "persist", Some("managed");
+    // (d) SIGTERM to PID 1 with a container running: ordered shutdown, the command's exit code.
+    bookworm_d_sigterm_separate: Bookworm, "sigterm", Some("separate");
+    bookworm_d_sigterm_managed: Bookworm, "sigterm", Some("managed");
+    trixie_d_sigterm_separate: Trixie, "sigterm", Some("separate");
+    trixie_d_sigterm_managed: Trixie, "sigterm", Some("managed");
+    // (e) stale pidfiles of a SIGKILLed pod do not block the next start.
+    bookworm_e_stale_pidfiles_separate: Bookworm, "stale", Some("separate");
+    bookworm_e_stale_pidfiles_managed: Bookworm, "stale", Some("managed");
+    trixie_e_stale_pidfiles_separate: Trixie, "stale", Some("separate");
+    trixie_e_stale_pidfiles_managed: Trixie, "stale", Some("managed");
+    // Issue 7: managed first, then separate, on one PVC: nothing lost.
+    bookworm_mode_switch_keeps_data: Bookworm, "mode-switch", Some("managed");
+    trixie_mode_switch_keeps_data: Trixie, "mode-switch", Some("managed");
+}
