@@ -26,6 +26,46 @@ fn prerequisites() -> bool {
         && common::require_program("unshare")
 }
 
+/// Which dockerd to run: Debian bookworm's 20.10 on PATH, or trixie's 26.1 that
+/// scripts/deps unpacks under .cache/trixie/root (with its own containerd 1.7).
+struct Engine {
+    dockerd: PathBuf,
+    path: String,
+}
+
+impl Engine {
+    fn bookworm() -> Engine {
+        Engine {
+            dockerd: PathBuf::from("dockerd"),
+            path: std::env::var("PATH").unwrap_or_default(),
+        }
+    }
+
+    /// None (after printing SKIP; a panic in CI) when scripts/deps has not unpacked it.
+    fn trixie() -> Option<Engine> {
+        let root = std::env::var_os("DIND_TEST_TRIXIE_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/trixie/root"));
+        let dockerd = root.join("usr/sbin/dockerd");
+        if !common::require(
+            dockerd.is_file() && root.join("usr/bin/containerd").is_file(),
+            &format!(
+                "needs Docker 26.1 unpacked in {} (scripts/deps)",
+                root.display()
+            ),
+        ) {
+            return None;
+        }
+        let path = format!(
+            "{}:{}:{}",
+            root.join("usr/bin").display(),
+            root.join("usr/sbin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Some(Engine { dockerd, path })
+    }
+}
+
 /// A scratch directory under /tmp, removed (after unmounting anything left in it) on drop.
 struct Scratch(PathBuf);
 
@@ -78,13 +118,29 @@ struct Daemon {
 impl Daemon {
     /// Start dockerd in a private mount namespace; `pre` is a shell snippet run
     /// inside that namespace first (e.g. to mount an overlay), then dockerd is exec'd.
-    fn start(dir: &Path, data_root: &Path, driver: &str, pre: &str) -> Daemon {
+    /// `driver` None: no --storage-driver; `features` goes into a daemon.json
+    /// (e.g. `{"containerd-snapshotter": true}` for the containerd image store).
+    fn start(
+        engine: &Engine,
+        dir: &Path,
+        data_root: &Path,
+        driver: Option<&str>,
+        features: &str,
+        pre: &str,
+    ) -> Daemon {
         let socket = dir.join("docker.sock");
         let exec_root = dir.join("exec");
         std::fs::create_dir_all(&exec_root).unwrap();
+        let config = dir.join("daemon.json");
+        std::fs::write(&config, format!("{{\"features\": {{{features}}}}}")).unwrap();
+        let driver = driver
+            .map(|d| format!("--storage-driver {d}"))
+            .unwrap_or_default();
         let script = format!(
-            "set -e; {pre} exec dockerd --data-root {data} -H unix://{sock} --exec-root {exec} \
-             --pidfile {pid} --bridge=none --iptables=false --ip6tables=false --storage-driver {driver}",
+            "set -e; {pre} exec {dockerd} --config-file {config} --data-root {data} -H unix://{sock} \
+             --exec-root {exec} --pidfile {pid} --bridge=none --iptables=false --ip6tables=false {driver}",
+            dockerd = engine.dockerd.display(),
+            config = config.display(),
             data = data_root.display(),
             sock = socket.display(),
             exec = exec_root.display(),
@@ -95,6 +151,7 @@ impl Daemon {
         let started = Instant::now();
         let child = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+            .env("PATH", &engine.path)
             .stdin(Stdio::null())
             .stdout(Stdio::from(w))
             .stderr(Stdio::from(w2))
@@ -155,6 +212,20 @@ impl Drop for Daemon {
     }
 }
 
+/// The seed: /var/lib/docker on the pod's overlayfs root. Returns the shell snippet
+/// mounting it inside dockerd's private namespace (nothing leaks if the test dies)
+/// and the data root on it.
+fn overlay_data_root(scratch: &Scratch) -> (String, PathBuf) {
+    let s = scratch.0.display().to_string();
+    for sub in ["lower", "upper", "work", "ovl"] {
+        std::fs::create_dir_all(scratch.0.join(sub)).unwrap();
+    }
+    let pre = format!(
+        "mount -t overlay overlay -o lowerdir={s}/lower,upperdir={s}/upper,workdir={s}/work {s}/ovl; mkdir -p {s}/ovl/data;"
+    );
+    (pre, scratch.0.join("ovl/data"))
+}
+
 fn json(socket: &Path, path: &str) -> serde_json::Value {
     let r = request(socket, "GET", path, &[], &[], Duration::from_secs(10)).unwrap();
     assert_eq!(r.status, 200, "{path}: {}", r.error_message());
@@ -201,7 +272,14 @@ fn dockerd_20_10_overlay2_on_ext4_answers_and_passes_the_smoke_test_twice() {
     eprintln!("ping, socket absent: {each:?} per call");
     assert!(each < Duration::from_micros(500), "{each:?}");
 
-    let mut d = Daemon::start(&scratch.0, &data_root, "overlay2", "");
+    let mut d = Daemon::start(
+        &Engine::bookworm(),
+        &scratch.0,
+        &data_root,
+        Some("overlay2"),
+        "",
+        "",
+    );
     let ready = d
         .wait_ready(Duration::from_secs(60))
         .unwrap_or_else(|tail| panic!("dockerd died:\n{}", tail.join("\n")));
@@ -266,21 +344,19 @@ fn dockerd_20_10_on_overlay_data_root_overlay2_refuses_vfs_works() {
         return;
     }
     let scratch = Scratch::new("ovl");
-    let s = scratch.0.display().to_string();
-    for sub in ["lower", "upper", "work", "ovl"] {
-        std::fs::create_dir_all(scratch.0.join(sub)).unwrap();
-    }
-    // The seed: /var/lib/docker on the pod's overlayfs root. The overlay is mounted
-    // inside dockerd's private namespace, so nothing leaks if the test dies.
-    let pre = format!(
-        "mount -t overlay overlay -o lowerdir={s}/lower,upperdir={s}/upper,workdir={s}/work {s}/ovl; mkdir -p {s}/ovl/data;"
-    );
-    let data_root = scratch.0.join("ovl/data");
+    let (pre, data_root) = overlay_data_root(&scratch);
 
     // overlay2 pinned: dockerd refuses to start, and the diagnosis says why in plain words.
     let dir2 = scratch.0.join("o2");
     std::fs::create_dir_all(&dir2).unwrap();
-    let mut d = Daemon::start(&dir2, &data_root, "overlay2", &pre);
+    let mut d = Daemon::start(
+        &Engine::bookworm(),
+        &dir2,
+        &data_root,
+        Some("overlay2"),
+        "",
+        &pre,
+    );
     let tail = match d.wait_ready(Duration::from_secs(60)) {
         Ok(t) => {
             panic!("dockerd with overlay2 on overlayfs answered after {t:?}; expected it to refuse")
@@ -317,7 +393,14 @@ fn dockerd_20_10_on_overlay_data_root_overlay2_refuses_vfs_works() {
     // vfs on the same overlay: slow copies, but it starts and really mounts.
     let dir3 = scratch.0.join("vfs");
     std::fs::create_dir_all(&dir3).unwrap();
-    let mut d = Daemon::start(&dir3, &data_root, "vfs", &pre);
+    let mut d = Daemon::start(
+        &Engine::bookworm(),
+        &dir3,
+        &data_root,
+        Some("vfs"),
+        "",
+        &pre,
+    );
     let ready = d
         .wait_ready(Duration::from_secs(60))
         .unwrap_or_else(|tail| panic!("dockerd vfs died:\n{}", tail.join("\n")));
@@ -334,4 +417,117 @@ fn dockerd_20_10_on_overlay_data_root_overlay2_refuses_vfs_works() {
     assert_eq!(r.read_back, r.expected);
     assert!(leftovers(&d.socket).is_empty());
     drop(d);
+}
+
+#[test]
+fn dockerd_26_1_containerd_store_on_overlayfs_is_healthy_but_the_smoke_test_catches_it() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(engine) = Engine::trixie() else {
+        return;
+    };
+    let store = "\"containerd-snapshotter\": true";
+
+    // The Docker >= 29 failure mode: /_ping is fine, every container mount fails.
+    let scratch = Scratch::new("cs-ovl");
+    let (pre, data_root) = overlay_data_root(&scratch);
+    let dir = scratch.0.join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut d = Daemon::start(&engine, &dir, &data_root, None, store, &pre);
+    let ready = d
+        .wait_ready(Duration::from_secs(60))
+        .unwrap_or_else(|tail| panic!("dockerd 26.1 died:\n{}", tail.join("\n")));
+    let info = json(&d.socket, "/info");
+    assert_eq!(
+        info["ServerVersion"]
+            .as_str()
+            .map(|v| v.starts_with("26.1")),
+        Some(true),
+        "{info}"
+    );
+    assert_eq!(info["Driver"], "overlayfs", "{info}");
+    eprintln!(
+        "dockerd 26.1 (containerd store) on overlayfs ready after {} ms",
+        ready.as_millis()
+    );
+    let t = Instant::now();
+    let err = smoke_test(&d.socket).expect_err("the smoke test must fail on overlay-on-overlay");
+    let msg = err.to_string();
+    eprintln!(
+        "smoke test on overlayfs failed in {} ms: {msg}",
+        t.elapsed().as_millis()
+    );
+    assert!(
+        msg.contains("failed to mount /tmp/containerd-mount"),
+        "{msg}"
+    );
+    assert!(msg.contains("invalid argument"), "{msg}");
+    assert!(msg.contains("DIND_DATA_ROOT"), "hint: {msg}");
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let said = diagnose(&[msg], &data_root, "overlayfs").unwrap();
+    assert!(
+        said.contains("storage driver overlayfs cannot work on overlayfs"),
+        "{said}"
+    );
+    assert!(
+        leftovers(&d.socket).is_empty(),
+        "cleaned up after the failure"
+    );
+    drop(d);
+
+    // Same engine and store on ext4: the smoke test passes.
+    let scratch = Scratch::new("cs-ext4");
+    let mut d = Daemon::start(
+        &engine,
+        &scratch.0,
+        &scratch.0.join("data"),
+        None,
+        store,
+        "",
+    );
+    let ready = d
+        .wait_ready(Duration::from_secs(60))
+        .unwrap_or_else(|tail| panic!("dockerd 26.1 died:\n{}", tail.join("\n")));
+    eprintln!(
+        "dockerd 26.1 (containerd store) on ext4 ready after {} ms",
+        ready.as_millis()
+    );
+    let r = smoke_test(&d.socket).unwrap_or_else(|e| panic!("26.1 smoke test on ext4: {e}"));
+    eprintln!(
+        "smoke test 26.1 containerd store on ext4: import {:.1} ms, create {:.1} ms, archive {:.1} ms, cleanup {:.1} ms, total {:.1} ms",
+        r.import_ms, r.create_ms, r.archive_ms, r.cleanup_ms, r.total_ms
+    );
+    assert_eq!(r.read_back, r.expected);
+    assert!(r.total_ms < 1000.0, "{r:?}");
+    assert!(leftovers(&d.socket).is_empty());
+}
+
+#[test]
+fn dockerd_26_1_overlay2_on_overlayfs_refuses_with_a_diagnosis() {
+    if !prerequisites() {
+        return;
+    }
+    let Some(engine) = Engine::trixie() else {
+        return;
+    };
+    let scratch = Scratch::new("26-ovl");
+    let (pre, data_root) = overlay_data_root(&scratch);
+    let dir = scratch.0.join("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut d = Daemon::start(&engine, &dir, &data_root, Some("overlay2"), "", &pre);
+    let tail = match d.wait_ready(Duration::from_secs(60)) {
+        Ok(t) => panic!("dockerd 26.1 overlay2 on overlayfs answered after {t:?}"),
+        Err(tail) => tail,
+    };
+    assert!(
+        tail.iter()
+            .any(|l| l.contains("error initializing graphdriver: driver not supported: overlay2")),
+        "{tail:?}"
+    );
+    let said = diagnose(&tail, &data_root, "overlay2").unwrap();
+    assert!(
+        said.contains("storage driver overlay2 cannot work on overlayfs"),
+        "{said}"
+    );
 }
