@@ -539,7 +539,9 @@ pub fn smoke_test(socket: &Path) -> Result<SmokeReport> {
     smoke_test_with(socket, SMOKE_STEP_TIMEOUT)
 }
 
-fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeReport> {
+/// [`smoke_test`] with each Engine API call bounded by `step_timeout` instead of
+/// 30 s, for callers (`status`, a readiness probe) that must answer sooner.
+pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeReport> {
     let t0 = Instant::now();
     let tag = unique_tag();
     let image = format!("{SMOKE_NAME}:{tag}");
@@ -1369,9 +1371,11 @@ mod tests {
         let sock = dir.0.join("d.sock");
         let listener = UnixListener::bind(&sock).unwrap();
         let h = std::thread::spawn(move || {
-            let (s, _) = listener.accept().unwrap();
+            // Accepted but never answered, like dockerd between binding its socket and serving.
+            let (s1, _) = listener.accept().unwrap();
+            let (s2, _) = listener.accept().unwrap();
             std::thread::sleep(Duration::from_millis(600));
-            drop(s);
+            drop((s1, s2));
         });
         let t = Instant::now();
         let e = request(&sock, "GET", "/_ping", &[], &[], Duration::from_millis(150)).unwrap_err();
@@ -1383,6 +1387,16 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("no complete answer within 150 ms"), "{msg}");
         assert!(msg.contains(&sock.display().to_string()), "{msg}");
+        let t = Instant::now();
+        assert!(
+            !ping(&sock, Duration::from_millis(100)).unwrap(),
+            "no answer yet: not ready"
+        );
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
         h.join().unwrap();
     }
 
