@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 const GUARD: Duration = Duration::from_secs(10);
 /// How long to wait for a child's "ready" file before declaring the run broken.
 const READY: Duration = Duration::from_secs(5);
+/// How long a trapped signal may take to end the child (its trap reacts within ~50 ms).
+const REACT: Duration = Duration::from_secs(5);
 /// Polling interval of the guards (the test side polls; the init under test must not).
 const POLL: Duration = Duration::from_millis(5);
 
@@ -499,7 +501,49 @@ fn signals_from_outside_reach_the_childs_trap() {
         run.wait_for_file(&dir.join("ready"));
         let init = run.ns_init();
         kill(Pid::from_raw(init), *sig).unwrap_or_else(|e| panic!("kill -{name} {init}: {e}"));
-        let out = run.wait(GUARD);
+        let out = run.wait(REACT);
+        assert_eq!(
+            out.code(),
+            *code,
+            "SIG{name} to PID 1: child trap did not decide the exit code; stderr: {:?}",
+            out.stderr
+        );
+        let marker = fs::read_to_string(dir.join("marker")).unwrap_or_default();
+        assert_eq!(
+            marker.trim(),
+            format!("got-{name}"),
+            "SIG{name} never reached the child's trap"
+        );
+    }
+}
+
+/// Check 2b: Real-time signals are catchable too and must be forwarded like the rest
+/// (SIGRTMIN+3 is how `docker stop` halts systemd-style images). bash traps them; the
+/// signal is sent with bash's `kill` because nix's Signal cannot name them.
+#[test]
+fn realtime_signals_from_outside_reach_the_childs_trap() {
+    if !pid1_prereqs() || !common::require_program("bash") {
+        return;
+    }
+    let mut runs = Vec::new();
+    for (name, code) in [("RTMIN+3", 50), ("RTMAX", 51)] {
+        let dir = TempDir::new("rtsig");
+        let body = format!(
+            "trap 'echo got-{name} > @D@/marker; exit {code}' {name}\n\
+             touch @D@/ready\n\
+             while :; do sleep 0.05; done\n"
+        );
+        let run = start(pid1(["--", "bash", "-c", &script(&body, &dir)]));
+        runs.push((name, code, dir, run));
+    }
+    for (name, code, dir, run) in &mut runs {
+        run.wait_for_file(&dir.join("ready"));
+        let init = run.ns_init();
+        let mut sender = Command::new("bash");
+        sender.args(["-c", &format!("kill -s {name} {init}")]);
+        let sent = start(sender).wait(GUARD);
+        assert_eq!(sent.code(), 0, "kill -s {name} {init}: {}", sent.stderr);
+        let out = run.wait(REACT);
         assert_eq!(
             out.code(),
             *code,
