@@ -67,7 +67,8 @@ fi
 
 TRIXIE=${DEVPOD_TRIXIE:-$REPO/.cache/trixie/root}
 STOP_TIMEOUT=${DEVPOD_STOP_TIMEOUT:-15}
-POD_TIMEOUT=${DEVPOD_POD_TIMEOUT:-180}
+POD_TIMEOUT=${DEVPOD_POD_TIMEOUT:-60}   # a healthy pod run takes a few seconds
+READY_TIMEOUT=${DEVPOD_READY_TIMEOUT:-20}
 T0=$(date +%s%3N)
 
 now_ms() { date +%s%3N; }
@@ -112,19 +113,17 @@ unmount_to() { # unmount_to N: pop the mount stack down to N entries, newest fir
 }
 
 cleanup() {
-	local rc=$? pid loops
+	local rc=$? pid
 	set +e
 	for pid in "${PODS[@]}"; do
 		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
 	done
 	for pid in "${PODS[@]}"; do wait "$pid" 2>/dev/null; done
-	loops=$(findmnt -rn -o SOURCE --target "$NODE" 2>/dev/null | grep '^/dev/loop' || true)
 	unmount_to 0
 	# mount -o loop sets autoclear; detach explicitly anything still bound to our images.
 	for img in "$T/node.img" "$T/pvc.img"; do
 		for l in $(losetup -j "$img" -O NAME -n 2>/dev/null); do losetup -d "$l"; done
 	done
-	: "$loops"
 	if ((rc != 0)) || [[ -n $KEEP_LOGS ]]; then
 		for f in "$LOGS"/*.log; do
 			[[ -e $f ]] || continue
@@ -257,7 +256,7 @@ pod_env() { # pod_env [MODE]
 	printf '%s\n' "PATH=$POD_PATH" HOME=/root TERM=dumb HOSTNAME=devpod
 	if [[ -n $BIN ]]; then
 		printf '%s\n' DIND_USER=coder "DIND_CONTAINERD=$mode" "DIND_STOP_TIMEOUT=$STOP_TIMEOUT" \
-			DIND_REQUIRE_DOCKER=true DIND_LOG=info
+			DIND_REQUIRE_DOCKER=true DIND_LOG=info "DIND_READY_TIMEOUT=$READY_TIMEOUT"
 	fi
 }
 
@@ -324,7 +323,11 @@ pod_wait() {
 wait_line() {
 	local log=$LOGS/$1.log deadline=$(($(now_ms) + $3 * 1000))
 	until grep -qE "$2" "$log" 2>/dev/null; do
-		kill -0 "$POD_PID" 2>/dev/null || fail "pod '$1' ended (exit $(wait "$POD_PID"; echo $?)) before printing /$2/"
+		if ! kill -0 "$POD_PID" 2>/dev/null || [[ $(awk '{print $3}' "/proc/$POD_PID/stat" 2>/dev/null) == Z ]]; then
+			RC=0
+			wait "$POD_PID" || RC=$?
+			fail "pod '$1' ended (exit $RC) before printing /$2/"
+		fi
 		(($(now_ms) < deadline)) || fail "pod '$1' printed no /$2/ within $3 s"
 		sleep 0.02
 	done
@@ -456,7 +459,7 @@ scenario_sigterm() {
 	pod_start sigterm "$MODE" "$DI" -- /bin/bash "$STEP" sigterm-wait
 	local init t
 	init=$(pod_init_pid)
-	wait_line sigterm '^READY' 120
+	wait_line sigterm '^READY' "$POD_TIMEOUT"
 	say "pod ready after $(($(now_ms) - POD_T0)) ms; SIGTERM to the pod's PID 1 (host pid $init)"
 	t=$(now_ms)
 	kill -TERM "$init"
@@ -478,7 +481,7 @@ scenario_stale() {
 	pod_start stale1 "$MODE" "$DI" -- /bin/bash "$STEP" stale-prepare
 	local init pidfiles f
 	init=$(pod_init_pid)
-	wait_line stale1 '^READY' 120
+	wait_line stale1 '^READY' "$POD_TIMEOUT"
 	kill -KILL "$init"
 	pod_wait 10
 	((RC != 0)) || fail "pod exited 0 after SIGKILL"
