@@ -1,1 +1,1020 @@
-//! (being written)
+//! Apply: carry out the storage steps of a [`Plan`] through the [`Syscall`] seam.
+//!
+//! Safe by construction: every precondition of every step (paths, emptiness,
+//! the data-root lock) is checked before the first change, so a refusal leaves
+//! the pod exactly as it was. Nothing is ever deleted except an empty directory
+//! replaced by a symlink and a pidfile whose daemon is gone; a directory holding
+//! data is never replaced or hidden under a mount. Steps already in effect (a
+//! pod restart) are skipped, so applying twice changes nothing.
+
+use crate::error::{Error, Result};
+use crate::plan::{Action, Plan, Step};
+use crate::sys::{call, FileKind, HeldLock, Syscall};
+use nix::errno::Errno;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+/// What one step did, for the pod log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Whether the step changed anything (false: already in effect).
+    pub changed: bool,
+    /// One line: what and why.
+    pub text: String,
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = if self.changed { "done" } else { "skip" };
+        write!(f, "{tag}: {}", self.text)
+    }
+}
+
+/// The result of [`apply`]: the locks that must stay held while dockerd runs
+/// (drop them only after dockerd has exited) and a log of every storage step.
+#[derive(Debug)]
+pub struct Applied {
+    /// Data-root locks; keep alive for the daemon's whole lifetime.
+    pub locks: Vec<HeldLock>,
+    /// One entry per storage step, in plan order.
+    pub log: Vec<Entry>,
+}
+
+impl Applied {
+    /// Whether any step changed the system (false on a pod restart with everything in place).
+    pub fn changed(&self) -> bool {
+        self.log.iter().any(|e| e.changed)
+    }
+}
+
+/// One change, decided during the checks and made afterwards.
+#[derive(Debug, Clone)]
+enum Op {
+    Mkdir { path: PathBuf, mode: u32 },
+    Chown { path: PathBuf },
+    Bind { src: PathBuf, dst: PathBuf },
+    Rmdir { path: PathBuf },
+    Symlink { target: PathBuf, link: PathBuf },
+    Write { path: PathBuf, content: String },
+    Unlink { path: PathBuf },
+    Lock { path: PathBuf },
+}
+
+/// A step after its checks: the changes to make (none: already in effect).
+struct Prepared {
+    ops: Vec<Op>,
+    what: String,
+    skip_why: String,
+}
+
+/// The filesystem as it will be after the steps checked so far (planned
+/// creations layered over what `sys` reports), so later steps are checked
+/// against the effects of earlier ones without making any change.
+struct Virtual<'a> {
+    sys: &'a dyn Syscall,
+    dirs: BTreeSet<PathBuf>,
+    files: BTreeSet<PathBuf>,
+    removed: BTreeSet<PathBuf>,
+    links: BTreeMap<PathBuf, PathBuf>,
+    binds: BTreeMap<PathBuf, PathBuf>,
+}
+
+impl<'a> Virtual<'a> {
+    fn new(sys: &'a dyn Syscall) -> Self {
+        Virtual {
+            sys,
+            dirs: BTreeSet::new(),
+            files: BTreeSet::new(),
+            removed: BTreeSet::new(),
+            links: BTreeMap::new(),
+            binds: BTreeMap::new(),
+        }
+    }
+
+    /// True when `p` or one of its parents is created by an earlier step (so it is new and empty).
+    fn planned(&self, p: &Path) -> bool {
+        p.ancestors()
+            .any(|a| self.dirs.contains(a) || self.files.contains(a) || self.links.contains_key(a))
+    }
+
+    fn kind(&self, p: &Path) -> Result<FileKind> {
+        if self.dirs.contains(p) {
+            return Ok(FileKind::Dir);
+        }
+        if self.files.contains(p) {
+            return Ok(FileKind::File);
+        }
+        if let Some(t) = self.links.get(p) {
+            return Ok(FileKind::Symlink(t.clone()));
+        }
+        if self.removed.contains(p) || p.ancestors().skip(1).any(|a| self.dirs.contains(a)) {
+            return Ok(FileKind::Absent);
+        }
+        self.sys.lstat_kind(p)
+    }
+
+    fn is_dir(&self, p: &Path) -> Result<bool> {
+        if self.dirs.contains(p) {
+            return Ok(true);
+        }
+        if let Some(t) = self.links.get(p) {
+            return self.is_dir(&link_target(p, t));
+        }
+        if self.removed.contains(p) || self.files.contains(p) {
+            return Ok(false);
+        }
+        if p.ancestors().skip(1).any(|a| self.dirs.contains(a)) {
+            return Ok(false);
+        }
+        self.sys.is_dir(p)
+    }
+
+    /// The ops for `mkdir -p path` (missing parents 0755, `path` itself `mode`,
+    /// owned by root), after checking every missing component can be created.
+    fn mkdir_p(&mut self, path: &Path, mode: u32, refusing: &str) -> Result<Vec<Op>> {
+        let mut missing = Vec::new();
+        let mut cur = Some(path);
+        while let Some(p) = cur {
+            if self.is_dir(p)? {
+                break;
+            }
+            match self.kind(p)? {
+                FileKind::Absent => missing.push(p.to_path_buf()),
+                other => {
+                    return Err(refuse(
+                        refusing,
+                        Errno::ENOTDIR,
+                        format!(
+                        "{} is {} where a directory is needed; move it away or choose another path",
+                        p.display(),
+                        describe(&other)
+                    ),
+                    ))
+                }
+            }
+            cur = p.parent();
+        }
+        if let Some(existing) = missing.last().and_then(|p| p.parent()) {
+            if !self.planned(existing) {
+                self.sys.access_writable(existing)?;
+            }
+        }
+        let mut ops = Vec::new();
+        for p in missing.iter().rev() {
+            let m = if p == path { mode } else { 0o755 };
+            ops.push(Op::Mkdir {
+                path: p.clone(),
+                mode: m,
+            });
+            ops.push(Op::Chown { path: p.clone() });
+            self.dirs.insert(p.clone());
+        }
+        Ok(ops)
+    }
+
+    fn check(&mut self, action: &Action) -> Result<Option<Prepared>> {
+        let prep = |ops: Vec<Op>, what: String, skip_why: &str| Prepared {
+            ops,
+            what,
+            skip_why: skip_why.to_string(),
+        };
+        Ok(Some(match action {
+            Action::CreateDir { path, mode } => {
+                let path = abs(path)?;
+                let what = format!("create {} (mode {mode:04o})", path.display());
+                let ops = self.mkdir_p(&path, *mode, &call::mkdir(&path, *mode))?;
+                prep(ops, what, "it exists")
+            }
+            Action::Lock { path } => {
+                let path = abs(path)?;
+                let c = call::flock(&path);
+                let parent = path.parent().unwrap_or(Path::new("/"));
+                if !self.is_dir(parent)? {
+                    return Err(refuse(
+                        &c,
+                        Errno::ENOENT,
+                        format!("create {} before locking in it", parent.display()),
+                    ));
+                }
+                match self.kind(&path)? {
+                    FileKind::Absent | FileKind::File => {}
+                    other => {
+                        return Err(refuse(
+                            &c,
+                            Errno::EISDIR,
+                            format!(
+                                "{} is {}; move it away (dind-init keeps its lock there)",
+                                path.display(),
+                                describe(&other)
+                            ),
+                        ))
+                    }
+                }
+                self.files.insert(path.clone());
+                prep(
+                    vec![Op::Lock { path: path.clone() }],
+                    format!("lock {}", path.display()),
+                    "",
+                )
+            }
+            Action::BindMount { src, dst } => self.check_bind(&abs(src)?, &abs(dst)?)?,
+            Action::Symlink { target, link } => self.check_symlink(&abs(target)?, &abs(link)?)?,
+            Action::WriteFile { path, content } => self.check_write(&abs(path)?, content)?,
+            Action::RemoveStalePidfile { path } => self.check_pidfile(&abs(path)?)?,
+            Action::StartContainerd { .. } | Action::StartDockerd { .. } => return Ok(None),
+        }))
+    }
+
+    fn check_bind(&mut self, src: &Path, dst: &Path) -> Result<Prepared> {
+        let c = call::mount_bind(src, dst);
+        let what = format!("bind-mount {} on {}", src.display(), dst.display());
+        let skip = |why: &str| Prepared {
+            ops: Vec::new(),
+            what: what.clone(),
+            skip_why: why.to_string(),
+        };
+        if !self.is_dir(src)? {
+            return Err(refuse(
+                &c,
+                Errno::ENOENT,
+                format!(
+                    "{} must exist as a directory (check DIND_DATA_ROOT)",
+                    src.display()
+                ),
+            ));
+        }
+        if self.binds.get(dst).is_some_and(|s| s == src) {
+            return Ok(skip("an earlier step binds it"));
+        }
+        if !self.planned(src) && !self.planned(dst) && self.sys.same_file(src, dst)? {
+            return Ok(skip("already bound"));
+        }
+        let mut ops = Vec::new();
+        match self.kind(dst)? {
+            FileKind::Absent => ops.extend(self.mkdir_p(dst, 0o755, &c)?),
+            FileKind::Dir if self.planned(dst) => {}
+            FileKind::Dir => {
+                if !self.sys.read_dir_is_empty(dst)? {
+                    return Err(refuse(
+                        &c,
+                        Errno::ENOTEMPTY,
+                        format!(
+                            "{dst} already holds data that a mount would hide; with dockerd stopped move it into {src} \
+                             (mv {dst}/* {src}/) or set DIND_STRATEGY=data-root",
+                            dst = dst.display(),
+                            src = src.display()
+                        ),
+                    ));
+                }
+            }
+            other => {
+                return Err(refuse(
+                    &c,
+                    Errno::ENOTDIR,
+                    format!(
+                        "{} is {}, not a directory; move it away or set DIND_STRATEGY=data-root",
+                        dst.display(),
+                        describe(&other)
+                    ),
+                ))
+            }
+        }
+        ops.push(Op::Bind {
+            src: src.to_path_buf(),
+            dst: dst.to_path_buf(),
+        });
+        self.binds.insert(dst.to_path_buf(), src.to_path_buf());
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why: String::new(),
+        })
+    }
+
+    fn check_symlink(&mut self, target: &Path, link: &Path) -> Result<Prepared> {
+        let c = call::symlink(target, link);
+        let what = format!("symlink {} -> {}", link.display(), target.display());
+        if !self.is_dir(target)? {
+            return Err(refuse(
+                &c,
+                Errno::ENOENT,
+                format!(
+                    "{} must exist as a directory (check DIND_DATA_ROOT)",
+                    target.display()
+                ),
+            ));
+        }
+        let mut ops = Vec::new();
+        match self.kind(link)? {
+            FileKind::Symlink(t) if t == target => {
+                return Ok(Prepared {
+                    ops,
+                    what,
+                    skip_why: "it already points there".into(),
+                })
+            }
+            FileKind::Symlink(t) => {
+                return Err(refuse(
+                    &c,
+                    Errno::EEXIST,
+                    format!(
+                        "{} already points to {}; remove that link yourself if it is stale, or set DIND_DATA_ROOT={}",
+                        link.display(),
+                        t.display(),
+                        t.display()
+                    ),
+                ))
+            }
+            FileKind::Absent => {
+                if let Some(parent) = link.parent() {
+                    ops.extend(self.mkdir_p(parent, 0o755, &c)?);
+                }
+            }
+            FileKind::Dir if self.planned(link) => ops.push(Op::Rmdir {
+                path: link.to_path_buf(),
+            }),
+            FileKind::Dir => {
+                if self.sys.is_mount_point(link)? {
+                    return Err(refuse(
+                        &c,
+                        Errno::EBUSY,
+                        format!(
+                            "{} is a mount point (a volume?); set DIND_STRATEGY=bind or data-root",
+                            link.display()
+                        ),
+                    ));
+                }
+                if !self.sys.read_dir_is_empty(link)? {
+                    return Err(refuse(
+                        &c,
+                        Errno::ENOTEMPTY,
+                        format!(
+                            "{link} holds data dind-init never deletes or hides; with dockerd stopped move it into \
+                             {target} (mv {link}/* {target}/) or set DIND_STRATEGY=data-root",
+                            link = link.display(),
+                            target = target.display()
+                        ),
+                    ));
+                }
+                if let Some(parent) = link.parent() {
+                    self.sys.access_writable(parent)?;
+                }
+                ops.push(Op::Rmdir {
+                    path: link.to_path_buf(),
+                });
+            }
+            other => {
+                return Err(refuse(
+                    &c,
+                    Errno::EEXIST,
+                    format!(
+                        "{} is {}; move it away or set DIND_STRATEGY=data-root",
+                        link.display(),
+                        describe(&other)
+                    ),
+                ))
+            }
+        }
+        ops.push(Op::Symlink {
+            target: target.to_path_buf(),
+            link: link.to_path_buf(),
+        });
+        self.dirs.remove(link);
+        self.removed.remove(link);
+        self.links.insert(link.to_path_buf(), target.to_path_buf());
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why: String::new(),
+        })
+    }
+
+    fn check_write(&mut self, path: &Path, content: &str) -> Result<Prepared> {
+        let c = call::write(path, content.len(), true);
+        // Write through a symlink (a daemon.json kept on the volume) rather than replacing it.
+        let mut real = path.to_path_buf();
+        let mut hops = 0;
+        let kind = loop {
+            match self.kind(&real)? {
+                FileKind::Symlink(t) if hops < 40 => {
+                    real = link_target(&real, &t);
+                    hops += 1;
+                }
+                FileKind::Symlink(_) => {
+                    return Err(refuse(&c, Errno::ELOOP, "fix the symlink loop".into()))
+                }
+                k => break k,
+            }
+        };
+        let what = if real == path {
+            format!("write {}", path.display())
+        } else {
+            format!(
+                "write {} (through the link {})",
+                real.display(),
+                path.display()
+            )
+        };
+        let mut ops = Vec::new();
+        match kind {
+            FileKind::File if !self.planned(&real) => {
+                if self.sys.read_file(&real)?.as_deref() == Some(content.as_bytes()) {
+                    return Ok(Prepared {
+                        ops,
+                        what,
+                        skip_why: "its content is already right".into(),
+                    });
+                }
+            }
+            FileKind::File | FileKind::Absent => {}
+            other => {
+                return Err(refuse(
+                    &c,
+                    Errno::EISDIR,
+                    format!("{} is {}; move it away", real.display(), describe(&other)),
+                ))
+            }
+        }
+        let parent = real.parent().unwrap_or(Path::new("/")).to_path_buf();
+        if self.is_dir(&parent)? {
+            if !self.planned(&parent) {
+                self.sys.access_writable(&parent)?;
+            }
+        } else {
+            ops.extend(self.mkdir_p(&parent, 0o755, &c)?);
+        }
+        ops.push(Op::Write {
+            path: real.clone(),
+            content: content.to_string(),
+        });
+        self.files.insert(real);
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why: String::new(),
+        })
+    }
+
+    fn check_pidfile(&mut self, path: &Path) -> Result<Prepared> {
+        let what = format!("remove stale pidfile {}", path.display());
+        let none = |why: &str| Prepared {
+            ops: Vec::new(),
+            what: what.clone(),
+            skip_why: why.to_string(),
+        };
+        match self.kind(path)? {
+            FileKind::Absent => return Ok(none("there is none")),
+            FileKind::File => {}
+            other => {
+                return Err(refuse(
+                    &call::unlink(path),
+                    Errno::EISDIR,
+                    format!(
+                        "{} is {}, not a pidfile; move it away",
+                        path.display(),
+                        describe(&other)
+                    ),
+                ))
+            }
+        }
+        let text = self.sys.read_file(path)?.unwrap_or_default();
+        if let Some(pid) = String::from_utf8_lossy(&text)
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|p| *p > 0)
+        {
+            let cmdline = self
+                .sys
+                .read_file(&PathBuf::from(format!("/proc/{pid}/cmdline")))?;
+            if let Some(daemon) = cmdline.as_deref().and_then(daemon_name) {
+                return Err(Error::Docker {
+                    msg: format!(
+                        "{daemon} (pid {pid}) is still running with pidfile {}; refusing to remove it",
+                        path.display()
+                    ),
+                    hint: format!("stop {daemon} pid {pid} first; dind-init never touches a live daemon"),
+                });
+            }
+        }
+        Ok(Prepared {
+            ops: vec![Op::Unlink {
+                path: path.to_path_buf(),
+            }],
+            what,
+            skip_why: String::new(),
+        })
+    }
+}
+
+/// `dockerd`/`containerd` when the NUL-separated argv's program is one of them.
+fn daemon_name(cmdline: &[u8]) -> Option<&'static str> {
+    let argv0 = cmdline.split(|b| *b == 0).next()?;
+    let name = String::from_utf8_lossy(argv0);
+    let base = name.rsplit('/').next().unwrap_or("");
+    ["dockerd", "containerd"].into_iter().find(|d| base == *d)
+}
+
+/// Where a symlink at `link` with target `t` points, as an absolute path.
+fn link_target(link: &Path, t: &Path) -> PathBuf {
+    if t.is_absolute() {
+        normalize(t)
+    } else {
+        normalize(&link.parent().unwrap_or(Path::new("/")).join(t))
+    }
+}
+
+fn describe(k: &FileKind) -> String {
+    match k {
+        FileKind::Absent => "missing".into(),
+        FileKind::Dir => "a directory".into(),
+        FileKind::File => "a file".into(),
+        FileKind::Symlink(t) => format!("a symlink to {}", t.display()),
+        FileKind::Other => "a device, socket or fifo".into(),
+    }
+}
+
+/// The error for a step refused before any change was made.
+fn refuse(call: &str, errno: Errno, hint: String) -> Error {
+    Error::sys(
+        format!("refusing {call} (nothing was changed)"),
+        errno,
+        hint,
+    )
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Plan paths are absolute; a relative one is a planner bug, refused.
+fn abs(p: &Path) -> Result<PathBuf> {
+    if p.is_absolute() {
+        Ok(normalize(p))
+    } else {
+        Err(Error::io(
+            "apply",
+            p,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "plan paths must be absolute",
+            ),
+        ))
+    }
+}
+
+/// The text written into the lock file, shown to a second instance that finds it held.
+fn holder_text() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown host".into());
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("pid {} on {host} since {since}", std::process::id())
+}
+
+fn run(op: &Op, sys: &dyn Syscall, locks: &mut Vec<HeldLock>, holder: &str) -> Result<()> {
+    match op {
+        Op::Mkdir { path, mode } => sys.mkdir(path, *mode),
+        Op::Chown { path } => sys.chown(path, 0, 0),
+        Op::Bind { src, dst } => sys.mount_bind(src, dst),
+        Op::Rmdir { path } => {
+            if sys.rmdir_if_empty(path)? {
+                Ok(())
+            } else {
+                Err(refuse(
+                    &call::rmdir(path),
+                    Errno::ENOTEMPTY,
+                    format!(
+                        "{} filled up while dind-init was starting; nothing was removed",
+                        path.display()
+                    ),
+                ))
+            }
+        }
+        Op::Symlink { target, link } => sys.symlink(target, link),
+        Op::Write { path, content } => sys.write_atomic(path, content.as_bytes(), true),
+        Op::Unlink { path } => sys.remove_file(path),
+        Op::Lock { path } => {
+            if !locks.iter().any(|l| l.path() == path) {
+                locks.push(sys.flock_exclusive_nonblocking(path, holder)?);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Execute the storage steps of `plan` (CreateDir, Lock, BindMount, Symlink,
+/// WriteFile, RemoveStalePidfile); StartContainerd/StartDockerd belong to the
+/// dockerd module and are skipped. All checks run first: on any refusal or a
+/// held lock nothing has changed.
+pub fn apply(plan: &Plan, sys: &dyn Syscall) -> Result<Applied> {
+    apply_steps(&plan.steps, sys)
+}
+
+/// [`apply`] over bare steps, for callers and tests that build steps by hand.
+pub fn apply_steps(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
+    let mut v = Virtual::new(sys);
+    let mut prepared = Vec::new();
+    for step in steps {
+        if let Some(p) = v.check(&step.action)? {
+            prepared.push((p, step.reason.as_str()));
+        }
+    }
+    let holder = holder_text();
+    let mut locks = Vec::new();
+    // A lock in a directory that already exists is a precondition too: take it
+    // before changing anything. One in a directory the plan creates is taken at
+    // its step (nobody else can hold it yet).
+    for (p, _) in &prepared {
+        for op in &p.ops {
+            if let Op::Lock { path } = op {
+                if sys.is_dir(path.parent().unwrap_or(Path::new("/")))? {
+                    run(op, sys, &mut locks, &holder)?;
+                }
+            }
+        }
+    }
+    let mut log = Vec::new();
+    for (p, reason) in &prepared {
+        let changes = p.ops.iter().any(|op| !matches!(op, Op::Lock { .. }));
+        for (i, op) in p.ops.iter().enumerate() {
+            if let Err(e) = run(op, sys, &mut locks, &holder) {
+                // Put back an empty directory we removed for a symlink that then failed.
+                if let (Op::Symlink { link, .. }, Some(Op::Rmdir { .. })) =
+                    (op, i.checked_sub(1).map(|j| &p.ops[j]))
+                {
+                    let _ = sys.mkdir(link, 0o755);
+                }
+                return Err(e);
+            }
+        }
+        let is_lock = p.ops.iter().all(|op| matches!(op, Op::Lock { .. })) && !p.ops.is_empty();
+        let text = if changes || is_lock {
+            format!("{}: {reason}", p.what)
+        } else {
+            format!("{}: {}", p.what, p.skip_why)
+        };
+        log.push(Entry {
+            changed: changes,
+            text,
+        });
+    }
+    Ok(Applied { locks, log })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::RecordingSyscall;
+
+    const DATA: &str = "/home/coder/.docker-data";
+    const LOCK: &str = "/home/coder/.docker-data/.dind-init.lock";
+
+    fn plan(actions: Vec<Action>) -> Vec<Step> {
+        actions
+            .into_iter()
+            .map(|action| Step {
+                action,
+                reason: "because".into(),
+            })
+            .collect()
+    }
+
+    fn apply(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
+        apply_steps(steps, sys)
+    }
+
+    fn p(s: &str) -> PathBuf {
+        PathBuf::from(s)
+    }
+
+    fn bind_plan() -> Vec<Step> {
+        plan(vec![
+            Action::CreateDir {
+                path: p(DATA),
+                mode: 0o710,
+            },
+            Action::Lock { path: p(LOCK) },
+            Action::BindMount {
+                src: p(DATA),
+                dst: p("/var/lib/docker"),
+            },
+            Action::StartDockerd {
+                argv: vec!["dockerd".into()],
+                socket: p("/var/run/docker.sock"),
+            },
+        ])
+    }
+
+    fn seed_fs() -> RecordingSyscall {
+        RecordingSyscall::new()
+            .with_dir("/home/coder")
+            .with_dir("/var/lib")
+    }
+
+    #[test]
+    fn bind_plan_creates_locks_and_mounts_in_order() {
+        let sys = seed_fs();
+        let applied = apply(&bind_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                "mkdir /home/coder/.docker-data mode=0710",
+                "chown /home/coder/.docker-data 0:0",
+                "flock LOCK_EX|LOCK_NB /home/coder/.docker-data/.dind-init.lock",
+                "mkdir /var/lib/docker mode=0755",
+                "chown /var/lib/docker 0:0",
+                "mount src=/home/coder/.docker-data dst=/var/lib/docker flags=MS_BIND",
+            ]
+        );
+        assert_eq!(applied.locks.len(), 1);
+        assert_eq!(
+            applied.log.len(),
+            3,
+            "StartDockerd is not apply's: {:?}",
+            applied.log
+        );
+        assert!(
+            applied.log.iter().all(|e| e.text.ends_with("because")),
+            "{:?}",
+            applied.log
+        );
+        assert_eq!(sys.dir_meta(DATA), Some((0o710, 0, 0)));
+        let holder = String::from_utf8(sys.file(LOCK).unwrap()).unwrap();
+        assert!(
+            holder.starts_with(&format!("pid {} on ", std::process::id())),
+            "{holder}"
+        );
+        assert!(sys
+            .same_file(Path::new("/var/lib/docker"), Path::new(DATA))
+            .unwrap());
+    }
+
+    #[test]
+    fn second_apply_only_takes_the_lock() {
+        let sys = seed_fs();
+        let first = apply(&bind_plan(), &sys).unwrap();
+        assert!(first.changed());
+        drop(first);
+        sys.clear_calls();
+        let second = apply(&bind_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            ["flock LOCK_EX|LOCK_NB /home/coder/.docker-data/.dind-init.lock"]
+        );
+        assert!(!second.changed(), "{:?}", second.log);
+        assert_eq!(
+            second.log[2].to_string(),
+            "skip: bind-mount /home/coder/.docker-data on /var/lib/docker: already bound"
+        );
+    }
+
+    #[test]
+    fn a_held_lock_refuses_before_any_change() {
+        let sys = seed_fs().with_dir(DATA);
+        let first = apply(&bind_plan(), &sys).unwrap();
+        // A second instance (the first still holds its lock) on a fresh dst: the lock comes first.
+        let mut plan2 = bind_plan();
+        plan2[2].action = Action::BindMount {
+            src: p(DATA),
+            dst: p("/var/lib/docker2"),
+        };
+        sys.clear_calls();
+        let err = apply(&plan2, &sys).unwrap_err();
+        match &err {
+            Error::Locked { path, holder } => {
+                assert_eq!(path, &p(LOCK));
+                assert!(holder.starts_with("pid "), "{holder}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            sys.calls(),
+            ["flock LOCK_EX|LOCK_NB /home/coder/.docker-data/.dind-init.lock"],
+            "no change made"
+        );
+        drop(first);
+    }
+
+    fn symlink_plan() -> Vec<Step> {
+        plan(vec![
+            Action::CreateDir {
+                path: p(DATA),
+                mode: 0o710,
+            },
+            Action::Lock { path: p(LOCK) },
+            Action::Symlink {
+                target: p(DATA),
+                link: p("/var/lib/docker"),
+            },
+        ])
+    }
+
+    #[test]
+    fn symlink_plan_replaces_an_empty_dir_and_is_idempotent() {
+        let sys = seed_fs().with_dir("/var/lib/docker");
+        let applied = apply(&symlink_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls()[3..],
+            [
+                "rmdir /var/lib/docker",
+                "symlink /var/lib/docker -> /home/coder/.docker-data"
+            ]
+        );
+        assert_eq!(
+            sys.lstat_kind(Path::new("/var/lib/docker")).unwrap(),
+            FileKind::Symlink(p(DATA))
+        );
+        drop(applied);
+        sys.clear_calls();
+        let again = apply(&symlink_plan(), &sys).unwrap();
+        assert_eq!(sys.calls().len(), 1, "only the lock: {:?}", sys.calls());
+        assert!(!again.changed());
+    }
+
+    #[test]
+    fn symlink_never_replaces_a_non_empty_dir_and_makes_no_call() {
+        let sys = seed_fs().with_file("/var/lib/docker/overlay2/l/abc", "x");
+        let err = apply(&symlink_plan(), &sys).unwrap_err();
+        assert_eq!(sys.calls(), Vec::<String>::new(), "no call at all");
+        let msg = err.to_string();
+        assert!(msg.starts_with("refusing symlink /var/lib/docker -> /home/coder/.docker-data (nothing was changed): ENOTEMPTY"), "{msg}");
+        assert!(
+            msg.contains("mv /var/lib/docker/* /home/coder/.docker-data/"),
+            "{msg}"
+        );
+        assert!(sys.file("/var/lib/docker/overlay2/l/abc").is_some());
+    }
+
+    #[test]
+    fn bind_never_hides_data_and_makes_no_call() {
+        let sys = seed_fs().with_file("/var/lib/docker/image/x", "x");
+        let err = apply(&bind_plan(), &sys).unwrap_err();
+        assert_eq!(sys.calls(), Vec::<String>::new());
+        assert!(
+            matches!(
+                err,
+                Error::Sys {
+                    errno: Errno::ENOTEMPTY,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn symlink_refuses_a_link_pointing_elsewhere_and_a_mount_point() {
+        let sys = seed_fs().with_symlink("/var/lib/docker", "/old");
+        let err = apply(&symlink_plan(), &sys).unwrap_err().to_string();
+        assert!(err.contains("already points to /old"), "{err}");
+        let sys = seed_fs()
+            .with_dir("/vol")
+            .with_dir("/var/lib/docker")
+            .with_bind("/vol", "/var/lib/docker");
+        let err = apply(&symlink_plan(), &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("EBUSY") && err.contains("mount point"),
+            "{err}"
+        );
+        assert!(sys.calls().is_empty());
+    }
+
+    #[test]
+    fn write_file_is_atomic_with_bak_and_skipped_when_equal() {
+        let sys = seed_fs().with_file("/etc/docker/daemon.json", "{\"debug\": true}\n");
+        let new = "{\n  \"debug\": true,\n  \"storage-driver\": \"overlay2\"\n}\n";
+        let pl = plan(vec![Action::WriteFile {
+            path: p("/etc/docker/daemon.json"),
+            content: new.into(),
+        }]);
+        let applied = apply(&pl, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [format!(
+                "write /etc/docker/daemon.json ({} bytes, keep .bak)",
+                new.len()
+            )]
+        );
+        assert_eq!(sys.file("/etc/docker/daemon.json").unwrap(), new.as_bytes());
+        assert_eq!(
+            sys.file("/etc/docker/daemon.json.bak").unwrap(),
+            b"{\"debug\": true}\n"
+        );
+        assert!(applied.changed());
+        sys.clear_calls();
+        let again = apply(&pl, &sys).unwrap();
+        assert!(sys.calls().is_empty());
+        assert!(
+            again.log[0].text.ends_with("its content is already right"),
+            "{:?}",
+            again.log
+        );
+    }
+
+    #[test]
+    fn write_file_creates_the_parent_writes_through_links_and_refuses_read_only() {
+        let sys = RecordingSyscall::new().with_dir("/etc");
+        let pl = plan(vec![Action::WriteFile {
+            path: p("/etc/docker/daemon.json"),
+            content: "{}\n".into(),
+        }]);
+        apply(&pl, &sys).unwrap();
+        assert_eq!(sys.calls()[0], "mkdir /etc/docker mode=0755");
+        assert_eq!(sys.file("/etc/docker/daemon.json").unwrap(), b"{}\n");
+
+        let sys = RecordingSyscall::new()
+            .with_file("/home/coder/dot/daemon.json", "{\"a\":1}")
+            .with_symlink("/etc/docker/daemon.json", "/home/coder/dot/daemon.json");
+        apply(&pl, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            ["write /home/coder/dot/daemon.json (3 bytes, keep .bak)"]
+        );
+        assert!(matches!(
+            sys.lstat_kind(Path::new("/etc/docker/daemon.json"))
+                .unwrap(),
+            FileKind::Symlink(_)
+        ));
+
+        let sys = RecordingSyscall::new()
+            .with_dir(DATA)
+            .with_file("/etc/docker/daemon.json", "{\"a\":1}")
+            .with_read_only("/etc/docker");
+        let mut pl2 = bind_plan();
+        pl2.push(pl[0].clone());
+        let err = apply(&pl2, &sys).unwrap_err().to_string();
+        assert!(err.starts_with("access /etc/docker W_OK: EROFS"), "{err}");
+        assert!(
+            sys.calls().is_empty(),
+            "checked before the mkdir/mount/lock: {:?}",
+            sys.calls()
+        );
+    }
+
+    #[test]
+    fn stale_pidfile_removed_live_daemon_refused() {
+        let pl = plan(vec![Action::RemoveStalePidfile {
+            path: p("/var/run/docker.pid"),
+        }]);
+        let sys = RecordingSyscall::new()
+            .with_file("/var/run/docker.pid", "4242")
+            .with_file("/proc/4242/cmdline", "bash\0-c\0x\0");
+        apply(&pl, &sys).unwrap();
+        assert_eq!(sys.calls(), ["unlink /var/run/docker.pid"]);
+        let sys = RecordingSyscall::new()
+            .with_file("/var/run/docker.pid", "77\n")
+            .with_file("/proc/77/cmdline", "/usr/bin/dockerd\0--debug\0");
+        let err = apply(&pl, &sys).unwrap_err().to_string();
+        assert!(err.contains("dockerd (pid 77) is still running"), "{err}");
+        assert!(sys.calls().is_empty());
+        let sys = RecordingSyscall::new().with_dir("/var/run");
+        let applied = apply(&pl, &sys).unwrap();
+        assert!(!applied.changed() && sys.calls().is_empty());
+    }
+
+    #[test]
+    fn a_mount_failure_names_the_call_and_the_fix() {
+        let sys = seed_fs().fail_on("mount", Errno::EPERM);
+        let err = apply(&bind_plan(), &sys).unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "mount src=/home/coder/.docker-data dst=/var/lib/docker flags=MS_BIND: EPERM"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("DIND_STRATEGY=symlink"), "{err}");
+    }
+
+    #[test]
+    fn create_dir_refuses_a_file_in_the_way_and_relative_paths() {
+        let sys = RecordingSyscall::new().with_file("/home/coder", "not a dir");
+        let err = apply(&bind_plan(), &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("/home/coder is a file where a directory is needed"),
+            "{err}"
+        );
+        assert!(sys.calls().is_empty());
+        let rel = plan(vec![Action::CreateDir {
+            path: p("rel/dir"),
+            mode: 0o700,
+        }]);
+        assert!(apply(&rel, &RecordingSyscall::new()).is_err());
+    }
+}

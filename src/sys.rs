@@ -73,8 +73,9 @@ pub trait Syscall {
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>>;
     /// The target of the symlink `path`, as written.
     fn read_link(&self, path: &Path) -> Result<PathBuf>;
-    /// Whether this process may create files in the directory `dir` (EROFS and EACCES say no).
-    fn dir_writable(&self, dir: &Path) -> Result<bool>;
+    /// Ok when this process may create files in the directory `dir`; otherwise
+    /// the `access <dir> W_OK: EROFS` error (a read-only image or ConfigMap).
+    fn access_writable(&self, dir: &Path) -> Result<()>;
     /// Create one directory with exactly `mode` (umask does not apply).
     fn mkdir(&self, path: &Path, mode: u32) -> Result<()>;
     /// Change owner and group.
@@ -156,7 +157,7 @@ pub fn hint(op: &str, errno: Errno) -> String {
             "put DIND_DATA_ROOT on a filesystem with file locks (NFS needs lockd)".into()
         }
         (_, Errno::EROFS) => {
-            "the filesystem is read-only; put DIND_DATA_ROOT on the pod's writable volume".into()
+            "that filesystem is read-only (a ConfigMap or read-only image?); use a path on a writable volume".into()
         }
         (_, Errno::EPERM | Errno::EACCES) => {
             "run dind-init as root (the pod's PID 1 with securityContext.privileged)".into()
@@ -392,16 +393,9 @@ impl Syscall for LinuxSyscall {
             .map_err(|e| io_sys("readlink", format!("readlink {}", path.display()), &e))
     }
 
-    fn dir_writable(&self, dir: &Path) -> Result<bool> {
-        match nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK) {
-            Ok(()) => Ok(true),
-            Err(Errno::EROFS | Errno::EACCES | Errno::EPERM) => Ok(false),
-            Err(e) => Err(sys_err(
-                "access",
-                format!("access {} W_OK", dir.display()),
-                e,
-            )),
-        }
+    fn access_writable(&self, dir: &Path) -> Result<()> {
+        nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK)
+            .map_err(|e| sys_err("access", format!("access {} W_OK", dir.display()), e))
     }
 
     fn mkdir(&self, path: &Path, mode: u32) -> Result<()> {
@@ -866,11 +860,22 @@ impl Syscall for RecordingSyscall {
         }
     }
 
-    fn dir_writable(&self, dir: &Path) -> Result<bool> {
+    fn access_writable(&self, dir: &Path) -> Result<()> {
         let fs = self.fs();
         let real = fs.resolve(dir, true, true).unwrap_or_default();
-        Ok(matches!(fs.nodes.get(&real), Some(Node::Dir { .. }))
-            && !fs.read_only.iter().any(|r| real.starts_with(r)))
+        let errno = match fs.nodes.get(&real) {
+            Some(Node::Dir { .. }) if fs.read_only.iter().any(|r| real.starts_with(r)) => {
+                Errno::EROFS
+            }
+            Some(Node::Dir { .. }) => return Ok(()),
+            Some(_) => Errno::ENOTDIR,
+            None => Errno::ENOENT,
+        };
+        Err(sys_err(
+            "access",
+            format!("access {} W_OK", dir.display()),
+            errno,
+        ))
     }
 
     fn mkdir(&self, path: &Path, mode: u32) -> Result<()> {
