@@ -42,6 +42,9 @@ const FAULT_SIGNALS: [Signal; 7] = [
 pub enum Event {
     /// A signal other than SIGCHLD arrived.
     Signal(Signal),
+    /// A real-time signal (SIGRTMIN..SIGRTMAX, e.g. systemd's RTMIN+3 stop
+    /// signal); nix's `Signal` cannot name these, so the raw number is kept.
+    RealTime(i32),
     /// A child was reaped; `code` is its exit code, or 128+N when killed by signal N.
     Exit {
         /// The reaped child.
@@ -222,6 +225,17 @@ impl Init {
         Ok((pid, read_end))
     }
 
+    /// Send a real-time signal by number (nix's `Signal` cannot name them).
+    pub fn signal_raw(&self, pid: Pid, signo: i32) {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+        if unsafe { libc::kill(pid.as_raw(), signo) } != 0 {
+            let e = Errno::last();
+            if e != Errno::ESRCH {
+                warn!("kill({pid}, {signo}): {e}");
+            }
+        }
+    }
+
     /// Send `sig` to `pid`, ignoring a process that is already gone.
     pub fn signal(&self, pid: Pid, sig: Signal) {
         match kill(pid, sig) {
@@ -252,7 +266,7 @@ impl Init {
                 Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
                     Ok(Signal::SIGCHLD) => {}
                     Ok(sig) => events.push(Event::Signal(sig)),
-                    Err(_) => debug!("ignoring real-time signal {}", info.ssi_signo),
+                    Err(_) => events.push(Event::RealTime(info.ssi_signo as i32)),
                 },
                 Ok(None) => break,
                 Err(Errno::EINTR) => continue,
@@ -320,6 +334,7 @@ impl Init {
                     }
                     Event::Signal(s) if is_stop_signal(s) => return Ready::Stopped(s),
                     Event::Signal(s) => debug!("{s} while starting; ignored"),
+                    Event::RealTime(n) => debug!("signal {n} while starting; ignored"),
                     Event::Exit { .. } => {}
                 }
             }
@@ -496,15 +511,22 @@ pub fn supervise(
         let timeout = wake.map(|w| w.saturating_duration_since(now));
         for ev in init.wait(timeout) {
             match ev {
+                Event::RealTime(n) => {
+                    if let Some(m) = main {
+                        init.signal_raw(m, n);
+                    }
+                }
                 Event::Signal(sig) => {
                     if let Some(m) = main {
                         init.signal(m, sig);
                     }
                     if sig == Signal::SIGTERM && deadline.is_none() {
-                        info!(
-                            "SIGTERM: stopping (command first, then Docker); budget {}s",
-                            stop_timeout.as_secs()
-                        );
+                        if !services.is_empty() {
+                            info!(
+                                "SIGTERM: stopping the command, then Docker, within {}s",
+                                stop_timeout.as_secs()
+                            );
+                        }
                         let now = Instant::now();
                         deadline = Some(now + stop_timeout);
                         main_deadline = Some(now + main_budget(stop_timeout, !services.is_empty()));
