@@ -656,13 +656,16 @@ mod tests {
         assert!(parse_cli(&os(&["doctor", "x"])).is_err());
     }
 
-
     #[test]
     fn readme_table_lists_every_setting() {
         let readme = include_str!("../README.md");
         for st in SETTINGS {
             let row = format!("| `{}` |", st.env);
-            assert!(readme.contains(&row), "README settings table lacks {}", st.env);
+            assert!(
+                readme.contains(&row),
+                "README settings table lacks {}",
+                st.env
+            );
         }
     }
 

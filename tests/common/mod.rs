@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 /// True when running in CI (`CI=true`): missing prerequisites fail there instead of skipping.
 pub fn in_ci() -> bool {
-    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| v == "true" || v == "1")
+        .unwrap_or(false)
 }
 
 /// Returns false (after printing why) when the test cannot run here; in CI it panics instead,
@@ -23,12 +25,18 @@ pub fn require(ok: bool, what: &str) -> bool {
 
 /// Root is needed for namespaces, mounts and dockerd.
 pub fn require_root() -> bool {
-    require(nix::unistd::geteuid().is_root(), "needs root (run the tests as root; CI does)")
+    require(
+        nix::unistd::geteuid().is_root(),
+        "needs root (run the tests as root; CI does)",
+    )
 }
 
 /// A program must be on PATH.
 pub fn require_program(name: &str) -> bool {
-    require(which(name).is_some(), &format!("needs `{name}` on PATH (scripts/deps installs it)"))
+    require(
+        which(name).is_some(),
+        &format!("needs `{name}` on PATH (scripts/deps installs it)"),
+    )
 }
 
 /// Find a program on PATH.
