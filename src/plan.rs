@@ -4,8 +4,13 @@
 //! `dind-init plan` and `doctor` print exactly this value, so what they explain
 //! is what happens.
 
+use crate::config::{Config, ContainerdMode, DriverChoice, Strategy};
+use crate::error::Result;
+use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
+use crate::settings::{self, Merged, UserSettings, Wanted};
 use serde::Serialize;
-use std::path::PathBuf;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// The storage driver dockerd will be told to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -32,6 +37,48 @@ impl Driver {
             Driver::FuseOverlayfs => "fuse-overlayfs",
             Driver::Vfs => "vfs",
             Driver::Native => "native",
+        }
+    }
+
+    /// The driver dockerd means by `name` (`overlay` is overlay2's old spelling);
+    /// None for drivers dind-init does not reason about (btrfs, zfs, …).
+    pub fn from_name(name: &str) -> Option<Driver> {
+        Some(match name {
+            "overlay2" | "overlay" => Driver::Overlay2,
+            "overlayfs" | "io.containerd.snapshotter.v1.overlayfs" => Driver::Overlayfs,
+            "fuse-overlayfs" => Driver::FuseOverlayfs,
+            "vfs" => Driver::Vfs,
+            "native" | "io.containerd.snapshotter.v1.native" => Driver::Native,
+            _ => return None,
+        })
+    }
+
+    /// Needs kernel overlay mounts with the upper dir on the data root's filesystem.
+    pub fn needs_overlay(self) -> bool {
+        matches!(self, Driver::Overlay2 | Driver::Overlayfs)
+    }
+
+    /// The same kind of driver for the image store in use (graphdriver or snapshotter).
+    fn for_store(self, store: bool) -> Driver {
+        match (self, store) {
+            (Driver::Overlay2, true) => Driver::Overlayfs,
+            (Driver::Overlayfs, false) => Driver::Overlay2,
+            (Driver::Vfs, true) => Driver::Native,
+            (Driver::Native, false) => Driver::Vfs,
+            (d, _) => d,
+        }
+    }
+
+    /// What choosing it costs, for warnings ("" for the overlay drivers).
+    fn cost(self) -> &'static str {
+        match self {
+            Driver::Overlay2 | Driver::Overlayfs => "",
+            Driver::FuseOverlayfs => {
+                "fuse-overlayfs runs in userspace: file I/O in containers and builds is slower than overlay2"
+            }
+            Driver::Vfs | Driver::Native => {
+                "every layer is a full copy: slow builds and several times the disk space"
+            }
         }
     }
 }
@@ -68,15 +115,964 @@ pub struct Step {
     pub reason: String,
 }
 
+/// Who runs the containerd dockerd talks to (issue 7).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum ContainerdUse {
+    /// dockerd starts and supervises its own.
+    Managed,
+    /// dind-init starts it before dockerd, on dockerd's own root/state/socket layout.
+    Separate { socket: PathBuf },
+    /// One already serves (or the user named one); it is used as it is.
+    External { socket: PathBuf },
+}
+
+/// A daemon setting the plan asks for, as handed to `settings::merge`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedSetting {
+    /// daemon.json key.
+    pub key: String,
+    /// Value.
+    pub value: Value,
+    /// Why.
+    pub reason: String,
+    /// Overrides the user's own value (theirs is the broken one, or a DIND_* setting says so).
+    pub force: bool,
+}
+
 /// The whole decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     /// Ordered steps; apply runs them in order and stops at the first error.
     pub steps: Vec<Step>,
-    /// The storage driver chosen (None when dockerd is not started).
+    /// The storage driver chosen (None when dockerd is not started, or the user pinned
+    /// a driver dind-init does not reason about, which is passed on unchanged).
     pub driver: Option<Driver>,
     /// Where Docker's data really lives (DATA_ROOT, or /var/lib/docker when left alone).
     pub data_root: Option<PathBuf>,
     /// Things the user must know: costs of a fallback, data left behind, overrides.
     pub warnings: Vec<String>,
+    /// Decisions that need no action, with their reason (e.g. "already bind-mounted").
+    pub notes: Vec<String>,
+    /// The data-root dockerd itself is given or defaults to (/var/lib/docker with bind/symlink).
+    pub docker_root: Option<PathBuf>,
+    /// Which containerd dockerd uses.
+    pub containerd: Option<ContainerdUse>,
+    /// The daemon settings the plan asked `settings::merge` for.
+    pub settings: Vec<PlannedSetting>,
+}
+
+impl Plan {
+    fn empty() -> Plan {
+        Plan {
+            steps: Vec::new(),
+            driver: None,
+            data_root: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            docker_root: None,
+            containerd: None,
+            settings: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, action: Action, reason: impl Into<String>) {
+        self.steps.push(Step {
+            action,
+            reason: reason.into(),
+        });
+    }
+
+    /// Human text: one numbered line per step, `N. <shell-like command>  — <reason>`,
+    /// then notes and warnings. `dind-init plan` prints exactly this.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.steps.is_empty() {
+            out.push_str("nothing to do\n");
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            out.push_str(&format!(
+                "{}. {}  — {}\n",
+                i + 1,
+                render_action(&s.action),
+                s.reason
+            ));
+        }
+        for n in &self.notes {
+            out.push_str(&format!("note: {n}\n"));
+        }
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
+        }
+        out
+    }
+}
+
+/// Quote a word for a POSIX shell only when it needs it.
+fn sh(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_./:=,@%+-".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+fn shp(p: &Path) -> String {
+    sh(&p.to_string_lossy())
+}
+
+/// bash's $'…' quoting, so a multi-line file fits on one line and stays exact.
+fn ansi_c(text: &str) -> String {
+    let mut s = String::from("$'");
+    for c in text.chars() {
+        match c {
+            '\\' => s.push_str(r"\\"),
+            '\'' => s.push_str(r"\'"),
+            '\n' => s.push_str(r"\n"),
+            '\t' => s.push_str(r"\t"),
+            c => s.push(c),
+        }
+    }
+    s.push('\'');
+    s
+}
+
+fn render_action(a: &Action) -> String {
+    match a {
+        Action::CreateDir { path, mode } => format!("mkdir -p -m {mode:04o} {}", shp(path)),
+        Action::Lock { path } => format!("flock --exclusive {}", shp(path)),
+        Action::BindMount { src, dst } => format!("mount --bind {} {}", shp(src), shp(dst)),
+        Action::Symlink { target, link } => format!("ln -s {} {}", shp(target), shp(link)),
+        Action::WriteFile { path, content } => {
+            format!("printf '%s' {} > {}", ansi_c(content), shp(path))
+        }
+        Action::RemoveStalePidfile { path } => format!("rm {}", shp(path)),
+        Action::StartContainerd { argv, .. } | Action::StartDockerd { argv, .. } => {
+            let words: Vec<String> = argv.iter().map(|w| sh(w)).collect();
+            format!("{} &", words.join(" "))
+        }
+    }
+}
+
+/// How DATA_ROOT becomes Docker's data directory in this plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    Bind,
+    Symlink,
+    DataRoot,
+    UserDataRoot,
+    Already,
+    Leave,
+    Off,
+}
+
+/// The containerd that holds snapshots when the containerd image store is on.
+const SYSTEM_CONTAINERD_ROOT: &str = "/var/lib/containerd";
+
+/// Decide everything from the facts and the config. Pure: reads no file, runs nothing.
+/// A daemon.json that does not parse is an error (it is never overwritten).
+pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
+    if !cfg.start_dockerd {
+        let mut p = Plan::empty();
+        p.notes.push(
+            "DIND_START_DOCKERD=false: dind-init is a plain init here; no storage change, no dockerd"
+                .into(),
+        );
+        return Ok(p);
+    }
+    let user = settings::read(&facts.daemon.sources(cfg))?;
+    plan_with(facts, cfg, &user, settings::merge)
+}
+
+fn where_fs(loc: &Location) -> String {
+    match &loc.mount {
+        Some(m) if m.source.starts_with('/') => format!("{} ({})", m.fs_type, m.source),
+        Some(m) => m.fs_type.clone(),
+        None => loc.fs_type(),
+    }
+}
+
+fn trial_words(t: &Trial) -> String {
+    match t {
+        Trial::Ok => "a trial overlay mount works there".into(),
+        Trial::Failed { errno, call } => format!("overlay mounts fail there ({call}: {errno})"),
+        Trial::NotTried { why } => format!("overlay mounts were not tried ({why})"),
+    }
+}
+
+/// Overlay mounts work at `loc`: Some(result) from the trial; None when it was not
+/// tried, then `guess` holds the guess from the filesystem type.
+fn overlay_works(t: &Trial, loc_fs: &str) -> (Option<bool>, bool) {
+    match t {
+        Trial::Ok => (Some(true), true),
+        Trial::Failed { .. } => (Some(false), false),
+        Trial::NotTried { .. } => (None, !probe::is_volatile_fs(loc_fs)),
+    }
+}
+
+struct Ctx<'a> {
+    facts: &'a Facts,
+    cfg: &'a Config,
+    user: &'a UserSettings,
+}
+
+impl Ctx<'_> {
+    fn user_value(&self, key: &str) -> Option<(&Value, String)> {
+        self.user
+            .effective
+            .get(key)
+            .map(|(v, o)| (v, o.to_string()))
+    }
+
+    fn storage(&self, p: &mut Plan) -> (Storage, String) {
+        let f = self.facts;
+        let d = &f.data_root;
+        let vld = &f.var_lib_docker;
+        let (dp, vp) = (d.path.display(), vld.path.display());
+        if self.cfg.strategy == Strategy::Off {
+            return (
+                Storage::Off,
+                "DIND_STRATEGY=off: Docker's data directory is left exactly as it is".into(),
+            );
+        }
+        if d.from == DataRootFrom::DaemonConfig {
+            return (
+                Storage::UserDataRoot,
+                format!("{}: dockerd already keeps its data in {dp}", d.why),
+            );
+        }
+        if d.from == DataRootFrom::Setting {
+            if let Some((Value::String(theirs), origin)) = self.user_value("data-root") {
+                if Path::new(theirs) != d.path {
+                    p.warnings.push(format!(
+                        "DIND_DATA_ROOT={dp} overrides data-root {theirs} set in {origin}; the data in {theirs} is left untouched"
+                    ));
+                    return (
+                        Storage::DataRoot,
+                        format!("DIND_DATA_ROOT overrides the data-root in {origin}"),
+                    );
+                }
+            }
+        }
+        if vld.bind_of_data_root {
+            return (
+                Storage::Already,
+                format!("{vp} is already a bind mount of {dp} (dind-init ran before in this pod): nothing to mount"),
+            );
+        }
+        if vld.symlink.as_deref().is_some_and(|t| t == d.path) {
+            return (
+                Storage::Already,
+                format!("{vp} is already a symlink to {dp}: nothing to change"),
+            );
+        }
+        if d.path == vld.path {
+            return (Storage::Leave, format!("DATA_ROOT is {vp} itself"));
+        }
+        let own_mount = vld.mount.is_some();
+        let vld_fs = vld.location.fs_type();
+        let keeps = own_mount || !probe::is_volatile_fs(&vld_fs);
+        let (tried, guess) = overlay_works(&vld.location.trial, &vld_fs);
+        let vld_works = tried.unwrap_or(guess);
+        let same_fs = matches!(
+            (&vld.location.mount, &d.location.mount),
+            (Some(a), Some(b)) if a.id == b.id
+        );
+        let can_symlink = !own_mount && !vld.has_data && vld.parent_writable;
+        let cap = f.cap_sys_admin;
+        match self.cfg.strategy {
+            Strategy::Auto => {
+                if self.cfg.data_root.is_none() && keeps && vld_works {
+                    let what = match &vld.mount {
+                        Some(_) => format!("its own mount ({})", where_fs(&vld.location)),
+                        None => format!("on {}, which outlives the pod", where_fs(&vld.location)),
+                    };
+                    if vld_fs == "tmpfs" {
+                        p.warnings.push(format!(
+                            "{vp} is tmpfs: images, containers and volumes are lost when the pod stops, and they use RAM; set DIND_DATA_ROOT to a directory on a PersistentVolume to keep them"
+                        ));
+                    }
+                    return (
+                        Storage::Leave,
+                        format!(
+                            "{vp} is {what} and {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
+                            trial_words(&vld.location.trial)
+                        ),
+                    );
+                }
+                if self.cfg.data_root.is_none() && same_fs {
+                    p.warnings.push(format!(
+                        "no persistent volume found: DATA_ROOT {dp} ({}) is on the same filesystem as {vp} ({}), so Docker's data is lost with the pod; mount a PersistentVolume at the devpod user's home or set DIND_DATA_ROOT",
+                        d.why,
+                        where_fs(&vld.location)
+                    ));
+                    return (
+                        Storage::Leave,
+                        format!("DATA_ROOT {dp} is on the same filesystem as {vp}: moving it gains nothing"),
+                    );
+                }
+                if vld.has_data {
+                    p.warnings
+                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
+                    return (
+                        Storage::DataRoot,
+                        format!("{vp} already holds data and dind-init never hides it, so dockerd gets data-root {dp}"),
+                    );
+                }
+                if cap {
+                    return (Storage::Bind, self.bind_reason());
+                }
+                if can_symlink {
+                    return (
+                        Storage::Symlink,
+                        format!("no CAP_SYS_ADMIN to bind-mount, so {vp} becomes a symlink to {dp} (on {})", where_fs(&d.location)),
+                    );
+                }
+                (
+                    Storage::DataRoot,
+                    format!("no CAP_SYS_ADMIN to bind-mount and {vp} cannot be replaced by a symlink, so dockerd gets data-root {dp}"),
+                )
+            }
+            Strategy::Bind => {
+                if !cap {
+                    let (s, how) = if can_symlink {
+                        (Storage::Symlink, format!("a symlink {vp} -> {dp}"))
+                    } else {
+                        (Storage::DataRoot, format!("data-root {dp}"))
+                    };
+                    p.warnings.push(format!(
+                        "DIND_STRATEGY=bind needs CAP_SYS_ADMIN, which this container lacks; using {how} instead"
+                    ));
+                    return (
+                        s,
+                        "DIND_STRATEGY=bind is impossible without CAP_SYS_ADMIN".into(),
+                    );
+                }
+                if vld.has_data {
+                    p.warnings.push(format!(
+                        "DIND_STRATEGY=bind hides what {vp} holds (it is not deleted: unmount {vp} to see it again); {}",
+                        migration_command(&vld.path, &d.path)
+                    ));
+                }
+                (
+                    Storage::Bind,
+                    format!("DIND_STRATEGY=bind; {}", self.bind_reason()),
+                )
+            }
+            Strategy::Symlink => {
+                if can_symlink {
+                    return (
+                        Storage::Symlink,
+                        format!("DIND_STRATEGY=symlink: {vp} becomes a symlink to {dp}"),
+                    );
+                }
+                let why = if own_mount {
+                    format!("{vp} is a mount point")
+                } else if vld.has_data {
+                    format!("{vp} holds data, which dind-init never replaces")
+                } else {
+                    format!(
+                        "{} is not writable",
+                        vld.path.parent().unwrap_or(Path::new("/")).display()
+                    )
+                };
+                p.warnings.push(format!(
+                    "DIND_STRATEGY=symlink is impossible ({why}); dockerd gets data-root {dp} instead"
+                ));
+                if vld.has_data {
+                    p.warnings
+                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
+                }
+                (
+                    Storage::DataRoot,
+                    format!("{why}, so dockerd gets data-root {dp}"),
+                )
+            }
+            Strategy::DataRoot | Strategy::Off => (
+                Storage::DataRoot,
+                format!("DIND_STRATEGY=data-root: dockerd gets data-root {dp}"),
+            ),
+        }
+    }
+
+    fn bind_reason(&self) -> String {
+        let f = self.facts;
+        let (d, vld) = (&f.data_root, &f.var_lib_docker);
+        let why_not_here = match &vld.location.trial {
+            Trial::Failed { .. } => trial_words(&vld.location.trial),
+            _ => "it does not outlive the pod".to_string(),
+        };
+        format!(
+            "{} is on {}, where {why_not_here}; DATA_ROOT {} ({}) is on {} and {}",
+            vld.path.display(),
+            where_fs(&vld.location),
+            d.path.display(),
+            d.why,
+            where_fs(&d.location),
+            trial_words(&d.location.trial)
+        )
+    }
+}
+
+fn migration_command(vld: &Path, d: &Path) -> String {
+    format!(
+        "to move it, stop dockerd and run `mv {}/* {}/`",
+        vld.display(),
+        d.display()
+    )
+}
+
+fn migration_warning(vld: &Path, d: &Path, fs: &str) -> String {
+    format!(
+        "{} already holds Docker data on {fs}; dind-init leaves it in place (nothing is deleted) and uses {} — {}, then restart the pod",
+        vld.display(),
+        d.display(),
+        migration_command(vld, d)
+    )
+}
+
+/// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
+/// (daemon.json, DOCKER_OPTS, DOCKER_DRIVER, DIND_DOCKERD_ARGS).
+struct Pinned {
+    name: String,
+    origin: String,
+    dind: bool,
+}
+
+fn pinned(cfg: &Config, user: &UserSettings) -> Option<Pinned> {
+    let dind = match cfg.storage_driver {
+        DriverChoice::Auto => None,
+        DriverChoice::Overlay2 => Some(Driver::Overlay2),
+        DriverChoice::FuseOverlayfs => Some(Driver::FuseOverlayfs),
+        DriverChoice::Vfs => Some(Driver::Vfs),
+        DriverChoice::Overlayfs => Some(Driver::Overlayfs),
+        DriverChoice::Native => Some(Driver::Native),
+    };
+    if let Some(d) = dind {
+        return Some(Pinned {
+            name: d.name().into(),
+            origin: "DIND_STORAGE_DRIVER".into(),
+            dind: true,
+        });
+    }
+    if let Some((Value::String(s), o)) = user.effective.get("storage-driver") {
+        if !s.is_empty() {
+            return Some(Pinned {
+                name: s.clone(),
+                origin: o.to_string(),
+                dind: false,
+            });
+        }
+    }
+    cfg.docker_driver_env
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Pinned {
+            name: s.trim().to_string(),
+            origin: "the DOCKER_DRIVER variable".into(),
+            dind: false,
+        })
+}
+
+fn plan_with(
+    facts: &Facts,
+    cfg: &Config,
+    user: &UserSettings,
+    merge: impl Fn(&UserSettings, &[Wanted]) -> Result<Merged>,
+) -> Result<Plan> {
+    let mut p = Plan::empty();
+    let ctx = Ctx { facts, cfg, user };
+    let d = &facts.data_root;
+    let vld = &facts.var_lib_docker;
+
+    // Where Docker's data goes.
+    let (storage, storage_why) = ctx.storage(&mut p);
+    let user_root = user
+        .effective
+        .get("data-root")
+        .and_then(|(v, _)| v.as_str())
+        .map(PathBuf::from);
+    let (docker_root, data_home, target, drivers_here): (
+        PathBuf,
+        PathBuf,
+        &Location,
+        &[DriverData],
+    ) = match storage {
+        Storage::Bind | Storage::Symlink | Storage::Already => {
+            (vld.path.clone(), d.path.clone(), &d.location, &d.drivers)
+        }
+        Storage::DataRoot | Storage::UserDataRoot => {
+            (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
+        }
+        Storage::Off if d.from == DataRootFrom::DaemonConfig => {
+            (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
+        }
+        Storage::Leave | Storage::Off => {
+            let r = user_root.clone().unwrap_or_else(|| vld.path.clone());
+            (r.clone(), r, &vld.location, &vld.drivers)
+        }
+    };
+    if d.from == DataRootFrom::Volume
+        && matches!(
+            storage,
+            Storage::Bind | Storage::Symlink | Storage::DataRoot
+        )
+    {
+        p.warnings.push(format!(
+            "DATA_ROOT is {}: {}; set DIND_DATA_ROOT to choose another place",
+            d.path.display(),
+            d.why
+        ));
+    }
+    if storage != Storage::Off {
+        p.push(
+            Action::CreateDir {
+                path: data_home.clone(),
+                mode: 0o710,
+            },
+            format!(
+                "Docker's data lives here, on {}; root-owned 0710 like dockerd's own data root",
+                where_fs(target)
+            ),
+        );
+        p.push(
+            Action::Lock {
+                path: data_home.join(".dind-init.lock"),
+            },
+            "held while dockerd runs: two pods sharing this volume must never run two daemons on one data directory",
+        );
+    }
+    match storage {
+        Storage::Bind => p.push(
+            Action::BindMount {
+                src: d.path.clone(),
+                dst: vld.path.clone(),
+            },
+            storage_why,
+        ),
+        Storage::Symlink => p.push(
+            Action::Symlink {
+                target: d.path.clone(),
+                link: vld.path.clone(),
+            },
+            storage_why,
+        ),
+        _ => p.notes.push(storage_why),
+    }
+
+    // Image store and containerd.
+    let pin = pinned(cfg, user);
+    let graph_data = drivers_here.iter().any(|x| !x.snapshotter && x.layers > 0);
+    let version = facts.dockerd.version.as_ref().ok().copied();
+    let store = probe::containerd_store_on(
+        version,
+        &user.effective,
+        pin.as_ref().map(|x| x.name.as_str()),
+        graph_data,
+    );
+    if store {
+        p.notes.push(match probe::snapshotter_feature(&user.effective) {
+            Some(_) => "the containerd image store is on (features.containerd-snapshotter): storage drivers are containerd snapshotters".into(),
+            None => format!(
+                "the containerd image store is on (the default of Docker {}): storage drivers are containerd snapshotters",
+                version.map(|v| v.to_string()).unwrap_or_default()
+            ),
+        });
+    }
+    let exec_root = facts.daemon.exec_root.clone();
+    let system_sock = facts.containerd_socket.clone();
+    let vlc_trial = facts.var_lib_containerd.as_ref().map(|l| &l.trial);
+    let vlc_fs = facts
+        .var_lib_containerd
+        .as_ref()
+        .map(|l| l.fs_type())
+        .unwrap_or_default();
+    let containerd = match (cfg.containerd, user.effective.get("containerd")) {
+        (ContainerdMode::Managed, _) => {
+            p.notes.push(
+                "DIND_CONTAINERD=managed: dockerd starts and supervises its own containerd".into(),
+            );
+            ContainerdUse::Managed
+        }
+        (_, Some((Value::String(addr), o))) => {
+            p.notes.push(format!(
+                "containerd is set to {addr} by {o}: dockerd uses that one as it is"
+            ));
+            ContainerdUse::External {
+                socket: PathBuf::from(addr.trim_start_matches("unix://")),
+            }
+        }
+        (ContainerdMode::Auto, _) if facts.containerd_serving => {
+            let vlc_ok = vlc_trial.map(|t| {
+                let (tried, guess) = overlay_works(t, &vlc_fs);
+                tried.unwrap_or(guess)
+            });
+            if store && vlc_ok != Some(true) {
+                p.warnings.push(format!(
+                    "a containerd already serves at {} but its root {SYSTEM_CONTAINERD_ROOT} is on {vlc_fs}, where {}: with the containerd image store every docker run would fail there, so dind-init starts its own containerd with its root in {}",
+                    system_sock.display(),
+                    vlc_trial.map(trial_words).unwrap_or_else(|| "nothing was probed".into()),
+                    docker_root.join("containerd/daemon").display()
+                ));
+                ContainerdUse::Separate {
+                    socket: exec_root.join("containerd/containerd.sock"),
+                }
+            } else {
+                p.notes.push(format!(
+                    "a containerd already serves at {}: dockerd uses it, none is started twice",
+                    system_sock.display()
+                ));
+                ContainerdUse::External {
+                    socket: system_sock.clone(),
+                }
+            }
+        }
+        (ContainerdMode::Auto, _) if facts.containerd_bin.is_none() => {
+            p.notes.push(
+                "containerd is not on PATH: dockerd manages its own (DIND_CONTAINERD=auto)".into(),
+            );
+            ContainerdUse::Managed
+        }
+        (ContainerdMode::Auto | ContainerdMode::Separate, _) => ContainerdUse::Separate {
+            socket: exec_root.join("containerd/containerd.sock"),
+        },
+    };
+
+    // Storage driver: the trial where the layers will really be mounted decides.
+    let snap_loc: &Location = match (&containerd, &facts.var_lib_containerd) {
+        (ContainerdUse::External { .. }, Some(l)) if store => l,
+        _ => target,
+    };
+    let (tried, guess) = overlay_works(&snap_loc.trial, &snap_loc.fs_type());
+    let overlay_ok = tried.unwrap_or(guess);
+    if tried.is_none() {
+        p.notes.push(format!(
+            "{}; overlay support on {} is guessed from its filesystem ({})",
+            trial_words(&snap_loc.trial),
+            snap_loc.path.display(),
+            snap_loc.fs_type()
+        ));
+    }
+    let fuse = facts.fuse_usable();
+    let best = if overlay_ok {
+        if store {
+            Driver::Overlayfs
+        } else {
+            Driver::Overlay2
+        }
+    } else if fuse && !store {
+        Driver::FuseOverlayfs
+    } else if store {
+        Driver::Native
+    } else {
+        Driver::Vfs
+    };
+    let where_layers = format!("{} ({})", snap_loc.path.display(), where_fs(snap_loc));
+    let fallback_why = |chosen: Driver| -> String {
+        let mut s = format!("{} on {where_layers}", trial_words(&snap_loc.trial));
+        if chosen == Driver::Native && fuse {
+            s.push_str("; fuse-overlayfs is not used with the containerd image store");
+        } else if !chosen.needs_overlay() && chosen != Driver::FuseOverlayfs {
+            match (&facts.dev_fuse, &facts.fuse_overlayfs) {
+                (Err(e), _) => s.push_str(&format!("; fuse-overlayfs is impossible ({e})")),
+                (Ok(()), None) => s.push_str("; fuse-overlayfs is not installed"),
+                _ => {}
+            }
+        }
+        s
+    };
+    let mut force = false;
+    let mut want_driver = true;
+    let driver: Option<Driver> = match &pin {
+        Some(pn) => match Driver::from_name(&pn.name) {
+            Some(dr) => {
+                let dr = dr.for_store(store);
+                let broken = (dr.needs_overlay() && tried == Some(false))
+                    || (dr == Driver::FuseOverlayfs && !fuse);
+                if broken {
+                    force = true;
+                    let why = if dr.needs_overlay() {
+                        format!("{} on {where_layers}", trial_words(&snap_loc.trial))
+                    } else {
+                        format!(
+                            "fuse-overlayfs cannot run here ({})",
+                            match (&facts.dev_fuse, &facts.fuse_overlayfs) {
+                                (Err(e), _) => e.clone(),
+                                _ => "fuse-overlayfs is not installed".into(),
+                            }
+                        )
+                    };
+                    let cost = best.cost();
+                    p.warnings.push(format!(
+                        "storage driver {} set by {} is overridden with {}: {why}{}",
+                        pn.name,
+                        pn.origin,
+                        best.name(),
+                        if cost.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {cost}")
+                        }
+                    ));
+                    Some(best)
+                } else {
+                    force = pn.dind;
+                    want_driver = pn.dind;
+                    p.notes.push(format!(
+                        "storage driver {} is set by {}",
+                        dr.name(),
+                        pn.origin
+                    ));
+                    if !dr.cost().is_empty() {
+                        p.warnings
+                            .push(format!("storage driver {}: {}", dr.name(), dr.cost()));
+                    }
+                    Some(dr)
+                }
+            }
+            None => {
+                p.notes.push(format!(
+                    "storage driver {} set by {} is passed to dockerd unchanged (dind-init does not check it)",
+                    pn.name, pn.origin
+                ));
+                None
+            }
+        },
+        None => {
+            let existing = drivers_here
+                .iter()
+                .filter(|x| x.snapshotter == store && x.layers > 0 && x.driver != best)
+                .max_by_key(|x| x.layers);
+            match existing {
+                Some(x) => {
+                    let works = match x.driver {
+                        Driver::Overlay2 | Driver::Overlayfs => overlay_ok,
+                        Driver::FuseOverlayfs => fuse && !store,
+                        Driver::Vfs | Driver::Native => true,
+                    };
+                    if works {
+                        p.warnings.push(format!(
+                            "{} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), remove {} and restart",
+                            data_home.display(),
+                            x.layers,
+                            x.driver.name(),
+                            x.driver.name(),
+                            best.name(),
+                            x.path.display()
+                        ));
+                        Some(x.driver)
+                    } else {
+                        p.warnings.push(format!(
+                            "{} holds {} layers made with {}, which cannot work here ({}); dockerd uses {} and those images stay on disk in {} but are not visible",
+                            data_home.display(),
+                            x.layers,
+                            x.driver.name(),
+                            fallback_why(x.driver),
+                            best.name(),
+                            x.path.display()
+                        ));
+                        Some(best)
+                    }
+                }
+                None => {
+                    if !best.needs_overlay() {
+                        p.warnings.push(format!(
+                            "storage driver {}: {}; {}. Put DATA_ROOT on a PersistentVolume formatted ext4 or xfs to get {}",
+                            best.name(),
+                            fallback_why(best),
+                            best.cost(),
+                            if store { "overlayfs" } else { "overlay2" }
+                        ));
+                    }
+                    Some(best)
+                }
+            }
+        }
+    };
+
+    // Daemon settings, each in exactly one place.
+    let mut wanted: Vec<Wanted> = Vec::new();
+    let mut want = |key: &str, value: Value, reason: String, force: bool| {
+        wanted.push(Wanted {
+            key: key.into(),
+            value,
+            reason,
+            force,
+        })
+    };
+    if let Some(dr) = driver.filter(|_| want_driver) {
+        let reason = if dr.needs_overlay() {
+            format!("{} on {where_layers}", trial_words(&snap_loc.trial))
+        } else {
+            format!("{} is what works on {where_layers}", dr.name())
+        };
+        want(
+            "storage-driver",
+            Value::String(dr.name().into()),
+            reason,
+            force,
+        );
+    }
+    if storage == Storage::DataRoot {
+        want(
+            "data-root",
+            Value::String(d.path.to_string_lossy().into_owned()),
+            "Docker's data lives on DATA_ROOT".into(),
+            d.from == DataRootFrom::Setting,
+        );
+    }
+    if let Some(m) = facts.mtu.as_ref().filter(|m| m.mtu < 1500) {
+        want(
+            "mtu",
+            Value::from(m.mtu),
+            format!(
+                "the pod's default route ({}) has MTU {}: containers with 1500 would lose large packets",
+                m.iface, m.mtu
+            ),
+            false,
+        );
+    }
+    if let Some(s) = &cfg.shm_size {
+        want(
+            "default-shm-size",
+            Value::String(s.clone()),
+            "DIND_SHM_SIZE".into(),
+            true,
+        );
+    }
+    if cfg.user.is_some() {
+        want(
+            "group",
+            Value::String(cfg.docker_group.clone()),
+            "DIND_USER may use the docker socket through this group".into(),
+            false,
+        );
+    }
+    let stop = cfg.stop_timeout.as_secs();
+    want(
+        "shutdown-timeout",
+        Value::from(stop.saturating_sub(5).max(1)),
+        format!("dockerd stops its containers within DIND_STOP_TIMEOUT ({stop} s), keeping 5 s for itself"),
+        false,
+    );
+    p.settings = wanted
+        .iter()
+        .map(|w| PlannedSetting {
+            key: w.key.clone(),
+            value: w.value.clone(),
+            reason: w.reason.clone(),
+            force: w.force,
+        })
+        .collect();
+    let merged = merge(user, &wanted)?;
+    if let Some((path, content)) = &merged.daemon_json {
+        let keys: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
+        p.push(
+            Action::WriteFile {
+                path: path.clone(),
+                content: content.clone(),
+            },
+            format!(
+                "merge dind-init's settings ({}) into the user's daemon.json so dockerd sees each directive once",
+                keys.join(", ")
+            ),
+        );
+    }
+    p.warnings.extend(merged.notes.iter().cloned());
+
+    for pf in &facts.stale_pidfiles {
+        p.push(
+            Action::RemoveStalePidfile { path: pf.clone() },
+            "its process is gone (left by an earlier start); a stale pidfile stops dockerd or makes it trust a dead containerd",
+        );
+    }
+
+    let mut dockerd_argv = vec![cfg.dockerd.clone()];
+    dockerd_argv.extend(merged.args.iter().cloned());
+    match &containerd {
+        ContainerdUse::Separate { socket } => {
+            let dir = exec_root.join("containerd");
+            let toml_path = dir.join("containerd.toml");
+            p.push(
+                Action::CreateDir {
+                    path: dir.clone(),
+                    mode: 0o700,
+                },
+                "containerd's config, state and socket live here, as with dockerd's own containerd",
+            );
+            p.push(
+                Action::WriteFile {
+                    path: toml_path.clone(),
+                    content: containerd_toml(&docker_root, &exec_root),
+                },
+                "the root, state and socket dockerd's own containerd uses, so switching DIND_CONTAINERD between separate and managed loses no image, container or volume",
+            );
+            p.push(
+                Action::StartContainerd {
+                    argv: vec![
+                        "containerd".into(),
+                        "--config".into(),
+                        toml_path.to_string_lossy().into_owned(),
+                    ],
+                    socket: socket.clone(),
+                },
+                "started before dockerd and stopped after it: Docker is ready about a second sooner and stops about a second faster than with dockerd's own containerd",
+            );
+            dockerd_argv.push(format!("--containerd={}", socket.display()));
+        }
+        ContainerdUse::External { socket } if !user.effective.contains_key("containerd") => {
+            dockerd_argv.push(format!("--containerd={}", socket.display()));
+        }
+        _ => {}
+    }
+    let socket = merged.socket_path();
+    let driver_words = match driver {
+        Some(dr) => format!("storage driver {}", dr.name()),
+        None => "the user's storage driver".into(),
+    };
+    p.push(
+        Action::StartDockerd {
+            argv: dockerd_argv,
+            socket,
+        },
+        format!(
+            "{driver_words}, data in {}; ready when /_ping answers",
+            data_home.display()
+        ),
+    );
+    p.driver = driver;
+    p.data_root = Some(data_home);
+    p.docker_root = Some(docker_root);
+    p.containerd = Some(containerd);
+    Ok(p)
+}
+
+fn toml_str(p: &Path) -> String {
+    toml::Value::String(p.to_string_lossy().into_owned()).to_string()
+}
+
+/// containerd's config mirroring moby's managed containerd (libcontainerd/supervisor):
+/// root `<data-root>/containerd/daemon`, state `<exec-root>/containerd/daemon`,
+/// socket `<exec-root>/containerd/containerd.sock`, CRI disabled.
+pub fn containerd_toml(docker_root: &Path, exec_root: &Path) -> String {
+    let dir = exec_root.join("containerd");
+    format!(
+        "# Written by dind-init: the same layout dockerd's own (managed) containerd uses.\n\
+         version = 2\n\
+         root = {}\n\
+         state = {}\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         \n\
+         [grpc]\n  address = {}\n\
+         \n\
+         [debug]\n  address = {}\n",
+        toml_str(&docker_root.join("containerd/daemon")),
+        toml_str(&dir.join("daemon")),
+        toml_str(&dir.join("containerd.sock")),
+        toml_str(&dir.join("containerd-debug.sock")),
+    )
 }

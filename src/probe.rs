@@ -1,1 +1,2155 @@
-//! (being written)
+//! Probe: what this container really offers Docker, as a serialisable [`Facts`] value.
+//!
+//! The fs type alone does not say whether Docker's storage will work (the seed's
+//! pod had a "healthy" dockerd whose every `docker run` failed), so the probe
+//! that matters is [`overlay_trial`]: a real overlay mount with its upper and
+//! work dirs on the target. Every probe takes the paths it reads as arguments
+//! ([`Roots`]) so tests point it at temp trees, and none of them panics: a probe
+//! that fails records its failure as a fact (`Err(String)`, [`Trial::NotTried`]).
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::plan::Driver;
+use crate::settings::{self, Origin};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where the probe looks; `Roots::default()` is the real system, tests use temp trees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Roots {
+    /// procfs: `self/mountinfo`, `net/route`, `<pid>/cmdline`.
+    pub proc: PathBuf,
+    /// /etc: passwd, group, docker/daemon.json, default/docker.
+    pub etc: PathBuf,
+    /// /dev: fuse.
+    pub dev: PathBuf,
+    /// /sys/fs/cgroup.
+    pub sys_cgroup: PathBuf,
+    /// /sys/class/net: the MTU of the default-route interface.
+    pub sys_class_net: PathBuf,
+    /// /run: containerd/containerd.sock of a containerd already serving.
+    pub run: PathBuf,
+    /// /var/run: docker.pid and dockerd's default exec-root `docker/`.
+    pub var_run: PathBuf,
+    /// /var/lib: Docker's default `docker/` and containerd's `containerd/`.
+    pub var_lib: PathBuf,
+}
+
+impl Default for Roots {
+    fn default() -> Self {
+        Roots {
+            proc: "/proc".into(),
+            etc: "/etc".into(),
+            dev: "/dev".into(),
+            sys_cgroup: "/sys/fs/cgroup".into(),
+            sys_class_net: "/sys/class/net".into(),
+            run: "/run".into(),
+            var_run: "/var/run".into(),
+            var_lib: "/var/lib".into(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// mountinfo
+
+/// One line of /proc/self/mountinfo (proc(5)), with escapes undone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    /// Unique mount id.
+    pub id: u32,
+    /// Id of the parent mount.
+    pub parent: u32,
+    /// Device major number (same major:minor = same filesystem instance).
+    pub major: u32,
+    /// Device minor number.
+    pub minor: u32,
+    /// Directory of the filesystem that forms this mount's root (`/.docker-data` for a bind of a subdir).
+    pub root: PathBuf,
+    /// Where it is mounted, as seen in this mount namespace.
+    pub mount_point: PathBuf,
+    /// Per-mount options (`rw`, `nosuid`, …).
+    pub options: Vec<String>,
+    /// Optional fields: `shared:N`, `master:N`, `propagate_from:N`, `unbindable`.
+    pub optional: Vec<String>,
+    /// Filesystem type, e.g. `ext4`, `overlay`, `fuse.sshfs`.
+    pub fs_type: String,
+    /// Mount source, e.g. `/dev/longhorn/pvc-…` or `overlay`.
+    pub source: String,
+    /// Per-superblock options.
+    pub super_options: Vec<String>,
+    /// The layers of an overlay mount (None for other filesystems).
+    pub overlay: Option<Overlay>,
+}
+
+/// The layers of an overlay mount, from its super options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Overlay {
+    /// Lower layers, top first.
+    pub lowerdir: Vec<PathBuf>,
+    /// Writable layer (None for a read-only overlay).
+    pub upperdir: Option<PathBuf>,
+    /// Overlay's scratch dir, on the upper's filesystem.
+    pub workdir: Option<PathBuf>,
+}
+
+impl Mount {
+    /// `major:minor`, as printed by the kernel.
+    pub fn dev(&self) -> String {
+        format!("{}:{}", self.major, self.minor)
+    }
+
+    /// Mounted read-only.
+    pub fn read_only(&self) -> bool {
+        self.options.iter().any(|o| o == "ro")
+    }
+}
+
+fn bad_mountinfo(line: usize, msg: String) -> Error {
+    Error::io(
+        "parse",
+        "/proc/self/mountinfo",
+        io::Error::new(io::ErrorKind::InvalidData, format!("line {line}: {msg}")),
+    )
+}
+
+/// Parse the text of /proc/self/mountinfo. A malformed line is an error naming its number,
+/// because deciding where Docker's data goes from a half-read mount table would be a guess.
+pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>> {
+    let mut mounts = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        mounts.push(
+            parse_mountinfo_line(line).map_err(|m| bad_mountinfo(n, format!("{m} in {line:?}")))?,
+        );
+    }
+    Ok(mounts)
+}
+
+fn parse_mountinfo_line(line: &str) -> std::result::Result<Mount, String> {
+    let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+    let sep = fields
+        .iter()
+        .position(|f| *f == "-")
+        .ok_or("no \" - \" separator before the filesystem type")?;
+    if sep < 6 {
+        return Err(format!("{sep} fields before \" - \", expected at least 6"));
+    }
+    if fields.len() < sep + 3 {
+        return Err("fewer than 2 fields after \" - \" (type and source)".into());
+    }
+    let num = |s: &str, what: &str| {
+        s.parse::<u32>()
+            .map_err(|_| format!("{what} {s:?} is not a number"))
+    };
+    let id = num(fields[0], "mount id")?;
+    let parent = num(fields[1], "parent id")?;
+    let (maj, min) = fields[2]
+        .split_once(':')
+        .ok_or_else(|| format!("device {:?} is not major:minor", fields[2]))?;
+    let major = num(maj, "major")?;
+    let minor = num(min, "minor")?;
+    let fs_type = unescape_str(fields[sep + 1]);
+    let super_raw = fields.get(sep + 3).copied().unwrap_or("");
+    let overlay = (fs_type == "overlay").then(|| parse_overlay_options(super_raw));
+    Ok(Mount {
+        id,
+        parent,
+        major,
+        minor,
+        root: unescape_path(fields[3]),
+        mount_point: unescape_path(fields[4]),
+        options: split_opts(fields[5]),
+        optional: fields[6..sep].iter().map(|s| s.to_string()).collect(),
+        fs_type,
+        source: unescape_str(fields[sep + 2]),
+        super_options: split_opts(super_raw),
+        overlay,
+    })
+}
+
+fn split_opts(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|o| !o.is_empty())
+        .map(unescape_str)
+        .collect()
+}
+
+/// Undo the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline,
+/// `\134` backslash, any `\ooo`); a backslash not followed by three octal digits stays.
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && is_octal_escape(&b[i + 1..]) {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
+            out.push(v as u8);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_octal_escape(rest: &[u8]) -> bool {
+    rest.len() >= 3
+        && (b'0'..=b'3').contains(&rest[0])
+        && (b'0'..=b'7').contains(&rest[1])
+        && (b'0'..=b'7').contains(&rest[2])
+}
+
+fn unescape_path(s: &str) -> PathBuf {
+    PathBuf::from(OsString::from_vec(unescape(s)))
+}
+
+fn unescape_str(s: &str) -> String {
+    String::from_utf8_lossy(&unescape(s)).into_owned()
+}
+
+/// Overlay's super options: `lowerdir=a:b:c` (`\:` escapes a colon inside a layer;
+/// `::` separates data-only layers), `upperdir=`, `workdir=`.
+fn parse_overlay_options(raw: &str) -> Overlay {
+    let mut ov = Overlay {
+        lowerdir: Vec::new(),
+        upperdir: None,
+        workdir: None,
+    };
+    for opt in raw.split(',') {
+        let Some((key, value)) = opt.split_once('=') else {
+            continue;
+        };
+        match key {
+            "lowerdir" => ov.lowerdir = split_layers(value),
+            "upperdir" => ov.upperdir = Some(layer_path(value)),
+            "workdir" => ov.workdir = Some(layer_path(value)),
+            _ => {}
+        }
+    }
+    ov
+}
+
+/// Split a raw `lowerdir=` value on the colons that separate layers: not one escaped
+/// as `\:` (or `\134:`, the kernel's rendering of the user's `\:` on older kernels).
+fn split_layers(raw: &str) -> Vec<PathBuf> {
+    let b = raw.as_bytes();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    for i in 0..b.len() {
+        if b[i] != b':' {
+            continue;
+        }
+        let escaped = (i >= 1 && b[i - 1] == b'\\') || (i >= 4 && &b[i - 4..i] == b"\\134");
+        if !escaped {
+            pieces.push(&raw[start..i]);
+            start = i + 1;
+        }
+    }
+    pieces.push(&raw[start..]);
+    pieces
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .map(layer_path)
+        .collect()
+}
+
+fn layer_path(raw: &str) -> PathBuf {
+    let bytes = unescape(raw);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b':') {
+            out.push(b':');
+            i += 2;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    PathBuf::from(OsString::from_vec(out))
+}
+
+/// The mount holding `path` (pass a canonical path): the longest mount point that is a
+/// prefix of it on component boundaries; for the same mount point the last one in file
+/// order wins, because a later mount covers an earlier one.
+pub fn mount_for<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
+    let mut best: Option<&Mount> = None;
+    for m in mounts {
+        if !path.starts_with(&m.mount_point) {
+            continue;
+        }
+        let deeper = best.map_or(true, |b| {
+            m.mount_point.components().count() >= b.mount_point.components().count()
+        });
+        if deeper {
+            best = Some(m);
+        }
+    }
+    best
+}
+
+/// The mount whose mount point is exactly `path` (the last one: overmounts win).
+pub fn mount_at<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
+    mounts.iter().rev().find(|m| m.mount_point == path)
+}
+
+/// Whether mount `m` is a bind of directory `dir` (canonical): same filesystem as the
+/// mount holding `dir`, rooted at `dir`'s path inside that filesystem. This is how a
+/// restarted dind-init recognises its own earlier bind of DATA_ROOT onto /var/lib/docker.
+pub fn is_bind_of(mounts: &[Mount], m: &Mount, dir: &Path) -> bool {
+    let holder = mounts
+        .iter()
+        .filter(|h| h.id != m.id && dir.starts_with(&h.mount_point))
+        .fold(None::<&Mount>, |best, h| match best {
+            Some(b) if b.mount_point.components().count() > h.mount_point.components().count() => {
+                Some(b)
+            }
+            _ => Some(h),
+        });
+    let Some(h) = holder else { return false };
+    let Ok(rel) = dir.strip_prefix(&h.mount_point) else {
+        return false;
+    };
+    let expected = if rel.as_os_str().is_empty() {
+        h.root.clone()
+    } else {
+        h.root.join(rel)
+    };
+    h.major == m.major && h.minor == m.minor && m.root == expected
+}
+
+// ---------------------------------------------------------------------------
+// filesystem facts
+
+/// A filesystem type as statfs(2) reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FsKind {
+    /// `f_type` magic.
+    pub magic: u64,
+    /// Its usual name (`ext4`, `overlay`, …), `unknown` when we do not know it.
+    pub name: String,
+}
+
+/// Name of a statfs magic number (ext2/3/4 share 0xEF53).
+pub fn fs_name(magic: u64) -> &'static str {
+    match magic {
+        0xEF53 => "ext4",
+        0x5846_5342 => "xfs",
+        0x9123_683E => "btrfs",
+        0x0102_1994 => "tmpfs",
+        0x794C_7630 => "overlay",
+        0x6573_5546 => "fuse",
+        0x6969 => "nfs",
+        0x2FC1_2FC1 => "zfs",
+        0x8584_58F6 => "ramfs",
+        0xF2F5_2010 => "f2fs",
+        0x00C3_6400 => "ceph",
+        0xFF53_4D42 => "cifs",
+        0xFE53_4D42 => "smb2",
+        0x6175_6673 => "aufs",
+        0x7371_7368 => "squashfs",
+        0x9FA0 => "proc",
+        0x6265_6572 => "sysfs",
+        0x6367_7270 => "cgroup2",
+        0x0027_E0EB => "cgroup",
+        0x1CD1 => "devpts",
+        0x4d44 => "vfat",
+        0xCA45_1A4E => "bcachefs",
+        _ => "unknown",
+    }
+}
+
+/// Filesystems whose content dies with the pod (or cannot host overlay upper dirs):
+/// a home on one of them is no place for Docker's data.
+pub fn is_volatile_fs(fs_type: &str) -> bool {
+    matches!(
+        fs_type,
+        "overlay" | "tmpfs" | "ramfs" | "aufs" | "rootfs" | "devtmpfs"
+    ) || fs_type.starts_with("fuse.fuse-overlayfs")
+}
+
+/// Block-device filesystems a PersistentVolume is typically formatted with.
+pub fn is_block_fs(fs_type: &str) -> bool {
+    matches!(
+        fs_type,
+        "ext2" | "ext3" | "ext4" | "xfs" | "btrfs" | "f2fs" | "jfs" | "reiserfs" | "bcachefs"
+    )
+}
+
+/// statfs(2) type of the filesystem holding `path`.
+pub fn fs_kind(path: &Path) -> std::result::Result<FsKind, String> {
+    let st =
+        nix::sys::statfs::statfs(path).map_err(|e| format!("statfs {}: {e}", path.display()))?;
+    #[allow(clippy::unnecessary_cast)]
+    let magic = st.filesystem_type().0 as u64;
+    Ok(FsKind {
+        magic,
+        name: fs_name(magic).to_string(),
+    })
+}
+
+/// Bytes available to unprivileged users on the filesystem holding `path`.
+pub fn free_bytes(path: &Path) -> std::result::Result<u64, String> {
+    let st =
+        nix::sys::statfs::statfs(path).map_err(|e| format!("statfs {}: {e}", path.display()))?;
+    #[allow(clippy::unnecessary_cast)]
+    Ok((st.blocks_available() as u64).saturating_mul(st.block_size() as u64))
+}
+
+static SCRATCH: AtomicU32 = AtomicU32::new(0);
+
+/// A name no other dind-init (another pod on the same RWX volume) picks at the same time.
+fn scratch_name(kind: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        ".dind-init-{kind}-{}-{nanos}-{}",
+        std::process::id(),
+        SCRATCH.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes a scratch tree on every path out (errors, early returns), unmounting first.
+struct Scratch {
+    base: PathBuf,
+    mounted: Option<PathBuf>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(m) = self.mounted.take() {
+            if sys_umount(&m).is_err() {
+                let _ = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+/// Whether readdir on `dir`'s filesystem fills in d_type (overlay needs it; xfs with
+/// ftype=0 does not). Creates and removes a scratch dir inside `dir`.
+pub fn d_type_supported(dir: &Path) -> std::result::Result<bool, String> {
+    use nix::dir::Dir;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let base = dir.join(scratch_name("dtype"));
+    std::fs::create_dir(&base).map_err(|e| format!("mkdir {}: {e}", base.display()))?;
+    let guard = Scratch {
+        base: base.clone(),
+        mounted: None,
+    };
+    let file = base.join("f");
+    std::fs::write(&file, b"").map_err(|e| format!("create {}: {e}", file.display()))?;
+    let mut d = Dir::open(&base, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())
+        .map_err(|e| format!("opendir {}: {e}", base.display()))?;
+    let mut seen = None;
+    for entry in d.iter() {
+        let entry = entry.map_err(|e| format!("readdir {}: {e}", base.display()))?;
+        if entry.file_name().to_bytes() == b"f" {
+            seen = Some(entry.file_type().is_some());
+        }
+    }
+    drop(guard);
+    seen.ok_or_else(|| {
+        format!(
+            "readdir {} did not return the file just created",
+            base.display()
+        )
+    })
+}
+
+/// Whether `<dev>/fuse` opens read-write (what fuse-overlayfs needs).
+pub fn dev_fuse_usable(dev: &Path) -> std::result::Result<(), String> {
+    let p = dev.join("fuse");
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&p)
+        .map(drop)
+        .map_err(|e| format!("open {}: {e}", p.display()))
+}
+
+/// The first executable `name` in the directories of a PATH-style list.
+pub fn which(name: &str, path_var: &OsStr) -> Option<PathBuf> {
+    std::env::split_paths(path_var)
+        .map(|d| d.join(name))
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+/// Whether this thread has CAP_SYS_ADMIN in its effective set (needed to mount).
+pub fn cap_sys_admin() -> std::result::Result<bool, String> {
+    caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_ADMIN,
+    )
+    .map_err(|e| format!("read capabilities: {e}"))
+}
+
+/// Which cgroup hierarchy the container sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CgroupVersion {
+    /// Only cgroup v1 controllers.
+    V1,
+    /// The unified hierarchy at the root.
+    V2,
+    /// v1 controllers plus a cgroup2 mount (usually `unified/`).
+    Hybrid,
+    /// No cgroup filesystem under the root at all.
+    Unknown,
+}
+
+/// The cgroup version at `root` (e.g. /sys/fs/cgroup) according to the mount table.
+pub fn cgroup_version(mounts: &[Mount], root: &Path) -> CgroupVersion {
+    if mount_at(mounts, root).is_some_and(|m| m.fs_type == "cgroup2") {
+        return CgroupVersion::V2;
+    }
+    let under = |fs: &str| {
+        mounts
+            .iter()
+            .any(|m| m.fs_type == fs && m.mount_point.starts_with(root) && m.mount_point != root)
+    };
+    let v1 = under("cgroup") || mount_at(mounts, root).is_some_and(|m| m.fs_type == "cgroup");
+    match (v1, under("cgroup2")) {
+        (true, true) => CgroupVersion::Hybrid,
+        (true, false) => CgroupVersion::V1,
+        (false, _) => CgroupVersion::Unknown,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// dockerd
+
+/// A Docker engine version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Version {
+    /// e.g. 29 (the containerd image store is the default from 29).
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+    /// Patch.
+    pub patch: u32,
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+/// Parse `dockerd --version` output, e.g. "Docker version 20.10.24+dfsg1, build 5d6db84".
+pub fn parse_docker_version(text: &str) -> Option<Version> {
+    let rest = text.split("version").nth(1)?.trim_start();
+    let num: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let mut it = num.split('.').filter(|s| !s.is_empty());
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let patch = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    Some(Version {
+        major,
+        minor,
+        patch,
+    })
+}
+
+/// Run `<program> --version` (at most 5 s) and parse it.
+pub fn dockerd_version(program: &str) -> std::result::Result<Version, String> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run `{program} --version`: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("`{program} --version` did not finish within 5 s"));
+            }
+            Err(e) => return Err(format!("wait for `{program} --version`: {e}")),
+        }
+    };
+    let mut out = String::new();
+    if let Some(mut so) = child.stdout.take() {
+        let _ = so.read_to_string(&mut out);
+    }
+    if !status.success() {
+        return Err(format!("`{program} --version` exited with {status}"));
+    }
+    parse_docker_version(&out).ok_or_else(|| format!("cannot read a version in {:?}", out.trim()))
+}
+
+/// The `containerd-snapshotter` feature as the user set it (daemon.json `features` or
+/// `--feature containerd-snapshotter[=bool]`, both in the settings' `features` object).
+pub fn snapshotter_feature(effective: &BTreeMap<String, (Value, Origin)>) -> Option<bool> {
+    let (v, _) = effective.get("features")?;
+    match v.get("containerd-snapshotter")? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Graphdriver names: naming one makes dockerd ≥ 29 keep the legacy image store.
+pub fn is_graphdriver_name(name: &str) -> bool {
+    matches!(
+        name,
+        "overlay2"
+            | "overlay"
+            | "vfs"
+            | "fuse-overlayfs"
+            | "btrfs"
+            | "zfs"
+            | "devicemapper"
+            | "aufs"
+    )
+}
+
+/// Whether dockerd will use the containerd image store: the user's feature flag wins;
+/// otherwise on by default from Docker 29, except (as dockerd 29 does) when the
+/// storage driver named is a graphdriver or the data root already holds graphdriver layers.
+pub fn containerd_store_on(
+    version: Option<Version>,
+    effective: &BTreeMap<String, (Value, Origin)>,
+    storage_driver: Option<&str>,
+    graph_data: bool,
+) -> bool {
+    if let Some(b) = snapshotter_feature(effective) {
+        return b;
+    }
+    if !version.is_some_and(|v| v.major >= 29) {
+        return false;
+    }
+    !(storage_driver.is_some_and(is_graphdriver_name) || graph_data)
+}
+
+// ---------------------------------------------------------------------------
+// data directories
+
+/// Layers one storage driver left in a data root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriverData {
+    /// The driver that wrote them.
+    pub driver: Driver,
+    /// A containerd snapshotter (containerd image store) rather than a graphdriver.
+    pub snapshotter: bool,
+    /// Its directory.
+    pub path: PathBuf,
+    /// Number of layers/snapshots in it (0: only the skeleton dockerd creates).
+    pub layers: usize,
+}
+
+const DRIVER_DIRS: &[(Driver, bool, &str, &str)] = &[
+    (Driver::Overlay2, false, "overlay2", "l"),
+    (Driver::FuseOverlayfs, false, "fuse-overlayfs", "l"),
+    (Driver::Vfs, false, "vfs/dir", ""),
+    (
+        Driver::Overlayfs,
+        true,
+        "containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots",
+        "",
+    ),
+    (
+        Driver::Native,
+        true,
+        "containerd/daemon/io.containerd.snapshotter.v1.native/snapshots",
+        "",
+    ),
+    (
+        Driver::FuseOverlayfs,
+        true,
+        "containerd/daemon/io.containerd.snapshotter.v1.fuse-overlayfs/snapshots",
+        "",
+    ),
+];
+
+/// Which storage drivers left data under `root` (a Docker data root), so the plan can
+/// keep the driver the images were made with instead of silently hiding them.
+pub fn driver_data(root: &Path) -> Vec<DriverData> {
+    let mut out = Vec::new();
+    for (driver, snapshotter, rel, skip) in DRIVER_DIRS {
+        let path = root.join(rel);
+        let Ok(rd) = std::fs::read_dir(&path) else {
+            let top = root.join(rel.split('/').next().unwrap_or(rel));
+            if !snapshotter && top.is_dir() {
+                out.push(DriverData {
+                    driver: *driver,
+                    snapshotter: false,
+                    path: top,
+                    layers: 0,
+                });
+            }
+            continue;
+        };
+        let layers = rd
+            .filter_map(|e| e.ok())
+            .filter(|e| skip.is_empty() || e.file_name() != *skip)
+            .count();
+        out.push(DriverData {
+            driver: *driver,
+            snapshotter: *snapshotter,
+            path,
+            layers,
+        });
+    }
+    out
+}
+
+/// Whether `dir` holds anything beyond dind-init's own files and an ext4 `lost+found`.
+pub fn has_data(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()).any(|e| {
+                let n = e.file_name();
+                let b = n.as_bytes();
+                !(b.starts_with(b".dind-init") || b == b"lost+found")
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// `path` itself if it exists, else its nearest existing ancestor (canonical). The probe
+/// never creates DATA_ROOT; it tests the filesystem the directory will be created on.
+pub fn nearest_existing(path: &Path) -> PathBuf {
+    let mut p = path;
+    loop {
+        if let Ok(c) = std::fs::canonicalize(p) {
+            return c;
+        }
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => return PathBuf::from("/"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// the trial mount
+
+/// Outcome of a real overlay mount with its upper and work dirs on the target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Trial {
+    /// Mounted, written through, unmounted: overlay2/overlayfs work here.
+    Ok,
+    /// A step failed; `call` renders it like `mount src=overlay dst=… flags=0 data=…`.
+    Failed {
+        /// errno name, e.g. `EINVAL`.
+        errno: String,
+        /// The failing call with its arguments.
+        call: String,
+    },
+    /// Could not try (no CAP_SYS_ADMIN, directory missing).
+    NotTried {
+        /// Why.
+        why: String,
+    },
+}
+
+impl Trial {
+    /// The overlay mount worked.
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Trial::Ok)
+    }
+
+    /// The overlay mount was tried and failed.
+    pub fn failed(&self) -> bool {
+        matches!(self, Trial::Failed { .. })
+    }
+}
+
+impl std::fmt::Display for Trial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trial::Ok => write!(f, "a trial overlay mount works"),
+            Trial::Failed { errno, call } => write!(f, "{call}: {errno}"),
+            Trial::NotTried { why } => write!(f, "trial overlay mount not tried: {why}"),
+        }
+    }
+}
+
+fn failed(call: String, errno: nix::errno::Errno) -> Trial {
+    Trial::Failed {
+        errno: format!("{errno:?}"),
+        call,
+    }
+}
+
+fn io_errno(e: &io::Error) -> nix::errno::Errno {
+    nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// mount(2) of an overlay; the seam for the trial (nix, no unsafe).
+fn sys_mount_overlay(target: &Path, data: &str) -> nix::Result<()> {
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        nix::mount::MsFlags::empty(),
+        Some(data),
+    )
+}
+
+/// umount(2).
+fn sys_umount(target: &Path) -> nix::Result<()> {
+    nix::mount::umount2(target, nix::mount::MntFlags::empty())
+}
+
+/// Mount an overlay whose upper and work dirs sit in `dir`, write a file through it,
+/// unmount, and always remove the scratch tree: this, not the fs type, says whether
+/// overlay2/overlayfs will work (overlay upper on overlay fails with EINVAL).
+pub fn overlay_trial(dir: &Path) -> Trial {
+    match cap_sys_admin() {
+        Ok(true) => overlay_trial_with(dir, true),
+        Ok(false) => overlay_trial_with(dir, false),
+        Err(e) => Trial::NotTried { why: e },
+    }
+}
+
+fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
+    if !dir.is_dir() {
+        return Trial::NotTried {
+            why: format!("{} is not an existing directory", dir.display()),
+        };
+    }
+    if !cap {
+        return Trial::NotTried {
+            why: "no CAP_SYS_ADMIN: this process cannot mount (run as root in a privileged pod)"
+                .into(),
+        };
+    }
+    let base = dir.join(scratch_name("trial"));
+    if let Err(e) = std::fs::create_dir(&base) {
+        return failed(format!("mkdir {}", base.display()), io_errno(&e));
+    }
+    let mut guard = Scratch {
+        base: base.clone(),
+        mounted: None,
+    };
+    let (lower, upper, work, merged) = (
+        base.join("lower"),
+        base.join("upper"),
+        base.join("work"),
+        base.join("merged"),
+    );
+    for d in [&lower, &upper, &work, &merged] {
+        if let Err(e) = std::fs::create_dir(d) {
+            return failed(format!("mkdir {}", d.display()), io_errno(&e));
+        }
+    }
+    let in_lower = lower.join("from-lower");
+    if let Err(e) = std::fs::write(&in_lower, b"lower\n") {
+        return failed(format!("write {}", in_lower.display()), io_errno(&e));
+    }
+    // Option values cannot carry ',' or ':'; reach such dirs through an O_PATH fd.
+    let plain = |p: &Path| {
+        let s = p.as_os_str().as_bytes();
+        !s.iter().any(|c| matches!(c, b',' | b':' | b'\\')) && std::str::from_utf8(s).is_ok()
+    };
+    let fd = if plain(&base) {
+        None
+    } else {
+        match nix::fcntl::open(
+            &base,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
+            nix::sys::stat::Mode::empty(),
+        ) {
+            Ok(fd) => Some(fd),
+            Err(e) => return failed(format!("open {} O_PATH", base.display()), e),
+        }
+    };
+    let prefix = match &fd {
+        None => base.display().to_string(),
+        Some(fd) => {
+            use std::os::fd::AsRawFd;
+            format!("/proc/self/fd/{}", fd.as_raw_fd())
+        }
+    };
+    let data = format!("lowerdir={prefix}/lower,upperdir={prefix}/upper,workdir={prefix}/work");
+    let call = format!(
+        "mount src=overlay dst={} flags=0 data={data}",
+        merged.display()
+    );
+    if let Err(e) = sys_mount_overlay(&merged, &data) {
+        return failed(call, e);
+    }
+    guard.mounted = Some(merged.clone());
+    let through = merged.join("from-merged");
+    if let Err(e) = std::fs::write(&through, b"upper\n") {
+        return failed(format!("write {}", through.display()), io_errno(&e));
+    }
+    let copied_up = merged.join("from-lower");
+    if let Err(e) = std::fs::write(&copied_up, b"copied up\n") {
+        return failed(
+            format!("write {} (copy-up)", copied_up.display()),
+            io_errno(&e),
+        );
+    }
+    if let Err(e) = sys_umount(&merged) {
+        return failed(format!("umount {}", merged.display()), e);
+    }
+    guard.mounted = None;
+    if !upper.join("from-merged").is_file() {
+        return Trial::Failed {
+            errno: "EIO".into(),
+            call: format!(
+                "write {} (the file did not reach upperdir {})",
+                through.display(),
+                upper.display()
+            ),
+        };
+    }
+    drop(guard);
+    Trial::Ok
+}
+
+/// What the filesystem at one directory offers Docker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// The directory asked about.
+    pub path: PathBuf,
+    /// Where it was probed: itself, or its nearest existing ancestor (canonical).
+    pub probed: PathBuf,
+    /// The mount holding it.
+    pub mount: Option<Mount>,
+    /// statfs type.
+    pub fs: std::result::Result<FsKind, String>,
+    /// Free bytes.
+    pub free_bytes: std::result::Result<u64, String>,
+    /// readdir fills d_type (overlay requires it).
+    pub d_type: std::result::Result<bool, String>,
+    /// The trial overlay mount.
+    pub trial: Trial,
+}
+
+impl Location {
+    /// The filesystem type: from the mount table, else from statfs.
+    pub fn fs_type(&self) -> String {
+        match (&self.mount, &self.fs) {
+            (Some(m), _) => m.fs_type.clone(),
+            (None, Ok(k)) => k.name.clone(),
+            (None, Err(_)) => "unknown".into(),
+        }
+    }
+}
+
+/// Probe the filesystem `path` is (or will be) on: never creates `path`.
+pub fn locate(path: &Path, mounts: &[Mount]) -> Location {
+    let probed = nearest_existing(path);
+    Location {
+        path: path.to_path_buf(),
+        mount: mount_for(mounts, &probed).cloned(),
+        fs: fs_kind(&probed),
+        free_bytes: free_bytes(&probed),
+        d_type: d_type_supported(&probed),
+        trial: overlay_trial(&probed),
+        probed,
+    }
+}
+
+/// Directory mounts of block-device filesystems outside system paths, one per
+/// filesystem: where a PVC is. Single-file binds (/etc/hosts) are left out via `is_dir`.
+pub fn persistent_volumes(mounts: &[Mount], is_dir: impl Fn(&Path) -> bool) -> Vec<&Mount> {
+    const SYSTEM: &[&str] = &[
+        "/proc",
+        "/sys",
+        "/dev",
+        "/etc",
+        "/run",
+        "/var/run",
+        "/tmp",
+        "/boot",
+        "/usr",
+        "/var/lib/docker",
+        "/var/lib/containerd",
+        "/var/lib/kubelet",
+        "/var/log",
+    ];
+    let mut out: Vec<&Mount> = Vec::new();
+    for m in mounts {
+        let mp = &m.mount_point;
+        if mp == Path::new("/") || SYSTEM.iter().any(|s| mp.starts_with(s)) {
+            continue;
+        }
+        if !is_block_fs(&m.fs_type) || !m.source.starts_with("/dev/") || m.read_only() {
+            continue;
+        }
+        if !is_dir(mp) {
+            continue;
+        }
+        if let Some(i) = out
+            .iter()
+            .position(|o| o.major == m.major && o.minor == m.minor)
+        {
+            if out[i].mount_point.components().count() > mp.components().count() {
+                out[i] = m;
+            }
+            continue;
+        }
+        out.push(m);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// processes, sockets, network
+
+/// Whether something accepts connections on the unix socket `path`.
+pub fn socket_serving(path: &Path) -> bool {
+    std::os::unix::net::UnixStream::connect(path).is_ok()
+}
+
+/// Whether the pidfile at `path` is stale: its PID is not a live process whose argv[0]
+/// basename is `name` (read from `<proc>/<pid>/cmdline`). None when there is no pidfile.
+pub fn stale_pidfile(path: &Path, name: &str, proc: &Path) -> Option<bool> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let Ok(pid) = text.trim().parse::<u32>() else {
+        return Some(true);
+    };
+    let cmdline = match std::fs::read(proc.join(pid.to_string()).join("cmdline")) {
+        Ok(c) => c,
+        Err(_) => return Some(true),
+    };
+    let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or(&[]);
+    let base = Path::new(OsStr::from_bytes(argv0))
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
+    Some(base != name.as_bytes())
+}
+
+/// The interface of the default route in /proc/net/route text.
+pub fn default_route_iface(route: &str) -> Option<String> {
+    route.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 8 && f[1] == "00000000" && f[7] == "00000000").then(|| f[0].to_string())
+    })
+}
+
+/// The pod's default-route interface and its MTU (overlay networks are often below 1500).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mtu {
+    /// Interface name.
+    pub iface: String,
+    /// Its MTU.
+    pub mtu: u32,
+}
+
+fn probe_mtu(proc: &Path, sys_class_net: &Path) -> Option<Mtu> {
+    let route = std::fs::read_to_string(proc.join("net/route")).ok()?;
+    let iface = default_route_iface(&route)?;
+    let mtu = std::fs::read_to_string(sys_class_net.join(&iface).join("mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Mtu { iface, mtu })
+}
+
+// ---------------------------------------------------------------------------
+// Facts
+
+/// Where DATA_ROOT came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataRootFrom {
+    /// DIND_DATA_ROOT.
+    Setting,
+    /// `data-root` in daemon.json / DOCKER_OPTS / DIND_DOCKERD_ARGS.
+    DaemonConfig,
+    /// `<home of the devpod user>/.docker-data`.
+    Home,
+    /// The home is on overlay/tmpfs; the pod's only volume was picked.
+    Volume,
+}
+
+/// The directory that should hold Docker's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataRoot {
+    /// DATA_ROOT.
+    pub path: PathBuf,
+    /// Where that choice came from.
+    pub from: DataRootFrom,
+    /// One sentence on why (for plan and doctor).
+    pub why: String,
+    /// It exists already.
+    pub exists: bool,
+    /// It holds data (beyond dind-init's files).
+    pub has_data: bool,
+    /// Storage-driver data inside it.
+    pub drivers: Vec<DriverData>,
+    /// Its filesystem (probed at its nearest existing ancestor).
+    pub location: Location,
+}
+
+/// /var/lib/docker as found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VarLibDocker {
+    /// Its path (/var/lib/docker).
+    pub path: PathBuf,
+    /// It exists (as a dir or a symlink).
+    pub exists: bool,
+    /// Target when it is a symlink.
+    pub symlink: Option<PathBuf>,
+    /// The mount when it is a mount point itself (emptyDir, tmpfs, a bind).
+    pub mount: Option<Mount>,
+    /// That mount is a bind of DATA_ROOT (dind-init ran before in this mount namespace).
+    pub bind_of_data_root: bool,
+    /// It holds data.
+    pub has_data: bool,
+    /// Storage-driver data inside it.
+    pub drivers: Vec<DriverData>,
+    /// Its filesystem; the trial is shared with DATA_ROOT's when both are on one mount.
+    pub location: Location,
+    /// Its parent is writable (a symlink could replace it).
+    pub parent_writable: bool,
+}
+
+/// The user's Docker daemon configuration files, as text (settings reads them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct DaemonFiles {
+    /// (path dockerd reads, text) of daemon.json, when it exists.
+    pub daemon_json: Option<(PathBuf, String)>,
+    /// Text of /etc/default/docker, when it exists.
+    pub default_docker: Option<String>,
+    /// Why a file could not be read or parsed (the plan then stops with the error).
+    pub error: Option<String>,
+    /// dockerd's exec-root (default /var/run/docker).
+    pub exec_root: PathBuf,
+    /// dockerd's pidfile (default /var/run/docker.pid).
+    pub pidfile: PathBuf,
+}
+
+impl DaemonFiles {
+    /// The settings sources these files plus the config's DOCKER_DRIVER and DIND_DOCKERD_ARGS form.
+    pub fn sources<'a>(&'a self, cfg: &'a Config) -> settings::Sources<'a> {
+        settings::Sources {
+            daemon_json: self
+                .daemon_json
+                .as_ref()
+                .map(|(p, t)| (p.as_path(), t.as_str())),
+            default_docker: self.default_docker.as_deref(),
+            docker_driver_env: cfg.docker_driver_env.as_deref(),
+            dind_args: &cfg.dockerd_args,
+        }
+    }
+}
+
+/// The dockerd that will run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dockerd {
+    /// DIND_DOCKERD.
+    pub program: String,
+    /// Its version, or why it is unknown.
+    pub version: std::result::Result<Version, String>,
+}
+
+/// The devpod user, as far as the data root needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// Login name.
+    pub name: String,
+    /// uid.
+    pub uid: u32,
+    /// Home directory.
+    pub home: PathBuf,
+}
+
+/// Everything the planner decides from; `doctor --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Facts {
+    /// Effective uid of dind-init.
+    pub euid: u32,
+    /// CAP_SYS_ADMIN in the effective set: bind mounts and overlay mounts are possible.
+    pub cap_sys_admin: bool,
+    /// The mount table, or why it could not be read.
+    pub mounts: std::result::Result<Vec<Mount>, String>,
+    /// cgroup v1, v2 or hybrid.
+    pub cgroup: CgroupVersion,
+    /// `/dev/fuse` opens read-write.
+    pub dev_fuse: std::result::Result<(), String>,
+    /// fuse-overlayfs on PATH.
+    pub fuse_overlayfs: Option<PathBuf>,
+    /// containerd on PATH (for the separate containerd).
+    pub containerd_bin: Option<PathBuf>,
+    /// dockerd and its version.
+    pub dockerd: Dockerd,
+    /// The user's daemon configuration.
+    pub daemon: DaemonFiles,
+    /// dockerd will use the containerd image store.
+    pub containerd_store: bool,
+    /// The devpod user, or why it is unknown.
+    pub user: std::result::Result<Account, String>,
+    /// DATA_ROOT and its filesystem.
+    pub data_root: DataRoot,
+    /// Persistent-looking volumes (block-device directory mounts outside system paths).
+    pub volumes: Vec<PathBuf>,
+    /// /var/lib/docker as found.
+    pub var_lib_docker: VarLibDocker,
+    /// /var/lib/containerd's filesystem, probed only when a containerd already serves.
+    pub var_lib_containerd: Option<Location>,
+    /// The socket of a system containerd (/run/containerd/containerd.sock).
+    pub containerd_socket: PathBuf,
+    /// Something serves on it.
+    pub containerd_serving: bool,
+    /// Pidfiles whose process is gone; they would stop dockerd or its containerd.
+    pub stale_pidfiles: Vec<PathBuf>,
+    /// Default-route interface and MTU.
+    pub mtu: Option<Mtu>,
+}
+
+impl Facts {
+    /// The mount table (empty when it could not be read).
+    pub fn mount_table(&self) -> &[Mount] {
+        self.mounts.as_deref().unwrap_or(&[])
+    }
+
+    /// fuse-overlayfs can run: /dev/fuse usable and the binary installed.
+    pub fn fuse_usable(&self) -> bool {
+        self.dev_fuse.is_ok() && self.fuse_overlayfs.is_some()
+    }
+}
+
+fn setting_path(effective: &BTreeMap<String, (Value, Origin)>, key: &str) -> Option<PathBuf> {
+    effective
+        .get(key)
+        .and_then(|(v, _)| v.as_str())
+        .filter(|s| s.starts_with('/'))
+        .map(PathBuf::from)
+}
+
+/// Where the probe reads a file dockerd will read at `path`: under `roots.etc` for /etc paths.
+fn rebase_etc(path: &Path, roots: &Roots) -> PathBuf {
+    match path.strip_prefix("/etc") {
+        Ok(rest) => roots.etc.join(rest),
+        Err(_) => path.to_path_buf(),
+    }
+}
+
+fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Option<settings::UserSettings>) {
+    let mut files = DaemonFiles::default();
+    let mut errors = Vec::new();
+    let dd = roots.etc.join("default/docker");
+    match std::fs::read_to_string(&dd) {
+        Ok(t) => files.default_docker = Some(t),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => errors.push(format!("read {}: {e}", dd.display())),
+    }
+    let json_path = settings::config_file_path(files.default_docker.as_deref(), &cfg.dockerd_args)
+        .unwrap_or_else(|e| {
+            errors.push(e.to_string());
+            PathBuf::from(settings::DEFAULT_DAEMON_JSON)
+        });
+    let json_file = rebase_etc(&json_path, roots);
+    match std::fs::read_to_string(&json_file) {
+        Ok(t) => files.daemon_json = Some((json_path, t)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => errors.push(format!("read {}: {e}", json_file.display())),
+    }
+    let user = match settings::read(&files.sources(cfg)) {
+        Ok(u) => Some(u),
+        Err(e) => {
+            errors.push(e.to_string());
+            None
+        }
+    };
+    let eff = user.as_ref().map(|u| &u.effective);
+    files.exec_root = eff
+        .and_then(|e| setting_path(e, "exec-root"))
+        .unwrap_or_else(|| roots.var_run.join("docker"));
+    files.pidfile = eff
+        .and_then(|e| setting_path(e, "pidfile"))
+        .unwrap_or_else(|| {
+            files
+                .exec_root
+                .parent()
+                .unwrap_or(&roots.var_run)
+                .join("docker.pid")
+        });
+    if !errors.is_empty() {
+        files.error = Some(errors.join("; "));
+    }
+    (files, user)
+}
+
+/// Decide DATA_ROOT (never creating it): DIND_DATA_ROOT, else the user's own `data-root`,
+/// else `<home>/.docker-data`, unless that home is on overlay/tmpfs and the pod has exactly
+/// one persistent volume, then `<volume>/.docker-data`.
+fn choose_data_root(
+    cfg: &Config,
+    user_data_root: Option<(PathBuf, String)>,
+    user: &std::result::Result<Account, String>,
+    mounts: &[Mount],
+    volumes: &[PathBuf],
+) -> (PathBuf, DataRootFrom, String) {
+    if let Some(d) = &cfg.data_root {
+        return (
+            d.clone(),
+            DataRootFrom::Setting,
+            "set by DIND_DATA_ROOT".into(),
+        );
+    }
+    if let Some((d, origin)) = user_data_root {
+        return (
+            d,
+            DataRootFrom::DaemonConfig,
+            format!("data-root is already set by {origin}"),
+        );
+    }
+    let home = match user {
+        Ok(a) => Some(a.home.clone()),
+        Err(_) => None,
+    };
+    let home_fs = home
+        .as_ref()
+        .and_then(|h| mount_for(mounts, &nearest_existing(h)))
+        .map(|m| m.fs_type.clone());
+    let home_volatile = home.is_none() || home_fs.as_deref().is_some_and(is_volatile_fs);
+    if home_volatile && volumes.len() == 1 {
+        let v = &volumes[0];
+        let whose = match (&home, &home_fs) {
+            (Some(h), Some(fs)) => format!("the home {} is on {fs}", h.display()),
+            _ => "the devpod user's home is unknown".to_string(),
+        };
+        return (
+            v.join(".docker-data"),
+            DataRootFrom::Volume,
+            format!(
+                "{whose}, which does not survive the pod; {} is the pod's only persistent volume",
+                v.display()
+            ),
+        );
+    }
+    let h = home.unwrap_or_else(|| PathBuf::from("/root"));
+    let who = match user {
+        Ok(a) if !a.name.is_empty() => format!("home of {}", a.name),
+        Ok(a) => format!("home of uid {}", a.uid),
+        Err(e) => format!("fallback home (user unknown: {e})"),
+    };
+    (
+        h.join(".docker-data"),
+        DataRootFrom::Home,
+        format!("{who} + /.docker-data"),
+    )
+}
+
+/// Gather every fact the planner needs. Never fails and never panics: what cannot be
+/// probed is recorded as such. Creates only short-lived scratch dirs (trial, d_type).
+pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
+    let euid = nix::unistd::geteuid().as_raw();
+    let cap = cap_sys_admin().unwrap_or(false);
+    let mounts = std::fs::read_to_string(roots.proc.join("self/mountinfo"))
+        .map_err(|e| format!("read {}: {e}", roots.proc.join("self/mountinfo").display()))
+        .and_then(|t| parse_mountinfo(&t).map_err(|e| e.to_string()));
+    let table: &[Mount] = mounts.as_deref().unwrap_or(&[]);
+    let path_var = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+
+    let (daemon, user_settings) = read_daemon_files(cfg, roots);
+    let effective = user_settings.map(|u| u.effective).unwrap_or_default();
+
+    let user = crate::user::resolve(&roots.etc, cfg.user.as_ref())
+        .map(|u| Account {
+            name: u.name,
+            uid: u.uid,
+            home: u.home,
+        })
+        .map_err(|e| e.to_string());
+
+    let volumes: Vec<PathBuf> = persistent_volumes(table, |p| p.is_dir())
+        .into_iter()
+        .map(|m| m.mount_point.clone())
+        .collect();
+    let user_data_root = setting_path(&effective, "data-root").map(|p| {
+        let origin = effective
+            .get("data-root")
+            .map(|(_, o)| o.to_string())
+            .unwrap_or_default();
+        (p, origin)
+    });
+    let (dr_path, from, why) = choose_data_root(cfg, user_data_root, &user, table, &volumes);
+    let dr_loc = locate(&dr_path, table);
+    let data_root = DataRoot {
+        exists: dr_path.is_dir(),
+        has_data: has_data(&dr_path),
+        drivers: driver_data(&dr_path),
+        path: dr_path.clone(),
+        from,
+        why,
+        location: dr_loc,
+    };
+
+    let vld_path = roots.var_lib.join("docker");
+    let vld_meta = std::fs::symlink_metadata(&vld_path).ok();
+    let symlink = vld_meta
+        .as_ref()
+        .filter(|m| m.file_type().is_symlink())
+        .and_then(|_| std::fs::read_link(&vld_path).ok());
+    let vld_mount_path =
+        nearest_existing(vld_path.parent().unwrap_or(Path::new("/"))).join("docker");
+    let vld_mount = if symlink.is_none() {
+        mount_at(table, &vld_mount_path).cloned()
+    } else {
+        None
+    };
+    let dr_canonical = std::fs::canonicalize(&dr_path).ok();
+    let bind_of_data_root = match (&vld_mount, &dr_canonical) {
+        (Some(m), Some(d)) => is_bind_of(table, m, d),
+        _ => false,
+    };
+    let vld_probed = nearest_existing(&vld_path);
+    let vld_holder = mount_for(table, &vld_probed);
+    let dr_mount_id = data_root.location.mount.as_ref().map(|m| m.id);
+    let vld_loc = if vld_holder.is_some() && vld_holder.map(|m| m.id) == dr_mount_id {
+        Location {
+            path: vld_path.clone(),
+            probed: vld_probed.clone(),
+            mount: vld_holder.cloned(),
+            fs: data_root.location.fs.clone(),
+            free_bytes: data_root.location.free_bytes.clone(),
+            d_type: data_root.location.d_type.clone(),
+            trial: data_root.location.trial.clone(),
+        }
+    } else {
+        locate(&vld_path, table)
+    };
+    let var_lib_docker = VarLibDocker {
+        exists: vld_meta.is_some(),
+        symlink,
+        mount: vld_mount,
+        bind_of_data_root,
+        has_data: has_data(&vld_path),
+        drivers: driver_data(&vld_path),
+        parent_writable: vld_path
+            .parent()
+            .is_some_and(|p| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()),
+        path: vld_path,
+        location: vld_loc,
+    };
+
+    let containerd_socket = roots.run.join("containerd/containerd.sock");
+    let containerd_serving = socket_serving(&containerd_socket);
+    let var_lib_containerd =
+        containerd_serving.then(|| locate(&roots.var_lib.join("containerd"), table));
+
+    let dockerd = Dockerd {
+        program: cfg.dockerd.clone(),
+        version: dockerd_version(&cfg.dockerd),
+    };
+    let pinned = effective
+        .get("storage-driver")
+        .and_then(|(v, _)| v.as_str().map(str::to_string))
+        .or_else(|| cfg.docker_driver_env.clone());
+    let graph_data = data_root
+        .drivers
+        .iter()
+        .any(|d| !d.snapshotter && d.layers > 0);
+    let containerd_store = containerd_store_on(
+        dockerd.version.as_ref().ok().copied(),
+        &effective,
+        pinned.as_deref(),
+        graph_data,
+    );
+
+    let mut stale_pidfiles = Vec::new();
+    for (p, name) in [
+        (daemon.pidfile.clone(), "dockerd"),
+        (
+            daemon.exec_root.join("containerd/containerd.pid"),
+            "containerd",
+        ),
+    ] {
+        if stale_pidfile(&p, name, &roots.proc) == Some(true) {
+            stale_pidfiles.push(p);
+        }
+    }
+
+    Facts {
+        euid,
+        cap_sys_admin: cap,
+        cgroup: cgroup_version(table, &roots.sys_cgroup),
+        dev_fuse: dev_fuse_usable(&roots.dev),
+        fuse_overlayfs: which("fuse-overlayfs", &path_var),
+        containerd_bin: which("containerd", &path_var),
+        dockerd,
+        daemon,
+        containerd_store,
+        user,
+        data_root,
+        volumes,
+        var_lib_docker,
+        var_lib_containerd,
+        containerd_socket,
+        containerd_serving,
+        stale_pidfiles,
+        mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
+        mounts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture_text(name: &str) -> String {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mountinfo")
+            .join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn fixture(name: &str) -> Vec<Mount> {
+        parse_mountinfo(&fixture_text(name)).unwrap()
+    }
+
+    const SNAP: &str =
+        "/var/lib/rancher/k3s/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
+
+    /// A scratch directory removed on drop (no tempfile crate).
+    struct TempDir(PathBuf);
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let p = std::env::temp_dir().join(scratch_name(&format!("test-{tag}")));
+            std::fs::create_dir_all(&p).unwrap();
+            TempDir(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn leftovers(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".dind-init"))
+            .collect()
+    }
+
+    #[test]
+    fn k3s_devpod_root_is_a_26_layer_overlay() {
+        let m = fixture("k3s-devpod.txt");
+        let root = mount_at(&m, Path::new("/")).unwrap();
+        assert_eq!(
+            (root.id, root.parent, root.major, root.minor),
+            (2890, 2671, 0, 389)
+        );
+        assert_eq!(root.fs_type, "overlay");
+        assert_eq!(root.source, "overlay");
+        assert!(root.optional.is_empty());
+        assert_eq!(root.options, vec!["rw", "relatime"]);
+        let ov = root.overlay.as_ref().unwrap();
+        assert_eq!(ov.lowerdir.len(), 26);
+        assert_eq!(ov.lowerdir[0], PathBuf::from(format!("{SNAP}/630/fs")));
+        assert_eq!(ov.lowerdir[25], PathBuf::from(format!("{SNAP}/605/fs")));
+        assert_eq!(ov.upperdir, Some(PathBuf::from(format!("{SNAP}/2975/fs"))));
+        assert_eq!(ov.workdir, Some(PathBuf::from(format!("{SNAP}/2975/work"))));
+        assert!(root.super_options.contains(&"uuid=on".to_string()));
+        let pvc = mount_at(&m, Path::new("/home/coder")).unwrap();
+        assert_eq!(pvc.fs_type, "ext4");
+        assert_eq!(
+            pvc.source,
+            "/dev/longhorn/pvc-8260aa67-c0ae-49aa-a08e-54fbf98c32c1"
+        );
+        assert_eq!(pvc.dev(), "8:32");
+        assert!(pvc.overlay.is_none());
+        let sa = mount_at(
+            &m,
+            Path::new("/var/run/secrets/kubernetes.io/serviceaccount"),
+        )
+        .unwrap();
+        assert!(sa.read_only());
+        assert_eq!(m.len(), 16);
+    }
+
+    #[test]
+    fn mount_for_picks_the_longest_prefix_on_component_boundaries() {
+        let m = fixture("k3s-devpod.txt");
+        let at = |p: &str| mount_for(&m, Path::new(p)).unwrap().mount_point.clone();
+        assert_eq!(at("/var/lib/docker"), PathBuf::from("/"));
+        assert_eq!(at("/home/coder/.docker-data"), PathBuf::from("/home/coder"));
+        assert_eq!(at("/home/coder"), PathBuf::from("/home/coder"));
+        assert_eq!(
+            at("/home/coder2/x"),
+            PathBuf::from("/"),
+            "component boundary"
+        );
+        assert_eq!(
+            at("/home/coder/project/node_modules/.bin"),
+            PathBuf::from("/home/coder/project/node_modules")
+        );
+        assert_eq!(at("/etc/hosts"), PathBuf::from("/etc/hosts"));
+        assert_eq!(at("/etc/hostsx"), PathBuf::from("/"));
+        let host = fixture("docker-host.txt");
+        let holder = mount_for(&host, Path::new("/var/lib/docker")).unwrap();
+        assert_eq!(
+            holder.fs_type, "ext4",
+            "a container's overlay deeper down does not count"
+        );
+    }
+
+    #[test]
+    fn mount_for_lets_the_last_overmount_win() {
+        let text = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
+                    2 1 0:40 / /var/lib/docker rw - tmpfs tmpfs rw\n\
+                    3 2 8:1 /.docker-data /var/lib/docker rw - ext4 /dev/sda1 rw\n";
+        let m = parse_mountinfo(text).unwrap();
+        assert_eq!(mount_for(&m, Path::new("/var/lib/docker/x")).unwrap().id, 3);
+        assert_eq!(mount_at(&m, Path::new("/var/lib/docker")).unwrap().id, 3);
+    }
+
+    #[test]
+    fn escapes_and_optional_fields() {
+        let m = fixture("escapes.txt");
+        let vol = &m[1];
+        assert_eq!(vol.mount_point, PathBuf::from("/mnt/my volume"));
+        assert_eq!(vol.optional, vec!["shared:20"]);
+        assert_eq!(
+            mount_for(&m, Path::new("/mnt/my volume/data")).unwrap().id,
+            31
+        );
+        let cifs = &m[2];
+        assert_eq!(cifs.source, "//nas/backup\\daily");
+        assert_eq!(cifs.root, PathBuf::from("/share\ttab"));
+        assert_eq!(m[3].mount_point, PathBuf::from("/mnt/new\nline\\x"));
+        let ov = &m[4];
+        assert_eq!(ov.optional, vec!["master:3", "propagate_from:1"]);
+        let layers = &ov.overlay.as_ref().unwrap().lowerdir;
+        assert_eq!(
+            layers,
+            &vec![
+                PathBuf::from("/l/a:b"),
+                PathBuf::from("/l/c,d"),
+                PathBuf::from("/l/data")
+            ]
+        );
+        assert_eq!(
+            ov.overlay.as_ref().unwrap().upperdir,
+            Some(PathBuf::from("/u/my upper"))
+        );
+        assert_eq!(m[5].optional, vec!["unbindable"]);
+        assert_eq!(m[5].source, "none");
+    }
+
+    #[test]
+    fn colon_escaped_the_old_way_stays_in_the_layer() {
+        assert_eq!(
+            split_layers("/a\\134:b:/c"),
+            vec![PathBuf::from("/a:b"), PathBuf::from("/c")]
+        );
+        assert_eq!(
+            split_layers("/a\\072b:/c"),
+            vec![PathBuf::from("/a:b"), PathBuf::from("/c")]
+        );
+    }
+
+    #[test]
+    fn a_bad_line_is_an_error_naming_its_number() {
+        let good = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n";
+        for bad in [
+            "2 1 8:1 / /x rw ext4 /dev/sda1 rw",
+            "x 1 8:1 / /x rw - ext4 /dev/sda1 rw",
+            "2 1 81 / /x rw - ext4 /dev/sda1 rw",
+            "2 1 8:1 / - ext4 /dev/sda1 rw",
+            "2 1 8:1 / /x rw - ext4",
+        ] {
+            let msg = parse_mountinfo(&format!("{good}{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("line 2"), "{msg}");
+            assert!(msg.contains("mountinfo"), "{msg}");
+            assert!(!msg.contains('\n'), "{msg}");
+        }
+        assert!(parse_mountinfo("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn this_vm_parses_and_is_cgroup_hybrid() {
+        let m = fixture("this-vm.txt");
+        assert!(m.len() >= 10);
+        assert_eq!(
+            cgroup_version(&m, Path::new("/sys/fs/cgroup")),
+            CgroupVersion::Hybrid
+        );
+        assert_eq!(
+            cgroup_version(&fixture("k3s-devpod.txt"), Path::new("/sys/fs/cgroup")),
+            CgroupVersion::V2
+        );
+        let v1: Vec<Mount> = m.into_iter().filter(|x| x.fs_type != "cgroup2").collect();
+        assert_eq!(
+            cgroup_version(&v1, Path::new("/sys/fs/cgroup")),
+            CgroupVersion::V1
+        );
+        assert_eq!(
+            cgroup_version(&fixture("escapes.txt"), Path::new("/sys/fs/cgroup")),
+            CgroupVersion::Unknown
+        );
+    }
+
+    #[test]
+    fn the_live_mountinfo_parses() {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let m = parse_mountinfo(&text).unwrap();
+        assert!(mount_for(&m, Path::new("/")).is_some());
+    }
+
+    #[test]
+    fn a_restart_bind_is_recognised_as_a_bind_of_data_root() {
+        let m = fixture("pod-restart.txt");
+        let vld = mount_at(&m, Path::new("/var/lib/docker")).unwrap();
+        assert!(is_bind_of(&m, vld, Path::new("/home/coder/.docker-data")));
+        assert!(!is_bind_of(&m, vld, Path::new("/home/coder/other")));
+        let tm = fixture("tmpfs-var-lib-docker.txt");
+        let tvld = mount_at(&tm, Path::new("/var/lib/docker")).unwrap();
+        assert!(!is_bind_of(
+            &tm,
+            tvld,
+            Path::new("/home/coder/.docker-data")
+        ));
+    }
+
+    #[test]
+    fn persistent_volumes_finds_the_pvc_only() {
+        let dir = |_: &Path| true;
+        let k3s = fixture("k3s-devpod.txt");
+        let v: Vec<&PathBuf> = persistent_volumes(&k3s, dir)
+            .into_iter()
+            .map(|m| &m.mount_point)
+            .collect();
+        assert_eq!(v, vec![&PathBuf::from("/home/coder")]);
+        let restart = fixture("pod-restart.txt");
+        assert_eq!(
+            persistent_volumes(&restart, dir).len(),
+            1,
+            "bind of the same fs is not a second volume"
+        );
+        assert!(persistent_volumes(&fixture("pvc-overlay.txt"), dir).is_empty());
+        assert!(persistent_volumes(&fixture("docker-host.txt"), dir).is_empty());
+        assert!(
+            persistent_volumes(&k3s, |_| false).is_empty(),
+            "file binds are not volumes"
+        );
+    }
+
+    #[test]
+    fn fs_names_by_magic() {
+        assert_eq!(fs_name(0xEF53), "ext4");
+        assert_eq!(fs_name(0x794c7630), "overlay");
+        assert_eq!(fs_name(0x01021994), "tmpfs");
+        assert_eq!(fs_name(0x58465342), "xfs");
+        assert_eq!(fs_name(0x1234), "unknown");
+        let k = fs_kind(Path::new("/proc")).unwrap();
+        assert_eq!(k.name, "proc");
+        assert!(fs_kind(Path::new("/nonexistent/dind")).is_err());
+        assert!(free_bytes(&std::env::temp_dir()).unwrap() > 0);
+    }
+
+    #[test]
+    fn d_type_probe_cleans_up() {
+        let t = TempDir::new("dtype");
+        assert_eq!(d_type_supported(&t.0), Ok(true));
+        assert!(leftovers(&t.0).is_empty());
+        assert!(d_type_supported(&t.0.join("missing")).is_err());
+    }
+
+    #[test]
+    fn docker_versions() {
+        let v = |s| parse_docker_version(s).map(|v| (v.major, v.minor, v.patch));
+        assert_eq!(
+            v("Docker version 20.10.24+dfsg1, build 5d6db84"),
+            Some((20, 10, 24))
+        );
+        assert_eq!(
+            v("Docker version 26.1.5+dfsg1, build a72d7cd"),
+            Some((26, 1, 5))
+        );
+        assert_eq!(
+            v("Docker version 29.0.1, build eedd969\n"),
+            Some((29, 0, 1))
+        );
+        assert_eq!(v("Docker version 28.0, build x"), Some((28, 0, 0)));
+        assert_eq!(v("dockerd: command not found"), None);
+        assert_eq!(v("Docker version , build"), None);
+        assert!(dockerd_version("/nonexistent/dockerd").is_err());
+        assert!(dockerd_version("false").is_err());
+    }
+
+    fn eff(pairs: &[(&str, Value)]) -> BTreeMap<String, (Value, Origin)> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    (
+                        v.clone(),
+                        Origin::DaemonJson("/etc/docker/daemon.json".into()),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn containerd_store_default_and_overrides() {
+        let v = |major| {
+            Some(Version {
+                major,
+                minor: 0,
+                patch: 0,
+            })
+        };
+        let none = eff(&[]);
+        let on = eff(&[(
+            "features",
+            serde_json::json!({"containerd-snapshotter": true}),
+        )]);
+        let off = eff(&[(
+            "features",
+            serde_json::json!({"containerd-snapshotter": false}),
+        )]);
+        assert!(!containerd_store_on(v(20), &none, None, false));
+        assert!(!containerd_store_on(v(28), &none, None, false));
+        assert!(containerd_store_on(v(29), &none, None, false));
+        assert!(containerd_store_on(v(26), &on, None, false));
+        assert!(!containerd_store_on(v(29), &off, None, false));
+        assert!(!containerd_store_on(v(29), &none, Some("overlay2"), false));
+        assert!(containerd_store_on(v(29), &none, Some("overlayfs"), false));
+        assert!(
+            !containerd_store_on(v(29), &none, None, true),
+            "prior graphdriver layers"
+        );
+        assert!(containerd_store_on(v(29), &on, None, true));
+        assert!(!containerd_store_on(None, &none, None, false));
+    }
+
+    #[test]
+    fn default_route_and_mtu() {
+        let route =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(default_route_iface(route), Some("eth0".into()));
+        assert_eq!(default_route_iface("Iface\tDestination\n"), None);
+        let t = TempDir::new("mtu");
+        std::fs::create_dir_all(t.0.join("proc/net")).unwrap();
+        std::fs::create_dir_all(t.0.join("net/eth0")).unwrap();
+        std::fs::write(t.0.join("proc/net/route"), route).unwrap();
+        std::fs::write(t.0.join("net/eth0/mtu"), "1450\n").unwrap();
+        assert_eq!(
+            probe_mtu(&t.0.join("proc"), &t.0.join("net")),
+            Some(Mtu {
+                iface: "eth0".into(),
+                mtu: 1450
+            })
+        );
+    }
+
+    #[test]
+    fn stale_pidfiles() {
+        let t = TempDir::new("pid");
+        let proc = t.0.join("proc");
+        std::fs::create_dir_all(proc.join("4242")).unwrap();
+        std::fs::create_dir_all(proc.join("4343")).unwrap();
+        std::fs::write(
+            proc.join("4242/cmdline"),
+            b"/usr/bin/dockerd\0-H\0unix:///x\0",
+        )
+        .unwrap();
+        std::fs::write(proc.join("4343/cmdline"), b"/bin/bash\0").unwrap();
+        let pf = t.0.join("docker.pid");
+        assert_eq!(stale_pidfile(&pf, "dockerd", &proc), None);
+        std::fs::write(&pf, "4242").unwrap();
+        assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(false));
+        assert_eq!(stale_pidfile(&pf, "containerd", &proc), Some(true));
+        std::fs::write(&pf, "4343\n").unwrap();
+        assert_eq!(
+            stale_pidfile(&pf, "dockerd", &proc),
+            Some(true),
+            "pid reused by bash"
+        );
+        std::fs::write(&pf, "99999").unwrap();
+        assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(true), "gone");
+        std::fs::write(&pf, "garbage").unwrap();
+        assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(true));
+    }
+
+    #[test]
+    fn driver_dirs_and_layers() {
+        let t = TempDir::new("drivers");
+        assert!(driver_data(&t.0).is_empty());
+        assert!(!has_data(&t.0));
+        std::fs::create_dir_all(t.0.join("lost+found")).unwrap();
+        std::fs::write(t.0.join(".dind-init.lock"), "").unwrap();
+        assert!(!has_data(&t.0), "lost+found and our lock are not data");
+        for l in ["a", "b", "c"] {
+            std::fs::create_dir_all(t.0.join("vfs/dir").join(l)).unwrap();
+        }
+        std::fs::create_dir_all(t.0.join("overlay2/l")).unwrap();
+        std::fs::create_dir_all(
+            t.0.join("containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/1"),
+        )
+        .unwrap();
+        assert!(has_data(&t.0));
+        let d = driver_data(&t.0);
+        let find = |dr: Driver, snap: bool| {
+            d.iter()
+                .find(|x| x.driver == dr && x.snapshotter == snap)
+                .map(|x| x.layers)
+        };
+        assert_eq!(find(Driver::Vfs, false), Some(3));
+        assert_eq!(
+            find(Driver::Overlay2, false),
+            Some(0),
+            "only the skeleton l/"
+        );
+        assert_eq!(find(Driver::Overlayfs, true), Some(1));
+        assert_eq!(find(Driver::Native, true), None);
+    }
+
+    #[test]
+    fn which_needs_an_executable() {
+        let t = TempDir::new("which");
+        std::fs::write(t.0.join("tool"), "#!/bin/sh\n").unwrap();
+        let path = OsString::from(t.0.as_os_str());
+        assert_eq!(which("tool", &path), None, "not executable");
+        std::fs::set_permissions(t.0.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(which("tool", &path), Some(t.0.join("tool")));
+        assert!(dev_fuse_usable(&t.0).is_err());
+    }
+
+    #[test]
+    fn trial_not_tried_without_cap_or_dir() {
+        let t = TempDir::new("nocap");
+        assert!(
+            matches!(overlay_trial_with(&t.0, false), Trial::NotTried { why } if why.contains("CAP_SYS_ADMIN"))
+        );
+        assert!(
+            matches!(overlay_trial_with(&t.0.join("missing"), true), Trial::NotTried { why } if why.contains("missing"))
+        );
+        assert!(leftovers(&t.0).is_empty());
+        assert!(nearest_existing(&t.0.join("a/b/c")) == std::fs::canonicalize(&t.0).unwrap());
+    }
+
+    #[test]
+    fn probe_on_a_temp_tree_records_every_fact() {
+        let t = TempDir::new("probe");
+        let r = Roots {
+            proc: t.0.join("proc"),
+            etc: t.0.join("etc"),
+            dev: t.0.join("dev"),
+            sys_cgroup: "/sys/fs/cgroup".into(),
+            sys_class_net: t.0.join("net"),
+            run: t.0.join("run"),
+            var_run: t.0.join("var/run"),
+            var_lib: t.0.join("var/lib"),
+        };
+        let home = t.0.join("home/coder");
+        for d in [
+            r.proc.join("self"),
+            r.proc.join("net"),
+            r.proc.join("77"),
+            r.etc.join("docker"),
+            r.var_run.join("docker/containerd"),
+            r.var_lib.join("docker/vfs/dir/layer1"),
+            home.clone(),
+            t.0.join("net/eth0"),
+        ] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(r.proc.join("self/mountinfo"), fixture_text("this-vm.txt")).unwrap();
+        std::fs::write(
+            r.proc.join("net/route"),
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nenp1\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n",
+        )
+        .unwrap();
+        std::fs::write(t.0.join("net/eth0/mtu"), "1450\n").unwrap();
+        std::fs::write(r.proc.join("77/cmdline"), b"sleep\0").unwrap();
+        std::fs::write(
+            r.etc.join("passwd"),
+            format!(
+                "root:x:0:0:root:/root:/bin/sh\ncoder:x:1000:1000::{}:/bin/bash\n",
+                home.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            r.etc.join("docker/daemon.json"),
+            "{\"storage-driver\": \"vfs\"}\n",
+        )
+        .unwrap();
+        std::fs::write(r.var_run.join("docker.pid"), "77").unwrap();
+        std::fs::write(
+            r.var_run.join("docker/containerd/containerd.pid"),
+            "99999999",
+        )
+        .unwrap();
+        let cfg = Config {
+            user: Some(crate::config::UserSpec::Name("coder".into())),
+            dockerd: "/nonexistent/dockerd".into(),
+            ..Config::default()
+        };
+        let f = probe(&cfg, &r);
+        assert_eq!(f.data_root.path, home.join(".docker-data"));
+        assert_eq!(f.data_root.from, DataRootFrom::Home);
+        assert!(!f.data_root.exists, "the probe never creates DATA_ROOT");
+        assert!(!home.join(".docker-data").exists());
+        assert_eq!(
+            f.data_root.location.probed,
+            std::fs::canonicalize(&home).unwrap()
+        );
+        assert_eq!(f.user.as_ref().unwrap().name, "coder");
+        assert!(f.var_lib_docker.exists && f.var_lib_docker.has_data);
+        assert_eq!(f.var_lib_docker.drivers[0].driver, Driver::Vfs);
+        assert!(f.var_lib_docker.mount.is_none());
+        assert_eq!(f.cgroup, CgroupVersion::Hybrid);
+        assert!(f.dev_fuse.is_err());
+        assert!(f.dockerd.version.is_err());
+        assert!(!f.containerd_store);
+        assert!(!f.containerd_serving);
+        assert_eq!(
+            f.daemon.daemon_json.as_ref().unwrap().0,
+            PathBuf::from("/etc/docker/daemon.json")
+        );
+        assert_eq!(f.daemon.error, None);
+        assert_eq!(f.daemon.exec_root, r.var_run.join("docker"));
+        assert_eq!(
+            f.stale_pidfiles,
+            vec![
+                r.var_run.join("docker.pid"),
+                r.var_run.join("docker/containerd/containerd.pid")
+            ]
+        );
+        assert_eq!(f.mtu, None, "enp1 has no mtu file");
+        assert!(serde_json::to_string(&f).is_ok());
+        assert!(leftovers(&home).is_empty());
+        assert!(leftovers(&r.var_lib).is_empty());
+    }
+
+    /// The CI rule of tests/common: skip politely when not root, fail in CI.
+    fn root_or_skip() -> bool {
+        if nix::unistd::geteuid().is_root() {
+            return true;
+        }
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("prerequisite missing in CI: needs root");
+        }
+        eprintln!("SKIP: needs root");
+        false
+    }
+
+    #[test]
+    fn trial_mount_works_on_a_real_fs_and_fails_on_overlay() {
+        if !root_or_skip() {
+            return;
+        }
+        use nix::mount::{mount, MsFlags};
+        // A private mount namespace for this test thread only: nothing leaks to the host.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).unwrap();
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .unwrap();
+        let t = TempDir::new("trial");
+        let good = t.0.join("real fs, with: odd chars");
+        std::fs::create_dir_all(&good).unwrap();
+        let fs = fs_kind(&good).unwrap().name;
+        if fs == "overlay" {
+            mount(
+                Some("tmpfs"),
+                &good,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .unwrap();
+        }
+        assert_eq!(overlay_trial(&good), Trial::Ok, "on {fs}");
+        assert!(leftovers(&good).is_empty());
+
+        let (l, u, w, m) = (t.0.join("l"), t.0.join("u"), t.0.join("w"), t.0.join("m"));
+        for d in [&l, &u, &w, &m] {
+            std::fs::create_dir(d).unwrap();
+        }
+        let data = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            l.display(),
+            u.display(),
+            w.display()
+        );
+        mount(
+            Some("overlay"),
+            &m,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(data.as_str()),
+        )
+        .unwrap();
+        assert_eq!(fs_kind(&m).unwrap().name, "overlay");
+        let trial = overlay_trial(&m);
+        match &trial {
+            Trial::Failed { errno, call } => {
+                assert_eq!(errno, "EINVAL", "{trial}");
+                assert!(call.starts_with("mount src=overlay dst="), "{call}");
+                assert!(call.contains(" flags=0 data=lowerdir="), "{call}");
+                assert!(trial.to_string().ends_with(": EINVAL"));
+            }
+            other => panic!("expected EINVAL on overlay, got {other:?}"),
+        }
+        assert!(
+            leftovers(&m).is_empty(),
+            "trial tree removed on the error path"
+        );
+        let live = std::fs::read_to_string("/proc/thread-self/mountinfo").unwrap();
+        assert!(
+            !live.contains(".dind-init-trial"),
+            "no trial mount left behind"
+        );
+        nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        if fs == "overlay" {
+            nix::mount::umount2(&good, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        }
+    }
+}
