@@ -653,33 +653,6 @@ pub fn command_spawn(argv: Vec<OsString>, user: &User, switch: bool) -> Spawn {
     spec
 }
 
-/// PID 1's whole life: set up signals, (start Docker), run the command,
-/// supervise, stop in order. Returns the exit code.
-pub fn run(cfg: &crate::config::Config, argv: Vec<OsString>) -> i32 {
-    let mut init = match Init::setup() {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("dind-init: error: {e}");
-            return 1;
-        }
-    };
-    let user = match crate::user::resolve(std::path::Path::new("/etc"), cfg.user.as_ref()) {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("dind-init: error: {e}");
-            return e.exit_code();
-        }
-    };
-    let spec = command_spawn(argv, &user, cfg.user.is_some());
-    match init.spawn(&spec) {
-        Ok((pid, _)) => supervise(&mut init, Some(pid), &mut [], cfg.stop_timeout, 0),
-        Err(e) => {
-            eprintln!("dind-init: error: {e}");
-            supervise(&mut init, None, &mut [], cfg.stop_timeout, e.exit_code())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

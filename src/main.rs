@@ -2,7 +2,7 @@
 //! over to the stage modules. Only wiring lives here.
 
 use dind_init::config::{self, Cli, Config};
-use dind_init::{doctor, init};
+use dind_init::{doctor, session};
 use std::io::Write;
 
 fn main() {
@@ -28,7 +28,7 @@ fn main() {
     };
     init_logging(&cfg);
     let code = match cli {
-        Cli::Run(argv) => init::run(&cfg, argv),
+        Cli::Run(argv) => session::run(&cfg, argv),
         Cli::Doctor { json } => doctor::doctor(&cfg, json),
         Cli::Plan { json } => doctor::plan(&cfg, json),
         Cli::Status => doctor::status(&cfg),

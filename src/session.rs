@@ -1,0 +1,554 @@
+//! The pod's life, in order: storage fix, containerd, dockerd, smoke test, the
+//! user's command, supervision, ordered stop.
+//!
+//! Each stage lives in its own module; this one only sequences them under the
+//! [`init`](crate::init) loop and decides what happens when Docker cannot be
+//! made to work: by default the command still starts, after a loud banner
+//! (a devpod must never lock its user out); with `DIND_REQUIRE_DOCKER=true`
+//! dind-init exits non-zero instead.
+
+use crate::apply::{self, Applied};
+use crate::config::{Config, DriverChoice};
+use crate::dockerd::{self, LogPump};
+use crate::error::{Error, Result};
+use crate::init::{self, Init, Output, Ready, Restart, Service, Spawn};
+use crate::plan::{self, Action, Driver, Plan};
+use crate::probe::{self, Roots};
+use crate::sys::{LinuxSyscall, Syscall};
+use crate::user::User;
+use log::{error, info, warn};
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Where PID 1 records how Docker is doing, for `dind-init status`.
+pub const STATE_FILE: &str = "/run/dind-init/state.json";
+
+/// How often readiness is polled: Docker is used as soon as it answers.
+const POLL: Duration = Duration::from_millis(10);
+
+/// What `status` and `doctor` read back from PID 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct State {
+    /// starting | ready | failed | stopping.
+    pub phase: String,
+    /// The Docker socket.
+    pub socket: PathBuf,
+    /// Storage driver in use.
+    pub driver: String,
+    /// Where Docker's data lives.
+    pub data_root: PathBuf,
+    /// The smoke test passed (a container root filesystem really mounted).
+    pub smoke_ok: bool,
+    /// Milliseconds from dind-init's start to Docker answering /_ping.
+    pub ready_ms: u64,
+    /// Milliseconds the smoke test took.
+    pub smoke_ms: u64,
+    /// What went wrong, when phase is failed.
+    pub error: String,
+}
+
+impl State {
+    /// Write the state atomically (a reader never sees half a file).
+    pub fn save(&self, sys: &dyn Syscall, path: &Path) {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match serde_json::to_vec_pretty(self) {
+            Ok(bytes) => {
+                if let Err(e) = sys.write_atomic(path, &bytes, false) {
+                    warn!("cannot record state for `dind-init status`: {e}");
+                }
+            }
+            Err(e) => warn!("cannot encode state: {e}"),
+        }
+    }
+
+    /// Read the state PID 1 wrote.
+    pub fn load(path: &Path) -> Result<State> {
+        let text = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+        serde_json::from_slice(&text).map_err(|e| Error::Docker {
+            msg: format!("{}: {e}", path.display()),
+            hint: "the file is written by dind-init as PID 1; restart the pod".into(),
+        })
+    }
+}
+
+/// Docker as started: the services to supervise and what the command needs.
+struct Docker {
+    services: Vec<Service>,
+    socket: PathBuf,
+    /// Holds the data-root lock for the daemon's lifetime.
+    _applied: Applied,
+}
+
+/// Why Docker is not available.
+enum Failed {
+    /// Stop requested (SIGTERM) while starting; the services started so far.
+    Stopped(Signal, Vec<Service>),
+    /// Docker could not be made to work; services started so far are stopped.
+    Broken(Error, Vec<Service>),
+}
+
+/// PID 1's whole life. Returns the exit code: the command's, or 128+N when a
+/// stop signal came before the command started, or the error's.
+pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
+    let started = Instant::now();
+    let mut init = match Init::setup() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("dind-init: error: {e}");
+            return 1;
+        }
+    };
+    let mut user = match crate::user::resolve(Path::new("/etc"), cfg.user.as_ref()) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("dind-init: error: {e}");
+            return e.exit_code();
+        }
+    };
+    let sys = LinuxSyscall;
+    let state_path = PathBuf::from(STATE_FILE);
+    let mut services = Vec::new();
+    let mut env = Vec::new();
+    let mut _keep: Option<Applied> = None;
+    if cfg.start_dockerd {
+        match start_docker(&mut init, cfg, &mut user, &sys, &state_path, started) {
+            Ok(d) => {
+                if !is_default_socket(&d.socket) {
+                    env.push((
+                        "DOCKER_HOST".to_string(),
+                        format!("unix://{}", d.socket.display()),
+                    ));
+                }
+                services = d.services;
+                _keep = Some(d._applied);
+            }
+            Err(Failed::Stopped(sig, mut started_services)) => {
+                info!("{sig} while starting Docker; stopping");
+                return init::supervise(
+                    &mut init,
+                    None,
+                    &mut started_services,
+                    cfg.stop_timeout,
+                    128 + sig as i32,
+                );
+            }
+            Err(Failed::Broken(e, mut started_services)) => {
+                State {
+                    phase: "failed".into(),
+                    error: e.to_string(),
+                    ..State::default()
+                }
+                .save(&sys, &state_path);
+                if cfg.require_docker {
+                    error!("Docker is required (DIND_REQUIRE_DOCKER=true) but could not be started: {e}");
+                    let code = init::supervise(
+                        &mut init,
+                        None,
+                        &mut started_services,
+                        cfg.stop_timeout,
+                        1,
+                    );
+                    return if code == 0 { 1 } else { code };
+                }
+                banner(&e);
+                services = started_services;
+            }
+        }
+    }
+    let mut spec = init::command_spawn(argv, &user, cfg.user.is_some());
+    spec.env.extend(env);
+    let main = match init.spawn(&spec) {
+        Ok((pid, _)) => Some(pid),
+        Err(e) => {
+            eprintln!("dind-init: error: {e}");
+            return init::supervise(
+                &mut init,
+                None,
+                &mut services,
+                cfg.stop_timeout,
+                e.exit_code(),
+            );
+        }
+    };
+    let code = init::supervise(&mut init, main, &mut services, cfg.stop_timeout, 0);
+    drop(_keep);
+    code
+}
+
+fn is_default_socket(p: &Path) -> bool {
+    p == Path::new("/var/run/docker.sock") || p == Path::new("/run/docker.sock")
+}
+
+/// The loud explanation shown when the command starts without Docker.
+fn banner(e: &Error) {
+    let line = "=".repeat(72);
+    eprintln!("dind-init: {line}");
+    eprintln!("dind-init: DOCKER IS NOT AVAILABLE in this devpod; your command starts anyway.");
+    eprintln!("dind-init:   {e}");
+    eprintln!("dind-init:   `dind-init doctor` shows every check with its remedy.");
+    eprintln!("dind-init:   Set DIND_REQUIRE_DOCKER=true to make this fatal instead.");
+    eprintln!("dind-init: {line}");
+}
+
+/// The next driver to try when the smoke test fails with `d`, or None when
+/// nothing slower would help.
+pub fn fallback(d: Driver, fuse_usable: bool) -> Option<DriverChoice> {
+    match d {
+        Driver::Overlay2 if fuse_usable => Some(DriverChoice::FuseOverlayfs),
+        Driver::Overlay2 | Driver::FuseOverlayfs => Some(DriverChoice::Vfs),
+        Driver::Overlayfs => Some(DriverChoice::Native),
+        Driver::Vfs | Driver::Native => None,
+    }
+}
+
+/// Probe, plan, apply, start the daemons, wait until they answer, smoke-test
+/// storage; re-plan with a slower driver when the smoke test fails (unless the
+/// user pinned one).
+fn start_docker(
+    init: &mut Init,
+    cfg: &Config,
+    user: &mut User,
+    sys: &dyn Syscall,
+    state_path: &Path,
+    started: Instant,
+) -> std::result::Result<Docker, Failed> {
+    let facts = probe::probe(cfg, &Roots::default());
+    let mut cfg = cfg.clone();
+    let mut services: Vec<Service> = Vec::new();
+    let mut pumps: Vec<LogPump> = Vec::new();
+    let broken = |e: Error, s: Vec<Service>| Failed::Broken(e, s);
+    for attempt in 0..3 {
+        let plan = match plan::plan(&facts, &cfg) {
+            Ok(p) => p,
+            Err(e) => return Err(broken(e, services)),
+        };
+        log_plan(&plan);
+        let applied = match apply::apply(&plan, sys) {
+            Ok(a) => a,
+            Err(e) => return Err(broken(e, services)),
+        };
+        if attempt == 0 {
+            docker_group(cfg.docker_group.as_str(), user, sys, cfg.user.is_some());
+            nest_cgroup(init);
+        }
+        let driver = plan.driver;
+        let data_root = plan
+            .data_root
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/lib/docker"));
+        let mut socket = PathBuf::from("/var/run/docker.sock");
+        State {
+            phase: "starting".into(),
+            driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
+            data_root: data_root.clone(),
+            ..State::default()
+        }
+        .save(sys, state_path);
+        let deadline = Instant::now() + cfg.ready_timeout;
+        for step in &plan.steps {
+            match &step.action {
+                Action::StartContainerd {
+                    argv,
+                    socket: csock,
+                } => {
+                    if services.iter().any(|s| s.name == "containerd") {
+                        continue;
+                    }
+                    let svc = match start_service(
+                        init,
+                        "containerd",
+                        argv,
+                        cfg.dockerd_log.as_deref(),
+                        &mut pumps,
+                    ) {
+                        Ok(s) => s,
+                        Err(e) => return Err(broken(e, services)),
+                    };
+                    let pid = svc.pid;
+                    services.push(svc);
+                    let csock = csock.clone();
+                    match init.wait_ready(
+                        &pid.into_iter().collect::<Vec<_>>(),
+                        deadline,
+                        POLL,
+                        || dockerd::containerd_answers(&csock),
+                    ) {
+                        Ready::Ready => info!(
+                            "containerd answers on {} ({} ms)",
+                            csock.display(),
+                            started.elapsed().as_millis()
+                        ),
+                        other => {
+                            return Err(not_ready(
+                                "containerd",
+                                other,
+                                &data_root,
+                                driver,
+                                services,
+                                &pumps,
+                                &cfg,
+                            ))
+                        }
+                    }
+                }
+                Action::StartDockerd {
+                    argv,
+                    socket: dsock,
+                } => {
+                    socket = dsock.clone();
+                    let svc = match start_service(
+                        init,
+                        "dockerd",
+                        argv,
+                        cfg.dockerd_log.as_deref(),
+                        &mut pumps,
+                    ) {
+                        Ok(s) => s,
+                        Err(e) => return Err(broken(e, services)),
+                    };
+                    services.push(svc);
+                    let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
+                    let mut ping_err = None;
+                    let r = init.wait_ready(&watch, deadline, POLL, || {
+                        match dockerd::ping(dsock, Duration::from_millis(200)) {
+                            Ok(ok) => ok,
+                            Err(e) => {
+                                ping_err = Some(e);
+                                true
+                            }
+                        }
+                    });
+                    if let Some(e) = ping_err {
+                        return Err(broken(e, services));
+                    }
+                    if r != Ready::Ready {
+                        return Err(not_ready(
+                            "dockerd", r, &data_root, driver, services, &pumps, &cfg,
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        let ready_ms = started.elapsed().as_millis() as u64;
+        info!("Docker answers on {} after {ready_ms} ms", socket.display());
+        match dockerd::smoke_test_with(&socket, Duration::from_secs(10)) {
+            Ok(report) => {
+                info!(
+                    "storage works: a container root filesystem mounted with {} on {} (smoke test {:.0} ms)",
+                    driver.map(|d| d.name()).unwrap_or("the configured driver"),
+                    data_root.display(),
+                    report.total_ms
+                );
+                State {
+                    phase: "ready".into(),
+                    socket: socket.clone(),
+                    driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
+                    data_root,
+                    smoke_ok: true,
+                    ready_ms,
+                    smoke_ms: report.total_ms as u64,
+                    error: String::new(),
+                }
+                .save(sys, state_path);
+                return Ok(Docker {
+                    services,
+                    socket,
+                    _applied: applied,
+                });
+            }
+            Err(e) => {
+                let pinned = cfg.storage_driver != DriverChoice::Auto;
+                let next = driver.and_then(|d| fallback(d, facts.fuse_usable()));
+                match next {
+                    Some(next) if !pinned && attempt < 2 => {
+                        warn!(
+                            "smoke test failed with {}: {e}; trying {next:?} instead",
+                            driver.map(|d| d.name()).unwrap_or("?")
+                        );
+                        if let Some(pos) = services.iter().position(|s| s.name == "dockerd") {
+                            let mut d = services.remove(pos);
+                            stop_one(init, &mut d, cfg.stop_timeout);
+                        }
+                        cfg.storage_driver = next;
+                        drop(applied);
+                    }
+                    _ => return Err(broken(e, services)),
+                }
+            }
+        }
+    }
+    Err(broken(
+        Error::Docker {
+            msg: "no storage driver passed the smoke test".into(),
+            hint: "run `dind-init doctor` and set DIND_DATA_ROOT to a directory on the pod's persistent volume".into(),
+        },
+        services,
+    ))
+}
+
+/// Stop one service now (used between smoke-test attempts).
+fn stop_one(init: &mut Init, s: &mut Service, timeout: Duration) {
+    let Some(pid) = s.pid else { return };
+    init.signal(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + timeout;
+    if let Ready::TimedOut = init.wait_ready(&[pid], deadline, Duration::from_secs(3600), || false)
+    {
+        init.signal(pid, Signal::SIGKILL);
+        let _ = init.wait_ready(
+            &[pid],
+            Instant::now() + Duration::from_secs(5),
+            Duration::from_secs(3600),
+            || false,
+        );
+    }
+    s.pid = None;
+}
+
+fn not_ready(
+    name: &str,
+    r: Ready,
+    data_root: &Path,
+    driver: Option<Driver>,
+    services: Vec<Service>,
+    pumps: &[LogPump],
+    cfg: &Config,
+) -> Failed {
+    let tail = pumps
+        .iter()
+        .rev()
+        .find(|p| p.name() == name)
+        .map(LogPump::tail)
+        .unwrap_or_default();
+    let why = dockerd::diagnose(&tail, data_root, driver.map(|d| d.name()).unwrap_or(""))
+        .unwrap_or_default();
+    match r {
+        Ready::Stopped(sig) => Failed::Stopped(sig, services),
+        Ready::Exited { code, .. } => {
+            for l in &tail {
+                eprintln!("dind-init: {name} said: {l}");
+            }
+            Failed::Broken(
+                Error::Docker {
+                    msg: format!("{name} exited with {code} before it answered. {why}"),
+                    hint:
+                        "read the lines above; `dind-init doctor` checks storage, caps and cgroups"
+                            .into(),
+                },
+                services,
+            )
+        }
+        _ => Failed::Broken(
+            Error::Docker {
+                msg: format!(
+                    "{name} did not answer within DIND_READY_TIMEOUT={}s. {why}",
+                    cfg.ready_timeout.as_secs()
+                ),
+                hint: "raise DIND_READY_TIMEOUT or read its log lines above".into(),
+            },
+            services,
+        ),
+    }
+}
+
+/// Start a daemon with its output pumped to the pod log (and DIND_DOCKERD_LOG),
+/// restarted by the supervisor if it dies.
+fn start_service(
+    init: &mut Init,
+    name: &str,
+    argv: &[String],
+    log: Option<&Path>,
+    pumps: &mut Vec<LogPump>,
+) -> Result<Service> {
+    let (pid, pump) = spawn_daemon(init, name, argv, log)?;
+    pumps.extend(pump);
+    let name_s = name.to_string();
+    let argv_s = argv.to_vec();
+    let log_s = log.map(Path::to_path_buf);
+    let restart: Restart = Box::new(move |init: &mut Init| {
+        let (pid, _pump) = spawn_daemon(init, &name_s, &argv_s, log_s.as_deref())?;
+        Ok(pid)
+    });
+    Ok(Service::new(name, pid, Some(restart)))
+}
+
+fn spawn_daemon(
+    init: &mut Init,
+    name: &str,
+    argv: &[String],
+    log: Option<&Path>,
+) -> Result<(Pid, Option<LogPump>)> {
+    let mut spec = Spawn::new(argv.iter().map(OsString::from));
+    spec.output = Output::Pipe;
+    let (pid, fd) = init.spawn(&spec)?;
+    let pump = match fd {
+        Some(fd) => Some(LogPump::start(name, std::fs::File::from(fd), log)?),
+        None => None,
+    };
+    info!("started {name} (pid {pid}): {}", argv.join(" "));
+    Ok((pid, pump))
+}
+
+fn log_plan(plan: &Plan) {
+    for line in plan.render().lines() {
+        info!("plan: {line}");
+    }
+    for w in &plan.warnings {
+        warn!("{w}");
+    }
+}
+
+/// Make sure the docker group exists and the devpod user is in it, so the
+/// user can reach the socket dockerd creates with `--group`.
+fn docker_group(group: &str, user: &mut User, sys: &dyn Syscall, switching: bool) {
+    if !switching {
+        return;
+    }
+    let path = Path::new("/etc/group");
+    let text = match sys.read_file(path) {
+        Ok(t) => String::from_utf8_lossy(&t.unwrap_or_default()).into_owned(),
+        Err(e) => {
+            warn!("cannot read /etc/group to add the {group} group: {e}");
+            return;
+        }
+    };
+    let gid = match crate::user::with_docker_group(&text, group, &user.name) {
+        Some((new_text, gid)) => {
+            if let Err(e) = sys.write_atomic(path, new_text.as_bytes(), false) {
+                warn!(
+                    "cannot add {} to group {group} in /etc/group: {e}",
+                    user.name
+                );
+            }
+            gid
+        }
+        None => match crate::user::parse_group(&text)
+            .iter()
+            .find(|g| g.name == group)
+        {
+            Some(g) => g.gid,
+            None => return,
+        },
+    };
+    if !user.groups.contains(&gid) {
+        user.groups.push(gid);
+    }
+}
+
+/// On cgroup v2 as PID 1, move into a leaf so nested containers can use controllers.
+fn nest_cgroup(init: &Init) {
+    if !init.is_pid1() {
+        return;
+    }
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    match crate::cgroup::nest_cgroup_v2(Path::new("/sys/fs/cgroup"), &text) {
+        Ok(outcome) => log::debug!("cgroup: {outcome:?}"),
+        Err(e) => warn!("cgroup v2 nesting failed: {e}; containers may not get cpu/memory limits"),
+    }
+}
