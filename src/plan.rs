@@ -298,8 +298,8 @@ fn where_fs(loc: &Location) -> String {
 
 fn trial_words(t: &Trial) -> String {
     match t {
-        Trial::Ok => "a trial overlay mount works there".into(),
-        Trial::Failed { errno, call } => format!("overlay mounts fail there ({call}: {errno})"),
+        Trial::Ok => "a trial overlay mount works".into(),
+        Trial::Failed { errno, call } => format!("overlay mounts fail ({call}: {errno})"),
         Trial::NotTried { why } => format!("overlay mounts were not tried ({why})"),
     }
 }
@@ -399,7 +399,7 @@ impl Ctx<'_> {
                     return (
                         Storage::Leave,
                         format!(
-                            "{vp} is {what} and {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
+                            "{vp} is {what}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
                             trial_words(&vld.location.trial)
                         ),
                     );
@@ -507,7 +507,7 @@ impl Ctx<'_> {
             _ => "it does not outlive the pod".to_string(),
         };
         format!(
-            "{} is on {}, where {why_not_here}; DATA_ROOT {} ({}) is on {} and {}",
+            "{} is on {}: {why_not_here}; DATA_ROOT {} ({}) is on {}: {}",
             vld.path.display(),
             where_fs(&vld.location),
             d.path.display(),
@@ -713,7 +713,7 @@ fn plan_with(
             });
             if store && vlc_ok != Some(true) {
                 p.warnings.push(format!(
-                    "a containerd already serves at {} but its root {SYSTEM_CONTAINERD_ROOT} is on {vlc_fs}, where {}: with the containerd image store every docker run would fail there, so dind-init starts its own containerd with its root in {}",
+                    "a containerd already serves at {} but its root {SYSTEM_CONTAINERD_ROOT} is on {vlc_fs}: {}; with the containerd image store every docker run would fail there, so dind-init starts its own containerd with its root in {}",
                     system_sock.display(),
                     vlc_trial.map(trial_words).unwrap_or_else(|| "nothing was probed".into()),
                     docker_root.join("containerd/daemon").display()
@@ -773,7 +773,7 @@ fn plan_with(
     };
     let where_layers = format!("{} ({})", snap_loc.path.display(), where_fs(snap_loc));
     let fallback_why = |chosen: Driver| -> String {
-        let mut s = format!("{} on {where_layers}", trial_words(&snap_loc.trial));
+        let mut s = format!("on {where_layers}: {}", trial_words(&snap_loc.trial));
         if chosen == Driver::Native && fuse {
             s.push_str("; fuse-overlayfs is not used with the containerd image store");
         } else if !chosen.needs_overlay() && chosen != Driver::FuseOverlayfs {
@@ -796,7 +796,7 @@ fn plan_with(
                 if broken {
                     force = true;
                     let why = if dr.needs_overlay() {
-                        format!("{} on {where_layers}", trial_words(&snap_loc.trial))
+                        format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
                     } else {
                         format!(
                             "fuse-overlayfs cannot run here ({})",
@@ -906,7 +906,7 @@ fn plan_with(
     };
     if let Some(dr) = driver.filter(|_| want_driver) {
         let reason = if dr.needs_overlay() {
-            format!("{} on {where_layers}", trial_words(&snap_loc.trial))
+            format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
         } else {
             format!("{} is what works on {where_layers}", dr.name())
         };
@@ -1075,4 +1075,805 @@ pub fn containerd_toml(docker_root: &Path, exec_root: &Path) -> String {
         toml_str(&dir.join("containerd.sock")),
         toml_str(&dir.join("containerd-debug.sock")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UserSpec;
+    use crate::probe::{
+        Account, CgroupVersion, DaemonFiles, DataRoot, Dockerd, FsKind, Mount, Mtu, VarLibDocker,
+        Version,
+    };
+    use std::time::Duration;
+
+    const D: &str = "/home/coder/.docker-data";
+    const VLD: &str = "/var/lib/docker";
+
+    fn mounts(name: &str) -> Vec<Mount> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mountinfo")
+            .join(name);
+        probe::parse_mountinfo(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    fn einval(dir: &str) -> Trial {
+        Trial::Failed {
+            errno: "EINVAL".into(),
+            call: format!(
+                "mount src=overlay dst={dir}/.dind-init-trial-1/merged flags=0 data=lowerdir={dir}/.dind-init-trial-1/lower,upperdir={dir}/.dind-init-trial-1/upper,workdir={dir}/.dind-init-trial-1/work"
+            ),
+        }
+    }
+
+    fn no_cap() -> Trial {
+        Trial::NotTried {
+            why: "no CAP_SYS_ADMIN: this process cannot mount".into(),
+        }
+    }
+
+    /// The facts of `path` (probed at `probed`) as the probe would record them on `m`.
+    fn loc(m: &[Mount], path: &str, probed: &str, trial: Trial) -> Location {
+        let mount = probe::mount_for(m, Path::new(probed)).cloned();
+        Location {
+            path: path.into(),
+            probed: probed.into(),
+            fs: Ok(FsKind {
+                magic: 0,
+                name: mount
+                    .as_ref()
+                    .map(|x| x.fs_type.clone())
+                    .unwrap_or_default(),
+            }),
+            mount,
+            free_bytes: Ok(50 << 30),
+            d_type: Ok(true),
+            trial,
+        }
+    }
+
+    fn version(major: u32) -> Version {
+        Version {
+            major,
+            minor: if major == 20 { 10 } else { 1 },
+            patch: 5,
+        }
+    }
+
+    /// The seed's pod: 26-layer overlay root, Longhorn ext4 PVC on /home/coder, Docker `major`.
+    fn seed(major: u32) -> Facts {
+        let m = mounts("k3s-devpod.txt");
+        Facts {
+            euid: 0,
+            cap_sys_admin: true,
+            cgroup: CgroupVersion::V2,
+            dev_fuse: Ok(()),
+            fuse_overlayfs: Some("/usr/bin/fuse-overlayfs".into()),
+            containerd_bin: Some("/usr/bin/containerd".into()),
+            dockerd: Dockerd {
+                program: "dockerd".into(),
+                version: Ok(version(major)),
+            },
+            daemon: DaemonFiles {
+                exec_root: "/var/run/docker".into(),
+                pidfile: "/var/run/docker.pid".into(),
+                ..DaemonFiles::default()
+            },
+            containerd_store: major >= 29,
+            user: Ok(Account {
+                name: "coder".into(),
+                uid: 1000,
+                home: "/home/coder".into(),
+            }),
+            data_root: DataRoot {
+                path: D.into(),
+                from: DataRootFrom::Home,
+                why: "home of coder + /.docker-data".into(),
+                exists: false,
+                has_data: false,
+                drivers: Vec::new(),
+                location: loc(&m, D, "/home/coder", Trial::Ok),
+            },
+            volumes: vec!["/home/coder".into()],
+            var_lib_docker: VarLibDocker {
+                path: VLD.into(),
+                exists: false,
+                symlink: None,
+                mount: None,
+                bind_of_data_root: false,
+                has_data: false,
+                drivers: Vec::new(),
+                location: loc(&m, VLD, "/var/lib", einval("/var/lib")),
+                parent_writable: true,
+            },
+            var_lib_containerd: None,
+            containerd_socket: "/run/containerd/containerd.sock".into(),
+            containerd_serving: false,
+            stale_pidfiles: Vec::new(),
+            mtu: None,
+            mounts: Ok(m),
+        }
+    }
+
+    fn cfg() -> Config {
+        Config {
+            user: Some(UserSpec::Name("coder".into())),
+            ..Config::default()
+        }
+    }
+
+    fn kinds(p: &Plan) -> Vec<&'static str> {
+        p.steps
+            .iter()
+            .map(|s| match s.action {
+                Action::CreateDir { .. } => "mkdir",
+                Action::Lock { .. } => "lock",
+                Action::BindMount { .. } => "bind",
+                Action::Symlink { .. } => "symlink",
+                Action::WriteFile { .. } => "write",
+                Action::RemoveStalePidfile { .. } => "rm-pidfile",
+                Action::StartContainerd { .. } => "containerd",
+                Action::StartDockerd { .. } => "dockerd",
+            })
+            .collect()
+    }
+
+    /// daemon.json as the plan writes it (None when it is not written).
+    fn daemon_json(p: &Plan) -> Option<serde_json::Map<String, Value>> {
+        p.steps.iter().find_map(|s| match &s.action {
+            Action::WriteFile { path, content } if path.ends_with("daemon.json") => {
+                serde_json::from_str(content).ok()
+            }
+            _ => None,
+        })
+    }
+
+    fn dockerd_argv(p: &Plan) -> Vec<String> {
+        p.steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::StartDockerd { argv, .. } => Some(argv.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    fn has(list: &[String], needle: &str) -> bool {
+        list.iter().any(|w| w.contains(needle))
+    }
+
+    const SEPARATE: [&str; 4] = ["mkdir", "write", "containerd", "dockerd"];
+
+    fn seq(parts: &[&[&'static str]]) -> Vec<&'static str> {
+        parts.iter().flat_map(|p| p.iter().copied()).collect()
+    }
+
+    struct Row {
+        name: &'static str,
+        facts: Facts,
+        cfg: Config,
+        kinds: Vec<&'static str>,
+        driver: Option<Driver>,
+        warn: &'static [&'static str],
+        note: &'static [&'static str],
+    }
+
+    #[test]
+    fn table() {
+        let storage = ["mkdir", "lock"];
+        let mut rows = Vec::new();
+
+        rows.push(Row {
+            name: "seed k3s pod, Docker 20.10: bind the PVC's .docker-data, overlay2",
+            facts: seed(20),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &[],
+        });
+
+        rows.push(Row {
+            name: "seed k3s pod, Docker 29 (containerd image store): overlayfs on the PVC",
+            facts: seed(29),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlayfs),
+            warn: &[],
+            note: &["containerd image store is on"],
+        });
+
+        let host = mounts("docker-host.txt");
+        let mut f = seed(20);
+        f.user = Ok(Account {
+            name: "root".into(),
+            uid: 0,
+            home: "/root".into(),
+        });
+        f.data_root.path = "/root/.docker-data".into();
+        f.data_root.location = loc(&host, "/root/.docker-data", "/root", Trial::Ok);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.has_data = true;
+        f.var_lib_docker.location = loc(&host, VLD, VLD, Trial::Ok);
+        f.volumes.clear();
+        f.mounts = Ok(host);
+        rows.push(Row {
+            name: "plain docker host: /var/lib/docker on ext4 works, left alone",
+            facts: f,
+            cfg: Config::default(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["leaves it"],
+        });
+
+        let tm = mounts("tmpfs-var-lib-docker.txt");
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.mount = probe::mount_at(&tm, Path::new(VLD)).cloned();
+        f.var_lib_docker.location = loc(&tm, VLD, VLD, Trial::Ok);
+        f.mounts = Ok(tm);
+        rows.push(Row {
+            name: "tmpfs /var/lib/docker passes the trial: left alone, with a warning",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["is tmpfs"],
+            note: &["its own mount"],
+        });
+
+        let rs = mounts("pod-restart.txt");
+        let mut f = seed(20);
+        let vm = probe::mount_at(&rs, Path::new(VLD)).cloned().unwrap();
+        assert!(probe::is_bind_of(&rs, &vm, Path::new(D)));
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.mount = Some(vm);
+        f.var_lib_docker.bind_of_data_root = true;
+        f.var_lib_docker.has_data = true;
+        f.var_lib_docker.location = loc(&rs, VLD, VLD, Trial::Ok);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.mounts = Ok(rs);
+        rows.push(Row {
+            name: "pod restart: /var/lib/docker already a bind of DATA_ROOT, no mount action",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["already a bind mount"],
+        });
+
+        let po = mounts("pvc-overlay.txt");
+        let pvc_overlay = |fuse: bool, major: u32| {
+            let mut f = seed(major);
+            f.data_root.location = loc(&po, D, "/home/coder", einval("/home/coder"));
+            f.volumes.clear();
+            if !fuse {
+                f.dev_fuse = Err("open /dev/fuse: No such file or directory (os error 2)".into());
+            }
+            f.mounts = Ok(po.clone());
+            f
+        };
+        rows.push(Row {
+            name: "PVC itself overlay: no fix possible, fuse-overlayfs with a warning",
+            facts: pvc_overlay(true, 20),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::FuseOverlayfs),
+            warn: &["fuse-overlayfs runs in userspace", "EINVAL"],
+            note: &[],
+        });
+        rows.push(Row {
+            name: "PVC overlay and no /dev/fuse: vfs, and what it costs",
+            facts: pvc_overlay(false, 20),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Vfs),
+            warn: &["full copy", "fuse-overlayfs is impossible"],
+            note: &[],
+        });
+        rows.push(Row {
+            name: "PVC overlay with the containerd store: native, never fuse",
+            facts: pvc_overlay(true, 29),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Native),
+            warn: &["full copy", "not used with the containerd image store"],
+            note: &[],
+        });
+
+        let mut f = seed(20);
+        f.cap_sys_admin = false;
+        f.euid = 0;
+        f.data_root.location.trial = no_cap();
+        f.var_lib_docker.location.trial = no_cap();
+        rows.push(Row {
+            name: "no CAP_SYS_ADMIN: symlink, overlay2 guessed from ext4",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["symlink", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["guessed from its filesystem (ext4)"],
+        });
+
+        let mut f = seed(20);
+        f.cap_sys_admin = false;
+        f.var_lib_docker.parent_writable = false;
+        f.data_root.location.trial = no_cap();
+        f.var_lib_docker.location.trial = no_cap();
+        rows.push(Row {
+            name: "no CAP_SYS_ADMIN and /var/lib read-only: data-root",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["cannot be replaced by a symlink"],
+        });
+
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.has_data = true;
+        f.var_lib_docker.drivers = vec![DriverData {
+            driver: Driver::Vfs,
+            snapshotter: false,
+            path: "/var/lib/docker/vfs/dir".into(),
+            layers: 9,
+        }];
+        rows.push(Row {
+            name: "/var/lib/docker holds data on the overlay: data-root + migration command",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["mv /var/lib/docker/* /home/coder/.docker-data/"],
+            note: &["never hides it"],
+        });
+
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.data_root.drivers = vec![DriverData {
+            driver: Driver::Vfs,
+            snapshotter: false,
+            path: "/home/coder/.docker-data/vfs/dir".into(),
+            layers: 12,
+        }];
+        rows.push(Row {
+            name: "DATA_ROOT holds vfs data: keep vfs",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Vfs),
+            warn: &["keeping vfs", "hide every image"],
+            note: &[],
+        });
+
+        let mut c = cfg();
+        c.storage_driver = DriverChoice::Overlay2;
+        rows.push(Row {
+            name: "pinned overlay2 on an overlay PVC: overridden with fuse-overlayfs, and why",
+            facts: pvc_overlay(true, 20),
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::FuseOverlayfs),
+            warn: &[
+                "storage driver overlay2 set by DIND_STORAGE_DRIVER is overridden with fuse-overlayfs",
+                "EINVAL",
+            ],
+            note: &[],
+        });
+
+        let mut c = cfg();
+        c.storage_driver = DriverChoice::Vfs;
+        rows.push(Row {
+            name: "pinned vfs on a good PVC: respected",
+            facts: seed(20),
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Vfs),
+            warn: &["full copy"],
+            note: &["storage driver vfs is set by DIND_STORAGE_DRIVER"],
+        });
+
+        let mut f = seed(29);
+        f.containerd_serving = true;
+        let m = mounts("k3s-devpod.txt");
+        f.var_lib_containerd = Some(loc(
+            &m,
+            "/var/lib/containerd",
+            "/var/lib",
+            einval("/var/lib"),
+        ));
+        rows.push(Row {
+            name: "containerd store + external containerd on overlay: our own containerd instead",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlayfs),
+            warn: &["starts its own containerd", "/var/lib/containerd"],
+            note: &[],
+        });
+
+        let mut f = seed(29);
+        f.containerd_serving = true;
+        f.var_lib_containerd = Some(loc(
+            &mounts("docker-host.txt"),
+            "/var/lib/containerd",
+            "/var/lib/containerd",
+            Trial::Ok,
+        ));
+        rows.push(Row {
+            name: "containerd store + external containerd on ext4: use it",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write", "dockerd"]]),
+            driver: Some(Driver::Overlayfs),
+            warn: &[],
+            note: &["already serves"],
+        });
+
+        let mut c = cfg();
+        c.strategy = Strategy::Off;
+        rows.push(Row {
+            name: "DIND_STRATEGY=off: no storage action, still dockerd (and a working driver)",
+            facts: seed(20),
+            cfg: c,
+            kinds: seq(&[&["write"], &SEPARATE]),
+            driver: Some(Driver::FuseOverlayfs),
+            warn: &["overlay mounts fail", "fuse-overlayfs runs in userspace"],
+            note: &["DIND_STRATEGY=off"],
+        });
+
+        let mut c = cfg();
+        c.containerd = ContainerdMode::Managed;
+        rows.push(Row {
+            name: "DIND_CONTAINERD=managed: no containerd step",
+            facts: seed(20),
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write", "dockerd"]]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["DIND_CONTAINERD=managed"],
+        });
+
+        let mut f = seed(20);
+        f.stale_pidfiles = vec![
+            "/var/run/docker.pid".into(),
+            "/var/run/docker/containerd/containerd.pid".into(),
+        ];
+        rows.push(Row {
+            name: "stale pidfiles removed before anything starts",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[
+                &storage,
+                &["bind", "write", "rm-pidfile", "rm-pidfile"],
+                &SEPARATE,
+            ]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &[],
+        });
+
+        for r in rows {
+            let p = plan(&r.facts, &r.cfg).unwrap_or_else(|e| panic!("{}: {e}", r.name));
+            let ctx = format!("{}\n{}", r.name, p.render());
+            assert_eq!(kinds(&p), r.kinds, "{ctx}");
+            assert_eq!(p.driver, r.driver, "{ctx}");
+            if let Some(dr) = r.driver {
+                let json = daemon_json(&p).unwrap_or_default();
+                let pinned_by_user = json.is_empty();
+                if !pinned_by_user {
+                    assert_eq!(
+                        json.get("storage-driver"),
+                        Some(&Value::from(dr.name())),
+                        "{ctx}"
+                    );
+                }
+            }
+            for w in r.warn {
+                assert!(has(&p.warnings, w), "warning {w:?} missing\n{ctx}");
+            }
+            for n in r.note {
+                assert!(has(&p.notes, n), "note {n:?} missing\n{ctx}");
+            }
+            if r.warn.is_empty() {
+                assert!(p.warnings.is_empty(), "unexpected warnings\n{ctx}");
+            }
+            for s in &p.steps {
+                assert!(!s.reason.is_empty() && !s.reason.contains('\n'), "{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn seed_plan_in_detail() {
+        let p = plan(&seed(20), &cfg()).unwrap();
+        assert_eq!(
+            p.steps[0].action,
+            Action::CreateDir {
+                path: D.into(),
+                mode: 0o710
+            }
+        );
+        assert_eq!(
+            p.steps[1].action,
+            Action::Lock {
+                path: PathBuf::from(D).join(".dind-init.lock")
+            }
+        );
+        assert_eq!(
+            p.steps[2].action,
+            Action::BindMount {
+                src: D.into(),
+                dst: VLD.into()
+            }
+        );
+        let why = &p.steps[2].reason;
+        assert!(why.contains("EINVAL") && why.contains("overlay"), "{why}");
+        assert!(why.contains("/dev/longhorn/pvc-8260aa67"), "{why}");
+        let json = daemon_json(&p).unwrap();
+        assert_eq!(json["storage-driver"], "overlay2");
+        assert_eq!(json["group"], "docker");
+        assert_eq!(json["shutdown-timeout"], 20);
+        assert!(
+            !json.contains_key("data-root"),
+            "bind: dockerd keeps /var/lib/docker"
+        );
+        assert_eq!(p.data_root, Some(D.into()));
+        assert_eq!(p.docker_root, Some(VLD.into()));
+        assert_eq!(
+            dockerd_argv(&p),
+            vec![
+                "dockerd".to_string(),
+                "--containerd=/var/run/docker/containerd/containerd.sock".into()
+            ]
+        );
+        assert_eq!(
+            p.containerd,
+            Some(ContainerdUse::Separate {
+                socket: "/var/run/docker/containerd/containerd.sock".into()
+            })
+        );
+        let start = p.steps.iter().find_map(|s| match &s.action {
+            Action::StartContainerd { argv, socket } => Some((argv.clone(), socket.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            start,
+            Some((
+                vec![
+                    "containerd".into(),
+                    "--config".into(),
+                    "/var/run/docker/containerd/containerd.toml".into()
+                ],
+                "/var/run/docker/containerd/containerd.sock".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn containerd_toml_mirrors_dockerds_managed_containerd() {
+        let p = plan(&seed(29), &cfg()).unwrap();
+        let text = p
+            .steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::WriteFile { path, content } if path.ends_with("containerd.toml") => {
+                    Some(content.clone())
+                }
+                _ => None,
+            })
+            .unwrap();
+        let t: toml::Table = text.parse().unwrap();
+        assert_eq!(t["version"].as_integer(), Some(2));
+        assert_eq!(
+            t["root"].as_str(),
+            Some("/var/lib/docker/containerd/daemon")
+        );
+        assert_eq!(
+            t["state"].as_str(),
+            Some("/var/run/docker/containerd/daemon")
+        );
+        assert_eq!(
+            t["grpc"]["address"].as_str(),
+            Some("/var/run/docker/containerd/containerd.sock")
+        );
+        assert_eq!(
+            t["disabled_plugins"].as_array().unwrap()[0].as_str(),
+            Some("io.containerd.grpc.v1.cri")
+        );
+        let odd = containerd_toml(Path::new("/data \"x\""), Path::new("/run/d"));
+        let t: toml::Table = odd.parse().unwrap();
+        assert_eq!(t["root"].as_str(), Some("/data \"x\"/containerd/daemon"));
+    }
+
+    #[test]
+    fn data_root_strategy_puts_data_root_in_daemon_json() {
+        let mut c = cfg();
+        c.strategy = Strategy::DataRoot;
+        let p = plan(&seed(29), &c).unwrap();
+        assert_eq!(kinds(&p), seq(&[&["mkdir", "lock", "write"], &SEPARATE]));
+        assert_eq!(daemon_json(&p).unwrap()["data-root"], D);
+        assert_eq!(p.docker_root, Some(D.into()));
+        let text = containerd_toml(Path::new(D), Path::new("/var/run/docker"));
+        assert!(p.steps.iter().any(|s| s.action
+            == Action::WriteFile {
+                path: "/var/run/docker/containerd/containerd.toml".into(),
+                content: text.clone()
+            }));
+    }
+
+    #[test]
+    fn daemon_settings_mtu_shm_group_shutdown() {
+        let mut f = seed(20);
+        f.mtu = Some(Mtu {
+            iface: "eth0".into(),
+            mtu: 1450,
+        });
+        let mut c = cfg();
+        c.shm_size = Some("1g".into());
+        c.stop_timeout = Duration::from_secs(3);
+        c.docker_group = "dockerusers".into();
+        let json = daemon_json(&plan(&f, &c).unwrap()).unwrap();
+        assert_eq!(json["mtu"], 1450);
+        assert_eq!(json["default-shm-size"], "1g");
+        assert_eq!(json["group"], "dockerusers");
+        assert_eq!(json["shutdown-timeout"], 1, "at least 1 s");
+
+        f.mtu = Some(Mtu {
+            iface: "eth0".into(),
+            mtu: 1500,
+        });
+        c.user = None;
+        let json = daemon_json(&plan(&f, &c).unwrap()).unwrap();
+        assert!(!json.contains_key("mtu"));
+        assert!(!json.contains_key("group"), "no DIND_USER, no group");
+    }
+
+    #[test]
+    fn users_own_settings_win_unless_broken() {
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some((
+            "/etc/docker/daemon.json".into(),
+            "{\"storage-driver\": \"overlay2\", \"shutdown-timeout\": 60, \"debug\": true}\n"
+                .into(),
+        ));
+        let p = plan(&f, &cfg()).unwrap();
+        assert_eq!(p.driver, Some(Driver::Overlay2));
+        let json = daemon_json(&p).unwrap();
+        assert_eq!(json["shutdown-timeout"], 60, "the user's value stays");
+        assert_eq!(json["debug"], true);
+        assert!(
+            p.notes.iter().any(|n| n.contains("set by daemon.json")),
+            "{:?}",
+            p.notes
+        );
+
+        let mut f = pvc_overlay_facts();
+        f.daemon.daemon_json = Some((
+            "/etc/docker/daemon.json".into(),
+            "{\"storage-driver\": \"overlay2\"}\n".into(),
+        ));
+        let p = plan(&f, &cfg()).unwrap();
+        assert_eq!(p.driver, Some(Driver::FuseOverlayfs));
+        assert_eq!(daemon_json(&p).unwrap()["storage-driver"], "fuse-overlayfs");
+        assert!(
+            has(&p.warnings, "storage driver overlay2 set by daemon.json"),
+            "{:?}",
+            p.warnings
+        );
+        assert!(p
+            .settings
+            .iter()
+            .any(|s| s.key == "storage-driver" && s.force));
+    }
+
+    fn pvc_overlay_facts() -> Facts {
+        let po = mounts("pvc-overlay.txt");
+        let mut f = seed(20);
+        f.data_root.location = loc(&po, D, "/home/coder", einval("/home/coder"));
+        f.volumes.clear();
+        f.mounts = Ok(po);
+        f
+    }
+
+    #[test]
+    fn a_corrupt_daemon_json_is_the_plans_error() {
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), "{\"debug\": tru\n".into()));
+        let e = plan(&f, &cfg()).unwrap_err().to_string();
+        assert!(e.contains("/etc/docker/daemon.json"), "{e}");
+    }
+
+    #[test]
+    fn no_dockerd_means_an_empty_plan() {
+        let c = Config {
+            start_dockerd: false,
+            ..cfg()
+        };
+        let p = plan(&seed(20), &c).unwrap();
+        assert!(p.steps.is_empty() && p.driver.is_none() && p.data_root.is_none());
+        assert!(p.render().starts_with("nothing to do\n"));
+    }
+
+    #[test]
+    fn volume_chosen_when_the_home_is_on_overlay_is_said() {
+        let mut f = seed(20);
+        f.data_root.from = DataRootFrom::Volume;
+        f.data_root.why = "the home /root is on overlay, which does not survive the pod; /home/coder is the pod's only persistent volume".into();
+        let p = plan(&f, &Config::default()).unwrap();
+        assert!(
+            has(&p.warnings, "set DIND_DATA_ROOT to choose another place"),
+            "{:?}",
+            p.warnings
+        );
+        assert_eq!(kinds(&p)[..3], ["mkdir", "lock", "bind"]);
+    }
+
+    #[test]
+    fn no_persistent_volume_is_warned_and_nothing_moves() {
+        let m = mounts("tmpfs-var-lib-docker.txt");
+        let mut f = seed(20);
+        f.data_root.path = "/root/.docker-data".into();
+        f.data_root.location = loc(&m, "/root/.docker-data", "/root", einval("/root"));
+        f.var_lib_docker.location = loc(&m, VLD, "/var/lib", einval("/var/lib"));
+        f.volumes.clear();
+        f.dev_fuse = Err("open /dev/fuse: No such file or directory (os error 2)".into());
+        f.mounts = Ok(m);
+        let p = plan(&f, &Config::default()).unwrap();
+        assert!(!kinds(&p).contains(&"bind"));
+        assert_eq!(p.driver, Some(Driver::Vfs));
+        assert!(
+            has(&p.warnings, "no persistent volume found"),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn render_is_one_numbered_line_per_step_then_warnings() {
+        let mut f = pvc_overlay_facts();
+        f.stale_pidfiles = vec!["/var/run/docker.pid".into()];
+        let p = plan(&f, &cfg()).unwrap();
+        let text = p.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.len(),
+            p.steps.len() + p.notes.len() + p.warnings.len()
+        );
+        for (i, s) in p.steps.iter().enumerate() {
+            assert!(
+                lines[i].starts_with(&format!("{}. ", i + 1)),
+                "{}",
+                lines[i]
+            );
+            assert!(
+                lines[i].ends_with(&format!("  — {}", s.reason)),
+                "{}",
+                lines[i]
+            );
+        }
+        assert!(lines[0].starts_with("1. mkdir -p -m 0710 /home/coder/.docker-data  — "));
+        assert!(text.contains("3. mount --bind /home/coder/.docker-data /var/lib/docker  — "));
+        assert!(
+            text.contains("printf '%s' $'{\\n  \"group\": \"docker\",\\n"),
+            "{text}"
+        );
+        assert!(text.contains(" > /etc/docker/daemon.json  — "));
+        assert!(text.contains("rm /var/run/docker.pid  — "));
+        assert!(
+            text.contains("containerd --config /var/run/docker/containerd/containerd.toml &  — ")
+        );
+        assert!(
+            text.contains("dockerd --containerd=/var/run/docker/containerd/containerd.sock &  — ")
+        );
+        assert!(lines.last().unwrap().starts_with("warning: "));
+        assert_eq!(sh("a b'c"), "'a b'\\''c'");
+        assert_eq!(sh(""), "''");
+    }
 }
