@@ -299,15 +299,16 @@ pub fn read(src: &Sources) -> Result<UserSettings> {
     };
     let dind_flags = parse_flags(src.dind_args, &FlagSource::DindArgs)?;
 
-    let daemon_json_path = dind_flags
+    let config_flag = dind_flags
         .config_file
         .clone()
-        .or_else(|| opts_flags.config_file.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DAEMON_JSON));
-    let json =
-        match src.daemon_json {
-            Some((path, _)) if path != daemon_json_path => return Err(Error::DaemonConfig {
-                path: daemon_json_path.clone(),
+        .or_else(|| opts_flags.config_file.clone());
+    // The caller may read the file under another root (tests, a mounted image):
+    // accept any path ending in the one dockerd will read.
+    let daemon_json_path = match (src.daemon_json, &config_flag) {
+        (Some((path, _)), Some(c)) if !path.ends_with(c.strip_prefix("/").unwrap_or(c)) => {
+            return Err(Error::DaemonConfig {
+                path: c.clone(),
                 line: 0,
                 msg: format!(
                     "dockerd reads this file (--config-file) but {} was read instead",
@@ -316,10 +317,16 @@ pub fn read(src: &Sources) -> Result<UserSettings> {
                 hint:
                     "read the file settings::config_file_path names before calling settings::read"
                         .into(),
-            }),
-            Some((path, text)) => parse_daemon_json(path, text)?,
-            None => serde_json::Map::new(),
-        };
+            })
+        }
+        (Some((path, _)), _) => path.to_path_buf(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => PathBuf::from(DEFAULT_DAEMON_JSON),
+    };
+    let json = match src.daemon_json {
+        Some((path, text)) => parse_daemon_json(path, text)?,
+        None => serde_json::Map::new(),
+    };
 
     let file_origin = Origin::DaemonJson(daemon_json_path.clone());
     let mut effective: BTreeMap<String, (Value, Origin)> = json
@@ -376,7 +383,12 @@ pub fn read(src: &Sources) -> Result<UserSettings> {
             ));
         }
     }
-    let mut passthrough = opts_flags.passthrough;
+    // --config-file is passed on unchanged (the winning one only).
+    let mut passthrough: Vec<String> = config_flag
+        .iter()
+        .map(|c| format!("--config-file={}", c.display()))
+        .collect();
+    passthrough.extend(opts_flags.passthrough);
     passthrough.extend(dind_flags.passthrough);
     for key in passthrough_keys(&passthrough) {
         if json.contains_key(&key) {
@@ -464,9 +476,6 @@ pub fn merge(user: &UserSettings, wanted: &[Wanted]) -> Result<Merged> {
 
     let mut json = user.json.clone();
     let mut args = Vec::new();
-    if user.daemon_json_path != Path::new(DEFAULT_DAEMON_JSON) {
-        args.push(format!("--config-file={}", user.daemon_json_path.display()));
-    }
     for (key, (value, origin)) in &effective {
         match origin {
             Origin::DaemonJson(_) => {}
@@ -1451,6 +1460,19 @@ echo \"ignored\"
         .unwrap();
         let m = merge(&u, &[wanted("storage-driver", json!("overlay2"), false)]).unwrap();
         assert_eq!(m.args, ["--config-file=/etc/dind/daemon.json"]);
+        // Read under another root (a test tree): accepted, written there.
+        let u = read(&Sources {
+            daemon_json: Some((Path::new("/tmp/root/etc/dind/daemon.json"), "{}")),
+            dind_args: &args,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            u.daemon_json_path,
+            PathBuf::from("/tmp/root/etc/dind/daemon.json")
+        );
+        let m2 = merge(&u, &[]).unwrap();
+        assert_eq!(m2.args, ["--config-file=/etc/dind/daemon.json"]);
         assert_eq!(
             m.daemon_json.unwrap().0,
             PathBuf::from("/etc/dind/daemon.json")
