@@ -378,6 +378,27 @@ impl Ctx<'_> {
         let keeps = own_mount || !probe::is_volatile_fs(&vld_fs);
         let (tried, guess) = overlay_works(&vld.location.trial, &vld_fs);
         let vld_works = tried.unwrap_or(guess);
+        if let Some(t) = &vld.symlink {
+            // Someone pointed it elsewhere on purpose; a bind would land on the target.
+            let t = t.display();
+            if self.cfg.data_root.is_none() && keeps && vld_works {
+                return (
+                    Storage::Leave,
+                    format!(
+                        "{vp} is a symlink to {t} on {}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
+                        where_fs(&vld.location),
+                        trial_words(&vld.location.trial)
+                    ),
+                );
+            }
+            p.warnings.push(format!(
+                "{vp} is a symlink to {t}, which dind-init does not replace; dockerd gets data-root {dp} instead (remove the symlink to let dind-init manage {vp})"
+            ));
+            return (
+                Storage::DataRoot,
+                format!("{vp} is a symlink to {t}, so dockerd gets data-root {dp}"),
+            );
+        }
         let same_fs = matches!(
             (&vld.location.mount, &d.location.mount),
             (Some(a), Some(b)) if a.id == b.id
@@ -1538,6 +1559,19 @@ mod tests {
             driver: Some(Driver::Overlay2),
             warn: &[],
             note: &["DIND_CONTAINERD=managed"],
+        });
+
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.symlink = Some("/scratch/docker".into());
+        rows.push(Row {
+            name: "/var/lib/docker a symlink elsewhere on overlay: not replaced, data-root",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["is a symlink to /scratch/docker"],
+            note: &[],
         });
 
         let mut f = seed(20);
