@@ -72,6 +72,14 @@ fn prerequisites(engine: Engine) -> bool {
     true
 }
 
+/// The dind-init put into the pod: this test build, or `DIND_E2E_BIN` (e.g. the static musl
+/// release binary) to run the same scenarios against another build.
+fn dind_init_bin() -> PathBuf {
+    std::env::var_os("DIND_E2E_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(common::bin)
+}
+
 /// Run `devpod.sh --engine E [--mode M] [--bin dind-init] SCENARIO` and assert it passed.
 fn scenario(engine: Engine, name: &str, mode: Option<&str>) {
     let _serial = SERIAL
@@ -87,7 +95,7 @@ fn scenario(engine: Engine, name: &str, mode: Option<&str>) {
         .arg(&harness)
         .args(["--engine", engine.name()]);
     if let Some(m) = mode {
-        cmd.args(["--mode", m]).arg("--bin").arg(common::bin());
+        cmd.args(["--mode", m]).arg("--bin").arg(dind_init_bin());
     }
     cmd.arg(name);
     let started = std::time::Instant::now();
