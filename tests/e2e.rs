@@ -58,12 +58,19 @@ fn prerequisites(engine: Engine) -> bool {
         }
     }
     if let Engine::Trixie = engine {
-        let dockerd = trixie_root().join("usr/sbin/dockerd");
+        let root = trixie_root();
+        let parts = [
+            "usr/sbin/dockerd",
+            "usr/bin/containerd",
+            "usr/bin/docker",
+            "usr/libexec/docker/cli-plugins/docker-buildx",
+        ];
+        let complete = parts.iter().all(|p| root.join(p).is_file());
         if !common::require(
-            dockerd.is_file(),
+            complete,
             &format!(
-                "needs Debian trixie's Docker 26.1 at {} (run scripts/deps)",
-                dockerd.display()
+                "needs Debian trixie's Docker 26.1, CLI, buildx and containerd under {} (run scripts/deps)",
+                root.display()
             ),
         ) {
             return false;

@@ -187,6 +187,11 @@ make_layers() {
 	for a in sh echo cat sleep id ls mkdir true false env; do ln -s busybox "$T/bb/bin/$a"; done
 	tar -C "$T/bb" -cf "$l/3/fs/opt/e2e/busybox.tar" .
 	chmod 0644 "$l/3/fs/opt/e2e/busybox.tar"
+	if [[ $ENGINE == trixie ]]; then
+		# docker-buildx, the CLI plugin that does BuildKit builds with docker-cli 26
+		mkdir -p "$l/3/fs/usr/libexec/docker/cli-plugins"
+		ln -s /opt/trixie/usr/libexec/docker/cli-plugins/docker-buildx "$l/3/fs/usr/libexec/docker/cli-plugins/docker-buildx"
+	fi
 	# 4: the devpod user (the host's own uid 1000, if any, is not in this image)
 	mkdir -p "$l/4/fs/etc"
 	awk -F: '$3 != 1000 && $1 != "coder"' /etc/passwd >"$l/4/fs/etc/passwd"
@@ -353,7 +358,7 @@ expect_data_on_pvc() {
 			-exec sh -c 'ls -A "$1" | grep -q .' _ '{}' \; -print 2>/dev/null | head -1)
 	fi
 	[[ -n $found ]] || fail "no image layers (overlay2/ or overlayfs snapshots/) on the PVC"
-	echo "evidence: image layers on the PVC (ext4): ${found#"$ROOT"} ($(ls -A "$found" | wc -l) entries)"
+	echo "evidence: image layers on the PVC (ext4): ${found#"$ROOT"} ($(find "$found" -mindepth 1 -maxdepth 1 | wc -l) entries)"
 	if [[ -d $UPPER/var/lib/docker ]] &&
 		[[ -n $(find "$UPPER/var/lib/docker" -mindepth 1 -maxdepth 2 \( -name overlay2 -o -name containerd -o -name image \) 2>/dev/null) ]]; then
 		fail "Docker data landed on the overlay root ($UPPER/var/lib/docker)"
@@ -367,7 +372,7 @@ check_prereqs() {
 	done
 	[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || fail "needs Debian's docker.io (scripts/deps installs it)"
 	if [[ $ENGINE == trixie ]]; then
-		[[ -x $TRIXIE/usr/sbin/dockerd && -x $TRIXIE/usr/bin/containerd ]] ||
+		[[ -x $TRIXIE/usr/sbin/dockerd && -x $TRIXIE/usr/bin/containerd && -x $TRIXIE/usr/libexec/docker/cli-plugins/docker-buildx ]] ||
 			fail "needs the trixie engine in $TRIXIE (run scripts/deps)"
 	fi
 }
@@ -394,8 +399,10 @@ scenario_without() {
 		expect_log without '^evidence: dockerd ready' "ready dockerd"
 		expect_log without '^RUN_RC=[1-9]' "failing docker run"
 		expect_log without '^BUILD_RC=[1-9]' "failing docker build"
+		expect_log without '^BUILDKIT_RC=[1-9]' "failing BuildKit build"
+		expect_log without 'buildkit: .*invalid argument' "'invalid argument' from the BuildKit build"
 		expect_log without 'docker run: .*failed to mount.*invalid argument' "'failed to mount … invalid argument' from docker run"
-		expect_log without 'docker build: .*invalid argument' "'invalid argument' from docker build"
+		expect_log without 'docker build: .*failed to mount.*invalid argument' "'failed to mount … invalid argument' from docker build"
 		show_evidence without
 	fi
 	[[ -d $UPPER/var/lib/docker ]] || fail "dockerd wrote nothing to /var/lib/docker on the overlay root"

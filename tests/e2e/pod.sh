@@ -7,6 +7,7 @@ set -euo pipefail
 
 IMG=e2e/busybox
 BUILT=e2e/built
+BK=e2e/buildkit
 VOL=e2e-vol
 BUSYBOX_TAR=/opt/e2e/busybox.tar
 
@@ -45,6 +46,17 @@ build_image() {
 	evidence "docker build (classic builder, RUN step) made $BUILT"
 }
 
+# BuildKit, as the seed's user built (docker build with BuildKit, a RUN step).
+buildkit_build() {
+	local out
+	out=$(printf 'FROM %s\nRUN echo buildkit-ok > /bk\n' "$IMG" |
+		DOCKER_BUILDKIT=1 docker build --network none --progress=plain -t "$BK" - 2>&1) ||
+		fail "BuildKit build failed: $(tail -5 <<<"$out" | tr '\n' ' ')"
+	out=$(docker run --rm --pull=never --network none "$BK" cat /bk)
+	[[ $out == buildkit-ok ]] || fail "BuildKit-built image printed '$out', expected buildkit-ok"
+	evidence "docker build with BuildKit (RUN step) made $BK; docker run -> $out"
+}
+
 run_built() {
 	local out
 	out=$(docker run --rm --pull=never --network none "$BUILT" cat /built)
@@ -77,6 +89,7 @@ user_checks() {
 	import_image
 	build_image
 	run_built
+	buildkit_build
 	echo STEP_OK
 }
 
@@ -167,6 +180,10 @@ without_containerd_store() {
 	rc=$?
 	echo "BUILD_RC=$rc"
 	echo "$out" | grep -iE 'error|invalid' | sed 's/^/evidence: docker build: /'
+	out=$(printf 'FROM %s\nRUN echo test\n' "$IMG" | DOCKER_BUILDKIT=1 docker build --network none --progress=plain - 2>&1)
+	rc=$?
+	echo "BUILDKIT_RC=$rc"
+	grep -E 'ERROR|invalid argument' <<<"$out" | head -3 | sed 's/^/evidence: buildkit: /'
 	set -e
 	kill -TERM "$dpid"
 	wait "$dpid" || true
