@@ -52,8 +52,13 @@ trap cleanup EXIT
 export DOCKER_HOST=unix://$work/docker.sock
 export DOCKER_BUILDKIT=0
 say "starting a private dockerd in $work"
-dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/dockerd.pid" \
-    -H "$DOCKER_HOST" --bridge=none --iptables=false --ip6tables=false \
+# A private /run: dockerd 20.10 would use any containerd serving on
+# /run/containerd/containerd.sock (another test's), and its own daemon.json so
+# the host's /etc/docker/daemon.json cannot change what is tested.
+mount -t tmpfs -o mode=755 tmpfs /run
+echo '{}' >"$work/daemon.json"
+dockerd --config-file "$work/daemon.json" --data-root "$work/data" --exec-root "$work/exec" \
+    --pidfile "$work/dockerd.pid" -H "$DOCKER_HOST" --bridge=none --iptables=false --ip6tables=false \
     >"$work/dockerd.log" 2>&1 &
 dockerd_pid=$!
 for _ in $(seq 600); do
