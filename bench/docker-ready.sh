@@ -154,8 +154,8 @@ for engine in "${engines[@]}"; do
     if [ "$engine" = trixie ]; then
         export PATH=$TROOT/usr/sbin:$TROOT/usr/bin:$PATH
     fi
-    version=$(dockerd --version)
-    echo "== $engine: $version"
+    version=$(dockerd --version | sed -E 's/^Docker version ([^,]*).*/\1/')
+    echo "== $engine: Docker $version"
     res[$engine,version]=$version
 
     # Warm-up: initialise the data root and import the image every variant runs.
@@ -213,7 +213,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9]+$/ && b > 0) printf "
         for variant in "${variants[@]}"; do
             ready=$(med "$engine,$variant,ready")
             if [[ ${res[$engine,$variant,ready]:-} == *fail* ]]; then ready=fail; fi
-            echo "| ${res[$engine,version]#Docker version } | $variant | $ready | $(ratio "$ready" "$bare") |" \
+            echo "| ${res[$engine,version]} | $variant | $ready | $(ratio "$ready" "$bare") |" \
                 "$(ratio "$ready" "$floor") | $(med "$engine,$variant,status") |" \
                 "$(med "$engine,$variant,stop0") | $(med "$engine,$variant,stop1") |"
         done
