@@ -477,7 +477,7 @@ scenario_sigterm() {
 	expect_log sigterm '^got TERM' "TERM reaching the user command"
 	expect_log sigterm 'Daemon shutdown complete|stopping event stream' "clean dockerd shutdown"
 	((DUR_MS <= STOP_TIMEOUT * 1000)) || fail "shutdown took $DUR_MS ms, above DIND_STOP_TIMEOUT=$STOP_TIMEOUT s"
-	grep -E 'Daemon shutdown complete|stopping event stream' "$LOGS/sigterm.log" | head -2 | sed 's/^/evidence: dockerd: /'
+	grep -E 'Daemon shutdown complete|stopping event stream' "$LOGS/sigterm.log" | head -2 | sed 's/^/evidence: pod log: /'
 	echo "evidence: SIGTERM to exit: $DUR_MS ms, exit code $RC"
 	say "PASS (d) SIGTERM: command got TERM, dockerd shut down cleanly, exit 42 in $DUR_MS ms"
 }
