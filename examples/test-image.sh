@@ -5,7 +5,9 @@
 #   3. build Dockerfile.prebuilt from the static musl binary;
 #   4. build examples/devpod/Dockerfile FROM that base with COPY --from=<dind-init image>;
 #   5. run the devpod image: dind-init is PID 1 and passes output, exit codes and
-#      signals through, reaps orphans, and switches to DIND_USER.
+#      signals through, reaps orphans, and switches to DIND_USER;
+#   6. build it again FROM a base that holds the host's Docker engine and run Docker
+#      inside: overlay2 with the data on a volume, a nested container as coder.
 # Needs root, dockerd/containerd/runc/docker (docker.io), busybox-static, cargo.
 # Prints "test-image: ok" at the end on success; any failure exits non-zero.
 set -euo pipefail
@@ -146,5 +148,66 @@ docker rm "$cid" >/dev/null
 echo "$logs" | grep -q 'got TERM' || fail "the command did not get SIGTERM; logs: $logs"
 [ "$code" = 0 ] || fail "after docker stop the exit code is $code, expected 0; logs: $logs"
 say "ok: docker stop delivered SIGTERM to the command, exit code 0"
+
+# The real thing: Docker inside the devpod image. The base gets the host's Docker
+# engine (dockerd, containerd, shim, runc, CLI and their libraries), an offline
+# stand-in for `apt-get install docker.io`. The container's own root is overlayfs,
+# the seed's situation; /home/coder is a volume on /tmp (ext4), the PVC's stand-in.
+say "building a base that holds Docker's engine"
+eng=$work/engine
+cp -a "$base" "$eng"
+mkdir -p "$eng/usr/bin"
+for b in dockerd containerd containerd-shim-runc-v2 runc docker; do
+    src=$(command -v "$b")
+    cp -L "$src" "$eng/usr/bin/$b"
+    # A static binary makes ldd fail: no libraries to copy then.
+    libs=$(ldd "$src" 2>/dev/null || true)
+    awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs" |
+        while read -r lib; do cp -L --parents "$lib" "$eng/"; done
+done
+tar -C "$eng" -c . | docker import -c 'CMD ["/bin/sh"]' - dind-init-test/engine-base:latest >/dev/null
+docker build --pull=false -q --network none \
+    --build-arg BASE=dind-init-test/engine-base:latest \
+    --build-arg DIND_INIT_IMAGE=dind-init-test/dind-init:latest \
+    --build-arg INSTALL_DOCKER=false \
+    -t dind-init-test/devpod-docker:latest "$repo/examples/devpod" >/dev/null
+
+mkdir -p "$work/pvc"
+# --privileged grants every capability; where our own bounding set lacks one (this
+# Firecracker VM has no CAP_SYS_RESOURCE) runc cannot apply it. Then grant all we
+# have and give what --privileged would: no seccomp/AppArmor, unmasked /proc and
+# /sys, all devices, and a writable cgroup tree (here the host's, bind-mounted).
+if (((0x$(awk '/^CapBnd:/ {print $2}' /proc/self/status) >> 24) & 1)); then # CAP_SYS_RESOURCE
+    DIND_TEST_PRIVILEGED=--privileged
+else
+    DIND_TEST_PRIVILEGED="--cap-add ALL --cap-drop SYS_RESOURCE --security-opt seccomp=unconfined
+        --security-opt apparmor=unconfined --security-opt systempaths=unconfined
+        --device /dev/fuse -v /sys/fs/cgroup:/sys/fs/cgroup:rw"
+fi
+set +e
+# shellcheck disable=SC2086
+out=$(docker run --rm $DIND_TEST_PRIVILEGED --network none -v "$work/pvc:/home/coder" \
+    -e DIND_DATA_ROOT=/home/coder/.docker-data \
+    -e DIND_DOCKERD_ARGS="--bridge=none --iptables=false --ip6tables=false" \
+    -e DIND_REQUIRE_DOCKER=true \
+    dind-init-test/devpod-docker:latest sh -c '
+        set -e
+        echo "user=$(id -un)"
+        docker info --format "driver={{.Driver}}"
+        tar -C / -c bin | docker import - nested >/dev/null
+        docker run --rm --network none nested echo nested-ok' 2>"$work/stderr")
+code=$?
+set -e
+if [ "$code" != 0 ]; then
+    tail -30 "$work/stderr" >&2
+    fail "Docker inside the devpod image failed (exit $code): $out"
+fi
+for want in "user=coder" "driver=overlay2" "nested-ok"; do
+    grep -qx "$want" <<<"$out" || { tail -30 "$work/stderr" >&2; fail "expected \"$want\" in: $out"; }
+done
+# Docker's data, with the nested image, must be on the volume, not in the container.
+grep -qs '"nested"' "$work/pvc/.docker-data/image/overlay2/repositories.json" ||
+    fail "the nested image is not in the volume's .docker-data (data not on the PVC stand-in)"
+say "ok: Docker in the devpod image: overlay2 on the volume, a nested container ran as coder"
 
 say ok

@@ -504,7 +504,8 @@ fn dockerfiles_yield_the_same_minimal_image() {
 }
 
 /// Build both images offline (busybox base from `docker import`, private dockerd)
-/// and run the devpod image with dind-init as PID 1: examples/test-image.sh.
+/// and run the devpod image with dind-init as PID 1, bare and with Docker inside:
+/// examples/test-image.sh.
 #[test]
 fn image_builds_offline_and_runs_with_dind_init_as_pid1() {
     if !common::require_root() {
@@ -541,6 +542,7 @@ fn image_builds_offline_and_runs_with_dind_init_as_pid1() {
         "{stdout}\n{stderr}"
     );
     for check in [
+        "overlay2 on the volume, a nested container ran",
         "printed hi and exited 7",
         "PID 1 is dind-init",
         "orphans reaped",
