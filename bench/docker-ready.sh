@@ -113,26 +113,26 @@ start() {
     case $variant in
     bare)
         dockerd >>"$w/$engine.$variant.log" 2>&1 &
-        pids+=($!)
-        stop_pids=($!)
+        pids+=("$!")
+        stop_pids=("$!")
         ;;
     floor)
         mkdir -p /run/docker/containerd
         containerd --config "$w/containerd.toml" --root "$w/$engine/data/containerd/daemon" \
             --state /run/docker/containerd/daemon --address "$sock" >>"$w/$engine.$variant.log" 2>&1 &
         local c=$!
-        pids+=($c)
+        pids+=("$c")
         until [ -S "$sock" ]; do sleep 0.005; done
         dockerd --containerd="$sock" >>"$w/$engine.$variant.log" 2>&1 &
-        pids+=($!)
-        stop_pids=($! "$c")
+        pids+=("$!")
+        stop_pids=("$!" "$c")
         ;;
     managed | separate)
         DIND_CONTAINERD=$variant DIND_DATA_ROOT=$w/$engine/data DIND_STRATEGY=data-root \
             DIND_START_DOCKERD=true DIND_STOP_TIMEOUT=25 \
             unshare --pid --fork --mount-proc "$bin" sleep infinity >>"$w/$engine.$variant.log" 2>&1 &
         u=$!
-        pids+=($u)
+        pids+=("$u")
         init=
         while [ -z "$init" ] && kill -0 "$u" 2>/dev/null; do init=$(children "$u"); done
         init=${init%% *}

@@ -56,8 +56,9 @@ declare -A result
 
 # --- machine ---------------------------------------------------------------
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+os=$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')
 {
-    echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}, kernel $(uname -r), $(. /etc/os-release && echo "$PRETTY_NAME"); load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
+    echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}, kernel $(uname -r), $os; load average at start: $(cut -d" " -f1-3 /proc/loadavg)"
     echo "versions: $("$bin" --version 2>&1 | head -1); $(tini --version 2>&1 | head -1);" \
         "dumb-init $(dumb-init --version 2>&1 | head -1 | awk '{print $NF}'); $(catatonit --version 2>&1 | head -1)"
 } | tee "$out/machine.txt"
@@ -102,9 +103,9 @@ overhead overhead_pid1 "unshare --pid --fork"
 # The pid of PID 1 (the child of `unshare --fork`) once it has exec'd and started
 # its own child, so its memory is the init's, not unshare's.
 init_pid_of() {
-    local u=$1 p= i
+    local u=$1 p='' i
     for i in $(seq 500); do
-        p=$(cat "/proc/$u/task/$u/children" 2>/dev/null | awk '{print $1}')
+        p=$(awk '{print $1}' "/proc/$u/task/$u/children" 2>/dev/null)
         if [ -n "$p" ] && [ -n "$(cat "/proc/$p/task/$p/children" 2>/dev/null)" ]; then
             echo "$p"
             return 0
@@ -206,7 +207,8 @@ fmt() { # $1 kind, $2 value
     esac
 }
 row() { # $1 title, $2 key, $3 kind
-    local line="| $1 | $(fmt "$3" "${result[$2,dind-init]}") |" n v
+    local line n v
+    line="| $1 | $(fmt "$3" "${result[$2,dind-init]}") |"
     for n in tini dumb-init catatonit; do
         v=${result[$2,$n]}
         line+=" $(fmt "$3" "$v") ($(ratio "${result[$2,dind-init]}" "$v")×) |"
