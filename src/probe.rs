@@ -582,6 +582,41 @@ pub fn dockerd_version(program: &str) -> std::result::Result<Version, String> {
     finish_version(program, spawn_version(program))
 }
 
+/// File in DATA_ROOT caching `dockerd --version` for the binary it was read from.
+pub const VERSION_CACHE: &str = ".dind-init-dockerd-version";
+
+/// What identifies one dockerd binary: its resolved path, size and mtime.
+/// None when it cannot be found (then the version is never cached).
+pub fn version_cache_key(program: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = if program.contains('/') {
+        PathBuf::from(program)
+    } else {
+        which(program, &std::env::var_os("PATH")?)?
+    };
+    let path = std::fs::canonicalize(path).ok()?;
+    let m = std::fs::metadata(&path).ok()?;
+    Some(format!(
+        "{} {} {}.{:09}",
+        path.display(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec()
+    ))
+}
+
+/// The cache file's text for `key` and `version`.
+pub fn version_cache_text(key: &str, version: &Version) -> String {
+    format!("{key}\nDocker version {version}\n")
+}
+
+/// The cached version, when the file is for exactly this binary.
+fn read_version_cache(file: &Path, key: &str) -> Option<Version> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let (k, v) = text.split_once('\n')?;
+    (k == key).then(|| parse_docker_version(v)).flatten()
+}
+
 /// Start `<program> --version` so it runs while the other probes do (it costs ~35 ms).
 fn spawn_version(program: &str) -> std::result::Result<std::process::Child, String> {
     use std::process::{Command, Stdio};
@@ -1385,7 +1420,6 @@ fn choose_data_root(
 /// Gather every fact the planner needs. Never fails and never panics: what cannot be
 /// probed is recorded as such. Creates only short-lived scratch dirs (trial, d_type).
 pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
-    let version_child = spawn_version(&cfg.dockerd);
     let euid = nix::unistd::geteuid().as_raw();
     let cap = cap_sys_admin().unwrap_or(false);
     let mounts = std::fs::read_to_string(roots.proc.join("self/mountinfo"))
@@ -1418,6 +1452,16 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         (p, origin)
     });
     let (dr_path, from, why) = choose_data_root(cfg, user_data_root, &user, table, &volumes);
+    // `dockerd --version` is most of the probe's time: skip it when this very binary's
+    // version is cached on the data root (a pod restart), else run it beside the probes below.
+    let cache_key = version_cache_key(&cfg.dockerd);
+    let cached = cache_key
+        .as_deref()
+        .and_then(|k| read_version_cache(&dr_path.join(VERSION_CACHE), k));
+    let version_child = match cached {
+        Some(_) => None,
+        None => Some(spawn_version(&cfg.dockerd)),
+    };
     let dr_loc = locate(&dr_path, table);
     let data_root = DataRoot {
         exists: dr_path.is_dir(),
@@ -1484,7 +1528,11 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
 
     let dockerd = Dockerd {
         program: cfg.dockerd.clone(),
-        version: finish_version(&cfg.dockerd, version_child),
+        version: match (cached, version_child) {
+            (Some(v), _) => Ok(v),
+            (None, Some(child)) => finish_version(&cfg.dockerd, child),
+            (None, None) => Err("no version".into()),
+        },
     };
     let pinned = effective
         .get("storage-driver")
@@ -1981,6 +2029,28 @@ mod tests {
         );
         assert!(leftovers(&t.0).is_empty());
         assert!(nearest_existing(&t.0.join("a/b/c")) == std::fs::canonicalize(&t.0).unwrap());
+    }
+
+    #[test]
+    fn version_cache_is_used_only_for_the_same_binary() {
+        let dir = std::env::temp_dir().join(format!("dind-init-vcache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(VERSION_CACHE);
+        let v = Version {
+            major: 26,
+            minor: 1,
+            patch: 5,
+        };
+        std::fs::write(&file, version_cache_text("/usr/sbin/dockerd 123 4.5", &v)).unwrap();
+        assert_eq!(
+            read_version_cache(&file, "/usr/sbin/dockerd 123 4.5"),
+            Some(v)
+        );
+        assert_eq!(read_version_cache(&file, "/usr/sbin/dockerd 124 4.5"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let key = version_cache_key("sh").expect("sh is on PATH");
+        assert!(key.starts_with('/'), "{key}");
+        assert_eq!(version_cache_key("/nonexistent/dockerd"), None);
     }
 
     #[test]

@@ -357,6 +357,7 @@ fn start_docker(
                     error: String::new(),
                 }
                 .save(sys, state_path);
+                cache_version(&facts, &cfg, sys);
                 return Ok(Docker {
                     services,
                     socket,
@@ -391,6 +392,25 @@ fn start_docker(
         },
         services,
     ))
+}
+
+/// Remember dockerd's version on the data root, so the next start of this pod
+/// (same binary) need not run `dockerd --version`.
+fn cache_version(facts: &probe::Facts, cfg: &Config, sys: &dyn Syscall) {
+    let (Ok(v), Some(key)) = (
+        &facts.dockerd.version,
+        probe::version_cache_key(&cfg.dockerd),
+    ) else {
+        return;
+    };
+    let dir = &facts.data_root.path;
+    let text = probe::version_cache_text(&key, v);
+    let file = dir.join(probe::VERSION_CACHE);
+    if dir.is_dir() && std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+        if let Err(e) = sys.write_atomic(&file, text.as_bytes(), false) {
+            log::debug!("cannot cache the dockerd version: {e}");
+        }
+    }
 }
 
 /// Stop one service now (used between smoke-test attempts).
