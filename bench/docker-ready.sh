@@ -38,6 +38,8 @@ if [ -z "${DIND_INIT_BIN:-}" ]; then
 fi
 [ -x "$bin" ] || { echo "docker-ready: no binary at $bin" >&2; exit 2; }
 
+report=${BENCH_OUT:-/tmp}/docker-ready.md
+mkdir -p "$(dirname "$report")"
 w=$(mktemp -d /tmp/dind-init-ready.XXXXXX)
 pids=()
 cleanup() {
@@ -221,4 +223,4 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9]+$/ && b > 0) printf "
     echo
     echo "medians of $ROUNDS rounds; target (issue 6): dind-init ready ≤ 1.1× bare dockerd;" \
         "issue 7: ≤ 1.1× floor on Docker 26.1 and stop with no containers < 100 ms"
-} | tee "${BENCH_OUT:-/tmp}/docker-ready.md"
+} | tee "$report"
