@@ -266,6 +266,7 @@ fn start_docker(
                         argv,
                         cfg.dockerd_log.as_deref(),
                         &mut pumps,
+                        None,
                     ) {
                         Ok(s) => s,
                         Err(e) => return Err(broken(e, services)),
@@ -308,6 +309,7 @@ fn start_docker(
                         argv,
                         cfg.dockerd_log.as_deref(),
                         &mut pumps,
+                        Some(&facts.daemon.pidfile),
                     ) {
                         Ok(s) => s,
                         Err(e) => return Err(broken(e, services)),
@@ -485,13 +487,24 @@ fn start_service(
     argv: &[String],
     log: Option<&Path>,
     pumps: &mut Vec<LogPump>,
+    pidfile: Option<&Path>,
 ) -> Result<Service> {
     let (pid, pump) = spawn_daemon(init, name, argv, log)?;
     pumps.extend(pump);
     let name_s = name.to_string();
     let argv_s = argv.to_vec();
     let log_s = log.map(Path::to_path_buf);
+    let pidfile = pidfile.map(Path::to_path_buf);
     let restart: Restart = Box::new(move |init: &mut Init| {
+        // A killed dockerd leaves its pidfile; in a pod its pid is soon reused, and
+        // dockerd refuses to start over a pidfile whose pid is alive.
+        if let Some(p) = &pidfile {
+            if let Ok(Some(true)) = dockerd::pidfile_is_stale(p, Path::new("/proc"), &[&name_s]) {
+                if let Err(e) = std::fs::remove_file(p) {
+                    warn!("cannot remove stale {}: {e}", p.display());
+                }
+            }
+        }
         let (pid, _pump) = spawn_daemon(init, &name_s, &argv_s, log_s.as_deref())?;
         Ok(pid)
     });
