@@ -442,30 +442,28 @@ fn not_ready(
     pumps: &[LogPump],
     cfg: &Config,
 ) -> Failed {
-    let tail = pumps
-        .iter()
-        .rev()
-        .find(|p| p.name() == name)
-        .map(LogPump::tail)
-        .unwrap_or_default();
+    let pump = pumps.iter().rev().find(|p| p.name() == name);
+    if let (Some(p), Ready::Exited { .. }) = (pump, r) {
+        // Let the pump read the dead daemon's last lines (a child of it may hold
+        // the pipe open, so do not wait for EOF for long).
+        let until = Instant::now() + Duration::from_millis(300);
+        while !p.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let tail = pump.map(LogPump::tail).unwrap_or_default();
     let why = dockerd::diagnose(&tail, data_root, driver.map(|d| d.name()).unwrap_or(""))
         .unwrap_or_default();
     match r {
         Ready::Stopped(sig) => Failed::Stopped(sig, services),
-        Ready::Exited { code, .. } => {
-            for l in &tail {
-                eprintln!("dind-init: {name} said: {l}");
-            }
-            Failed::Broken(
-                Error::Docker {
-                    msg: format!("{name} exited with {code} before it answered. {why}"),
-                    hint:
-                        "read the lines above; `dind-init doctor` checks storage, caps and cgroups"
-                            .into(),
-                },
-                services,
-            )
-        }
+        Ready::Exited { code, .. } => Failed::Broken(
+            Error::Docker {
+                msg: format!("{name} exited with {code} before it answered. {why}"),
+                hint: "read the lines above; `dind-init doctor` checks storage, caps and cgroups"
+                    .into(),
+            },
+            services,
+        ),
         _ => Failed::Broken(
             Error::Docker {
                 msg: format!(
