@@ -425,6 +425,9 @@ scenario_basic() {
 	pod_up
 	say "(b) dind-init as PID 1 (DIND_CONTAINERD=$MODE), user command as coder"
 	pod_run basic "$MODE" "$DI" -- /bin/bash "$STEP" user-checks
+	# What dind-init decided and did (file contents it writes are left out).
+	grep -E '^dind-init\[(info|warn|error)\]' "$LOGS/basic.log" | grep -v "printf '%s'" | head -12 |
+		sed 's/^/  [basic] evidence: /' || true
 	show_evidence basic
 	expect_rc basic 0
 	expect_log basic '^STEP_OK' "completed user checks"
