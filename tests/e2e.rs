@@ -50,7 +50,7 @@ fn prerequisites(engine: Engine) -> bool {
     if !common::require_root() {
         return false;
     }
-    let tools = "unshare chroot mkfs.ext4 losetup mount findmnt flock timeout setpriv busybox \
+    let tools = "unshare chroot mkfs.ext4 losetup mount findmnt flock setpriv busybox \
                  dockerd docker runc containerd";
     for p in tools.split_whitespace() {
         if !common::require_program(p) {

@@ -275,15 +275,12 @@ pod_cmd() {
 		chroot "$ROOT" /usr/bin/env -i "${envs[@]}" "$@")
 }
 
-# pod_run NAME MODE ENTRYPOINT...: run the pod to its end. Sets RC and DUR_MS.
+# pod_run NAME MODE ENTRYPOINT...: run the pod to its end (at most POD_TIMEOUT s; then it is
+# SIGKILLed). In the background and polled, so a signal to this script is handled at once.
 pod_run() {
-	local name=$1 mode=$2 t
-	shift 2
-	pod_cmd "$mode" "$@"
-	t=$(now_ms)
-	RC=0
-	timeout -s KILL "$POD_TIMEOUT" "${POD_CMD[@]}" >"$LOGS/$name.log" 2>&1 </dev/null || RC=$?
-	DUR_MS=$(($(now_ms) - t))
+	local name=$1
+	pod_start "$@"
+	pod_wait "$POD_TIMEOUT"
 	say "pod run '$name' ended: exit $RC after $DUR_MS ms"
 }
 
@@ -312,11 +309,16 @@ pod_init_pid() {
 	fail "no pid-namespace init under unshare $POD_PID"
 }
 
-# pod_wait TIMEOUT_S: wait for the background pod to end. Sets RC and DUR_MS (since pod_start).
+# pod_wait TIMEOUT_S: wait for the background pod to end; past the timeout SIGKILL unshare, and
+# --kill-child takes the whole pid namespace with it. Sets RC and DUR_MS (since pod_start).
 pod_wait() {
 	local deadline=$(($(now_ms) + $1 * 1000))
 	while kill -0 "$POD_PID" 2>/dev/null && [[ $(awk '{print $3}' "/proc/$POD_PID/stat" 2>/dev/null) != Z ]]; do
-		(($(now_ms) < deadline)) || { kill -KILL "$POD_PID"; break; }
+		if (($(now_ms) >= deadline)); then
+			echo "devpod: pod still running after $1 s: SIGKILL" >&2
+			kill -KILL "$POD_PID"
+			break
+		fi
 		sleep 0.01
 	done
 	RC=0
@@ -367,7 +369,7 @@ expect_data_on_pvc() {
 
 check_prereqs() {
 	local p
-	for p in unshare chroot mkfs.ext4 losetup mount flock timeout busybox findmnt; do
+	for p in unshare chroot mkfs.ext4 losetup mount flock busybox findmnt; do
 		command -v "$p" >/dev/null || fail "needs $p (scripts/deps installs it)"
 	done
 	[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || fail "needs Debian's docker.io (scripts/deps installs it)"
