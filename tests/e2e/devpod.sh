@@ -340,6 +340,14 @@ wait_line() {
 	done
 }
 
+# expect_containerd NAME MODE: separate → containerd is dind-init's child; managed → dockerd's.
+expect_containerd() {
+	case $2 in
+	separate) expect_log "$1" '^CONTAINERD_PARENT=dind-init$' "containerd started by dind-init (DIND_CONTAINERD=separate)" ;;
+	managed) expect_log "$1" '^CONTAINERD_PARENT=dockerd$' "containerd started by dockerd (DIND_CONTAINERD=managed)" ;;
+	esac
+}
+
 expect_rc() { # expect_rc NAME WANT
 	[[ $RC == "$2" ]] || fail "pod run '$1' exited $RC, expected $2"
 }
@@ -433,6 +441,7 @@ scenario_basic() {
 	show_evidence basic
 	expect_rc basic 0
 	expect_log basic '^STEP_OK' "completed user checks"
+	expect_containerd basic "$MODE"
 	expect_data_on_pvc
 	say "PASS (b) in $DUR_MS ms: overlay driver on ext4, build and run as uid 1000"
 }
@@ -444,6 +453,7 @@ persist_runs() { # persist_runs MODE1 MODE2
 	show_evidence persist1
 	expect_rc persist1 0
 	expect_log persist1 '^STEP_OK' "completed run 1"
+	expect_containerd persist1 "$1"
 	pod_down
 	say "(c) pod recreated: new overlay upper, new /run; same PVC"
 	pod_up
@@ -452,6 +462,7 @@ persist_runs() { # persist_runs MODE1 MODE2
 	show_evidence persist2
 	expect_rc persist2 0
 	expect_log persist2 '^STEP_OK' "completed run 2"
+	expect_containerd persist2 "$2"
 	expect_data_on_pvc
 }
 

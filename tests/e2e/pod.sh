@@ -64,6 +64,22 @@ run_built() {
 	evidence "docker run --rm --pull=never --network none $BUILT cat /built -> $out"
 }
 
+# Who runs containerd: dind-init (PID 1) in separate mode, dockerd in managed mode. Read from
+# /proc (stat is world-readable), so it works as uid 1000.
+containerd_parent() {
+	local p ppid pcomm
+	for p in /proc/[0-9]*; do
+		[[ $(cat "$p/comm" 2>/dev/null) == containerd ]] || continue
+		ppid=$(awk '{print $4}' "$p/stat")
+		pcomm=$(cat "/proc/$ppid/comm" 2>/dev/null || echo '?')
+		echo "CONTAINERD_PARENT=$pcomm"
+		evidence "containerd (pid ${p#/proc/}) is a child of $pcomm (pid $ppid)"
+		return 0
+	done
+	echo "CONTAINERD_PARENT=none"
+	evidence "no containerd process in the pod"
+}
+
 # What the seed's user needs: as uid 1000, docker info shows a real overlay driver on ext4,
 # and build and run work.
 user_checks() {
@@ -86,6 +102,7 @@ user_checks() {
 	fstype=$(stat -f -c %T "$root")
 	evidence "Docker Root Dir $root is on $fstype (stat -f)"
 	[[ $fstype == ext2/ext3 ]] || fail "Docker Root Dir $root is on $fstype, expected ext4 (the PVC)"
+	containerd_parent
 	import_image
 	build_image
 	run_built
@@ -95,6 +112,7 @@ user_checks() {
 
 # Run 1 of a restart: leave an image, a built image and a volume with a file on the PVC.
 persist_write() {
+	containerd_parent
 	import_image
 	build_image
 	docker volume create "$VOL" >/dev/null
@@ -106,6 +124,7 @@ persist_write() {
 # Run 2 of a restart: everything from run 1 is still there and usable.
 persist_read() {
 	local images vols out
+	containerd_parent
 	images=$(docker image ls --format '{{.Repository}}' | sort | tr '\n' ' ')
 	vols=$(docker volume ls -q | tr '\n' ' ')
 	evidence "run 2: images: $images"
