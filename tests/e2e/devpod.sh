@@ -132,7 +132,7 @@ cleanup() {
 		done
 	fi
 	if [[ -n ${DEVPOD_TIMINGS:-} ]]; then
-		printf '%-8s %-11s %-8s %-4s %6d ms\n' "$ENGINE" "$SCENARIO" "$([[ -n $BIN ]] && echo "$MODE" || echo -)" \
+		printf '%-8s %-11s %-8s %-4s %6d ms\n' "$ENGINE" "$SCENARIO" "$(if [[ $SCENARIO == mode-switch ]]; then echo man2sep; elif [[ -n $BIN ]]; then echo "$MODE"; else echo -; fi)" \
 			"$( ((rc == 0)) && echo PASS || echo FAIL)" $(($(now_ms) - T0)) >>"$DEVPOD_TIMINGS"
 	fi
 	# Never delete through a mount: only when nothing is mounted below $T any more.
