@@ -198,12 +198,23 @@ fn banner(e: &Error) {
 
 /// The next driver to try when the smoke test fails with `d`, or None when
 /// nothing slower would help.
-pub fn fallback(d: Driver, fuse_usable: bool) -> Option<DriverChoice> {
+pub fn fallback(d: Driver, fuse_usable: bool) -> Option<Driver> {
     match d {
-        Driver::Overlay2 if fuse_usable => Some(DriverChoice::FuseOverlayfs),
-        Driver::Overlay2 | Driver::FuseOverlayfs => Some(DriverChoice::Vfs),
-        Driver::Overlayfs => Some(DriverChoice::Native),
+        Driver::Overlay2 if fuse_usable => Some(Driver::FuseOverlayfs),
+        Driver::Overlay2 | Driver::FuseOverlayfs => Some(Driver::Vfs),
+        Driver::Overlayfs => Some(Driver::Native),
         Driver::Vfs | Driver::Native => None,
+    }
+}
+
+/// The setting that pins `d` (how a re-plan asks for it).
+fn choice_of(d: Driver) -> DriverChoice {
+    match d {
+        Driver::Overlay2 => DriverChoice::Overlay2,
+        Driver::Overlayfs => DriverChoice::Overlayfs,
+        Driver::FuseOverlayfs => DriverChoice::FuseOverlayfs,
+        Driver::Vfs => DriverChoice::Vfs,
+        Driver::Native => DriverChoice::Native,
     }
 }
 
@@ -372,14 +383,15 @@ fn start_docker(
                 match next {
                     Some(next) if !pinned && attempt < 2 => {
                         warn!(
-                            "smoke test failed with {}: {e}; trying {next:?} instead",
-                            driver.map(|d| d.name()).unwrap_or("?")
+                            "smoke test failed with {}: {e}; trying {} instead",
+                            driver.map(|d| d.name()).unwrap_or("?"),
+                            next.name()
                         );
                         if let Some(pos) = services.iter().position(|s| s.name == "dockerd") {
                             let mut d = services.remove(pos);
                             stop_one(init, &mut d, cfg.stop_timeout);
                         }
-                        cfg.storage_driver = next;
+                        cfg.storage_driver = choice_of(next);
                         drop(applied);
                     }
                     _ => return Err(broken(e, services)),
@@ -581,5 +593,39 @@ fn nest_cgroup(init: &Init) {
     match crate::cgroup::nest_cgroup_v2(Path::new("/sys/fs/cgroup"), &text) {
         Ok(outcome) => log::debug!("cgroup: {outcome:?}"),
         Err(e) => warn!("cgroup v2 nesting failed: {e}; containers may not get cpu/memory limits"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_goes_slower_and_ends() {
+        assert_eq!(
+            fallback(Driver::Overlay2, true),
+            Some(Driver::FuseOverlayfs)
+        );
+        assert_eq!(fallback(Driver::Overlay2, false), Some(Driver::Vfs));
+        assert_eq!(fallback(Driver::FuseOverlayfs, true), Some(Driver::Vfs));
+        assert_eq!(fallback(Driver::Overlayfs, true), Some(Driver::Native));
+        assert_eq!(fallback(Driver::Vfs, true), None);
+        assert_eq!(fallback(Driver::Native, true), None);
+        for d in [
+            Driver::Overlay2,
+            Driver::Overlayfs,
+            Driver::FuseOverlayfs,
+            Driver::Vfs,
+            Driver::Native,
+        ] {
+            assert_eq!(format!("{:?}", choice_of(d)), format!("{d:?}"));
+        }
+    }
+
+    #[test]
+    fn default_sockets_need_no_docker_host() {
+        assert!(is_default_socket(Path::new("/var/run/docker.sock")));
+        assert!(is_default_socket(Path::new("/run/docker.sock")));
+        assert!(!is_default_socket(Path::new("/tmp/x/docker.sock")));
     }
 }
