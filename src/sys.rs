@@ -7,6 +7,7 @@
 //! (`mount src=… dst=… flags=MS_BIND: EPERM`), and a fix for the errno.
 
 use crate::error::{Error, Result};
+use crate::probe::parse_mountinfo;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -303,32 +304,17 @@ impl LinuxSyscall {
     fn mount_points() -> Result<BTreeSet<PathBuf>> {
         let p = Path::new("/proc/self/mountinfo");
         let text = std::fs::read_to_string(p).map_err(|e| Error::io("read", p, e))?;
-        Ok(text
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .map(|f| PathBuf::from(unescape_octal(f)))
-            .collect())
+        mount_points_in(&text)
     }
 }
 
-/// Undo mountinfo's octal escapes (`\040` is a space).
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The mount points in mountinfo `text`, read by probe's parser so the crate has
+/// one reading of the kernel's format (escapes included).
+fn mount_points_in(text: &str) -> Result<BTreeSet<PathBuf>> {
+    Ok(parse_mountinfo(text)?
+        .into_iter()
+        .map(|m| m.mount_point)
+        .collect())
 }
 
 impl Syscall for LinuxSyscall {
@@ -1159,8 +1145,14 @@ mod tests {
 
     #[test]
     fn unescape_mountinfo() {
-        assert_eq!(unescape_octal(r"/a\040b\011c"), "/a b\tc");
-        assert_eq!(unescape_octal(r"/x\04"), r"/x\04");
+        let text = concat!(
+            "22 1 0:21 / /a\\040b\\011c rw - tmpfs tmpfs rw\n",
+            "23 1 0:22 / /x\\04 rw - tmpfs tmpfs rw\n",
+        );
+        let points = mount_points_in(text).unwrap();
+        assert!(points.contains(Path::new("/a b\tc")), "{points:?}");
+        assert!(points.contains(Path::new(r"/x\04")), "{points:?}");
+        assert_eq!(points.len(), 2);
     }
 
     #[test]
