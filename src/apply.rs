@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::plan::{Action, Plan, Step};
+use crate::probe::pidfile_holder;
 use crate::sys::{call, FileKind, HeldLock, Syscall};
 use nix::errno::Errno;
 use std::collections::{BTreeMap, BTreeSet};
@@ -479,24 +480,20 @@ impl<'a> Virtual<'a> {
             }
         }
         let text = self.sys.read_file(path)?.unwrap_or_default();
-        if let Some(pid) = String::from_utf8_lossy(&text)
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|p| *p > 0)
-        {
-            let cmdline = self
-                .sys
-                .read_file(&PathBuf::from(format!("/proc/{pid}/cmdline")))?;
-            if let Some(daemon) = cmdline.as_deref().and_then(daemon_name) {
-                return Err(Error::Docker {
-                    msg: format!(
-                        "{daemon} (pid {pid}) is still running with pidfile {}; refusing to remove it",
-                        path.display()
-                    ),
-                    hint: format!("stop {daemon} pid {pid} first; dind-init never touches a live daemon"),
-                });
-            }
+        let holder = pidfile_holder(&text, &["dockerd", "containerd"], |pid| {
+            self.sys
+                .read_file(&PathBuf::from(format!("/proc/{pid}/cmdline")))
+        })?;
+        if let Some((pid, daemon)) = holder {
+            return Err(Error::Docker {
+                msg: format!(
+                    "{daemon} (pid {pid}) is still running with pidfile {}; refusing to remove it",
+                    path.display()
+                ),
+                hint: format!(
+                    "stop {daemon} pid {pid} first; dind-init never touches a live daemon"
+                ),
+            });
         }
         Ok(Prepared {
             ops: vec![Op::Unlink {
@@ -506,14 +503,6 @@ impl<'a> Virtual<'a> {
             skip_why: String::new(),
         })
     }
-}
-
-/// `dockerd`/`containerd` when the NUL-separated argv's program is one of them.
-fn daemon_name(cmdline: &[u8]) -> Option<&'static str> {
-    let argv0 = cmdline.split(|b| *b == 0).next()?;
-    let name = String::from_utf8_lossy(argv0);
-    let base = name.rsplit('/').next().unwrap_or("");
-    ["dockerd", "containerd"].into_iter().find(|d| base == *d)
 }
 
 /// Where a symlink at `link` with target `t` points, as an absolute path.

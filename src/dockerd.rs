@@ -10,10 +10,8 @@
 use crate::error::{Error, Result};
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -924,26 +922,20 @@ pub fn pidfile_is_stale(path: &Path, proc_root: &Path, names: &[&str]) -> Result
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read pidfile", path, e)),
     };
-    let text = String::from_utf8_lossy(&text);
-    let pid = match text.trim().parse::<u32>() {
-        Ok(p) if p > 0 => p,
-        _ => return Ok(Some(true)),
-    };
-    let cmdline_path = proc_root.join(pid.to_string()).join("cmdline");
-    let cmdline = match std::fs::read(&cmdline_path) {
-        Ok(c) => c,
-        // Gone, or exited while we read (ESRCH).
-        Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) => {
-            return Ok(Some(true))
+    let holder = crate::probe::pidfile_holder(&text, names, |pid| {
+        let cmdline_path = proc_root.join(pid.to_string()).join("cmdline");
+        match std::fs::read(&cmdline_path) {
+            Ok(c) => Ok(Some(c)),
+            // Gone, or exited while we read (ESRCH).
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ESRCH) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(Error::io("read", &cmdline_path, e)),
         }
-        Err(e) => return Err(Error::io("read", &cmdline_path, e)),
-    };
-    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or(&[]);
-    let base = Path::new(OsStr::from_bytes(argv0))
-        .file_name()
-        .map(|b| b.as_bytes().to_vec())
-        .unwrap_or_default();
-    Ok(Some(!names.iter().any(|n| n.as_bytes() == base.as_slice())))
+    })?;
+    Ok(Some(holder.is_none()))
 }
 
 // ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ use crate::settings::{self, Origin};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -1087,19 +1088,38 @@ pub fn socket_serving(path: &Path) -> bool {
 /// basename is `name` (read from `<proc>/<pid>/cmdline`). None when there is no pidfile.
 pub fn stale_pidfile(path: &Path, name: &str, proc: &Path) -> Option<bool> {
     let text = std::fs::read_to_string(path).ok()?;
-    let Ok(pid) = text.trim().parse::<u32>() else {
-        return Some(true);
+    let holder = pidfile_holder(text.as_bytes(), &[name], |pid| {
+        Ok::<_, Infallible>(std::fs::read(proc.join(pid.to_string()).join("cmdline")).ok())
+    });
+    Some(matches!(holder, Ok(None)))
+}
+
+/// The live daemon a pidfile names, the one decision behind every stale-pidfile check:
+/// `Some((pid, name))` when the PID in `text` (trimmed decimal, above 0) runs a program
+/// whose argv[0] basename is one of `names`; None when the pidfile is stale (no PID, the
+/// process is gone, or a pod restart gave the PID to an unrelated process).
+/// `cmdline(pid)` reads `/proc/<pid>/cmdline` (None when the process is gone), so each
+/// caller picks its /proc (a temp tree, the Syscall seam) and what a read error means.
+pub fn pidfile_holder<'n, E>(
+    text: &[u8],
+    names: &[&'n str],
+    cmdline: impl FnOnce(u32) -> std::result::Result<Option<Vec<u8>>, E>,
+) -> std::result::Result<Option<(u32, &'n str)>, E> {
+    let pid = String::from_utf8_lossy(text).trim().parse::<u32>().ok();
+    let Some(pid) = pid.filter(|p| *p > 0) else {
+        return Ok(None);
     };
-    let cmdline = match std::fs::read(proc.join(pid.to_string()).join("cmdline")) {
-        Ok(c) => c,
-        Err(_) => return Some(true),
+    let Some(cmdline) = cmdline(pid)? else {
+        return Ok(None);
     };
     let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or(&[]);
     let base = Path::new(OsStr::from_bytes(argv0))
         .file_name()
-        .map(|n| n.as_bytes().to_vec())
-        .unwrap_or_default();
-    Some(base != name.as_bytes())
+        .map_or(&b""[..], OsStrExt::as_bytes);
+    Ok(names
+        .iter()
+        .find(|n| n.as_bytes() == base)
+        .map(|n| (pid, *n)))
 }
 
 /// The interface of the default route in /proc/net/route text.
@@ -1972,6 +1992,32 @@ mod tests {
         assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(true), "gone");
         std::fs::write(&pf, "garbage").unwrap();
         assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(true));
+    }
+
+    #[test]
+    fn pidfile_holder_is_the_daemon_named_in_argv0() {
+        let cmd = |c: &'static [u8]| move |_| Ok::<_, String>(Some(c.to_vec()));
+        let names = &["dockerd", "containerd"][..];
+        assert_eq!(
+            pidfile_holder(b" 77\n", names, cmd(b"/usr/bin/containerd\0-c\0")),
+            Ok(Some((77, "containerd")))
+        );
+        assert_eq!(
+            pidfile_holder(b"77", names, cmd(b"/usr/bin/dockerd-wrapper\0")),
+            Ok(None)
+        );
+        assert_eq!(pidfile_holder(b"77", names, cmd(b"")), Ok(None));
+        assert_eq!(
+            pidfile_holder(b"77", names, |_| Ok::<_, String>(None)),
+            Ok(None),
+            "gone"
+        );
+        for text in [&b"0"[..], b"-5", b"", b"garbage"] {
+            let never = |_| Err("cmdline read without a pid".to_string());
+            assert_eq!(pidfile_holder(text, names, never), Ok(None), "{text:?}");
+        }
+        let failed = pidfile_holder(b"77", names, |pid| Err(format!("read {pid}")));
+        assert_eq!(failed, Err("read 77".to_string()));
     }
 
     #[test]
