@@ -10,11 +10,11 @@
 use crate::error::{Error, Result};
 use crate::plan::{Action, Plan, Step};
 use crate::probe::pidfile_holder;
-use crate::sys::{call, FileKind, HeldLock, Syscall};
+use crate::sys::{call, normalize, FileKind, HeldLock, Syscall};
 use nix::errno::Errno;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// What one step did, for the pod log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -531,20 +531,6 @@ fn refuse(call: &str, errno: Errno, hint: String) -> Error {
         errno,
         hint,
     )
-}
-
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// Plan paths are absolute; a relative one is a planner bug, refused.

@@ -498,8 +498,9 @@ impl Drop for FakeLock {
     }
 }
 
-/// Lexically normalise an absolute path (no `.`/`..`, no trailing slash).
-fn normalize(path: &Path) -> PathBuf {
+/// Lexically normalise an absolute path (no `.`/`..`, no trailing slash), for the
+/// fake filesystem's keys and for `apply`'s plan paths and symlink targets alike.
+pub(crate) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in path.components() {
         match c {
