@@ -1676,6 +1676,47 @@ mod tests {
     }
 
     #[test]
+    fn smoke_test_cleanup_accepts_404_only_for_what_was_never_confirmed_made() {
+        let dir = TempDir::new("smoke-cleanup");
+        let (sock, seen, h) = fake_daemon(&dir, 4, |method, target| {
+            if target.starts_with("/images/create") {
+                http("200 OK", "", b"{\"status\":\"sha256:abc\"}\r\n")
+            } else if target.starts_with("/containers/create") {
+                http(
+                    "500 Internal Server Error",
+                    "",
+                    b"{\"message\":\"no space left on device\"}",
+                )
+            } else if method == "DELETE" && target.starts_with("/containers/") {
+                http("404 Not Found", "", b"{\"message\":\"No such container\"}")
+            } else {
+                http("409 Conflict", "", b"{\"message\":\"image is in use\"}")
+            }
+        });
+        let msg = smoke_test(&sock).unwrap_err().to_string();
+        h.join().unwrap();
+        assert!(
+            msg.contains("\"create container\"") && msg.contains("no space left on device"),
+            "{msg}"
+        );
+        assert!(!msg.contains("DELETE /containers/"), "{msg}");
+        assert!(
+            msg.contains("(cleanup also failed: DELETE /images/dind-init-smoke:p")
+                && msg.contains("answered 409: image is in use)"),
+            "{msg}"
+        );
+        let t = targets(&seen);
+        assert!(
+            t[2].starts_with("DELETE /containers/dind-init-smoke-p"),
+            "by name: {t:?}"
+        );
+        assert!(
+            t[3].starts_with("DELETE /images/dind-init-smoke:p"),
+            "{t:?}"
+        );
+    }
+
+    #[test]
     fn smoke_test_wrong_content_is_a_failure() {
         let dir = TempDir::new("smoke-wrong");
         let (sock, _seen, h) = fake_engine(&dir, 5, |_| {
