@@ -566,7 +566,6 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
     let mut imported = false;
     let mut container_sent = false;
     let mut created = false;
-    let sent = |e: &HttpError| !matches!(e, HttpError::Connect(_));
 
     // 1. Import.
     let t = Instant::now();
@@ -578,18 +577,8 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
             &import_path,
             &[("Content-Type", "application/x-tar")],
             &tar,
-        )
-        .map_err(|e| {
-            image_sent = sent(&e);
-            step_failed(IMPORT, &e.describe(step_timeout))
-        })?;
-        image_sent = true;
-        if r.status != 200 {
-            return Err(step_failed(
-                IMPORT,
-                &format!("answered {}: {}", r.status, r.error_message()),
-            ));
-        }
+        );
+        let r = step_answer(IMPORT, r, 200, &mut image_sent, step_timeout)?;
         if let Some(m) = stream_error(&r.body) {
             return Err(step_failed(IMPORT, &m));
         }
@@ -612,18 +601,8 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
             &format!("/containers/create?name={name}"),
             &[("Content-Type", "application/json")],
             body.as_bytes(),
-        )
-        .map_err(|e| {
-            container_sent = sent(&e);
-            step_failed(CREATE, &e.describe(step_timeout))
-        })?;
-        container_sent = true;
-        if r.status != 201 {
-            return Err(step_failed(
-                CREATE,
-                &format!("answered {}: {}", r.status, r.error_message()),
-            ));
-        }
+        );
+        let r = step_answer(CREATE, r, 201, &mut container_sent, step_timeout)?;
         created = true;
         let id = serde_json::from_slice::<serde_json::Value>(&r.body)
             .ok()
@@ -640,14 +619,9 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
             &format!("/containers/{id}/archive?path=/{SMOKE_NAME}"),
             &[],
             &[],
-        )
-        .map_err(|e| step_failed(ARCHIVE, &e.describe(step_timeout)))?;
-        if r.status != 200 {
-            return Err(step_failed(
-                ARCHIVE,
-                &format!("answered {}: {}", r.status, r.error_message()),
-            ));
-        }
+        );
+        // Reading makes nothing on the daemon, so there is nothing more to clean up.
+        let r = step_answer(ARCHIVE, r, 200, &mut false, step_timeout)?;
         let got = tar_find_file(&r.body, SMOKE_NAME).ok_or_else(|| {
             step_failed(
                 ARCHIVE,
@@ -680,45 +654,28 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
     } else {
         report.container.clone()
     };
-    if created || container_sent {
-        match call(
-            "DELETE",
-            &format!("/containers/{container_ref}?force=1&v=1"),
-            &[],
-            &[],
-        ) {
-            Ok(r) if r.status == 204 || r.status == 200 => {}
-            Ok(r) if r.status == 404 && !created => {}
-            Ok(r) => cleanup_errors.push(format!(
-                "DELETE /containers/{container_ref} answered {}: {}",
+    // Remove `what` (`/containers/…`, `/images/…`); a 404 is fine when it was never
+    // confirmed made. The failure, for the report, if any.
+    let remove = |what: &str, query: &str, ok: &[u16], made: bool| {
+        let answer = call("DELETE", &format!("{what}?{query}"), &[], &[]);
+        match answer {
+            Ok(r) if ok.contains(&r.status) => None,
+            Ok(r) if r.status == 404 && !made => None,
+            Ok(r) => Some(format!(
+                "DELETE {what} answered {}: {}",
                 r.status,
                 r.error_message()
             )),
-            Err(e) => cleanup_errors.push(format!(
-                "DELETE /containers/{container_ref}: {}",
-                e.describe(step_timeout)
-            )),
+            Err(e) => Some(format!("DELETE {what}: {}", e.describe(step_timeout))),
         }
+    };
+    if created || container_sent {
+        let what = format!("/containers/{container_ref}");
+        cleanup_errors.extend(remove(&what, "force=1&v=1", &[204, 200], created));
     }
     if imported || image_sent {
-        match call(
-            "DELETE",
-            &format!("/images/{image}?force=1&noprune=0"),
-            &[],
-            &[],
-        ) {
-            Ok(r) if r.status == 200 => {}
-            Ok(r) if r.status == 404 && !imported => {}
-            Ok(r) => cleanup_errors.push(format!(
-                "DELETE /images/{image} answered {}: {}",
-                r.status,
-                r.error_message()
-            )),
-            Err(e) => cleanup_errors.push(format!(
-                "DELETE /images/{image}: {}",
-                e.describe(step_timeout)
-            )),
-        }
+        let what = format!("/images/{image}");
+        cleanup_errors.extend(remove(&what, "force=1&noprune=0", &[200], imported));
     }
     report.cleanup_ms = ms(t.elapsed());
     report.total_ms = ms(t0.elapsed());
@@ -740,6 +697,30 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
             Err(Error::Docker { msg, hint })
         }
     }
+}
+
+/// The answer to one request of smoke-test `step`, or why the step failed: no answer,
+/// or a status other than `want`. Sets `sent` once the request may have reached the
+/// daemon, which may then have made something that cleanup must remove.
+fn step_answer(
+    step: (&str, &str),
+    answer: std::result::Result<Response, HttpError>,
+    want: u16,
+    sent: &mut bool,
+    timeout: Duration,
+) -> std::result::Result<Response, String> {
+    let r = answer.map_err(|e| {
+        *sent = !matches!(e, HttpError::Connect(_));
+        step_failed(step, &e.describe(timeout))
+    })?;
+    *sent = true;
+    if r.status != want {
+        return Err(step_failed(
+            step,
+            &format!("answered {}: {}", r.status, r.error_message()),
+        ));
+    }
+    Ok(r)
 }
 
 fn step_failed((step, call): (&str, &str), detail: &str) -> String {
