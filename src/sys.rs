@@ -1187,6 +1187,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("EBUSY"), "{e}");
+        let e = sys.read_link(Path::new("/var/lib/docker")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("readlink /var/lib/docker: EINVAL"),
+            "{e}"
+        );
+        let e = sys.read_link(Path::new("/none")).unwrap_err();
+        assert!(e.to_string().starts_with("readlink /none: ENOENT"), "{e}");
+        let e = sys.read_dir_is_empty(Path::new("/none")).unwrap_err();
+        assert!(e.to_string().starts_with("opendir /none: ENOENT"), "{e}");
+        sys.write_atomic(Path::new("/data/f"), b"x", false).unwrap();
+        let e = sys.read_dir_is_empty(Path::new("/data/f")).unwrap_err();
+        assert!(e.to_string().starts_with("opendir /data/f: ENOTDIR"), "{e}");
     }
 
     #[test]
