@@ -804,19 +804,16 @@ impl Syscall for RecordingSyscall {
     fn read_dir_is_empty(&self, path: &Path) -> Result<bool> {
         let fs = self.fs();
         let real = fs.resolve(path, true, true).unwrap_or_default();
-        match fs.nodes.get(&real) {
-            Some(Node::Dir { .. }) => Ok(fs.children(&real) == 0),
-            Some(_) => Err(sys_err(
-                "read",
-                format!("opendir {}", path.display()),
-                Errno::ENOTDIR,
-            )),
-            None => Err(sys_err(
-                "read",
-                format!("opendir {}", path.display()),
-                Errno::ENOENT,
-            )),
-        }
+        let errno = match fs.nodes.get(&real) {
+            Some(Node::Dir { .. }) => return Ok(fs.children(&real) == 0),
+            Some(_) => Errno::ENOTDIR,
+            None => Errno::ENOENT,
+        };
+        Err(sys_err(
+            "read",
+            format!("opendir {}", path.display()),
+            errno,
+        ))
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>> {
@@ -832,19 +829,16 @@ impl Syscall for RecordingSyscall {
     }
 
     fn read_link(&self, path: &Path) -> Result<PathBuf> {
-        match self.fs().node(path, false) {
-            Some(Node::Symlink(t)) => Ok(t.clone()),
-            Some(_) => Err(sys_err(
-                "readlink",
-                format!("readlink {}", path.display()),
-                Errno::EINVAL,
-            )),
-            None => Err(sys_err(
-                "readlink",
-                format!("readlink {}", path.display()),
-                Errno::ENOENT,
-            )),
-        }
+        let errno = match self.fs().node(path, false) {
+            Some(Node::Symlink(t)) => return Ok(t.clone()),
+            Some(_) => Errno::EINVAL,
+            None => Errno::ENOENT,
+        };
+        Err(sys_err(
+            "readlink",
+            format!("readlink {}", path.display()),
+            errno,
+        ))
     }
 
     fn access_writable(&self, dir: &Path) -> Result<()> {
