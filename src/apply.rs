@@ -704,6 +704,40 @@ mod tests {
     }
 
     #[test]
+    fn bind_and_symlink_refuse_a_missing_data_dir() {
+        let sys = seed_fs().with_dir("/var/lib/docker");
+        for (action, call) in [
+            (
+                Action::BindMount {
+                    src: p(DATA),
+                    dst: p("/var/lib/docker"),
+                },
+                "mount src=/home/coder/.docker-data dst=/var/lib/docker flags=MS_BIND",
+            ),
+            (
+                Action::Symlink {
+                    target: p(DATA),
+                    link: p("/var/lib/docker"),
+                },
+                "symlink /var/lib/docker -> /home/coder/.docker-data",
+            ),
+        ] {
+            let err = apply(&plan(vec![action]), &sys).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("refusing {call} (nothing was changed): ENOENT")),
+                "{err}"
+            );
+            assert!(
+                err.contains(
+                    "/home/coder/.docker-data must exist as a directory (check DIND_DATA_ROOT)"
+                ),
+                "{err}"
+            );
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        }
+    }
+
+    #[test]
     fn bind_plan_creates_locks_and_mounts_in_order() {
         let sys = seed_fs();
         let applied = apply(&bind_plan(), &sys).unwrap();
