@@ -170,6 +170,16 @@ make_layers() {
 		mkdir -p "$l/1/fs/usr/local/bin"
 		mknod "$l/1/fs/usr/local/bin/docker" c 0 0
 	fi
+	# A new pod from the image has no Docker data: whiteouts hide whatever the host's own
+	# Docker or containerd left in /var/lib (it would show through the host's / layer and
+	# make dind-init plan for "data already on the overlay" instead of the seed's fresh pod).
+	local d
+	for d in /var/lib/docker /var/lib/containerd; do
+		if [[ -e $d ]]; then
+			mkdir -p "$l/1/fs/var/lib"
+			mknod "$l/1/fs$d" c 0 0
+		fi
+	done
 	# 2: Docker's config as the devpod image ships it
 	mkdir -p "$l/2/fs/etc/docker"
 	if [[ $ENGINE == bookworm ]]; then
@@ -243,6 +253,7 @@ pod_up() {
 	fi
 	[[ $(stat -f -c %T "$ROOT") == overlayfs ]] || fail "pod root is not overlayfs"
 	[[ ! -e $ROOT/usr/local/bin/docker ]] || fail "whiteout of /usr/local/bin/docker did not hide it"
+	[[ ! -e $ROOT/var/lib/docker && ! -e $ROOT/var/lib/containerd ]] || fail "the host's /var/lib/docker or /var/lib/containerd shows through the pod's image"
 	[[ $(stat -f -c %T "$ROOT/home/coder") == ext2/ext3 ]] || fail "PVC is not ext4"
 }
 
