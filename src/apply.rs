@@ -227,6 +227,21 @@ impl<'a> Virtual<'a> {
         }))
     }
 
+    /// Refuse `c` unless `dir`, the data a bind or symlink points at, is (or will be) a directory.
+    fn require_data_dir(&self, dir: &Path, c: &str) -> Result<()> {
+        if self.is_dir(dir)? {
+            return Ok(());
+        }
+        Err(refuse(
+            c,
+            Errno::ENOENT,
+            format!(
+                "{} must exist as a directory (check DIND_DATA_ROOT)",
+                dir.display()
+            ),
+        ))
+    }
+
     fn check_bind(&mut self, src: &Path, dst: &Path) -> Result<Prepared> {
         let c = call::mount_bind(src, dst);
         let what = format!("bind-mount {} on {}", src.display(), dst.display());
@@ -235,16 +250,7 @@ impl<'a> Virtual<'a> {
             what: what.clone(),
             skip_why: why.to_string(),
         };
-        if !self.is_dir(src)? {
-            return Err(refuse(
-                &c,
-                Errno::ENOENT,
-                format!(
-                    "{} must exist as a directory (check DIND_DATA_ROOT)",
-                    src.display()
-                ),
-            ));
-        }
+        self.require_data_dir(src, &c)?;
         if self.binds.get(dst).is_some_and(|s| s == src) {
             return Ok(skip("an earlier step binds it"));
         }
@@ -296,16 +302,7 @@ impl<'a> Virtual<'a> {
     fn check_symlink(&mut self, target: &Path, link: &Path) -> Result<Prepared> {
         let c = call::symlink(target, link);
         let what = format!("symlink {} -> {}", link.display(), target.display());
-        if !self.is_dir(target)? {
-            return Err(refuse(
-                &c,
-                Errno::ENOENT,
-                format!(
-                    "{} must exist as a directory (check DIND_DATA_ROOT)",
-                    target.display()
-                ),
-            ));
-        }
+        self.require_data_dir(target, &c)?;
         let mut ops = Vec::new();
         match self.kind(link)? {
             FileKind::Symlink(t) if t == target => {
