@@ -87,6 +87,9 @@ fn dind_init_bin() -> PathBuf {
         .unwrap_or_else(common::bin)
 }
 
+/// Scenarios that put dind-init into the pod's image without making it PID 1.
+const BIN_WITHOUT_MODE: &[&str] = &["explain"];
+
 /// Run `devpod.sh --engine E [--mode M] [--bin dind-init] SCENARIO` and assert it passed.
 fn scenario(engine: Engine, name: &str, mode: Option<&str>) {
     let _serial = SERIAL
@@ -102,7 +105,10 @@ fn scenario(engine: Engine, name: &str, mode: Option<&str>) {
         .arg(&harness)
         .args(["--engine", engine.name()]);
     if let Some(m) = mode {
-        cmd.args(["--mode", m]).arg("--bin").arg(dind_init_bin());
+        cmd.args(["--mode", m]);
+    }
+    if mode.is_some() || BIN_WITHOUT_MODE.contains(&name) {
+        cmd.arg("--bin").arg(dind_init_bin());
     }
     cmd.arg(name);
     let started = std::time::Instant::now();
@@ -144,6 +150,10 @@ e2e! {
     // itself can run containers, so a failure below is dind-init's.
     bookworm_manual_fix_baseline: Bookworm, "manual-fix", None;
     trixie_manual_fix_baseline: Trixie, "manual-fix", None;
+    // Issue 4: in the seed's pod, before dind-init is PID 1, `plan` and `doctor` (as root and as
+    // coder) explain the fix and change nothing; `status` says not ready (exit 1).
+    bookworm_explain_plan_doctor_status: Bookworm, "explain", None;
+    trixie_explain_plan_doctor_status: Trixie, "explain", None;
     // (b) dind-init as PID 1: overlay driver on ext4, build and run as uid 1000.
     bookworm_b_works_separate: Bookworm, "basic", Some("separate");
     bookworm_b_works_managed: Bookworm, "basic", Some("managed");

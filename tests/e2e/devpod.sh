@@ -17,7 +17,7 @@
 # /var/lib/docker is a plain dir on the overlay root, so Docker's own overlay mounts there fail.
 #
 # Usage: devpod.sh [--engine bookworm|trixie] [--mode managed|separate|auto] [--bin DIND_INIT]
-#                  SCENARIO
+#                  [--capture FILE] SCENARIO
 # Scenarios:
 #   without      (a) no dind-init: dockerd is the entrypoint and fails like the seed
 #   manual-fix   no dind-init: the seed's manual fix (--data-root on the PVC) works here
@@ -26,6 +26,10 @@
 #   sigterm      (d) SIGTERM to PID 1 with a container running: ordered, clean, exit 42
 #   stale        (e) SIGKILL of the whole pod; stale pidfiles do not block the next start
 #   mode-switch  (issue 7) start in managed mode, restart in separate mode: data kept
+#   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
+#                `status` as root and as coder explain the fix and change nothing
+# --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
+#                (docs/doctor-seed.md, which the README includes), once the assertions pass.
 # Exit 0 when the scenario's assertions hold. Lines "evidence: …" are the key facts.
 set -euo pipefail
 
@@ -35,12 +39,14 @@ REPO=$(cd "$E2E_DIR/../.." && pwd)
 ENGINE=bookworm
 MODE=separate
 BIN=
+CAPTURE=
 SCENARIO=
 while (($#)); do
 	case $1 in
 	--engine) ENGINE=$2; shift 2 ;;
 	--mode) MODE=$2; shift 2 ;;
 	--bin) BIN=$2; shift 2 ;;
+	--capture) CAPTURE=$2; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "devpod.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	*) SCENARIO=$1; shift ;;
@@ -50,19 +56,24 @@ case $ENGINE in bookworm | trixie) ;; *) echo "devpod.sh: --engine must be bookw
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
-basic | persist | sigterm | stale | mode-switch)
+basic | persist | sigterm | stale | mode-switch | explain)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
 	BIN=$(realpath "$BIN")
 	;;
 *) echo "devpod.sh: unknown scenario '$SCENARIO' (see --help)" >&2; exit 2 ;;
 esac
+if [[ -n $CAPTURE ]]; then
+	[[ $SCENARIO == explain ]] || { echo "devpod.sh: --capture is for the explain scenario only" >&2; exit 2; }
+	CAPTURE=$(realpath -m "$CAPTURE")
+	[[ -d $(dirname "$CAPTURE") ]] || { echo "devpod.sh: --capture $CAPTURE: no such directory" >&2; exit 2; }
+fi
 [[ $(id -u) == 0 ]] || { echo "devpod.sh: needs root (namespaces, mounts, loop devices, dockerd)" >&2; exit 2; }
 
 # Re-enter in a private mount namespace: every mount made below dies with it, even on SIGKILL.
 if [[ -z ${DEVPOD_IN_NS:-} ]]; then
 	exec unshare --mount --propagation private env DEVPOD_IN_NS=1 bash "$0" --engine "$ENGINE" \
-		--mode "$MODE" ${BIN:+--bin "$BIN"} "$SCENARIO"
+		--mode "$MODE" ${BIN:+--bin "$BIN"} ${CAPTURE:+--capture "$CAPTURE"} "$SCENARIO"
 fi
 
 TRIXIE=${DEVPOD_TRIXIE:-$REPO/.cache/trixie/root}
@@ -132,7 +143,7 @@ cleanup() {
 		done
 	fi
 	if [[ -n ${DEVPOD_TIMINGS:-} ]]; then
-		printf '%-8s %-11s %-8s %-4s %6d ms\n' "$ENGINE" "$SCENARIO" "$(if [[ $SCENARIO == mode-switch ]]; then echo man2sep; elif [[ -n $BIN ]]; then echo "$MODE"; else echo -; fi)" \
+		printf '%-8s %-11s %-8s %-4s %6d ms\n' "$ENGINE" "$SCENARIO" "$(if [[ $SCENARIO == mode-switch ]]; then echo man2sep; elif [[ -n $BIN && $SCENARIO != explain ]]; then echo "$MODE"; else echo -; fi)" \
 			"$( ((rc == 0)) && echo PASS || echo FAIL)" $(($(now_ms) - T0)) >>"$DEVPOD_TIMINGS"
 	fi
 	# Never delete through a mount: only when nothing is mounted below $T any more.
@@ -270,7 +281,9 @@ fi
 pod_env() { # pod_env [MODE]
 	local mode=${1:-$MODE}
 	printf '%s\n' "PATH=$POD_PATH" HOME=/root TERM=dumb HOSTNAME=devpod
-	if [[ -n $BIN ]]; then
+	# explain: the seed's pod before the fix has no DIND_* settings; pod.sh passes DIND_USER
+	# to each dind-init command itself.
+	if [[ -n $BIN && $SCENARIO != explain ]]; then
 		printf '%s\n' DIND_USER=coder "DIND_CONTAINERD=$mode" "DIND_STOP_TIMEOUT=$STOP_TIMEOUT" \
 			DIND_REQUIRE_DOCKER=true DIND_LOG=info "DIND_READY_TIMEOUT=$READY_TIMEOUT"
 	fi
@@ -536,6 +549,132 @@ scenario_stale() {
 	say "PASS (e) stale pidfiles from a SIGKILLed run do not block the next start"
 }
 
+# The explain scenario's outputs, written by pod.sh into the pod's /tmp (a tmpfs this script
+# mounted, so still readable here after the pod ended).
+XDIR=
+x_show() { # x_show NAME: a command's exit code, stdout and stderr, for a failure report
+	echo "----- $1: exit $(cat "$XDIR/$1.rc" 2>/dev/null || echo '?') -----" >&2
+	cat "$XDIR/$1.out" >&2 2>/dev/null || true
+	echo "----- $1: stderr -----" >&2
+	cat "$XDIR/$1.err" >&2 2>/dev/null || true
+}
+x_rc() { # x_rc NAME WANT...: the command exited with one of WANT
+	local rc w
+	rc=$(cat "$XDIR/$1.rc") || fail "explain: no exit code recorded for $1"
+	for w in "${@:2}"; do [[ $rc == "$w" ]] && return 0; done
+	x_show "$1"
+	fail "explain: $1 exited $rc, expected ${*:2}"
+}
+x_has() { # x_has NAME out|err REGEX WHAT
+	grep -qE -- "$3" "$XDIR/$1.$2" && return 0
+	x_show "$1"
+	fail "explain: $1 printed no $4 (/$3/ on std$2)"
+}
+x_no_panic() { # x_no_panic NAME: exit code not Rust's panic code 101, no panic message
+	x_rc "$1" 0 1
+	if grep -qE 'panicked at|RUST_BACKTRACE' "$XDIR/$1.err"; then
+		x_show "$1"
+		fail "explain: $1 panicked"
+	fi
+}
+
+scenario_explain() {
+	pod_up
+	say "explain: the seed's pod without dind-init as PID 1 (the entrypoint is a shell); plan, doctor, status as root and as coder"
+	pod_run explain - /bin/bash "$STEP" explain
+	show_evidence explain
+	XDIR=$ROOT/tmp/explain
+	expect_rc explain 0
+	expect_log explain '^STEP_OK' "completed explain step (each command changed nothing)"
+	# Host-side view of the pod's root filesystem: whatever the commands wrote there is in the
+	# overlay's upper dir. Only directories copied up by the probe's (removed) trial dirs may be
+	# there; a file, symlink or whiteout would be a change the pod can see.
+	local left
+	left=$(find "$UPPER" -mindepth 1 ! -type d -printf '/%P (%y)\n' | head -10)
+	[[ -z $left ]] || fail "explain: plan/doctor/status left files on the pod's root filesystem: $left"
+	echo "evidence: the pod's overlay upper holds no file, symlink or whiteout after the commands (directories copied up: $(find "$UPPER" -mindepth 1 -type d -printf '/%P ' | head -c 200))"
+	local driver want_driver trial
+	if [[ $ENGINE == bookworm ]]; then want_driver=overlay2; else want_driver=overlayfs; fi
+
+	# plan, as root: the bind of the PVC dir over /var/lib/docker and a real overlay driver.
+	x_rc plan 0
+	x_has plan out '^[0-9]+\. mount --bind /home/coder/\.docker-data /var/lib/docker( |$)' \
+		"bind of /home/coder/.docker-data onto /var/lib/docker"
+	x_has plan out "\\b$want_driver\\b" "storage driver $want_driver"
+	x_rc plan-json 0
+	driver=$(jq -r '.driver' "$XDIR/plan-json.out") || { x_show plan-json; fail "explain: plan --json is not JSON"; }
+	[[ $driver == "$want_driver" ]] || { x_show plan-json; fail "explain: plan --json chose driver '$driver', expected $want_driver"; }
+	echo "evidence: plan: $(grep -E 'mount --bind' "$XDIR/plan.out" | cut -c1-110)"
+	echo "evidence: plan --json: driver $driver"
+
+	# doctor, as root: the trial overlay mount on the data root works, the data root is on ext4.
+	# Nothing in the seed's pod is beyond dind-init's fix: no check may fail (exit 1, a ✘).
+	x_rc doctor 0
+	if grep -q '^✘' "$XDIR/doctor.out"; then x_show doctor; fail "explain: doctor as root shows a failed check in the seed's pod"; fi
+	x_has doctor out '^✔ overlay mount on the data root: ' "✔ for the overlay trial on the data root"
+	x_has doctor out '^✔ data root on a persistent volume: /home/coder/\.docker-data .*is on ext4' \
+		"data root /home/coder/.docker-data named on ext4"
+	jq -e . "$XDIR/doctor-json.out" >/dev/null || { x_show doctor-json; fail "explain: doctor --json does not parse with jq"; }
+	trial=$(jq -r '.checks[] | select(.what == "overlay mount on the data root") | .verdict' "$XDIR/doctor-json.out")
+	[[ $trial == ok ]] || { x_show doctor-json; fail "explain: doctor --json: overlay trial verdict '$trial', expected ok"; }
+	grep -E '^(✔|!|✘) ' "$XDIR/doctor.out" | sed 's/^/evidence: doctor: /'
+	echo "evidence: doctor exit $(cat "$XDIR/doctor.rc"); doctor --json parses, overlay trial verdict: $trial"
+
+	# status without dind-init as PID 1: not ready, exit 1, for root and for the devpod user.
+	x_rc status 1
+	x_has status out '^not ready' "'not ready' line"
+	x_rc coder-status 1
+	x_has coder-status out '^not ready' "'not ready' line"
+	echo "evidence: status (root): $(head -1 "$XDIR/status.out")"
+
+	# As coder (uid 1000): no panic, the note that root is needed, the trial not tried.
+	for c in coder-doctor coder-plan; do
+		x_no_panic "$c"
+		x_has "$c" err 'note: not root.*trial mount.*need root' "note that root is needed for the trial mount"
+	done
+	x_has coder-doctor out '^! overlay mount on the data root: not tried' "the overlay trial shown as not tried"
+	x_has coder-plan out 'not tried' "the overlay trial shown as not tried"
+	echo "evidence: doctor as coder: exit $(cat "$XDIR/coder-doctor.rc"), $(grep -E 'overlay mount on the data root' "$XDIR/coder-doctor.out")"
+	echo "evidence: plan as coder: exit $(cat "$XDIR/coder-plan.rc"), $(grep -o '[^;—]*not tried[^;]*' "$XDIR/coder-plan.out" | head -1)"
+
+	if [[ -n $KEEP_LOGS ]]; then
+		for c in plan plan-json doctor doctor-json status coder-doctor coder-plan coder-status; do x_show "$c"; done
+	fi
+	if [[ -n $CAPTURE ]]; then
+		capture_doc
+		say "wrote $CAPTURE"
+	fi
+	say "PASS explain: plan and doctor explain the fix for the seed's pod and change nothing; status says not ready"
+}
+
+# The README's real `doctor` and `plan` output, from the run above (root, seed's situation).
+capture_doc() {
+	local version engine_text
+	version=$(grep -oE '^✔ dockerd: dockerd [0-9][0-9.]*' "$XDIR/doctor.out" | grep -oE '[0-9][0-9.]*$') ||
+		fail "explain: --capture: no dockerd version in doctor's output"
+	if [[ $ENGINE == bookworm ]]; then
+		engine_text="Debian bookworm's Docker $version, \`\"storage-driver\": \"overlay2\"\` in /etc/docker/daemon.json"
+	else
+		engine_text="Debian trixie's Docker $version with the containerd image store"
+	fi
+	{
+		echo "<!-- Generated by tests/e2e/devpod.sh --engine $ENGINE --bin ${BIN#"$REPO/"} explain --capture ${CAPTURE#"$REPO/"} (as root): real output, regenerate instead of editing. -->"
+		echo
+		echo "\`dind-init doctor\` as root in the simulated seed devpod ($engine_text; /var/lib/docker on the pod's overlay root, the PVC (ext4) at /home/coder; \`DIND_USER=coder\`) before dind-init is its entrypoint — exit $(cat "$XDIR/doctor.rc"):"
+		echo
+		echo '```text'
+		printf '%s\n' "$(cat "$XDIR/doctor.out")"
+		echo '```'
+		echo
+		echo "\`dind-init plan\` in the same pod: what dind-init will do as PID 1, each step with its reason (it changed nothing) — exit $(cat "$XDIR/plan.rc"):"
+		echo
+		echo '```text'
+		printf '%s\n' "$(cat "$XDIR/plan.out")"
+		echo '```'
+	} >"$CAPTURE.tmp"
+	mv "$CAPTURE.tmp" "$CAPTURE"
+}
+
 check_prereqs
 make_disks
 make_layers
@@ -548,5 +687,6 @@ persist) scenario_persist ;;
 mode-switch) scenario_mode_switch ;;
 sigterm) scenario_sigterm ;;
 stale) scenario_stale ;;
+explain) scenario_explain ;;
 esac
 say "done in $(($(now_ms) - T0)) ms"

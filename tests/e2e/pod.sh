@@ -174,6 +174,65 @@ stale_check() {
 	echo STEP_OK
 }
 
+# `dind-init plan`, `doctor` and `status` in the seed's pod BEFORE any fix: nothing runs as PID 1
+# but this step, /var/lib/docker is on the overlay root, the PVC at /home/coder. Each command's
+# stdout, stderr and exit code go to $EXPLAIN/NAME.{out,err,rc}, where the harness asserts on
+# them (and takes the README's captured output from). Here only what needs the pod's own view:
+# no command may change the mount table, /etc/docker or the files on the PVC.
+EXPLAIN=/tmp/explain
+
+# What plan/doctor/status must leave exactly as they found it. /proc/self/mountinfo is cat's,
+# i.e. this pod's mount namespace.
+explain_snapshot() { # explain_snapshot FILE
+	{
+		echo '## /proc/self/mountinfo'
+		cat /proc/self/mountinfo
+		echo '## /etc/docker/daemon.json'
+		cat /etc/docker/daemon.json
+		echo '## files under /etc/docker /home/coder /var/lib/docker /var/lib/containerd /run /tmp, and /var/lib itself (path mode owner)'
+		{
+			find /etc/docker /home/coder /var/lib/docker /var/lib/containerd /run -xdev -printf '%p %m %u\n'
+			find /tmp -xdev -path "$EXPLAIN" -prune -o -printf '%p %m %u\n'
+			find /var/lib -maxdepth 1 -printf '%p %m %u\n'
+		} 2>/dev/null | sort || true
+	} >"$1"
+}
+
+# explain_run NAME CMD...: run CMD, keep its output and exit code, then check it changed nothing.
+explain_run() {
+	local name=$1 rc=0
+	shift
+	"$@" >"$EXPLAIN/$name.out" 2>"$EXPLAIN/$name.err" || rc=$?
+	echo "$rc" >"$EXPLAIN/$name.rc"
+	evidence "$name: exit $rc ($(wc -l <"$EXPLAIN/$name.out") lines out, $(wc -l <"$EXPLAIN/$name.err") lines err)"
+	explain_snapshot "$EXPLAIN/after-$name.snap"
+	if ! cmp -s "$EXPLAIN/before.snap" "$EXPLAIN/after-$name.snap"; then
+		diff "$EXPLAIN/before.snap" "$EXPLAIN/after-$name.snap" | head -20 >&2 || true
+		fail "'$*' changed the pod (mount table, /etc/docker/daemon.json or files; diff above)"
+	fi
+}
+
+explain() {
+	local as_coder=(setpriv --reuid=1000 --regid=1000 --init-groups env HOME=/home/coder USER=coder LOGNAME=coder)
+	[[ $(id -u) == 0 ]] || fail "the explain step runs as root, not uid $(id -u)"
+	[[ $(cat /proc/1/comm) != dind-init ]] || fail "dind-init is PID 1; the explain step needs the seed's pod without it"
+	mkdir -p "$EXPLAIN"
+	[[ ! -e /home/coder/.docker-data ]] || fail "/home/coder/.docker-data exists before any dind-init ran"
+	explain_snapshot "$EXPLAIN/before.snap"
+	evidence "before: /var/lib/docker on $(stat -f -c %T /var/lib/docker 2>/dev/null || echo "$(stat -f -c %T /var/lib) (not created yet)"), /home/coder on $(stat -f -c %T /home/coder)"
+	explain_run plan env DIND_USER=coder dind-init plan
+	explain_run plan-json env DIND_USER=coder dind-init plan --json
+	explain_run doctor env DIND_USER=coder dind-init doctor
+	explain_run doctor-json env DIND_USER=coder dind-init doctor --json
+	explain_run status dind-init status
+	explain_run coder-doctor "${as_coder[@]}" DIND_USER=coder dind-init doctor
+	explain_run coder-plan "${as_coder[@]}" DIND_USER=coder dind-init plan
+	explain_run coder-status "${as_coder[@]}" dind-init status
+	[[ ! -e /home/coder/.docker-data ]] || fail "/home/coder/.docker-data was created by plan/doctor/status"
+	evidence "after each command: mount table, /etc/docker/daemon.json and the files under /etc/docker, /home/coder, /var/lib, /run, /tmp byte-identical; /home/coder/.docker-data not created"
+	echo STEP_OK
+}
+
 # Scenario (a) for Docker >= 26 with the containerd image store, as the seed's pod had it: dockerd
 # on the overlay root starts and answers, and the first run/build fails. The harness asserts the
 # exact symptoms from the RC lines and error text; this step only records them.
@@ -239,5 +298,6 @@ stale-prepare) stale_prepare ;;
 stale-check) stale_check ;;
 without-containerd-store) without_containerd_store ;;
 manual-fix) manual_fix ;;
+explain) explain ;;
 *) fail "unknown step '$step'" ;;
 esac
