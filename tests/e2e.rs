@@ -154,7 +154,8 @@ e2e! {
     // coder) explain the fix and change nothing; `status` says not ready (exit 1).
     bookworm_explain_plan_doctor_status: Bookworm, "explain", None;
     trixie_explain_plan_doctor_status: Trixie, "explain", None;
-    // (b) dind-init as PID 1: overlay driver on ext4, build and run as uid 1000.
+    // (b) dind-init as PID 1: overlay driver on ext4, build and run as uid 1000; the readiness
+    // probe `dind-init status` run as uid 1000 says ready.
     bookworm_b_works_separate: Bookworm, "basic", Some("separate");
     bookworm_b_works_managed: Bookworm, "basic", Some("managed");
     trixie_b_works_separate: Trixie, "basic", Some("separate");

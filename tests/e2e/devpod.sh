@@ -21,7 +21,8 @@
 # Scenarios:
 #   without      (a) no dind-init: dockerd is the entrypoint and fails like the seed
 #   manual-fix   no dind-init: the seed's manual fix (--data-root on the PVC) works here
-#   basic        (b) dind-init as PID 1: overlay driver on ext4, build and run as uid 1000
+#   basic        (b) dind-init as PID 1: overlay driver on ext4, build and run as uid 1000,
+#                `dind-init status` (the readiness probe) answers ready for uid 1000
 #   persist      (c) a second pod start on the same PVC keeps images and volumes
 #   sigterm      (d) SIGTERM to PID 1 with a container running: ordered, clean, exit 42
 #   stale        (e) SIGKILL of the whole pod; stale pidfiles do not block the next start
@@ -458,7 +459,7 @@ scenario_manual_fix() {
 scenario_basic() {
 	pod_up
 	say "(b) dind-init as PID 1 (DIND_CONTAINERD=$MODE), user command as coder"
-	pod_run basic "$MODE" "$DI" -- /bin/bash "$STEP" user-checks
+	pod_run basic "$MODE" "$DI" -- /bin/bash "$STEP" dind-user-checks
 	# What dind-init decided and did (file contents it writes are left out).
 	grep -E '^dind-init\[(info|warn|error)\]' "$LOGS/basic.log" | grep -v "printf '%s'" | head -12 |
 		sed 's/^/  [basic] evidence: /' || true
@@ -466,8 +467,11 @@ scenario_basic() {
 	expect_rc basic 0
 	expect_log basic '^STEP_OK' "completed user checks"
 	expect_containerd basic "$MODE"
+	# The readiness probe (`exec: [dind-init, status]`) runs as the container's user: coder.
+	expect_log basic '^STATUS_RC=0$' "exit 0 from \`dind-init status\` run as coder (uid 1000) $(grep -E '^STATUS_(RC|LINE)=' "$LOGS/basic.log" | tr '\n' ' ')"
+	expect_log basic '^STATUS_LINE=ready:' "'ready:' line from \`dind-init status\` run as coder"
 	expect_data_on_pvc
-	say "PASS (b) in $DUR_MS ms: overlay driver on ext4, build and run as uid 1000"
+	say "PASS (b) in $DUR_MS ms: overlay driver on ext4, build and run as uid 1000, dind-init status ready for uid 1000"
 }
 
 persist_runs() { # persist_runs MODE1 MODE2

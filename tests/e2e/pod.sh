@@ -110,6 +110,18 @@ user_checks() {
 	echo STEP_OK
 }
 
+# `dind-init status` as the user command's user, while dind-init is PID 1: Kubernetes runs exec
+# probes as the container's user (the devpod user here), so the readiness probe must answer for
+# uid 1000, not only for root. Records STATUS_RC and STATUS_LINE; the harness asserts on them, so
+# a failure here still lets the other checks report.
+dind_status() {
+	local out rc=0
+	out=$(dind-init status 2>&1) || rc=$?
+	echo "STATUS_RC=$rc"
+	echo "STATUS_LINE=$out"
+	evidence "dind-init status as $(id -un) (uid $(id -u)): exit $rc: $out"
+}
+
 # Run 1 of a restart: leave an image, a built image and a volume with a file on the PVC.
 persist_write() {
 	containerd_parent
@@ -291,6 +303,10 @@ manual_fix() {
 step=${1:-}
 case $step in
 user-checks) user_checks ;;
+dind-user-checks)
+	dind_status
+	user_checks
+	;;
 persist-write) persist_write ;;
 persist-read) persist_read ;;
 sigterm-wait) sigterm_wait ;;
