@@ -236,11 +236,15 @@ impl Init {
         }
     }
 
-    /// Send `sig` to `pid`, ignoring a process that is already gone.
-    pub fn signal(&self, pid: Pid, sig: Signal) {
+    /// Send `sig` to `pid`; false when the process is already gone (and reaped).
+    pub fn signal(&self, pid: Pid, sig: Signal) -> bool {
         match kill(pid, sig) {
-            Ok(()) | Err(Errno::ESRCH) => {}
-            Err(e) => warn!("kill({pid}, {sig}): {e}"),
+            Ok(()) => true,
+            Err(Errno::ESRCH) => false,
+            Err(e) => {
+                warn!("kill({pid}, {sig}): {e}");
+                true
+            }
         }
     }
 
@@ -591,8 +595,12 @@ pub fn supervise(
             if let Some(pid) = s.pid {
                 if !s.term_sent {
                     info!("stopping {} (pid {pid})", s.name);
-                    init.signal(pid, Signal::SIGTERM);
                     s.term_sent = true;
+                    if !init.signal(pid, Signal::SIGTERM) {
+                        // Already gone and reaped: no exit event will come for it.
+                        s.pid = None;
+                        continue;
+                    }
                 }
                 if now >= d && !s.kill_sent {
                     warn!(
@@ -600,8 +608,10 @@ pub fn supervise(
                         s.name,
                         stop_timeout.as_secs()
                     );
-                    init.signal(pid, Signal::SIGKILL);
                     s.kill_sent = true;
+                    if !init.signal(pid, Signal::SIGKILL) {
+                        s.pid = None;
+                    }
                 }
             }
             continue;

@@ -450,10 +450,16 @@ fn not_ready(
     r: Ready,
     data_root: &Path,
     driver: Option<Driver>,
-    services: Vec<Service>,
+    mut services: Vec<Service>,
     pumps: &[LogPump],
     cfg: &Config,
 ) -> Failed {
+    if let Ready::Exited { pid, .. } = r {
+        // wait_ready reaped it: the supervisor must not wait for it again.
+        for s in services.iter_mut().filter(|s| s.pid == Some(pid)) {
+            s.pid = None;
+        }
+    }
     let pump = pumps.iter().rev().find(|p| p.name() == name);
     if let (Some(p), Ready::Exited { .. }) = (pump, r) {
         // Let the pump read the dead daemon's last lines (a child of it may hold

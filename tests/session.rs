@@ -1,0 +1,155 @@
+//! Docker trouble must not lock the user out: the command still starts after a
+//! loud banner, unless DIND_REQUIRE_DOCKER=true. Runs the real binary in a
+//! private mount namespace (tmpfs over /run and /etc/docker) so nothing on the
+//! host is touched.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn run(env: &[(&str, &str)], cmd: &str) -> Output {
+    let script = format!(
+        "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker && exec \"$0\" -- sh -c '{cmd}'"
+    );
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    c.arg(common::bin());
+    c.env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("DIND_") {
+            c.env_remove(k);
+        }
+    }
+    c.env("DIND_STRATEGY", "off").env("DIND_STOP_TIMEOUT", "2");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run unshare")
+}
+
+fn ready() -> bool {
+    common::require_root() && common::require_program("unshare")
+}
+
+fn fake_dockerd(dir: &std::path::Path, body: &str) -> String {
+    let p = dir.join("dockerd");
+    std::fs::write(&p, format!("#!/bin/sh\ncase \"$1\" in --version) echo 'Docker version 20.10.24, build x'; exit 0;; esac\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("dind-init-session-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn command_starts_with_a_banner_when_dockerd_is_missing() {
+    if !ready() {
+        return;
+    }
+    let out = run(
+        &[("DIND_DOCKERD", "/nonexistent/dockerd")],
+        "echo RAN; exit 3",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "RAN\n");
+    assert!(stderr.contains("DOCKER IS NOT AVAILABLE"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/dockerd"),
+        "names the program: {stderr}"
+    );
+    assert!(
+        stderr.contains("dind-init doctor"),
+        "points at doctor: {stderr}"
+    );
+}
+
+#[test]
+fn require_docker_makes_it_fatal_and_the_command_never_runs() {
+    if !ready() {
+        return;
+    }
+    let out = run(
+        &[
+            ("DIND_DOCKERD", "/nonexistent/dockerd"),
+            ("DIND_REQUIRE_DOCKER", "true"),
+        ],
+        "echo RAN; exit 0",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "command must not run"
+    );
+    assert!(stderr.contains("DIND_REQUIRE_DOCKER=true"), "{stderr}");
+}
+
+#[test]
+fn a_dockerd_that_dies_is_diagnosed_in_plain_words() {
+    if !ready() {
+        return;
+    }
+    let dir = tmp("dies");
+    let dockerd = fake_dockerd(
+        &dir,
+        "echo 'level=error msg=\"failed to mount overlay: invalid argument\" storage-driver=overlay2' >&2\necho 'failed to start daemon: error initializing graphdriver: driver not supported' >&2\nexit 1",
+    );
+    let out = run(
+        &[("DIND_DOCKERD", &dockerd), ("DIND_CONTAINERD", "managed")],
+        "echo RAN",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(
+        stderr.contains("dockerd: failed to start daemon"),
+        "dockerd's lines reach the pod log with a prefix: {stderr}"
+    );
+    assert!(
+        stderr.contains("exited with 1 before it answered"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("overlayfs"),
+        "plain-words diagnosis: {stderr}"
+    );
+    assert!(stderr.contains("DOCKER IS NOT AVAILABLE"), "{stderr}");
+}
+
+#[test]
+fn a_stop_signal_while_docker_starts_ends_cleanly() {
+    if !ready() {
+        return;
+    }
+    let dir = tmp("slow");
+    // A dockerd that never answers: the stop must not wait for DIND_READY_TIMEOUT.
+    let dockerd = fake_dockerd(&dir, "exec sleep 1000");
+    let script = "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker && { \"$0\" -- sh -c 'echo RAN' & p=$!; sleep 0.5; kill -TERM $p; wait $p; }";
+    let t = std::time::Instant::now();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(common::bin())
+        .env("DIND_STRATEGY", "off")
+        .env("DIND_CONTAINERD", "managed")
+        .env("DIND_STOP_TIMEOUT", "3")
+        .env("DIND_DOCKERD", &dockerd)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "stderr: {stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "the command never started"
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "guard only"
+    );
+}
