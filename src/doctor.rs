@@ -60,7 +60,14 @@ fn fs_name(loc: &probe::Location) -> String {
 pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>) -> Vec<Check> {
     use Verdict::*;
     let mut out = Vec::new();
-    out.push(if facts.cap_sys_admin {
+    out.push(if facts.euid != 0 {
+        check(
+            Warn,
+            "privileges",
+            format!("doctor runs as uid {}: the trial mount and the lock were not tried", facts.euid),
+            "run it as root in the pod (kubectl exec as root) to test mounts; dind-init itself runs as root (PID 1)",
+        )
+    } else if facts.cap_sys_admin {
         check(Ok, "privileges", "CAP_SYS_ADMIN: mounts are possible".into(), "")
     } else {
         check(
@@ -248,11 +255,21 @@ fn not_root_note() {
     }
 }
 
+/// The facts as PID 1 would see them: it runs as root, so a non-root caller's
+/// missing CAP_SYS_ADMIN says nothing about what PID 1 can do. Without this,
+/// `plan` as the devpod user would print a plan PID 1 never runs.
+fn as_pid1(mut facts: Facts) -> Facts {
+    if facts.euid != 0 {
+        facts.cap_sys_admin = true;
+    }
+    facts
+}
+
 /// `dind-init doctor`: facts, plan and checks with remedies. Exit 1 when a check fails.
 pub fn doctor(cfg: &Config, json: bool) -> i32 {
     not_root_note();
     let facts = probe::probe(cfg, &Roots::default());
-    let plan = plan::plan(&facts, cfg).map_err(|e| e.to_string());
+    let plan = plan::plan(&as_pid1(facts.clone()), cfg).map_err(|e| e.to_string());
     let state = State::load(Path::new(STATE_FILE)).ok();
     let checks = checks(&facts, &plan, state.as_ref());
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
@@ -289,7 +306,7 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
 /// `dind-init plan`: the actions and their reasons; changes nothing.
 pub fn plan(cfg: &Config, json: bool) -> i32 {
     not_root_note();
-    let facts = probe::probe(cfg, &Roots::default());
+    let facts = as_pid1(probe::probe(cfg, &Roots::default()));
     match plan::plan(&facts, cfg) {
         Ok(p) if json => match serde_json::to_string_pretty(&p) {
             Ok(s) => {
@@ -318,7 +335,15 @@ pub fn status(_cfg: &Config) -> i32 {
     let state = match State::load(Path::new(STATE_FILE)) {
         Ok(s) => s,
         Err(e) => {
-            println!("not ready: no state from dind-init as PID 1 ({e})");
+            let why = match &e {
+                crate::Error::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    format!("{STATE_FILE} does not exist yet")
+                }
+                other => other.to_string(),
+            };
+            println!("not ready: dind-init has recorded no state ({why}) — it is still starting, or it is not this container's PID 1 (make it the ENTRYPOINT)");
             return 1;
         }
     };

@@ -54,14 +54,19 @@ pub struct State {
 impl State {
     /// Write the state atomically (a reader never sees half a file).
     pub fn save(&self, sys: &dyn Syscall, path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
+            // Readable whatever PID 1's umask: Kubernetes runs `dind-init status`
+            // probes as the container's user.
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
         }
         match serde_json::to_vec_pretty(self) {
             Ok(bytes) => {
                 if let Err(e) = sys.write_atomic(path, &bytes, false) {
                     warn!("cannot record state for `dind-init status`: {e}");
                 }
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
             }
             Err(e) => warn!("cannot encode state: {e}"),
         }

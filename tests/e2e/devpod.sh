@@ -638,6 +638,9 @@ scenario_explain() {
 	done
 	x_has coder-doctor out '^! overlay mount on the data root: not tried' "the overlay trial shown as not tried"
 	x_has coder-plan out 'not tried' "the overlay trial shown as not tried"
+	# plan as the devpod user prints the plan PID 1 (root) runs, not one for its own privileges.
+	x_has coder-plan out '^[0-9]+\. mount --bind /home/coder/\.docker-data /var/lib/docker( |$)' \
+		"the same bind step PID 1 would run"
 	echo "evidence: doctor as coder: exit $(cat "$XDIR/coder-doctor.rc"), $(grep -E 'overlay mount on the data root' "$XDIR/coder-doctor.out")"
 	echo "evidence: plan as coder: exit $(cat "$XDIR/coder-plan.rc"), $(grep -o '[^;—]*not tried[^;]*' "$XDIR/coder-plan.out" | head -1)"
 
