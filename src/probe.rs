@@ -884,11 +884,32 @@ fn sys_umount(target: &Path) -> nix::Result<()> {
 /// unmount, and always remove the scratch tree: this, not the fs type, says whether
 /// overlay2/overlayfs will work (overlay upper on overlay fails with EINVAL).
 pub fn overlay_trial(dir: &Path) -> Trial {
-    match cap_sys_admin() {
+    let t = match cap_sys_admin() {
         Ok(true) => overlay_trial_with(dir, true),
         Ok(false) => overlay_trial_with(dir, false),
         Err(e) => Trial::NotTried { why: e },
+    };
+    match t {
+        Trial::Failed { errno, call } => Trial::Failed {
+            errno,
+            call: without_scratch_ids(&call),
+        },
+        other => other,
     }
+}
+
+/// `…/.dind-init-trial-16-348763548-3/merged` → `…/.dind-init-trial/merged`: the
+/// scratch dir's unique suffix says nothing to a reader and makes every plan differ.
+fn without_scratch_ids(s: &str) -> String {
+    const MARK: &str = ".dind-init-trial-";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(&rest[..i + MARK.len() - 1]);
+        rest = rest[i + MARK.len()..].trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+    }
+    out.push_str(rest);
+    out
 }
 
 fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
@@ -2075,6 +2096,15 @@ mod tests {
         );
         assert!(leftovers(&t.0).is_empty());
         assert!(nearest_existing(&t.0.join("a/b/c")) == std::fs::canonicalize(&t.0).unwrap());
+    }
+
+    #[test]
+    fn scratch_ids_are_dropped_from_trial_calls() {
+        assert_eq!(
+            without_scratch_ids("mount src=overlay dst=/v/.dind-init-trial-16-3487-3/merged data=lowerdir=/v/.dind-init-trial-16-3487-3/lower: EINVAL"),
+            "mount src=overlay dst=/v/.dind-init-trial/merged data=lowerdir=/v/.dind-init-trial/lower: EINVAL"
+        );
+        assert_eq!(without_scratch_ids("mkdir /x"), "mkdir /x");
     }
 
     #[test]
