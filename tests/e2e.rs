@@ -178,4 +178,11 @@ e2e! {
     // Issue 7: managed first, then separate, on one PVC: nothing lost.
     bookworm_mode_switch_keeps_data: Bookworm, "mode-switch", Some("managed");
     trixie_mode_switch_keeps_data: Trixie, "mode-switch", Some("managed");
+    // Issue 5 item 5, issue 7 item 3: dockerd SIGKILLed from outside while the session runs
+    // (then containerd too, in separate mode): dind-init restarts it, the session lives on,
+    // Docker answers and runs a container again within 20 s.
+    bookworm_daemon_restart_separate: Bookworm, "restart", Some("separate");
+    bookworm_daemon_restart_managed: Bookworm, "restart", Some("managed");
+    trixie_daemon_restart_separate: Trixie, "restart", Some("separate");
+    trixie_daemon_restart_managed: Trixie, "restart", Some("managed");
 }

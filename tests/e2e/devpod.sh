@@ -27,6 +27,9 @@
 #   sigterm      (d) SIGTERM to PID 1 with a container running: ordered, clean, exit 42
 #   stale        (e) SIGKILL of the whole pod; stale pidfiles do not block the next start
 #   mode-switch  (issue 7) start in managed mode, restart in separate mode: data kept
+#   restart      (issue 5 item 5, issue 7 item 3) SIGKILL of dockerd (and, in separate mode,
+#                then of containerd) from outside while the session runs: dind-init restarts
+#                it, the session lives on, Docker answers and runs a container again
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
@@ -57,7 +60,7 @@ case $ENGINE in bookworm | trixie) ;; *) echo "devpod.sh: --engine must be bookw
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
-basic | persist | sigterm | stale | mode-switch | explain)
+basic | persist | sigterm | stale | mode-switch | explain | restart)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
 	BIN=$(realpath "$BIN")
@@ -334,6 +337,34 @@ pod_init_pid() {
 	fail "no pid-namespace init under unshare $POD_PID"
 }
 
+# pod_daemon_pid INIT NAME: the host pid of the one process named NAME (comm) among the
+# descendants of the pod's init INIT, walking /proc/PID/task/*/children (a daemon's children
+# may be forked by any of its threads). Fails unless there is exactly one.
+pod_daemon_pid() {
+	local todo=("$1") found=() p kids
+	while ((${#todo[@]})); do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		if [[ $p != "$1" && $(cat "/proc/$p/comm" 2>/dev/null) == "$2" ]]; then
+			found+=("$p")
+		fi
+		kids=$(cat /proc/"$p"/task/*/children 2>/dev/null || true)
+		# shellcheck disable=SC2206 # pids: split on whitespace on purpose
+		todo+=($kids)
+	done
+	((${#found[@]} == 1)) || fail "expected one $2 under the pod's init (host pid $1), found ${#found[@]}: ${found[*]}"
+	echo "${found[0]}"
+}
+
+# wait_gone PID LIMIT_S: until PID is dead (reaped, or a zombie its parent has yet to reap).
+wait_gone() {
+	local deadline=$(($(now_ms) + $2 * 1000))
+	while [[ -e /proc/$1 && $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) != Z ]]; do
+		(($(now_ms) < deadline)) || fail "pid $1 still alive $2 s after SIGKILL"
+		sleep 0.01
+	done
+}
+
 # pod_wait TIMEOUT_S: wait for the background pod to end; past the timeout SIGKILL unshare, and
 # --kill-child takes the whole pid namespace with it. Sets RC and DUR_MS (since pod_start).
 pod_wait() {
@@ -553,6 +584,72 @@ scenario_stale() {
 	say "PASS (e) stale pidfiles from a SIGKILLed run do not block the next start"
 }
 
+# The daemons die while the session runs; dind-init restarts each, the session never notices
+# more than a short gap. The kills come from here (root, outside the pod): the session runs as
+# uid 1000 and cannot signal root's daemons. Round r: wait for the session's "READY r", SIGKILL
+# the daemon, wait until it is dead (so whatever answers next is the restarted one), then hand
+# the session the kill time in the marker /tmp/e2e-killed-r; it measures until Docker answers
+# and a container runs.
+scenario_restart() {
+	local daemons=(dockerd) init r=0 d pid nspid kill_ms n line answer run tries
+	[[ $MODE == separate ]] && daemons+=(containerd)
+	pod_up
+	say "restart: dind-init as PID 1 (DIND_CONTAINERD=$MODE), session as coder; SIGKILL from outside: ${daemons[*]}"
+	pod_start restart "$MODE" "$DI" -- /bin/bash "$STEP" restart-session "${daemons[@]}"
+	init=$(pod_init_pid)
+	for d in "${daemons[@]}"; do
+		r=$((r + 1))
+		wait_line restart "^READY $r $d\$" "$POD_TIMEOUT"
+		pid=$(pod_daemon_pid "$init" "$d")
+		nspid=$(awk '/^NSpid:/ {print $NF}' "/proc/$pid/status")
+		kill_ms=$(now_ms)
+		kill -KILL "$pid"
+		wait_gone "$pid" 5
+		echo "$kill_ms" >"$ROOT/tmp/e2e-killed-$r.tmp"
+		mv "$ROOT/tmp/e2e-killed-$r.tmp" "$ROOT/tmp/e2e-killed-$r"
+		say "round $r: SIGKILLed $d (host pid $pid, pod pid $nspid), dead after $(($(now_ms) - kill_ms)) ms"
+		wait_line restart "^RESTART_RUN $r $d " 30
+		# dind-init saw the death and restarted that daemon, once.
+		n=$(grep -cE "^dind-init\[warn\] $d exited unexpectedly with .*; restarting in [0-9]+s" "$LOGS/restart.log" || true)
+		((n == 1)) || fail "round $r: $n lines 'dind-init[warn] $d exited unexpectedly … restarting in Ns', expected 1"
+		line=$(grep -E "^dind-init\[info\] $d restarted \(pid [0-9]+\)" "$LOGS/restart.log") ||
+			fail "round $r: no 'dind-init[info] $d restarted (pid N)' line"
+		[[ $(grep -c . <<<"$line") == 1 ]] || fail "round $r: $d restarted more than once: $line"
+		[[ $line != *"(pid $nspid)"* ]] || fail "round $r: '$line' names the killed pid $nspid"
+		grep -E "^dind-init\[warn\] $d exited unexpectedly" "$LOGS/restart.log" | sed "s/^/evidence: round $r pod log: /"
+		echo "evidence: round $r pod log: $line"
+		answer=$(grep -oP "^RESTART_ANSWER $r $d ms=\K[0-9]+" "$LOGS/restart.log") || fail "round $r: no RESTART_ANSWER line"
+		line=$(grep -E "^RESTART_RUN $r $d " "$LOGS/restart.log")
+		run=$(grep -oP 'ms=\K[0-9]+' <<<"$line")
+		tries=$(grep -oP 'tries=\K[0-9]+' <<<"$line")
+		# After dockerd's restart its API answers only once it is up with containerd: the first
+		# container must run. After containerd's, dockerd reconnects on its own; retries allowed.
+		[[ $d != dockerd || $tries == 1 ]] || fail "round $r: docker run needed $tries tries after the restarted dockerd answered"
+		echo "evidence: round $r: SIGKILL $d -> Docker answered in $answer ms, container ran in $run ms ($tries tries)"
+		echo "TIMING restart $ENGINE $MODE $d kill->answer ${answer} ms kill->run ${run} ms"
+	done
+	# Killing containerd must not have taken dockerd down with it.
+	n=$(grep -cE '^dind-init\[warn\] dockerd exited unexpectedly' "$LOGS/restart.log" || true)
+	((n == 1)) || fail "dockerd died $n times; only the one SIGKILL expected"
+	wait_line restart '^ROUNDS_DONE$' 30
+	# Exactly one containerd now, run by whom the mode says: no orphan of the killed dockerd's
+	# managed containerd beside a new one, no second containerd beside the restarted one.
+	pid=$(pod_daemon_pid "$init" containerd)
+	d=$(cat "/proc/$(awk '{print $4}' "/proc/$pid/stat")/comm")
+	echo "evidence: after the restarts: one containerd in the pod (host pid $pid), a child of $d"
+	case $MODE in
+	separate) [[ $d == dind-init ]] || fail "after the restarts containerd is a child of $d, expected dind-init (separate)" ;;
+	managed) [[ $d == dockerd ]] || fail "after the restarts containerd is a child of $d, expected dockerd (managed)" ;;
+	esac
+	touch "$ROOT/tmp/e2e-checked"
+	pod_wait "$POD_TIMEOUT"
+	show_evidence restart
+	expect_rc restart 0
+	expect_containerd restart "$MODE"
+	expect_log restart '^STEP_OK' "end of the session after the restarts (it was never killed)"
+	say "PASS restart: ${daemons[*]} SIGKILLed and restarted by dind-init; the session lived on and ran containers after each; pod exit 0 in $DUR_MS ms"
+}
+
 # The explain scenario's outputs, written by pod.sh into the pod's /tmp (a tmpfs this script
 # mounted, so still readable here after the pod ended).
 XDIR=
@@ -695,5 +792,6 @@ mode-switch) scenario_mode_switch ;;
 sigterm) scenario_sigterm ;;
 stale) scenario_stale ;;
 explain) scenario_explain ;;
+restart) scenario_restart ;;
 esac
 say "done in $(($(now_ms) - T0)) ms"

@@ -186,6 +186,65 @@ stale_check() {
 	echo STEP_OK
 }
 
+# wait_file FILE LIMIT_S: poll (50 ms) until FILE exists; false past the limit.
+wait_file() {
+	local deadline=$(($(now_ms) + $2 * 1000))
+	until [[ -e $1 ]]; do
+		(($(now_ms) < deadline)) || return 1
+		sleep 0.05
+	done
+}
+
+# The daemon-restart session (issue 5 item 5, issue 7 item 3): one round per daemon named in
+# the arguments (dockerd, containerd), in order. Each round: "READY r", then wait for the
+# harness's marker /tmp/e2e-killed-r (it holds the epoch ms of the SIGKILL the harness sent
+# from outside the pod: this uid-1000 session cannot signal root's daemons), then poll until
+# Docker answers again and a container runs, each bounded by RESTART_LIMIT_S from the kill.
+# Lines RESTART_ANSWER/RESTART_RUN carry the measured times for the harness. After the last
+# round "ROUNDS_DONE", and the session ends once the harness has checked the daemons
+# (marker /tmp/e2e-checked).
+RESTART_LIMIT_S=20
+restart_session() {
+	local r=0 d kill_ms deadline t out tries first
+	[[ $(id -u) == 1000 ]] || fail "restart session runs as uid $(id -u), expected 1000 (DIND_USER=coder)"
+	containerd_parent
+	import_image
+	out=$(docker run --rm --pull=never --network none "$IMG" echo before)
+	[[ $out == before ]] || fail "docker run before any kill printed '$out'"
+	evidence "session pid $$: docker run before the kills -> $out"
+	for d in "$@"; do
+		r=$((r + 1))
+		echo "READY $r $d"
+		wait_file "/tmp/e2e-killed-$r" 60 || fail "round $r: no kill marker /tmp/e2e-killed-$r within 60 s"
+		kill_ms=$(cat "/tmp/e2e-killed-$r")
+		[[ $kill_ms =~ ^[0-9]+$ ]] || fail "round $r: kill marker holds '$kill_ms', expected epoch ms"
+		deadline=$((kill_ms + RESTART_LIMIT_S * 1000))
+		until docker version --format '{{.Server.Version}}' >/dev/null 2>&1; do
+			(($(now_ms) < deadline)) || fail "round $r: Docker did not answer within ${RESTART_LIMIT_S} s of the SIGKILL of $d"
+			sleep 0.05
+		done
+		t=$(now_ms)
+		echo "RESTART_ANSWER $r $d ms=$((t - kill_ms))"
+		# The API answering is not enough after a containerd restart: dockerd must have
+		# reconnected to it before a container can start, so retry within the same bound.
+		tries=0 first=
+		until tries=$((tries + 1)) && out=$(docker run --rm --pull=never --network none "$IMG" true 2>&1); do
+			(($(now_ms) < deadline)) || fail "round $r: no container ran within ${RESTART_LIMIT_S} s of the SIGKILL of $d ($tries tries; last: $(tail -1 <<<"$out"))"
+			[[ -n $first ]] || first=$(head -1 <<<"$out")
+			sleep 0.05
+		done
+		[[ -z $first ]] || evidence "round $r: docker run failed $((tries - 1)) times before it worked; first error: $first"
+		t=$(now_ms)
+		echo "RESTART_RUN $r $d ms=$((t - kill_ms)) tries=$tries"
+		evidence "round $r ($d SIGKILLed): session pid $$ still running; docker run --rm --pull=never --network none $IMG true worked $((t - kill_ms)) ms after the kill (try $tries)"
+	done
+	evidence "containers left after the restarts (docker ps -a): $(docker ps -aq | wc -l)"
+	# Stay up while the harness looks at the pod's daemons after the restarts.
+	echo ROUNDS_DONE
+	wait_file /tmp/e2e-checked 60 || fail "no marker /tmp/e2e-checked from the harness within 60 s"
+	echo STEP_OK
+}
+
 # `dind-init plan`, `doctor` and `status` in the seed's pod BEFORE any fix: nothing runs as PID 1
 # but this step, /var/lib/docker is on the overlay root, the PVC at /home/coder. Each command's
 # stdout, stderr and exit code go to $EXPLAIN/NAME.{out,err,rc}, where the harness asserts on
@@ -312,6 +371,7 @@ persist-read) persist_read ;;
 sigterm-wait) sigterm_wait ;;
 stale-prepare) stale_prepare ;;
 stale-check) stale_check ;;
+restart-session) restart_session "${@:2}" ;;
 without-containerd-store) without_containerd_store ;;
 manual-fix) manual_fix ;;
 explain) explain ;;
