@@ -185,4 +185,8 @@ e2e! {
     bookworm_daemon_restart_managed: Bookworm, "restart", Some("managed");
     trixie_daemon_restart_separate: Trixie, "restart", Some("separate");
     trixie_daemon_restart_managed: Trixie, "restart", Some("managed");
+    // Issue 4: data made with vfs (trixie's containerd image store: native) keeps that driver
+    // when the next start leaves the driver to auto, and says so.
+    bookworm_keepvfs_keeps_vfs: Bookworm, "keepvfs", Some("separate");
+    trixie_keepvfs_keeps_native: Trixie, "keepvfs", Some("separate");
 }

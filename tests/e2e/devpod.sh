@@ -30,6 +30,8 @@
 #   restart      (issue 5 item 5, issue 7 item 3) SIGKILL of dockerd (and, in separate mode,
 #                then of containerd) from outside while the session runs: dind-init restarts
 #                it, the session lives on, Docker answers and runs a container again
+#   keepvfs      (issue 4) run 1 pins DIND_STORAGE_DRIVER=vfs (native with trixie's
+#                containerd image store); run 2 on the same PVC with it unset keeps that driver
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
@@ -60,7 +62,7 @@ case $ENGINE in bookworm | trixie) ;; *) echo "devpod.sh: --engine must be bookw
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
-basic | persist | sigterm | stale | mode-switch | explain | restart)
+basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
 	BIN=$(realpath "$BIN")
@@ -195,9 +197,12 @@ make_layers() {
 			mknod "$l/1/fs$d" c 0 0
 		fi
 	done
-	# 2: Docker's config as the devpod image ships it
+	# 2: Docker's config as the devpod image ships it. keepvfs tests the driver left to auto
+	# (DIND_STORAGE_DRIVER unset), which the seed's "storage-driver" in daemon.json would pin.
 	mkdir -p "$l/2/fs/etc/docker"
-	if [[ $ENGINE == bookworm ]]; then
+	if [[ $ENGINE == bookworm && $SCENARIO == keepvfs ]]; then
+		echo '{"bridge": "none", "iptables": false, "ip6tables": false}'
+	elif [[ $ENGINE == bookworm ]]; then
 		echo '{"storage-driver": "overlay2", "bridge": "none", "iptables": false, "ip6tables": false}'
 	else
 		echo '{"features": {"containerd-snapshotter": true}, "bridge": "none", "iptables": false, "ip6tables": false}'
@@ -281,10 +286,14 @@ if [[ $ENGINE == trixie ]]; then
 	POD_PATH=/opt/trixie/usr/sbin:/opt/trixie/usr/bin:$POD_PATH
 fi
 
+# Extra NAME=VALUE settings of the next pod's PID 1 (a scenario's own DIND_* settings).
+POD_EXTRA_ENV=()
+
 # The env of the pod's PID 1, as a pod spec would give it.
 pod_env() { # pod_env [MODE]
 	local mode=${1:-$MODE}
 	printf '%s\n' "PATH=$POD_PATH" HOME=/root TERM=dumb HOSTNAME=devpod
+	((${#POD_EXTRA_ENV[@]} == 0)) || printf '%s\n' "${POD_EXTRA_ENV[@]}"
 	# explain: the seed's pod before the fix has no DIND_* settings; pod.sh passes DIND_USER
 	# to each dind-init command itself.
 	if [[ -n $BIN && $SCENARIO != explain ]]; then
@@ -650,6 +659,42 @@ scenario_restart() {
 	say "PASS restart: ${daemons[*]} SIGKILLed and restarted by dind-init; the session lived on and ran containers after each; pod exit 0 in $DUR_MS ms"
 }
 
+# Data made with the slow driver is kept when the driver setting is later left to auto: a switch
+# would hide every image. bookworm pins the graphdriver vfs; trixie, with the containerd image
+# store, its equivalent, the native snapshotter.
+scenario_keepvfs() {
+	local slow best data
+	if [[ $ENGINE == bookworm ]]; then
+		slow=vfs best=overlay2 data=vfs/dir
+	else
+		slow=native best=overlayfs data=containerd/daemon/io.containerd.snapshotter.v1.native/snapshots
+	fi
+	pod_up
+	say "keepvfs run 1: DIND_STORAGE_DRIVER=$slow (DIND_CONTAINERD=$MODE): image and volume"
+	POD_EXTRA_ENV=("DIND_STORAGE_DRIVER=$slow")
+	pod_run keepvfs1 "$MODE" "$DI" -- /bin/bash "$STEP" keepvfs-write "$slow"
+	POD_EXTRA_ENV=()
+	show_evidence keepvfs1
+	expect_rc keepvfs1 0
+	expect_log keepvfs1 '^STEP_OK' "completed run 1"
+	[[ -n $(find "$ROOT/home/coder/.docker-data/$data" -mindepth 1 -maxdepth 1 2>/dev/null) ]] ||
+		fail "run 1 left no $slow layers in /home/coder/.docker-data/$data on the PVC"
+	echo "evidence: run 1 left $(find "$ROOT/home/coder/.docker-data/$data" -mindepth 1 -maxdepth 1 | wc -l) $slow layers in /home/coder/.docker-data/$data"
+	pod_down
+	say "keepvfs: pod recreated, same PVC; run 2 with DIND_STORAGE_DRIVER unset (auto would pick $best)"
+	pod_up
+	pod_run keepvfs2 "$MODE" "$DI" -- /bin/bash "$STEP" keepvfs-read "$slow"
+	show_evidence keepvfs2
+	expect_rc keepvfs2 0
+	expect_log keepvfs2 '^STEP_OK' "completed run 2"
+	expect_log keepvfs2 "^DRIVER=$slow\$" "storage driver $slow in docker info"
+	# src/plan.rs's warning for data of another driver than the best one.
+	expect_log keepvfs2 "^dind-init\[warn\] /home/coder/\.docker-data holds [0-9]+ layers made with $slow; keeping $slow because switching to $best would hide every image" \
+		"warning that dind-init keeps $slow, the driver the data was made with"
+	grep -E "^dind-init\[warn\] .* layers made with $slow" "$LOGS/keepvfs2.log" | sed 's/^/evidence: run 2 pod log: /'
+	say "PASS keepvfs: data made with $slow keeps $slow when the driver is left to auto; image and volume still there"
+}
+
 # The explain scenario's outputs, written by pod.sh into the pod's /tmp (a tmpfs this script
 # mounted, so still readable here after the pod ended).
 XDIR=
@@ -793,5 +838,6 @@ sigterm) scenario_sigterm ;;
 stale) scenario_stale ;;
 explain) scenario_explain ;;
 restart) scenario_restart ;;
+keepvfs) scenario_keepvfs ;;
 esac
 say "done in $(($(now_ms) - T0)) ms"

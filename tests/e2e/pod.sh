@@ -245,6 +245,40 @@ restart_session() {
 	echo STEP_OK
 }
 
+# Run 1 of keepvfs: with the slow driver pinned (DIND_STORAGE_DRIVER), leave an image and a
+# volume with a file on the PVC.
+keepvfs_write() {
+	local want=$1 driver
+	driver=$(docker info -f '{{.Driver}}')
+	evidence "run 1: docker info: Storage Driver: $driver ($(docker info -f '{{.DriverStatus}}'))"
+	[[ $driver == "$want" ]] || fail "run 1: storage driver is '$driver', expected $want (DIND_STORAGE_DRIVER pinned it)"
+	import_image
+	docker volume create "$VOL" >/dev/null
+	docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" sh -c 'echo persisted > /data/f'
+	evidence "run 1: made image $IMG and volume $VOL on $driver"
+	echo STEP_OK
+}
+
+# Run 2 of keepvfs: DIND_STORAGE_DRIVER unset (auto) would pick the overlay driver on ext4, but
+# the data of run 1 was made with the slow driver: it must be kept, and everything still there.
+keepvfs_read() {
+	local want=$1 driver images vols out
+	driver=$(docker info -f '{{.Driver}}')
+	echo "DRIVER=$driver"
+	evidence "run 2: docker info: Storage Driver: $driver ($(docker info -f '{{.DriverStatus}}'))"
+	[[ $driver == "$want" ]] || fail "run 2: storage driver is '$driver', expected $want kept from run 1 (switching hides every image)"
+	images=$(docker image ls --format '{{.Repository}}' | sort | tr '\n' ' ')
+	vols=$(docker volume ls -q | tr '\n' ' ')
+	evidence "run 2: images: $images"
+	evidence "run 2: volumes: $vols"
+	grep -qw "$IMG" <<<"$images" || fail "run 2: image $IMG from run 1 is not listed"
+	grep -qw "$VOL" <<<"$vols" || fail "run 2: volume $VOL from run 1 is not listed"
+	out=$(docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" cat /data/f)
+	[[ $out == persisted ]] || fail "run 2: volume $VOL holds '$out', expected persisted"
+	evidence "run 2: docker run on $driver with volume $VOL -> $out"
+	echo STEP_OK
+}
+
 # `dind-init plan`, `doctor` and `status` in the seed's pod BEFORE any fix: nothing runs as PID 1
 # but this step, /var/lib/docker is on the overlay root, the PVC at /home/coder. Each command's
 # stdout, stderr and exit code go to $EXPLAIN/NAME.{out,err,rc}, where the harness asserts on
@@ -372,6 +406,8 @@ sigterm-wait) sigterm_wait ;;
 stale-prepare) stale_prepare ;;
 stale-check) stale_check ;;
 restart-session) restart_session "${@:2}" ;;
+keepvfs-write) keepvfs_write "$2" ;;
+keepvfs-read) keepvfs_read "$2" ;;
 without-containerd-store) without_containerd_store ;;
 manual-fix) manual_fix ;;
 explain) explain ;;
