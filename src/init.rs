@@ -441,9 +441,14 @@ pub struct Service {
     pub restart: Option<Restart>,
     restarts: u32,
     next_restart: Option<Instant>,
+    up_since: Instant,
     term_sent: bool,
     kill_sent: bool,
 }
+
+/// A service that ran this long before dying starts its backoff afresh: crashes
+/// days apart should not each wait the maximum.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 
 impl Service {
     /// A running service.
@@ -454,6 +459,7 @@ impl Service {
             restart,
             restarts: 0,
             next_restart: None,
+            up_since: Instant::now(),
             term_sent: false,
             kill_sent: false,
         }
@@ -463,6 +469,15 @@ impl Service {
 /// Restart delay after the n-th death: 1 s, 2 s, 4 s … capped at 30 s.
 pub fn backoff(n: u32) -> Duration {
     Duration::from_secs(1u64 << n.min(5)).min(Duration::from_secs(30))
+}
+
+/// Delay before restarting a service that died after running `up_for`,
+/// `restarts` times before: the backoff restarts from 1 s after a stable run.
+pub fn restart_delay(restarts: &mut u32, up_for: Duration) -> Duration {
+    if up_for >= STABLE_AFTER {
+        *restarts = 0;
+    }
+    backoff(*restarts)
 }
 
 /// The budget the command gets after SIGTERM before it is killed, so that the
@@ -549,7 +564,7 @@ pub fn supervise(
                         if deadline.is_some() {
                             info!("{} stopped (exit {c})", s.name);
                         } else if s.restart.is_some() {
-                            let delay = backoff(s.restarts);
+                            let delay = restart_delay(&mut s.restarts, s.up_since.elapsed());
                             warn!("{} exited unexpectedly with {c}; restarting in {}s (the session keeps running)", s.name, delay.as_secs());
                             s.next_restart = Some(Instant::now() + delay);
                         } else {
@@ -570,6 +585,7 @@ pub fn supervise(
                             Ok(pid) => {
                                 info!("{} restarted (pid {pid})", s.name);
                                 s.pid = Some(pid);
+                                s.up_since = Instant::now();
                             }
                             Err(e) => {
                                 warn!("restarting {}: {e}", s.name);
@@ -676,6 +692,18 @@ mod tests {
         assert_eq!(backoff(0), Duration::from_secs(1));
         assert_eq!(backoff(3), Duration::from_secs(8));
         assert_eq!(backoff(40), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn backoff_starts_afresh_after_a_stable_run() {
+        let mut n = 5;
+        assert_eq!(
+            restart_delay(&mut n, Duration::from_secs(2)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(n, 5);
+        assert_eq!(restart_delay(&mut n, STABLE_AFTER), Duration::from_secs(1));
+        assert_eq!(n, 0);
     }
 
     #[test]

@@ -848,6 +848,23 @@ fn plan_with(
                         dr.name(),
                         pn.origin
                     ));
+                    // The user's pin wins, but never silently over data it cannot show.
+                    if let Some(x) = drivers_here
+                        .iter()
+                        .filter(|x| x.snapshotter == store && x.layers > 0 && x.driver != dr)
+                        .max_by_key(|x| x.layers)
+                    {
+                        p.warnings.push(format!(
+                            "{} holds {} layers made with {}, which storage driver {} (set by {}) does not show; they stay on disk in {}. To use them again, set DIND_STORAGE_DRIVER={}",
+                            data_home.display(),
+                            x.layers,
+                            x.driver.name(),
+                            dr.name(),
+                            pn.origin,
+                            x.path.display(),
+                            x.driver.name()
+                        ));
+                    }
                     if !dr.cost().is_empty() {
                         p.warnings
                             .push(format!("storage driver {}: {}", dr.name(), dr.cost()));
@@ -877,13 +894,15 @@ fn plan_with(
                     };
                     if works {
                         p.warnings.push(format!(
-                            "{} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), remove {} and restart",
+                            "{} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), stop the pod, move {} aside (mv {} {}.old) and start again",
                             data_home.display(),
                             x.layers,
                             x.driver.name(),
                             x.driver.name(),
                             best.name(),
-                            x.path.display()
+                            data_home.display(),
+                            data_home.display(),
+                            data_home.display()
                         ));
                         Some(x.driver)
                     } else {
@@ -1471,6 +1490,30 @@ mod tests {
             driver: Some(Driver::Vfs),
             warn: &["keeping vfs", "hide every image"],
             note: &[],
+        });
+
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.data_root.drivers = vec![DriverData {
+            driver: Driver::Vfs,
+            snapshotter: false,
+            path: "/home/coder/.docker-data/vfs/dir".into(),
+            layers: 12,
+        }];
+        let mut c = cfg();
+        c.storage_driver = DriverChoice::Overlay2;
+        rows.push(Row {
+            name: "pinned overlay2 over vfs data: the pin wins, but not silently",
+            facts: f,
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[
+                "holds 12 layers made with vfs, which storage driver overlay2 (set by DIND_STORAGE_DRIVER) does not show",
+                "DIND_STORAGE_DRIVER=vfs",
+            ],
+            note: &["storage driver overlay2 is set by DIND_STORAGE_DRIVER"],
         });
 
         let mut c = cfg();
