@@ -466,9 +466,13 @@ impl Service {
     }
 }
 
-/// Restart delay after the n-th death: 1 s, 2 s, 4 s … capped at 30 s.
+/// Restart delay after the n-th death in a row: at once, then 1 s, 2 s, 4 s …
+/// capped at 30 s (a devpod user should not wait for a one-off crash).
 pub fn backoff(n: u32) -> Duration {
-    Duration::from_secs(1u64 << n.min(5)).min(Duration::from_secs(30))
+    match n {
+        0 => Duration::ZERO,
+        n => Duration::from_secs(1u64 << (n - 1).min(5)).min(Duration::from_secs(30)),
+    }
 }
 
 /// Delay before restarting a service that died after running `up_for`,
@@ -689,20 +693,21 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded() {
-        assert_eq!(backoff(0), Duration::from_secs(1));
-        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(4), Duration::from_secs(8));
         assert_eq!(backoff(40), Duration::from_secs(30));
     }
 
     #[test]
     fn backoff_starts_afresh_after_a_stable_run() {
-        let mut n = 5;
+        let mut n = 6;
         assert_eq!(
             restart_delay(&mut n, Duration::from_secs(2)),
             Duration::from_secs(30)
         );
-        assert_eq!(n, 5);
-        assert_eq!(restart_delay(&mut n, STABLE_AFTER), Duration::from_secs(1));
+        assert_eq!(n, 6);
+        assert_eq!(restart_delay(&mut n, STABLE_AFTER), Duration::ZERO);
         assert_eq!(n, 0);
     }
 
