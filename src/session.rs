@@ -27,8 +27,12 @@ use std::time::{Duration, Instant};
 /// Where PID 1 records how Docker is doing, for `dind-init status`.
 pub const STATE_FILE: &str = "/run/dind-init/state.json";
 
-/// How often readiness is polled: Docker is used as soon as it answers.
+/// How often /_ping is polled: Docker is used as soon as it answers.
 const POLL: Duration = Duration::from_millis(10);
+
+/// How often containerd's socket is tried: a refused connect costs microseconds,
+/// and dockerd cannot start before it, so every millisecond here is start time.
+const POLL_CONTAINERD: Duration = Duration::from_millis(2);
 
 /// What `status` and `doctor` read back from PID 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -293,7 +297,7 @@ fn start_docker(
                     match init.wait_ready(
                         &pid.into_iter().collect::<Vec<_>>(),
                         deadline,
-                        POLL,
+                        POLL_CONTAINERD,
                         || dockerd::containerd_answers(&csock),
                     ) {
                         Ready::Ready => info!(
