@@ -12,6 +12,9 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+/// Where the merged daemon settings go when the user's daemon.json is read-only.
+pub const MERGED_DAEMON_JSON: &str = "/run/dind-init/daemon.json";
+
 /// The storage driver dockerd will be told to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -1008,19 +1011,39 @@ fn plan_with(
             force: w.force,
         })
         .collect();
-    let merged = merge(user, &wanted)?;
+    let mut merged = merge(user, &wanted)?;
     if let Some((path, content)) = &merged.daemon_json {
         let keys: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
-        p.push(
-            Action::WriteFile {
-                path: path.clone(),
-                content: content.clone(),
-            },
-            format!(
-                "merge dind-init's settings ({}) into the user's daemon.json so dockerd sees each directive once",
-                keys.join(", ")
-            ),
-        );
+        if facts.daemon.daemon_json_read_only {
+            // A ConfigMap mount: leave it untouched, hand dockerd a merged copy.
+            let copy = PathBuf::from(MERGED_DAEMON_JSON);
+            merged.args.retain(|a| !a.starts_with("--config-file"));
+            merged
+                .args
+                .push(format!("--config-file={}", copy.display()));
+            p.push(
+                Action::WriteFile {
+                    path: copy,
+                    content: content.clone(),
+                },
+                format!(
+                    "{} is read-only (a ConfigMap?): dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
+                    path.display(),
+                    keys.join(", ")
+                ),
+            );
+        } else {
+            p.push(
+                Action::WriteFile {
+                    path: path.clone(),
+                    content: content.clone(),
+                },
+                format!(
+                    "merge dind-init's settings ({}) into the user's daemon.json so dockerd sees each directive once",
+                    keys.join(", ")
+                ),
+            );
+        }
     }
     p.warnings.extend(merged.notes.iter().cloned());
 
@@ -1857,6 +1880,42 @@ mod tests {
         f.volumes.clear();
         f.mounts = Ok(po);
         f
+    }
+
+    #[test]
+    fn a_read_only_daemon_json_stays_untouched_and_dockerd_gets_a_merged_copy() {
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some((
+            "/etc/docker/daemon.json".into(),
+            "{\"debug\": true}\n".into(),
+        ));
+        f.daemon.daemon_json_read_only = true;
+        let p = plan(&f, &cfg()).unwrap();
+        let writes: Vec<&PathBuf> = p
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::WriteFile { path, .. } => Some(path),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            writes.contains(&&PathBuf::from(MERGED_DAEMON_JSON)),
+            "{writes:?}"
+        );
+        assert!(
+            !writes.contains(&&PathBuf::from("/etc/docker/daemon.json")),
+            "{writes:?}"
+        );
+        let json = daemon_json(&p).unwrap();
+        assert_eq!(json["debug"], true, "the user's keys are kept in the copy");
+        assert_eq!(json["storage-driver"], "overlay2");
+        let argv = dockerd_argv(&p);
+        let flags: Vec<&String> = argv
+            .iter()
+            .filter(|a| a.starts_with("--config-file"))
+            .collect();
+        assert_eq!(flags, [&format!("--config-file={MERGED_DAEMON_JSON}")]);
     }
 
     #[test]

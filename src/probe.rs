@@ -1243,6 +1243,10 @@ pub struct DaemonFiles {
     pub exec_root: PathBuf,
     /// dockerd's pidfile (default /var/run/docker.pid).
     pub pidfile: PathBuf,
+    /// daemon.json cannot be written where dockerd reads it (a read-only ConfigMap
+    /// mount, EROFS): the plan then writes its merge elsewhere and says so.
+    #[serde(default)]
+    pub daemon_json_read_only: bool,
 }
 
 impl DaemonFiles {
@@ -1366,6 +1370,15 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Option<settin
             PathBuf::from(settings::DEFAULT_DAEMON_JSON)
         });
     let json_file = rebase_etc(&json_path, roots);
+    // The file itself, or the nearest directory that exists (dind-init creates the rest).
+    let writable_probe = if json_file.exists() {
+        json_file.clone()
+    } else {
+        nearest_existing(&json_file)
+    };
+    files.daemon_json_read_only =
+        nix::unistd::access(&writable_probe, nix::unistd::AccessFlags::W_OK)
+            == Err(nix::errno::Errno::EROFS);
     match std::fs::read_to_string(&json_file) {
         Ok(t) => files.daemon_json = Some((json_path, t)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}

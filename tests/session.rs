@@ -153,3 +153,59 @@ fn a_stop_signal_while_docker_starts_ends_cleanly() {
         "guard only"
     );
 }
+
+#[test]
+fn a_read_only_daemon_json_is_left_alone_and_docker_still_works() {
+    if !(ready() && common::require_program("dockerd")) {
+        return;
+    }
+    let dir = tmp("rojson");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // daemon.json as a read-only file mount, like a ConfigMap with subPath (Docker 20.10
+    // itself needs /etc/docker writable for its key.json, so the directory stays writable).
+    let script = "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker \
+        && printf '{\"debug\": false}\\n' > /etc/docker/daemon.json \
+        && mount --bind /etc/docker/daemon.json /etc/docker/daemon.json \
+        && mount -o remount,bind,ro /etc/docker/daemon.json \
+        && exec unshare --pid --fork --mount-proc \"$0\" -- sh -c \
+        'sha256sum /etc/docker/daemon.json; \"$0\" status; grep -c storage-driver /run/dind-init/daemon.json' \"$0\"";
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(common::bin())
+        .env("DIND_DATA_ROOT", &data)
+        .env("DIND_STRATEGY", "data-root")
+        .env("DIND_STOP_TIMEOUT", "10")
+        .env(
+            "DIND_DOCKERD_ARGS",
+            "--bridge=none --iptables=false --ip6tables=false",
+        )
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    // sha256 of "{\"debug\": false}\n": the user's file is byte-identical.
+    let want = Command::new("sh")
+        .args([
+            "-c",
+            "printf '{\"debug\": false}\\n' | sha256sum | cut -d' ' -f1",
+        ])
+        .output()
+        .unwrap();
+    let want = String::from_utf8_lossy(&want.stdout).trim().to_string();
+    assert!(stdout.contains(&want), "daemon.json changed: {stdout}");
+    assert!(
+        stdout.contains("ready: Docker answers"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("is read-only"),
+        "the plan says why: {stderr}"
+    );
+}
