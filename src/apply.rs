@@ -560,7 +560,13 @@ fn holder_text() -> String {
     format!("pid {} on {host} since {since}", std::process::id())
 }
 
-fn run(op: &Op, sys: &dyn Syscall, locks: &mut Vec<HeldLock>, holder: &str) -> Result<()> {
+fn run(
+    op: &Op,
+    sys: &dyn Syscall,
+    locks: &mut Vec<HeldLock>,
+    holder: &str,
+    keep_bak: bool,
+) -> Result<()> {
     match op {
         Op::Mkdir { path, mode } => sys.mkdir(path, *mode),
         Op::Chown { path } => sys.chown(path, 0, 0),
@@ -580,7 +586,7 @@ fn run(op: &Op, sys: &dyn Syscall, locks: &mut Vec<HeldLock>, holder: &str) -> R
             }
         }
         Op::Symlink { target, link } => sys.symlink(target, link),
-        Op::Write { path, content } => sys.write_atomic(path, content.as_bytes(), true),
+        Op::Write { path, content } => sys.write_atomic(path, content.as_bytes(), keep_bak),
         Op::Unlink { path } => sys.remove_file(path),
         Op::Lock { path } => {
             if !locks.iter().any(|l| l.path() == path) {
@@ -601,6 +607,13 @@ pub fn apply(plan: &Plan, sys: &dyn Syscall) -> Result<Applied> {
 
 /// [`apply`] over bare steps, for callers and tests that build steps by hand.
 pub fn apply_steps(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
+    apply_steps_with(steps, sys, true)
+}
+
+/// [`apply_steps`], choosing whether a rewritten file refreshes its `.bak`:
+/// a re-plan within one start passes false, so the `.bak` keeps the user's
+/// content rather than dind-init's own first write.
+pub fn apply_steps_with(steps: &[Step], sys: &dyn Syscall, keep_bak: bool) -> Result<Applied> {
     let mut v = Virtual::new(sys);
     let mut prepared = Vec::new();
     for step in steps {
@@ -617,7 +630,7 @@ pub fn apply_steps(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
         for op in &p.ops {
             if let Op::Lock { path } = op {
                 if sys.is_dir(path.parent().unwrap_or(Path::new("/")))? {
-                    run(op, sys, &mut locks, &holder)?;
+                    run(op, sys, &mut locks, &holder, keep_bak)?;
                 }
             }
         }
@@ -626,7 +639,7 @@ pub fn apply_steps(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
     for (p, reason) in &prepared {
         let changes = p.ops.iter().any(|op| !matches!(op, Op::Lock { .. }));
         for (i, op) in p.ops.iter().enumerate() {
-            if let Err(e) = run(op, sys, &mut locks, &holder) {
+            if let Err(e) = run(op, sys, &mut locks, &holder, keep_bak) {
                 // Put back an empty directory we removed for a symlink that then failed.
                 if let (Op::Symlink { link, .. }, Some(Op::Rmdir { .. })) =
                     (op, i.checked_sub(1).map(|j| &p.ops[j]))

@@ -86,20 +86,13 @@ impl State {
     }
 }
 
-/// Docker as started: the services to supervise and what the command needs.
-struct Docker {
-    services: Vec<Service>,
-    socket: PathBuf,
-    /// Holds the data-root lock for the daemon's lifetime.
-    _applied: Applied,
-}
-
-/// Why Docker is not available.
+/// Why Docker is not available. The services started so far and the data-root
+/// lock stay with the caller either way, so nothing runs unlocked or unsupervised.
 enum Failed {
-    /// Stop requested (SIGTERM) while starting; the services started so far.
-    Stopped(Signal, Vec<Service>),
-    /// Docker could not be made to work; services started so far are stopped.
-    Broken(Error, Vec<Service>),
+    /// Stop requested (SIGTERM) while starting.
+    Stopped(Signal),
+    /// Docker could not be made to work; daemons still running stay supervised.
+    Broken(Error),
 }
 
 /// PID 1's whole life. Returns the exit code: the command's, or 128+N when a
@@ -123,31 +116,42 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
     let sys = LinuxSyscall;
     let state_path = PathBuf::from(STATE_FILE);
     let mut services = Vec::new();
+    // Holds the data-root lock until the very end, whatever happened.
+    let mut lock: Option<Applied> = None;
     let mut env = Vec::new();
-    let mut _keep: Option<Applied> = None;
     if cfg.start_dockerd {
-        match start_docker(&mut init, cfg, &mut user, &sys, &state_path, started) {
-            Ok(d) => {
-                if !is_default_socket(&d.socket) {
+        let r = start_docker(
+            &mut init,
+            cfg,
+            &mut user,
+            &sys,
+            &state_path,
+            started,
+            &mut services,
+            &mut lock,
+        );
+        match r {
+            Ok(socket) => {
+                if !is_default_socket(&socket) {
                     env.push((
                         "DOCKER_HOST".to_string(),
-                        format!("unix://{}", d.socket.display()),
+                        format!("unix://{}", socket.display()),
                     ));
                 }
-                services = d.services;
-                _keep = Some(d._applied);
             }
-            Err(Failed::Stopped(sig, mut started_services)) => {
+            Err(Failed::Stopped(sig)) => {
                 info!("{sig} while starting Docker; stopping");
-                return init::supervise(
+                let code = init::supervise(
                     &mut init,
                     None,
-                    &mut started_services,
+                    &mut services,
                     cfg.stop_timeout,
                     128 + sig as i32,
                 );
+                drop(lock);
+                return code;
             }
-            Err(Failed::Broken(e, mut started_services)) => {
+            Err(Failed::Broken(e)) => {
                 State {
                     phase: "failed".into(),
                     error: e.to_string(),
@@ -156,17 +160,11 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
                 .save(&sys, &state_path);
                 if cfg.require_docker {
                     error!("Docker is required (DIND_REQUIRE_DOCKER=true) but could not be started: {e}");
-                    let code = init::supervise(
-                        &mut init,
-                        None,
-                        &mut started_services,
-                        cfg.stop_timeout,
-                        1,
-                    );
+                    let code = init::supervise(&mut init, None, &mut services, cfg.stop_timeout, 1);
+                    drop(lock);
                     return if code == 0 { 1 } else { code };
                 }
                 banner(&e);
-                services = started_services;
             }
         }
     }
@@ -176,17 +174,19 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
         Ok((pid, _)) => Some(pid),
         Err(e) => {
             eprintln!("dind-init: error: {e}");
-            return init::supervise(
+            let code = init::supervise(
                 &mut init,
                 None,
                 &mut services,
                 cfg.stop_timeout,
                 e.exit_code(),
             );
+            drop(lock);
+            return code;
         }
     };
     let code = init::supervise(&mut init, main, &mut services, cfg.stop_timeout, 0);
-    drop(_keep);
+    drop(lock);
     code
 }
 
@@ -227,9 +227,33 @@ fn choice_of(d: Driver) -> DriverChoice {
     }
 }
 
+/// Per API call of the smoke test; the whole test gets [`SMOKE_BUDGET`].
+const SMOKE_STEP: Duration = Duration::from_secs(5);
+
+/// The smoke test runs on a thread while PID 1 keeps handling signals; past
+/// this it counts as failed (a hung daemon, not a storage verdict).
+const SMOKE_BUDGET: Duration = Duration::from_secs(20);
+
+/// A smoke-test failure that says the storage cannot mount (a slower driver may
+/// help), as opposed to a timeout, a full disk or a crash (it would not).
+fn is_storage_failure(e: &Error) -> bool {
+    let m = e.to_string().to_lowercase();
+    [
+        "mount",
+        "invalid argument",
+        "not supported",
+        "operation not permitted",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
 /// Probe, plan, apply, start the daemons, wait until they answer, smoke-test
-/// storage; re-plan with a slower driver when the smoke test fails (unless the
-/// user pinned one).
+/// storage; re-plan with a slower driver when the storage cannot mount (unless
+/// the user pinned one). Started daemons go into `services` and the lock into
+/// `lock` as soon as they exist, so the caller stops and unlocks them on any
+/// outcome. Returns the Docker socket.
+#[allow(clippy::too_many_arguments)]
 fn start_docker(
     init: &mut Init,
     cfg: &Config,
@@ -237,25 +261,30 @@ fn start_docker(
     sys: &dyn Syscall,
     state_path: &Path,
     started: Instant,
-) -> std::result::Result<Docker, Failed> {
+    services: &mut Vec<Service>,
+    lock: &mut Option<Applied>,
+) -> std::result::Result<PathBuf, Failed> {
     let facts = probe::probe(cfg, &Roots::default());
+    let pinned = cfg.storage_driver != DriverChoice::Auto;
     let mut cfg = cfg.clone();
-    let mut services: Vec<Service> = Vec::new();
     let mut pumps: Vec<LogPump> = Vec::new();
-    let broken = |e: Error, s: Vec<Service>| Failed::Broken(e, s);
     for attempt in 0..3 {
-        let plan = match plan::plan(&facts, &cfg) {
-            Ok(p) => p,
-            Err(e) => return Err(broken(e, services)),
-        };
+        let plan = plan::plan(&facts, &cfg).map_err(Failed::Broken)?;
         log_plan(&plan);
-        let applied = match apply::apply(&plan, sys) {
-            Ok(a) => a,
-            Err(e) => return Err(broken(e, services)),
-        };
         if attempt == 0 {
+            *lock = Some(apply::apply(&plan, sys).map_err(Failed::Broken)?);
             docker_group(cfg.docker_group.as_str(), user, sys, cfg.user.is_some());
             nest_cgroup(init);
+        } else {
+            // The lock from the first attempt is still held; the .bak keeps the
+            // user's content, not dind-init's own first write.
+            let steps: Vec<_> = plan
+                .steps
+                .iter()
+                .filter(|s| !matches!(s.action, Action::Lock { .. }))
+                .cloned()
+                .collect();
+            apply::apply_steps_with(&steps, sys, false).map_err(Failed::Broken)?;
         }
         let driver = plan.driver;
         let data_root = plan
@@ -277,63 +306,59 @@ fn start_docker(
                     argv,
                     socket: csock,
                 } => {
-                    if services.iter().any(|s| s.name == "containerd") {
+                    if services
+                        .iter()
+                        .any(|s| s.name == "containerd" && s.pid.is_some())
+                    {
                         continue;
                     }
-                    let svc = match start_service(
+                    let svc = start_service(
                         init,
                         "containerd",
                         argv,
                         cfg.dockerd_log.as_deref(),
                         &mut pumps,
                         None,
-                    ) {
-                        Ok(s) => s,
-                        Err(e) => return Err(broken(e, services)),
-                    };
+                    )
+                    .map_err(Failed::Broken)?;
                     let pid = svc.pid;
                     services.push(svc);
+                    let watch: Vec<Pid> = pid.into_iter().collect();
                     let csock = csock.clone();
-                    match init.wait_ready(
-                        &pid.into_iter().collect::<Vec<_>>(),
-                        deadline,
-                        POLL_CONTAINERD,
-                        || dockerd::containerd_answers(&csock),
-                    ) {
-                        Ready::Ready => info!(
-                            "containerd answers on {} ({} ms)",
-                            csock.display(),
-                            started.elapsed().as_millis()
-                        ),
-                        other => {
-                            return Err(not_ready(
-                                "containerd",
-                                other,
-                                &data_root,
-                                driver,
-                                services,
-                                &pumps,
-                                &cfg,
-                            ))
-                        }
+                    let r = init.wait_ready(&watch, deadline, POLL_CONTAINERD, || {
+                        dockerd::containerd_answers(&csock)
+                    });
+                    if r != Ready::Ready {
+                        return Err(not_ready(
+                            "containerd",
+                            r,
+                            &data_root,
+                            driver,
+                            services,
+                            &pumps,
+                            &cfg,
+                        ));
                     }
+                    info!(
+                        "containerd answers on {} ({} ms)",
+                        csock.display(),
+                        started.elapsed().as_millis()
+                    );
                 }
                 Action::StartDockerd {
                     argv,
                     socket: dsock,
                 } => {
                     socket = dsock.clone();
-                    let svc = match start_service(
+                    let svc = start_service(
                         init,
                         "dockerd",
                         argv,
                         cfg.dockerd_log.as_deref(),
                         &mut pumps,
                         Some(&facts.daemon.pidfile),
-                    ) {
-                        Ok(s) => s,
-                        Err(e) => return Err(broken(e, services)),
-                    };
+                    )
+                    .map_err(Failed::Broken)?;
                     services.push(svc);
                     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
                     let mut ping_err = None;
@@ -347,7 +372,7 @@ fn start_docker(
                         }
                     });
                     if let Some(e) = ping_err {
-                        return Err(broken(e, services));
+                        return Err(Failed::Broken(e));
                     }
                     if r != Ready::Ready {
                         return Err(not_ready(
@@ -360,7 +385,7 @@ fn start_docker(
         }
         let ready_ms = started.elapsed().as_millis() as u64;
         info!("Docker answers on {} after {ready_ms} ms", socket.display());
-        match dockerd::smoke_test_with(&socket, Duration::from_secs(10)) {
+        let e = match smoke(init, &socket, services)? {
             Ok(report) => {
                 info!(
                     "storage works: a container root filesystem mounted with {} on {} (smoke test {:.0} ms)",
@@ -380,41 +405,85 @@ fn start_docker(
                 }
                 .save(sys, state_path);
                 cache_version(&facts, &cfg, sys);
-                return Ok(Docker {
-                    services,
-                    socket,
-                    _applied: applied,
-                });
+                return Ok(socket);
             }
-            Err(e) => {
-                let pinned = cfg.storage_driver != DriverChoice::Auto;
-                let next = driver.and_then(|d| fallback(d, facts.fuse_usable()));
-                match next {
-                    Some(next) if !pinned && attempt < 2 => {
-                        warn!(
-                            "smoke test failed with {}: {e}; trying {} instead",
-                            driver.map(|d| d.name()).unwrap_or("?"),
-                            next.name()
-                        );
-                        if let Some(pos) = services.iter().position(|s| s.name == "dockerd") {
-                            let mut d = services.remove(pos);
-                            stop_one(init, &mut d, cfg.stop_timeout);
-                        }
-                        cfg.storage_driver = choice_of(next);
-                        drop(applied);
+            Err(e) => e,
+        };
+        let next = driver.and_then(|d| fallback(d, facts.fuse_usable()));
+        match next {
+            Some(next) if !pinned && attempt < 2 && is_storage_failure(&e) => {
+                warn!(
+                    "smoke test failed with {}: {e}; trying {} instead",
+                    driver.map(|d| d.name()).unwrap_or("?"),
+                    next.name()
+                );
+                if let Some(pos) = services.iter().position(|s| s.name == "dockerd") {
+                    let mut d = services.remove(pos);
+                    if let Ready::Stopped(sig) = stop_one(init, &mut d, cfg.stop_timeout) {
+                        services.push(d);
+                        return Err(Failed::Stopped(sig));
                     }
-                    _ => return Err(broken(e, services)),
                 }
+                cfg.storage_driver = choice_of(next);
             }
+            _ => return Err(Failed::Broken(e)),
         }
     }
-    Err(broken(
-        Error::Docker {
-            msg: "no storage driver passed the smoke test".into(),
-            hint: "run `dind-init doctor` and set DIND_DATA_ROOT to a directory on the pod's persistent volume".into(),
-        },
-        services,
-    ))
+    Err(Failed::Broken(Error::Docker {
+        msg: "no storage driver passed the smoke test".into(),
+        hint: "run `dind-init doctor` and set DIND_DATA_ROOT to a directory on the pod's persistent volume".into(),
+    }))
+}
+
+/// Run the smoke test on a thread while PID 1 keeps reaping and handling
+/// signals. Outer Err: stop or daemon death (not a verdict on storage).
+fn smoke(
+    init: &mut Init,
+    socket: &Path,
+    services: &mut [Service],
+) -> std::result::Result<Result<dockerd::SmokeReport>, Failed> {
+    let sock = socket.to_path_buf();
+    let handle = std::thread::Builder::new()
+        .name("smoke-test".into())
+        .stack_size(256 * 1024)
+        .spawn(move || dockerd::smoke_test_with(&sock, SMOKE_STEP))
+        .map_err(|e| Failed::Broken(Error::io("start the smoke-test thread for", socket, e)))?;
+    let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
+    match init.wait_ready(&watch, Instant::now() + SMOKE_BUDGET, POLL, || handle.is_finished()) {
+        Ready::Ready => Ok(handle.join().unwrap_or_else(|_| {
+            Err(Error::Docker {
+                msg: "the smoke test thread failed".into(),
+                hint: "report this as a bug".into(),
+            })
+        })),
+        Ready::Stopped(sig) => Err(Failed::Stopped(sig)),
+        Ready::Exited { pid, code } => {
+            let name = forget(services, pid);
+            Err(Failed::Broken(Error::Docker {
+                msg: format!("{name} exited with {code} during the storage smoke test"),
+                hint: "read its last lines above in the pod log; `dind-init doctor` checks storage".into(),
+            }))
+        }
+        Ready::TimedOut => Err(Failed::Broken(Error::Docker {
+            msg: format!(
+                "the storage smoke test did not finish within {} s (Docker answers /_ping but not the image and container API)",
+                SMOKE_BUDGET.as_secs()
+            ),
+            hint: "read dockerd's lines above in the pod log; the driver was left as planned".into(),
+        })),
+    }
+}
+
+/// A service that `wait_ready` reaped: the supervisor must not wait for it
+/// again. Returns its name.
+fn forget(services: &mut [Service], pid: Pid) -> String {
+    match services.iter_mut().find(|s| s.pid == Some(pid)) {
+        Some(s) => {
+            s.pid = None;
+            s.name.clone()
+        }
+        None => format!("process {pid}"),
+    }
 }
 
 /// Remember dockerd's version on the data root, so the next start of this pod
@@ -436,22 +505,28 @@ fn cache_version(facts: &probe::Facts, cfg: &Config, sys: &dyn Syscall) {
     }
 }
 
-/// Stop one service now (used between smoke-test attempts).
-fn stop_one(init: &mut Init, s: &mut Service, timeout: Duration) {
-    let Some(pid) = s.pid else { return };
+/// Stop one service now (used between smoke-test attempts). A stop signal
+/// arriving meanwhile is returned, and the service keeps its pid until reaped.
+fn stop_one(init: &mut Init, s: &mut Service, timeout: Duration) -> Ready {
+    let Some(pid) = s.pid else {
+        return Ready::Ready;
+    };
     init.signal(pid, Signal::SIGTERM);
     let deadline = Instant::now() + timeout;
-    if let Ready::TimedOut = init.wait_ready(&[pid], deadline, Duration::from_secs(3600), || false)
-    {
+    let mut r = init.wait_ready(&[pid], deadline, Duration::from_secs(3600), || false);
+    if r == Ready::TimedOut {
         init.signal(pid, Signal::SIGKILL);
-        let _ = init.wait_ready(
+        r = init.wait_ready(
             &[pid],
             Instant::now() + Duration::from_secs(5),
             Duration::from_secs(3600),
             || false,
         );
     }
-    s.pid = None;
+    if let Ready::Exited { .. } = r {
+        s.pid = None;
+    }
+    r
 }
 
 fn not_ready(
@@ -459,16 +534,15 @@ fn not_ready(
     r: Ready,
     data_root: &Path,
     driver: Option<Driver>,
-    mut services: Vec<Service>,
+    services: &mut [Service],
     pumps: &[LogPump],
     cfg: &Config,
 ) -> Failed {
-    if let Ready::Exited { pid, .. } = r {
-        // wait_ready reaped it: the supervisor must not wait for it again.
-        for s in services.iter_mut().filter(|s| s.pid == Some(pid)) {
-            s.pid = None;
-        }
-    }
+    // Whichever watched daemon died is the one to name and diagnose.
+    let name = match r {
+        Ready::Exited { pid, .. } => forget(services, pid),
+        _ => name.to_string(),
+    };
     let pump = pumps.iter().rev().find(|p| p.name() == name);
     if let (Some(p), Ready::Exited { .. }) = (pump, r) {
         // Let the pump read the dead daemon's last lines (a child of it may hold
@@ -482,25 +556,19 @@ fn not_ready(
     let why = dockerd::diagnose(&tail, data_root, driver.map(|d| d.name()).unwrap_or(""))
         .unwrap_or_default();
     match r {
-        Ready::Stopped(sig) => Failed::Stopped(sig, services),
-        Ready::Exited { code, .. } => Failed::Broken(
-            Error::Docker {
-                msg: format!("{name} exited with {code} before it answered. {why}"),
-                hint: "read the lines above; `dind-init doctor` checks storage, caps and cgroups"
-                    .into(),
-            },
-            services,
-        ),
-        _ => Failed::Broken(
-            Error::Docker {
-                msg: format!(
-                    "{name} did not answer within DIND_READY_TIMEOUT={}s. {why}",
-                    cfg.ready_timeout.as_secs()
-                ),
-                hint: "raise DIND_READY_TIMEOUT or read its log lines above".into(),
-            },
-            services,
-        ),
+        Ready::Stopped(sig) => Failed::Stopped(sig),
+        Ready::Exited { code, .. } => Failed::Broken(Error::Docker {
+            msg: format!("{name} exited with {code} before it answered. {why}"),
+            hint: "read the lines above; `dind-init doctor` checks storage, caps and cgroups"
+                .into(),
+        }),
+        _ => Failed::Broken(Error::Docker {
+            msg: format!(
+                "{name} did not answer within DIND_READY_TIMEOUT={}s. {why}",
+                cfg.ready_timeout.as_secs()
+            ),
+            hint: "raise DIND_READY_TIMEOUT or read its log lines above".into(),
+        }),
     }
 }
 

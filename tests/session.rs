@@ -209,3 +209,122 @@ fn a_read_only_daemon_json_is_left_alone_and_docker_still_works() {
         "the plan says why: {stderr}"
     );
 }
+
+/// A dockerd stand-in that answers /_ping and fails (FAKE_MODE=error) or hangs
+/// (FAKE_MODE=hang) on every other API call.
+fn fake_api_dockerd(dir: &std::path::Path) -> String {
+    let p = dir.join("dockerd");
+    std::fs::write(
+        &p,
+        r#"#!/usr/bin/env python3
+import os, socket, sys, time
+if sys.argv[1:2] == ['--version']:
+    print('Docker version 20.10.24, build x'); sys.exit(0)
+path = '/var/run/docker.sock'
+if os.path.exists(path): os.unlink(path)
+s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(16)
+while True:
+    c, _ = s.accept()
+    data = b''
+    while b'\r\n\r\n' not in data:
+        chunk = c.recv(65536)
+        if not chunk: break
+        data += chunk
+    head, _, body = data.partition(b'\r\n\r\n')
+    n = 0
+    for line in head.split(b'\r\n'):
+        if line.lower().startswith(b'content-length:'): n = int(line.split(b':')[1])
+    while len(body) < n:
+        chunk = c.recv(65536)
+        if not chunk: break
+        body += chunk
+    if head.startswith(b'GET /_ping'):
+        c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK')
+    elif os.environ.get('FAKE_MODE') == 'hang':
+        time.sleep(3600)
+    else:
+        msg = b'{"message":"boom"}'
+        c.sendall(b'HTTP/1.0 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' % (len(msg), msg))
+    c.close()
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn a_broken_docker_keeps_its_lock_and_its_driver() {
+    if !(ready() && common::require_program("python3") && common::require_program("flock")) {
+        return;
+    }
+    let dir = tmp("lock");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let dockerd = fake_api_dockerd(&dir);
+    let lockfile = data.join(".dind-init.lock");
+    let cmd = format!("flock -n {} true; echo lock-free=$?", lockfile.display());
+    let out = run(
+        &[
+            ("DIND_DOCKERD", &dockerd),
+            ("DIND_CONTAINERD", "managed"),
+            ("DIND_STRATEGY", "data-root"),
+            ("DIND_DATA_ROOT", data.to_str().unwrap()),
+            ("FAKE_MODE", "error"),
+        ],
+        &cmd,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(
+        stderr.contains("DOCKER IS NOT AVAILABLE") && stderr.contains("boom"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("lock-free=1"),
+        "the data-root lock must stay held while that dockerd runs: {stdout}"
+    );
+    assert!(
+        !stderr.contains("trying"),
+        "an API error is no storage verdict: no driver switch: {stderr}"
+    );
+}
+
+#[test]
+fn sigterm_during_a_hung_smoke_test_stops_at_once() {
+    if !(ready() && common::require_program("python3")) {
+        return;
+    }
+    let dir = tmp("hang");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let dockerd = fake_api_dockerd(&dir);
+    let script = "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker && { \"$0\" -- sh -c 'echo RAN' & p=$!; sleep 1; kill -TERM $p; wait $p; }";
+    let t = std::time::Instant::now();
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script])
+        .arg(common::bin())
+        .env("DIND_DOCKERD", &dockerd)
+        .env("DIND_CONTAINERD", "managed")
+        .env("DIND_STRATEGY", "data-root")
+        .env("DIND_DATA_ROOT", &data)
+        .env("DIND_STOP_TIMEOUT", "3")
+        .env("FAKE_MODE", "hang")
+        .output()
+        .unwrap();
+    let took = t.elapsed();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "stderr: {stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "the command never started"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "stopped within the stop timeout, not after the smoke test's own timeouts: {took:?}"
+    );
+}
