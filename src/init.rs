@@ -428,6 +428,20 @@ pub fn is_stop_signal(s: Signal) -> bool {
     matches!(s, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)
 }
 
+/// After the final SIGKILL, how long PID 1 still waits for the exits before it
+/// gives up (a process in D state on a hung mount never dies).
+pub const GIVE_UP: Duration = Duration::from_secs(2);
+
+/// When the next service to stop (the last started one still running) gets
+/// SIGKILL: before the deadline `d` by a reserve for each service that still
+/// has to stop after it, so containerd gets time after dockerd.
+fn next_kill_at(services: &[Service], d: Instant, stop_timeout: Duration) -> Option<Instant> {
+    let running: Vec<&Service> = services.iter().filter(|s| s.pid.is_some()).collect();
+    let after_it = running.len().checked_sub(1)? as u32;
+    let reserve = (stop_timeout / 10).min(Duration::from_secs(2));
+    Some(d.checked_sub(reserve * after_it).unwrap_or(d))
+}
+
 /// Starts a service again after it died; returns its new pid.
 pub type Restart = Box<dyn FnMut(&mut Init) -> Result<Pid>>;
 
@@ -528,8 +542,12 @@ pub fn supervise(
             }
         } else {
             consider(main.and(main_deadline));
-            // Past the deadline everything has had SIGKILL: block until the exits come.
-            consider(deadline.filter(|d| *d > now));
+            if let Some(d) = deadline {
+                consider(next_kill_at(services, d, stop_timeout).filter(|t| *t > now));
+                // Past the deadline everything has had SIGKILL: block until the exits
+                // come, but not forever (a process stuck in D state never dies).
+                consider([d, d + GIVE_UP].into_iter().find(|t| *t > now));
+            }
         }
         let timeout = wake.map(|w| w.saturating_duration_since(now));
         for ev in init.wait(timeout) {
@@ -611,6 +629,7 @@ pub fn supervise(
             }
             continue;
         }
+        let kill_at = next_kill_at(services, d, stop_timeout);
         if let Some(s) = services.iter_mut().rev().find(|s| s.pid.is_some()) {
             if let Some(pid) = s.pid {
                 if !s.term_sent {
@@ -622,7 +641,7 @@ pub fn supervise(
                         continue;
                     }
                 }
-                if now >= d && !s.kill_sent {
+                if kill_at.is_some_and(|t| now >= t) && !s.kill_sent {
                     warn!(
                         "{} did not stop within DIND_STOP_TIMEOUT={}s; killing it",
                         s.name,
@@ -649,6 +668,10 @@ pub fn supervise(
             warn!("processes left behind did not exit on SIGTERM within DIND_STOP_TIMEOUT={}s; killing them", stop_timeout.as_secs());
             init.signal_leftovers(Signal::SIGKILL);
             leftovers_killed = true;
+        }
+        if now >= d + GIVE_UP {
+            warn!("some processes did not die even after SIGKILL (stuck in the kernel, e.g. on a hung mount); exiting anyway");
+            break;
         }
     }
     // Flush what dockerd and containers wrote before the pod's volume goes away;
@@ -709,6 +732,29 @@ mod tests {
         assert_eq!(n, 6);
         assert_eq!(restart_delay(&mut n, STABLE_AFTER), Duration::ZERO);
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn dockerd_is_killed_early_enough_for_containerd_to_stop() {
+        let d = Instant::now() + Duration::from_secs(100);
+        let svc = |name: &str| Service::new(name, Pid::from_raw(4242), None);
+        let mut two = vec![svc("containerd"), svc("dockerd")];
+        let t = Duration::from_secs(25);
+        assert_eq!(next_kill_at(&two, d, t), Some(d - Duration::from_secs(2)));
+        two[1].pid = None;
+        assert_eq!(
+            next_kill_at(&two, d, t),
+            Some(d),
+            "the last one to stop may use it all"
+        );
+        two[0].pid = None;
+        assert_eq!(next_kill_at(&two, d, t), None);
+        let both = vec![svc("containerd"), svc("dockerd")];
+        let short = Duration::from_secs(5);
+        assert_eq!(
+            next_kill_at(&both, d, short),
+            Some(d - Duration::from_millis(500))
+        );
     }
 
     #[test]

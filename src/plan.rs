@@ -996,10 +996,14 @@ fn plan_with(
         );
     }
     let stop = cfg.stop_timeout.as_secs();
+    // After SIGTERM the command gets its share first; dockerd has the rest,
+    // less 3 s for itself and containerd.
+    let daemons = cfg.stop_timeout - crate::init::main_budget(cfg.stop_timeout, true);
+    let containers = daemons.as_secs().saturating_sub(3).max(1);
     want(
         "shutdown-timeout",
-        Value::from(stop.saturating_sub(5).max(1)),
-        format!("dockerd stops its containers within DIND_STOP_TIMEOUT ({stop} s), keeping 5 s for itself"),
+        Value::from(containers),
+        format!("dockerd stops its containers within {containers} s, so the command, dockerd and containerd all stop within DIND_STOP_TIMEOUT ({stop} s)"),
         false,
     );
     p.settings = wanted
@@ -1719,7 +1723,10 @@ mod tests {
         let json = daemon_json(&p).unwrap();
         assert_eq!(json["storage-driver"], "overlay2");
         assert_eq!(json["group"], "docker");
-        assert_eq!(json["shutdown-timeout"], 20);
+        assert_eq!(
+            json["shutdown-timeout"], 12,
+            "25 s: 10 for the command, 3 for dockerd and containerd"
+        );
         assert!(
             !json.contains_key("data-root"),
             "bind: dockerd keeps /var/lib/docker"
