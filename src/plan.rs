@@ -378,7 +378,30 @@ impl Ctx<'_> {
         }
         let own_mount = vld.mount.is_some();
         let vld_fs = vld.location.fs_type();
-        let keeps = own_mount || !probe::is_volatile_fs(&vld_fs);
+        // An empty emptyDir at /var/lib/docker (the usual DinD recipe) dies with
+        // the pod; a DATA_ROOT on a real volume where overlay works is better.
+        let vld_ephemeral = vld.mount.as_ref().is_some_and(probe::is_ephemeral_volume);
+        let dr_fs = d.location.fs_type();
+        let dr_lasting = !probe::is_volatile_fs(&dr_fs)
+            && !d
+                .location
+                .mount
+                .as_ref()
+                .is_some_and(probe::is_ephemeral_volume);
+        let pvc_better = vld_ephemeral
+            && !vld.has_data
+            && dr_lasting
+            && overlay_works(&d.location.trial, &dr_fs).0 == Some(true);
+        let keeps = if own_mount {
+            !pvc_better
+        } else {
+            !probe::is_volatile_fs(&vld_fs)
+        };
+        if pvc_better {
+            p.notes.push(format!(
+                "{vp} is an emptyDir (deleted with the pod) and empty: dind-init puts DATA_ROOT over it so images and volumes outlive the pod"
+            ));
+        }
         let (tried, guess) = overlay_works(&vld.location.trial, &vld_fs);
         let vld_works = tried.unwrap_or(guess);
         if let Some(t) = &vld.symlink {
@@ -418,6 +441,10 @@ impl Ctx<'_> {
                     if vld_fs == "tmpfs" {
                         p.warnings.push(format!(
                             "{vp} is tmpfs: images, containers and volumes are lost when the pod stops, and they use RAM; set DIND_DATA_ROOT to a directory on a PersistentVolume to keep them"
+                        ));
+                    } else if vld_ephemeral {
+                        p.warnings.push(format!(
+                            "{vp} is an emptyDir: images, containers and volumes are lost when the pod is deleted; it holds data now, so dind-init leaves it (with dockerd stopped, move it onto a PersistentVolume and set DIND_DATA_ROOT there)"
                         ));
                     }
                     return (
@@ -1387,6 +1414,33 @@ mod tests {
             kinds: seq(&[&storage, &["write"], &SEPARATE]),
             driver: Some(Driver::Overlay2),
             warn: &["is tmpfs"],
+            note: &["its own mount"],
+        });
+
+        let em = mounts("k3s-emptydir-docker.txt");
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.mount = probe::mount_at(&em, Path::new(VLD)).cloned();
+        f.var_lib_docker.location = loc(&em, VLD, VLD, Trial::Ok);
+        f.mounts = Ok(em.clone());
+        rows.push(Row {
+            name:
+                "empty emptyDir at /var/lib/docker beside a PVC: the PVC's DATA_ROOT goes over it",
+            facts: f.clone(),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["is an emptyDir (deleted with the pod) and empty"],
+        });
+        f.var_lib_docker.has_data = true;
+        rows.push(Row {
+            name: "emptyDir at /var/lib/docker holding data: never hidden, left with a warning",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["is an emptyDir", "holds data now"],
             note: &["its own mount"],
         });
 

@@ -1053,8 +1053,18 @@ pub fn locate(path: &Path, mounts: &[Mount]) -> Location {
     }
 }
 
+/// A Kubernetes emptyDir (its mountinfo root lies under the pod's
+/// `volumes/kubernetes.io~empty-dir/`): on a real disk, but deleted with the pod,
+/// so it is no place for data meant to outlive it.
+pub fn is_ephemeral_volume(m: &Mount) -> bool {
+    m.root
+        .to_string_lossy()
+        .contains("/volumes/kubernetes.io~empty-dir/")
+}
+
 /// Directory mounts of block-device filesystems outside system paths, one per
-/// filesystem: where a PVC is. Single-file binds (/etc/hosts) are left out via `is_dir`.
+/// filesystem: where a PVC is. Single-file binds (/etc/hosts) are left out via
+/// `is_dir`, emptyDirs via [`is_ephemeral_volume`].
 pub fn persistent_volumes(mounts: &[Mount], is_dir: impl Fn(&Path) -> bool) -> Vec<&Mount> {
     const SYSTEM: &[&str] = &[
         "/proc",
@@ -1077,7 +1087,11 @@ pub fn persistent_volumes(mounts: &[Mount], is_dir: impl Fn(&Path) -> bool) -> V
         if mp == Path::new("/") || SYSTEM.iter().any(|s| mp.starts_with(s)) {
             continue;
         }
-        if !is_block_fs(&m.fs_type) || !m.source.starts_with("/dev/") || m.read_only() {
+        if !is_block_fs(&m.fs_type)
+            || !m.source.starts_with("/dev/")
+            || m.read_only()
+            || is_ephemeral_volume(m)
+        {
             continue;
         }
         if !is_dir(mp) {
@@ -2118,6 +2132,27 @@ mod tests {
             "mount src=overlay dst=/v/.dind-init-trial/merged data=lowerdir=/v/.dind-init-trial/lower: EINVAL"
         );
         assert_eq!(without_scratch_ids("mkdir /x"), "mkdir /x");
+    }
+
+    #[test]
+    fn an_emptydir_is_no_persistent_volume() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/mountinfo/k3s-emptydir-docker.txt"
+        ))
+        .unwrap();
+        // Plus an emptyDir at /workspace, where nothing system-path filters it out.
+        let text = format!("{text}2913 2890 259:2 /var/lib/kubelet/pods/6c1f/volumes/kubernetes.io~empty-dir/ws /workspace rw,relatime - ext4 /dev/nvme0n1p2 rw\n");
+        let m = parse_mountinfo(&text).unwrap();
+        let vld = mount_at(&m, Path::new("/var/lib/docker")).unwrap();
+        assert!(is_ephemeral_volume(vld));
+        let home = mount_at(&m, Path::new("/home/coder")).unwrap();
+        assert!(!is_ephemeral_volume(home));
+        let vols: Vec<&Path> = persistent_volumes(&m, |_| true)
+            .iter()
+            .map(|v| v.mount_point.as_path())
+            .collect();
+        assert_eq!(vols, [Path::new("/home/coder")]);
     }
 
     #[test]
