@@ -7,12 +7,16 @@ mod common;
 
 use std::process::{Command, Output};
 
-fn run(env: &[(&str, &str)], cmd: &str) -> Output {
-    let script = format!(
-        "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker && exec \"$0\" -- sh -c '{cmd}'"
-    );
+/// What every run starts with: a private /run and /etc/docker, so nothing on the
+/// host is touched.
+const PRIVATE: &str =
+    "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker";
+
+/// Run `script` (with `$0` = the binary) in a private mount namespace, with no
+/// inherited DIND_* settings, DIND_STRATEGY=off and DIND_STOP_TIMEOUT=2 unless `env` says otherwise.
+fn unshared(script: &str, env: &[(&str, &str)]) -> Output {
     let mut c = Command::new("unshare");
-    c.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    c.args(["--mount", "--propagation", "private", "sh", "-c", script]);
     c.arg(common::bin());
     c.env_remove("RUST_LOG");
     for (k, _) in std::env::vars() {
@@ -25,6 +29,21 @@ fn run(env: &[(&str, &str)], cmd: &str) -> Output {
         c.env(k, v);
     }
     c.output().expect("run unshare")
+}
+
+/// dind-init running `cmd`.
+fn run(env: &[(&str, &str)], cmd: &str) -> Output {
+    unshared(&format!("{PRIVATE} && exec \"$0\" -- sh -c '{cmd}'"), env)
+}
+
+/// dind-init told to run `echo RAN`, sent SIGTERM after `secs` seconds; with how long it took.
+fn run_then_term(env: &[(&str, &str)], secs: u32) -> (Output, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let out = unshared(
+        &format!("{PRIVATE} && {{ \"$0\" -- sh -c 'echo RAN' & p=$!; sleep {secs}; kill -TERM $p; wait $p; }}"),
+        env,
+    );
+    (out, t.elapsed())
 }
 
 fn ready() -> bool {
@@ -129,17 +148,14 @@ fn a_stop_signal_while_docker_starts_ends_cleanly() {
     let dir = tmp("slow");
     // A dockerd that never answers: the stop must not wait for DIND_READY_TIMEOUT.
     let dockerd = fake_dockerd(&dir, "exec sleep 1000");
-    let script = "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker && { \"$0\" -- sh -c 'echo RAN' & p=$!; sleep 0.5; kill -TERM $p; wait $p; }";
-    let t = std::time::Instant::now();
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script])
-        .arg(common::bin())
-        .env("DIND_STRATEGY", "off")
-        .env("DIND_CONTAINERD", "managed")
-        .env("DIND_STOP_TIMEOUT", "3")
-        .env("DIND_DOCKERD", &dockerd)
-        .output()
-        .unwrap();
+    let (out, took) = run_then_term(
+        &[
+            ("DIND_CONTAINERD", "managed"),
+            ("DIND_STOP_TIMEOUT", "3"),
+            ("DIND_DOCKERD", &dockerd),
+        ],
+        1,
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "stderr: {stderr}");
@@ -148,10 +164,7 @@ fn a_stop_signal_while_docker_starts_ends_cleanly() {
         "",
         "the command never started"
     );
-    assert!(
-        t.elapsed() < std::time::Duration::from_secs(20),
-        "guard only"
-    );
+    assert!(took < std::time::Duration::from_secs(20), "guard only");
 }
 
 #[test]
@@ -164,24 +177,21 @@ fn a_read_only_daemon_json_is_left_alone_and_docker_still_works() {
     std::fs::create_dir_all(&data).unwrap();
     // daemon.json as a read-only file mount, like a ConfigMap with subPath (Docker 20.10
     // itself needs /etc/docker writable for its key.json, so the directory stays writable).
-    let script = "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker \
-        && printf '{\"debug\": false}\\n' > /etc/docker/daemon.json \
-        && mount --bind /etc/docker/daemon.json /etc/docker/daemon.json \
-        && mount -o remount,bind,ro /etc/docker/daemon.json \
-        && exec unshare --pid --fork --mount-proc \"$0\" -- sh -c \
-        'sha256sum /etc/docker/daemon.json; \"$0\" status; grep -c storage-driver /run/dind-init/daemon.json' \"$0\"";
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script])
-        .arg(common::bin())
-        .env("DIND_DATA_ROOT", &data)
-        .env("DIND_STRATEGY", "data-root")
-        .env("DIND_STOP_TIMEOUT", "10")
-        .env(
-            "DIND_DOCKERD_ARGS",
-            "--bridge=none --iptables=false --ip6tables=false",
-        )
-        .output()
-        .unwrap();
+    let out = unshared(
+        &format!(
+            "{PRIVATE} && printf '{{\"debug\": false}}\\n' > /etc/docker/daemon.json \
+            && mount --bind /etc/docker/daemon.json /etc/docker/daemon.json \
+            && mount -o remount,bind,ro /etc/docker/daemon.json \
+            && exec unshare --pid --fork --mount-proc \"$0\" -- sh -c \
+            'sha256sum /etc/docker/daemon.json; \"$0\" status; grep -c storage-driver /run/dind-init/daemon.json' \"$0\""
+        ),
+        &[
+            ("DIND_DATA_ROOT", data.to_str().unwrap()),
+            ("DIND_STRATEGY", "data-root"),
+            ("DIND_STOP_TIMEOUT", "10"),
+            ("DIND_DOCKERD_ARGS", "--bridge=none --iptables=false --ip6tables=false"),
+        ],
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -301,20 +311,17 @@ fn sigterm_during_a_hung_smoke_test_stops_at_once() {
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let dockerd = fake_api_dockerd(&dir);
-    let script = "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker && { \"$0\" -- sh -c 'echo RAN' & p=$!; sleep 1; kill -TERM $p; wait $p; }";
-    let t = std::time::Instant::now();
-    let out = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", script])
-        .arg(common::bin())
-        .env("DIND_DOCKERD", &dockerd)
-        .env("DIND_CONTAINERD", "managed")
-        .env("DIND_STRATEGY", "data-root")
-        .env("DIND_DATA_ROOT", &data)
-        .env("DIND_STOP_TIMEOUT", "3")
-        .env("FAKE_MODE", "hang")
-        .output()
-        .unwrap();
-    let took = t.elapsed();
+    let (out, took) = run_then_term(
+        &[
+            ("DIND_DOCKERD", &dockerd),
+            ("DIND_CONTAINERD", "managed"),
+            ("DIND_STRATEGY", "data-root"),
+            ("DIND_DATA_ROOT", data.to_str().unwrap()),
+            ("DIND_STOP_TIMEOUT", "3"),
+            ("FAKE_MODE", "hang"),
+        ],
+        1,
+    );
     let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "stderr: {stderr}");
