@@ -122,31 +122,43 @@ dind_status() {
 	evidence "dind-init status as $(id -un) (uid $(id -u)): exit $rc: $out"
 }
 
+# Leave volume $VOL holding a file, for a later run of the pod to find.
+make_volume() {
+	docker volume create "$VOL" >/dev/null
+	docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" sh -c 'echo persisted > /data/f'
+}
+
+# A later run: the images named in "$@" and volume $VOL from the first run are listed, and
+# the volume still holds its file.
+check_kept() {
+	local images vols out name
+	images=$(docker image ls --format '{{.Repository}}' | sort | tr '\n' ' ')
+	vols=$(docker volume ls -q | tr '\n' ' ')
+	evidence "run 2: images: $images"
+	evidence "run 2: volumes: $vols"
+	for name in "$@"; do
+		grep -qw "$name" <<<"$images" || fail "run 2: image $name from run 1 is lost (not listed)"
+	done
+	grep -qw "$VOL" <<<"$vols" || fail "run 2: volume $VOL from run 1 is lost (not listed)"
+	out=$(docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" cat /data/f)
+	[[ $out == persisted ]] || fail "run 2: volume $VOL holds '$out', expected persisted"
+	evidence "run 2: volume $VOL still holds: $out"
+}
+
 # Run 1 of a restart: leave an image, a built image and a volume with a file on the PVC.
 persist_write() {
 	containerd_parent
 	import_image
 	build_image
-	docker volume create "$VOL" >/dev/null
-	docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" sh -c 'echo persisted > /data/f'
+	make_volume
 	evidence "run 1: made images $IMG $BUILT and volume $VOL"
 	echo STEP_OK
 }
 
 # Run 2 of a restart: everything from run 1 is still there and usable.
 persist_read() {
-	local images vols out
 	containerd_parent
-	images=$(docker image ls --format '{{.Repository}}' | sort | tr '\n' ' ')
-	vols=$(docker volume ls -q | tr '\n' ' ')
-	evidence "run 2: images: $images"
-	evidence "run 2: volumes: $vols"
-	grep -qw "$IMG" <<<"$images" || fail "image $IMG lost across the restart"
-	grep -qw "$BUILT" <<<"$images" || fail "image $BUILT lost across the restart"
-	grep -qw "$VOL" <<<"$vols" || fail "volume $VOL lost across the restart"
-	out=$(docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" cat /data/f)
-	[[ $out == persisted ]] || fail "volume $VOL holds '$out', expected persisted"
-	evidence "run 2: volume $VOL still holds: $out"
+	check_kept "$IMG" "$BUILT"
 	run_built
 	echo STEP_OK
 }
@@ -253,8 +265,7 @@ keepvfs_write() {
 	evidence "run 1: docker info: Storage Driver: $driver ($(docker info -f '{{.DriverStatus}}'))"
 	[[ $driver == "$want" ]] || fail "run 1: storage driver is '$driver', expected $want (DIND_STORAGE_DRIVER pinned it)"
 	import_image
-	docker volume create "$VOL" >/dev/null
-	docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" sh -c 'echo persisted > /data/f'
+	make_volume
 	evidence "run 1: made image $IMG and volume $VOL on $driver"
 	echo STEP_OK
 }
@@ -262,20 +273,12 @@ keepvfs_write() {
 # Run 2 of keepvfs: DIND_STORAGE_DRIVER unset (auto) would pick the overlay driver on ext4, but
 # the data of run 1 was made with the slow driver: it must be kept, and everything still there.
 keepvfs_read() {
-	local want=$1 driver images vols out
+	local want=$1 driver
 	driver=$(docker info -f '{{.Driver}}')
 	echo "DRIVER=$driver"
 	evidence "run 2: docker info: Storage Driver: $driver ($(docker info -f '{{.DriverStatus}}'))"
 	[[ $driver == "$want" ]] || fail "run 2: storage driver is '$driver', expected $want kept from run 1 (switching hides every image)"
-	images=$(docker image ls --format '{{.Repository}}' | sort | tr '\n' ' ')
-	vols=$(docker volume ls -q | tr '\n' ' ')
-	evidence "run 2: images: $images"
-	evidence "run 2: volumes: $vols"
-	grep -qw "$IMG" <<<"$images" || fail "run 2: image $IMG from run 1 is not listed"
-	grep -qw "$VOL" <<<"$vols" || fail "run 2: volume $VOL from run 1 is not listed"
-	out=$(docker run --rm --pull=never --network none -v "$VOL:/data" "$IMG" cat /data/f)
-	[[ $out == persisted ]] || fail "run 2: volume $VOL holds '$out', expected persisted"
-	evidence "run 2: docker run on $driver with volume $VOL -> $out"
+	check_kept "$IMG"
 	echo STEP_OK
 }
 
