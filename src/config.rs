@@ -140,6 +140,9 @@ pub struct Config {
     pub docker_driver_env: Option<String>,
     /// The TOML file that was read, if any (for messages).
     pub file: Option<PathBuf>,
+    /// `DIND_*` variables that are no setting (likely typos), each with the closest
+    /// setting: warned about at start, in `plan` and in `doctor`.
+    pub unknown_env: Vec<String>,
 }
 
 impl Default for Config {
@@ -162,6 +165,7 @@ impl Default for Config {
             containerd: ContainerdMode::Auto,
             docker_driver_env: None,
             file: None,
+            unknown_env: Vec::new(),
         }
     }
 }
@@ -176,9 +180,7 @@ enum Raw {
 impl Config {
     /// Read the real environment and the TOML file it points to.
     pub fn load() -> Result<Config> {
-        let env: BTreeMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
+        let env = env_snapshot(std::env::vars_os())?;
         let (path, explicit) = match env.get("DIND_CONFIG") {
             Some(p) if !p.is_empty() => (PathBuf::from(p), true),
             _ => (PathBuf::from(DEFAULT_CONFIG_FILE), false),
@@ -265,6 +267,7 @@ impl Config {
         if let Some(d) = env.get("DOCKER_DRIVER").filter(|d| !d.is_empty()) {
             cfg.docker_driver_env = Some(d.clone());
         }
+        cfg.unknown_env = Config::unknown_env(env);
         Ok(cfg)
     }
 
@@ -278,6 +281,40 @@ impl Config {
             })
             .collect()
     }
+}
+
+/// The environment as text. A setting's value (or DOCKER_DRIVER's) that is not
+/// UTF-8 is an error naming the variable: dropping it would silently use the
+/// default. Other variables that are not UTF-8 are none of dind-init's business;
+/// an unknown `DIND_*` one is kept (lossily) so it is still warned about.
+fn env_snapshot(
+    vars: impl Iterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> Result<BTreeMap<String, String>> {
+    let mut env = BTreeMap::new();
+    for (k, v) in vars {
+        let Ok(k) = k.into_string() else { continue };
+        let v = match v.into_string() {
+            Ok(v) => v,
+            Err(v) => {
+                let lossy = v.to_string_lossy().into_owned();
+                let setting = SETTINGS.iter().find(|s| s.env == k);
+                if setting.is_none() && k != "DOCKER_DRIVER" {
+                    if k.starts_with("DIND_") {
+                        env.insert(k, lossy);
+                    }
+                    continue;
+                }
+                let allowed = setting.map_or("a storage driver name", |s| s.allowed);
+                return Err(Error::BadSetting {
+                    key: k,
+                    value: lossy,
+                    allowed: format!("{allowed}, as UTF-8 text (the value is not valid UTF-8)"),
+                });
+            }
+        };
+        env.insert(k, v);
+    }
+    Ok(env)
 }
 
 /// What the command line asks for.
@@ -529,9 +566,11 @@ fn parse_user(s: &str) -> Option<UserSpec> {
             Some((u, g)) => (u, Some(g)),
             None => (s, None),
         };
-        let uid = u.parse().ok()?;
+        // (uid_t)-1 means "unchanged" to setuid(2) and friends, so it names nobody.
+        let id = |s: &str| s.parse::<u32>().ok().filter(|n| *n != u32::MAX);
+        let uid = id(u)?;
         let gid = match g {
-            Some(g) => Some(g.parse().ok()?),
+            Some(g) => Some(id(g)?),
             None => None,
         };
         Some(UserSpec::Id { uid, gid })
@@ -735,6 +774,12 @@ mod tests {
             ("DIND_READY_TIMEOUT", "0", "whole seconds"),
             ("DIND_USER", "bad user", "a user name, uid or uid:gid"),
             ("DIND_USER", "1000:x", "a user name, uid or uid:gid"),
+            ("DIND_USER", "4294967295", "a user name, uid or uid:gid"),
+            (
+                "DIND_USER",
+                "1000:4294967295",
+                "a user name, uid or uid:gid",
+            ),
             ("DIND_DATA_ROOT", "relative/path", "an absolute path"),
             ("DIND_STRATEGY", "bindd", "auto|bind|symlink|data-root|off"),
             (
@@ -813,6 +858,49 @@ mod tests {
             warnings.iter().any(|w| w.starts_with("DIND_COMMIT")),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn unknown_env_is_kept_in_the_config_for_the_warnings() {
+        let c = Config::from_sources(&env(&[("DIND_STRATGY", "data-root")]), None).unwrap();
+        assert_eq!(c.strategy, Strategy::Auto);
+        assert_eq!(
+            c.unknown_env,
+            vec!["DIND_STRATGY is not a dind-init setting (did you mean DIND_STRATEGY?)"]
+        );
+    }
+
+    #[test]
+    fn a_non_utf8_value_is_an_error_naming_the_variable() {
+        use std::os::unix::ffi::OsStringExt;
+        let os = |k: &str, v: &[u8]| (k.into(), std::ffi::OsString::from_vec(v.to_vec()));
+        let rows: [(&str, &[u8], Option<&str>); 5] = [
+            (
+                "DIND_STRATEGY",
+                b"bind\xe9",
+                Some("auto|bind|symlink|data-root|off"),
+            ),
+            ("DOCKER_DRIVER", b"overlay\xff", Some("storage driver")),
+            ("DIND_STRATGY", b"bind\xe9", None),
+            ("HOME", b"/home/j\xe9r\xf4me", None),
+            ("DIND_LOG", b"debug", None),
+        ];
+        for (k, v, allowed) in rows {
+            let got = env_snapshot([os(k, v), os("PATH", b"/bin")].into_iter());
+            match allowed {
+                Some(allowed) => {
+                    let msg = got.unwrap_err().to_string();
+                    assert!(msg.starts_with(&format!("{k}=")), "{msg}");
+                    assert!(msg.contains("UTF-8") && msg.contains(allowed), "{msg}");
+                    assert!(!msg.contains('\n'), "{msg}");
+                }
+                None => {
+                    let env = got.unwrap();
+                    assert_eq!(env.get("PATH").map(String::as_str), Some("/bin"));
+                    assert_eq!(env.contains_key(k), k.starts_with("DIND_"), "{k}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,9 @@ fn main() {
         Err(e) => fail(&e),
     };
     init_logging(&cfg);
+    for w in &cfg.unknown_env {
+        log::warn!("{w}");
+    }
     let code = match cli {
         Cli::Run(argv) => session::run(&cfg, argv),
         Cli::Doctor { json } => doctor::doctor(&cfg, json),
