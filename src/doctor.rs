@@ -224,6 +224,33 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
     out
 }
 
+/// The doctor's first lines: misspelt `DIND_*` names and bad input, which
+/// PID 1 would stop on (exit 2) before changing anything.
+fn input_checks(cfg: &Config, valid: crate::Result<()>) -> Vec<Check> {
+    let mut out: Vec<Check> = cfg
+        .unknown_env
+        .iter()
+        .map(|w| {
+            check(
+                Verdict::Warn,
+                "settings",
+                w.clone(),
+                "rename or unset it; `dind-init --help` lists every setting",
+            )
+        })
+        .collect();
+    out.push(match valid {
+        Ok(()) => check(Verdict::Ok, "settings", "every input is valid".into(), ""),
+        Err(e) => Check {
+            verdict: Verdict::Fail,
+            what: "settings".into(),
+            found: format!("{e}"),
+            remedy: "dind-init stops at start with exit 2 until this is fixed".into(),
+        },
+    });
+    out
+}
+
 fn from_text(f: probe::DataRootFrom) -> &'static str {
     match f {
         probe::DataRootFrom::Setting => "DIND_DATA_ROOT",
@@ -271,7 +298,8 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
     let facts = probe::probe(cfg, &Roots::default());
     let plan = plan::plan(&as_pid1(facts.clone()), cfg).map_err(|e| e.to_string());
     let state = State::load(Path::new(STATE_FILE)).ok();
-    let checks = checks(&facts, &plan, state.as_ref());
+    let mut checks = input_checks(cfg, probe::validate(cfg, &Roots::default()));
+    checks.extend(self::checks(&facts, &plan, state.as_ref()));
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     if json {
         #[derive(Serialize)]
@@ -306,6 +334,10 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
 /// `dind-init plan`: the actions and their reasons; changes nothing.
 pub fn plan(cfg: &Config, json: bool) -> i32 {
     not_root_note();
+    if let Err(e) = probe::validate(cfg, &Roots::default()) {
+        eprintln!("dind-init: error: {e}");
+        return e.exit_code();
+    }
     let facts = as_pid1(probe::probe(cfg, &Roots::default()));
     match plan::plan(&facts, cfg) {
         Ok(p) if json => match serde_json::to_string_pretty(&p) {
@@ -409,6 +441,30 @@ mod tests {
         let mut s = ready();
         s.phase = "starting".into();
         assert_eq!(status_of(&s, |_| true), 1);
+    }
+
+    #[test]
+    fn misspelt_and_bad_input_are_checks() {
+        let cfg = Config {
+            unknown_env: vec![
+                "DIND_STRATGY is not a dind-init setting (did you mean DIND_STRATEGY?)".into(),
+            ],
+            ..Config::default()
+        };
+        let bad = crate::Error::BadSetting {
+            key: "DIND_DOCKERD_ARGS".into(),
+            value: "--mtu=abc".into(),
+            allowed: "dockerd flags".into(),
+        };
+        let c = input_checks(&cfg, Err(bad));
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].verdict, Verdict::Warn);
+        assert!(c[0].found.contains("did you mean DIND_STRATEGY"), "{c:?}");
+        assert_eq!(c[1].verdict, Verdict::Fail);
+        assert!(c[1].found.contains("--mtu=abc"), "{c:?}");
+        let c = input_checks(&Config::default(), Ok(()));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].verdict, Verdict::Ok);
     }
 
     #[test]

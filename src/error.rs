@@ -110,7 +110,10 @@ impl Error {
         match self {
             Error::Exec { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
             Error::Exec { .. } => 126,
-            Error::BadSetting { .. } | Error::ConfigFile { .. } | Error::Usage(_) => 2,
+            Error::BadSetting { .. }
+            | Error::ConfigFile { .. }
+            | Error::DaemonConfig { .. }
+            | Error::Usage(_) => 2,
             _ => 1,
         }
     }

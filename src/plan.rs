@@ -287,6 +287,9 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
         );
         return Ok(p);
     }
+    if let Some(e) = &facts.daemon.error {
+        return Err(e.to_error());
+    }
     let user = settings::read(&facts.daemon.sources(cfg))?;
     plan_with(facts, cfg, &user, settings::merge)
 }

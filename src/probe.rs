@@ -1251,8 +1251,9 @@ pub struct DaemonFiles {
     pub daemon_json: Option<(PathBuf, String)>,
     /// Text of /etc/default/docker, when it exists.
     pub default_docker: Option<String>,
-    /// Why a file could not be read or parsed (the plan then stops with the error).
-    pub error: Option<String>,
+    /// A file that could not be read in full (not UTF-8, unreadable): the plan
+    /// stops with it, so the file is never rewritten.
+    pub error: Option<Unreadable>,
     /// dockerd's exec-root (default /var/run/docker).
     pub exec_root: PathBuf,
     /// dockerd's pidfile (default /var/run/docker.pid).
@@ -1276,6 +1277,61 @@ impl DaemonFiles {
             dind_args: &cfg.dockerd_args,
         }
     }
+}
+
+/// A daemon config file dind-init could not read in full. Kept as data (the
+/// facts are serialised for `doctor --json`); [`Unreadable::to_error`] is what stops
+/// the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unreadable {
+    /// The file.
+    pub path: PathBuf,
+    /// The line holding the first bad byte (1 when the file could not be read at all).
+    pub line: usize,
+    /// What is wrong, e.g. "not valid UTF-8 at byte 44".
+    pub msg: String,
+    /// What to do.
+    pub hint: String,
+}
+
+impl Unreadable {
+    /// The error that stops dind-init (exit 2) before it changes anything.
+    pub fn to_error(&self) -> Error {
+        Error::DaemonConfig {
+            path: self.path.clone(),
+            line: self.line,
+            msg: self.msg.clone(),
+            hint: self.hint.clone(),
+        }
+    }
+}
+
+/// The text of a daemon config file, None when it does not exist. A file that is
+/// not UTF-8 (a Latin-1 label) is not "absent": treating it so would overwrite it.
+fn read_text(path: &Path) -> std::result::Result<Option<String>, Unreadable> {
+    let never = "dind-init never rewrites a file it cannot read in full";
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Unreadable {
+                path: path.to_path_buf(),
+                line: 1,
+                msg: format!("cannot read: {e}"),
+                hint: format!("make it a file root can read, or remove it; {never}"),
+            })
+        }
+    };
+    String::from_utf8(bytes).map(Some).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count();
+        Unreadable {
+            path: path.to_path_buf(),
+            line,
+            msg: format!("not valid UTF-8 at byte {at}"),
+            hint: format!("save it as UTF-8 (e.g. iconv -f latin1 -t utf-8); {never}"),
+        }
+    })
 }
 
 /// The dockerd that will run.
@@ -1369,20 +1425,23 @@ fn rebase_etc(path: &Path, roots: &Roots) -> PathBuf {
     }
 }
 
-fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Option<settings::UserSettings>) {
-    let mut files = DaemonFiles::default();
-    let mut errors = Vec::new();
-    let dd = roots.etc.join("default/docker");
-    match std::fs::read_to_string(&dd) {
-        Ok(t) => files.default_docker = Some(t),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => errors.push(format!("read {}: {e}", dd.display())),
+/// The user's daemon config files and what they say. A file that cannot be read
+/// in full is recorded in `error` (and not parsed); a parse error is the `Err`.
+fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settings::UserSettings>) {
+    let mut files = DaemonFiles {
+        exec_root: roots.var_run.join("docker"),
+        pidfile: roots.var_run.join("docker.pid"),
+        ..DaemonFiles::default()
+    };
+    match read_text(&roots.etc.join("default/docker")) {
+        Ok(t) => files.default_docker = t,
+        Err(e) => files.error = Some(e),
     }
-    let json_path = settings::config_file_path(files.default_docker.as_deref(), &cfg.dockerd_args)
-        .unwrap_or_else(|e| {
-            errors.push(e.to_string());
-            PathBuf::from(settings::DEFAULT_DAEMON_JSON)
-        });
+    let json_path =
+        match settings::config_file_path(files.default_docker.as_deref(), &cfg.dockerd_args) {
+            Ok(p) => p,
+            Err(e) => return (files, Err(e)),
+        };
     let json_file = rebase_etc(&json_path, roots);
     // The file itself, or the nearest directory that exists (dind-init creates the rest).
     let writable_probe = if json_file.exists() {
@@ -1393,35 +1452,45 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Option<settin
     files.daemon_json_read_only =
         nix::unistd::access(&writable_probe, nix::unistd::AccessFlags::W_OK)
             == Err(nix::errno::Errno::EROFS);
-    match std::fs::read_to_string(&json_file) {
-        Ok(t) => files.daemon_json = Some((json_path, t)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => errors.push(format!("read {}: {e}", json_file.display())),
+    match read_text(&json_file) {
+        Ok(t) => files.daemon_json = t.map(|t| (json_path, t)),
+        Err(e) => files.error = files.error.take().or(Some(e)),
     }
-    let user = match settings::read(&files.sources(cfg)) {
-        Ok(u) => Some(u),
-        Err(e) => {
-            errors.push(e.to_string());
-            None
+    if let Some(e) = &files.error {
+        let err = e.to_error();
+        return (files, Err(err));
+    }
+    let user = settings::read(&files.sources(cfg));
+    if let Ok(u) = &user {
+        let eff = &u.effective;
+        if let Some(p) = setting_path(eff, "exec-root") {
+            files.exec_root = p;
         }
-    };
-    let eff = user.as_ref().map(|u| &u.effective);
-    files.exec_root = eff
-        .and_then(|e| setting_path(e, "exec-root"))
-        .unwrap_or_else(|| roots.var_run.join("docker"));
-    files.pidfile = eff
-        .and_then(|e| setting_path(e, "pidfile"))
-        .unwrap_or_else(|| {
+        files.pidfile = setting_path(eff, "pidfile").unwrap_or_else(|| {
             files
                 .exec_root
                 .parent()
                 .unwrap_or(&roots.var_run)
                 .join("docker.pid")
         });
-    if !errors.is_empty() {
-        files.error = Some(errors.join("; "));
     }
     (files, user)
+}
+
+/// Check every input before anything changes: DIND_USER names a user,
+/// DIND_DOCKERD_ARGS parses, and (when dockerd is started) the user's daemon
+/// config files read in full and parse. Bad input is an error with exit code 2;
+/// `run`, `plan` and `doctor` all call this first.
+pub fn validate(cfg: &Config, roots: &Roots) -> Result<()> {
+    crate::user::resolve(&roots.etc, cfg.user.as_ref())?;
+    if !cfg.start_dockerd {
+        let args = settings::Sources {
+            dind_args: &cfg.dockerd_args,
+            ..settings::Sources::default()
+        };
+        return settings::read(&args).map(|_| ());
+    }
+    read_daemon_files(cfg, roots).1.map(|_| ())
 }
 
 /// Decide DATA_ROOT (never creating it): DIND_DATA_ROOT, else the user's own `data-root`,
@@ -2175,6 +2244,65 @@ mod tests {
         let key = version_cache_key("sh").expect("sh is on PATH");
         assert!(key.starts_with('/'), "{key}");
         assert_eq!(version_cache_key("/nonexistent/dockerd"), None);
+    }
+
+    /// A daemon config file that is not UTF-8 is not "absent": reading it is an
+    /// error naming the file and the byte, exit 2, and the plan refuses to go on.
+    #[test]
+    fn a_non_utf8_daemon_file_stops_before_planning() {
+        let json = b"{\"data-root\": \"/srv/docker\",\n \"labels\": [\"caf\xe9\"]}\n";
+        let rows: [(&str, &[u8], Option<&str>); 4] = [
+            (
+                "docker/daemon.json",
+                json,
+                Some("daemon.json:2: not valid UTF-8 at byte 45"),
+            ),
+            (
+                "default/docker",
+                b"DOCKER_OPTS=\"--label=caf\xe9\"\n",
+                Some("default/docker:1: not valid UTF-8 at byte 24"),
+            ),
+            (
+                "docker/daemon.json",
+                b"{\"labels\": [\"caf\xc3\xa9\"]}\n",
+                None,
+            ),
+            (
+                "default/docker",
+                b"DOCKER_OPTS=\"--label=caf\xc3\xa9\"\n",
+                None,
+            ),
+        ];
+        for (file, bytes, want) in rows {
+            let t = TempDir::new("daemonfiles");
+            let r = Roots {
+                etc: t.0.join("etc"),
+                var_run: t.0.join("var/run"),
+                ..Roots::default()
+            };
+            let path = r.etc.join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, bytes).unwrap();
+            let cfg = Config::default();
+            let (files, user) = read_daemon_files(&cfg, &r);
+            let checked = validate(&cfg, &r);
+            match want {
+                Some(msg) => {
+                    let e = files.error.as_ref().expect("recorded");
+                    assert_eq!(e.path, path);
+                    let shown = checked.unwrap_err();
+                    assert!(shown.to_string().contains(msg), "{shown}");
+                    assert_eq!(shown.exit_code(), 2);
+                    assert!(user.is_err());
+                    assert!(files.daemon_json.is_none() && files.default_docker.is_none());
+                }
+                None => {
+                    assert_eq!(files.error, None);
+                    assert!(checked.is_ok() && user.is_ok());
+                }
+            }
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "never touched");
+        }
     }
 
     #[test]

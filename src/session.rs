@@ -99,6 +99,12 @@ enum Failed {
 /// stop signal came before the command started, or the error's.
 pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
     let started = Instant::now();
+    // Bad input stops here, before anything changes (exit 2), not at the
+    // plan, where it would read as "Docker is not available".
+    if let Err(e) = probe::validate(cfg, &Roots::default()) {
+        eprintln!("dind-init: error: {e}");
+        return e.exit_code();
+    }
     let mut init = match Init::setup() {
         Ok(i) => i,
         Err(e) => {
