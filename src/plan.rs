@@ -163,6 +163,9 @@ pub struct Plan {
     pub containerd: Option<ContainerdUse>,
     /// The daemon settings the plan asked `settings::merge` for.
     pub settings: Vec<PlannedSetting>,
+    /// The group DIND_USER joins: the one dockerd gives the socket to (None
+    /// without DIND_USER, or when dockerd is not started).
+    pub docker_group: Option<String>,
 }
 
 impl Plan {
@@ -176,6 +179,7 @@ impl Plan {
             docker_root: None,
             containerd: None,
             settings: Vec::new(),
+            docker_group: None,
         }
     }
 
@@ -632,6 +636,27 @@ fn pinned(cfg: &Config, user: &UserSettings) -> Option<Pinned> {
         })
 }
 
+/// The group DIND_USER joins, which must be the one dockerd gives the socket to.
+/// The user's own `group` (daemon.json, DOCKER_OPTS, DIND_DOCKERD_ARGS) is their
+/// word and wins over DIND_DOCKER_GROUP; the note says which it is and why.
+fn socket_group(cfg: &Config, merged: &Merged, notes: &mut Vec<String>) -> Option<String> {
+    cfg.user.as_ref()?;
+    let (value, origin) = merged.effective.get("group")?;
+    let group = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string);
+    notes.push(match origin {
+        settings::Origin::Plan => format!(
+            "DIND_USER joins group {group} (DIND_DOCKER_GROUP), which dockerd gives the socket to"
+        ),
+        theirs => format!(
+            "DIND_USER joins group {group}, which dockerd gives the socket to as {theirs} says (it wins over DIND_DOCKER_GROUP={})",
+            cfg.docker_group
+        ),
+    });
+    Some(group)
+}
+
 fn plan_with(
     facts: &Facts,
     cfg: &Config,
@@ -1046,6 +1071,7 @@ fn plan_with(
         })
         .collect();
     let mut merged = merge(user, &wanted)?;
+    p.docker_group = socket_group(cfg, &merged, &mut p.notes);
     if let Some((path, content)) = &merged.daemon_json {
         let keys: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
         if facts.daemon.daemon_json_read_only {
@@ -1897,6 +1923,77 @@ mod tests {
         let json = daemon_json(&plan(&f, &c).unwrap()).unwrap();
         assert!(!json.contains_key("mtu"));
         assert!(!json.contains_key("group"), "no DIND_USER, no group");
+    }
+
+    /// A daemon config file the probe could not read in full stops the plan
+    /// (exit 2): planning over it would write a fresh daemon.json in its place.
+    #[test]
+    fn an_unreadable_daemon_file_is_never_planned_over() {
+        let mut f = seed(20);
+        f.daemon.error = Some(probe::Unreadable {
+            path: "/etc/docker/daemon.json".into(),
+            line: 1,
+            msg: "not valid UTF-8 at byte 44".into(),
+            hint: "save it as UTF-8".into(),
+        });
+        let e = plan(&f, &cfg()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .starts_with("/etc/docker/daemon.json:1: not valid UTF-8 at byte 44"),
+            "{e}"
+        );
+    }
+
+    /// The user's own `group` is their word: dockerd gives the socket to it, so
+    /// DIND_USER must join that group, not DIND_DOCKER_GROUP; the plan says so.
+    #[test]
+    fn dind_user_joins_the_group_that_owns_the_socket() {
+        type Row<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            bool,
+            Option<&'a str>,
+            &'a str,
+        );
+        let rows: [Row; 5] = [
+            // (daemon.json, DOCKER_OPTS, DIND_USER set, group joined, plan words)
+            (None, None, true, Some("dockerusers"), "joins group dockerusers (DIND_DOCKER_GROUP)"),
+            (Some("{\"group\": \"devs\"}"), None, true, Some("devs"), "joins group devs, which dockerd gives the socket to as daemon.json (/etc/docker/daemon.json) says (it wins over DIND_DOCKER_GROUP=dockerusers)"),
+            (None, Some("DOCKER_OPTS=\"-G wheel\""), true, Some("wheel"), "as DOCKER_OPTS in /etc/default/docker says"),
+            (Some("{\"group\": \"dockerusers\"}"), None, true, Some("dockerusers"), "joins group dockerusers"),
+            (Some("{\"group\": \"devs\"}"), None, false, None, ""),
+        ];
+        for (json, opts, user, joined, words) in rows {
+            let mut f = seed(20);
+            f.daemon.daemon_json =
+                json.map(|j| ("/etc/docker/daemon.json".into(), format!("{j}\n")));
+            f.daemon.default_docker = opts.map(str::to_string);
+            let mut c = cfg();
+            c.docker_group = "dockerusers".into();
+            if !user {
+                c.user = None;
+            }
+            let p = plan(&f, &c).unwrap();
+            assert_eq!(p.docker_group.as_deref(), joined, "{json:?} {opts:?}");
+            let text = p.render();
+            assert!(text.contains(words), "{json:?} {opts:?}: {text}");
+            if let Some(g) = joined {
+                let effective = daemon_json(&p)
+                    .and_then(|j| j.get("group").cloned())
+                    .or_else(|| {
+                        dockerd_argv(&p)
+                            .iter()
+                            .any(|a| a == &format!("--group={g}") || a == g)
+                            .then(|| Value::String(g.into()))
+                    });
+                assert_eq!(
+                    effective,
+                    Some(Value::String(g.into())),
+                    "dockerd gets the same group: {text}"
+                );
+            }
+        }
     }
 
     #[test]

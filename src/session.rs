@@ -279,7 +279,7 @@ fn start_docker(
         log_plan(&plan);
         if attempt == 0 {
             *lock = Some(apply::apply(&plan, sys).map_err(Failed::Broken)?);
-            docker_group(cfg.docker_group.as_str(), user, sys, cfg.user.is_some());
+            docker_group(plan.docker_group.as_deref(), user, sys);
             nest_cgroup(init);
         } else {
             // The lock from the first attempt is still held; the .bak keeps the
@@ -636,23 +636,22 @@ fn log_plan(plan: &Plan) {
     }
 }
 
-/// Make sure the docker group exists and the devpod user is in it, so the
-/// user can reach the socket dockerd creates with `--group`.
-fn docker_group(group: &str, user: &mut User, sys: &dyn Syscall, switching: bool) {
-    if !switching {
-        return;
-    }
+/// Make sure the group the plan gives the socket to exists and the devpod user
+/// is in it, so the user can reach the socket dockerd creates with `--group`.
+/// /etc/group is rewritten byte for byte but for that one line.
+fn docker_group(group: Option<&str>, user: &mut User, sys: &dyn Syscall) {
+    let Some(group) = group else { return };
     let path = Path::new("/etc/group");
-    let text = match sys.read_file(path) {
-        Ok(t) => String::from_utf8_lossy(&t.unwrap_or_default()).into_owned(),
+    let bytes = match sys.read_file(path) {
+        Ok(t) => t.unwrap_or_default(),
         Err(e) => {
             warn!("cannot read /etc/group to add the {group} group: {e}");
             return;
         }
     };
-    let gid = match crate::user::with_docker_group(&text, group, &user.name) {
-        Some((new_text, gid)) => {
-            if let Err(e) = sys.write_atomic(path, new_text.as_bytes(), false) {
+    let gid = match crate::user::with_docker_group(&bytes, group, &user.name) {
+        Some((new_bytes, gid)) => {
+            if let Err(e) = sys.write_atomic(path, &new_bytes, false) {
                 warn!(
                     "cannot add {} to group {group} in /etc/group: {e}",
                     user.name
@@ -660,11 +659,8 @@ fn docker_group(group: &str, user: &mut User, sys: &dyn Syscall, switching: bool
             }
             gid
         }
-        None => match crate::user::parse_group(&text)
-            .iter()
-            .find(|g| g.name == group)
-        {
-            Some(g) => g.gid,
+        None => match crate::user::group_gid(&bytes, group) {
+            Some(gid) => gid,
             None => return,
         },
     };

@@ -94,9 +94,22 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
         .collect()
 }
 
+/// The lines of `bytes` that are UTF-8, joined. Names are bytes to libc, so one
+/// Latin-1 entry must not stop dind-init: like a malformed line, it is skipped.
+pub fn decodable_lines(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for line in bytes.split(|b| *b == b'\n') {
+        if let Ok(l) = std::str::from_utf8(line) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn read_optional(path: &Path) -> Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(t),
+    match std::fs::read(path) {
+        Ok(b) => Ok(decodable_lines(&b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(Error::io("read", path, e)),
     }
@@ -167,36 +180,73 @@ pub fn resolve_in(
     })
 }
 
-/// The /etc/group text with `group` present and `user` a member of it, and the
-/// group's gid; None when nothing needs to change. The new gid is the lowest free
-/// one from 999 down (the system-group range Debian's addgroup uses).
-pub fn with_docker_group(group_text: &str, group: &str, user: &str) -> Option<(String, u32)> {
-    let entries = parse_group(group_text);
-    if let Some(g) = entries.iter().find(|g| g.name == group) {
-        if user.is_empty() || g.members.iter().any(|m| m == user) {
+/// The gid of `group` in /etc/group bytes (lines that are not UTF-8 included:
+/// only the name and gid fields need to be).
+pub fn group_gid(group_bytes: &[u8], group: &str) -> Option<u32> {
+    group_lines(group_bytes).find_map(|f| (f.name == group.as_bytes()).then_some(f.gid)?)
+}
+
+/// One /etc/group line split into the fields [`with_docker_group`] needs, as bytes.
+struct RawGroup<'a> {
+    line: &'a [u8],
+    name: &'a [u8],
+    gid: Option<u32>,
+    members: &'a [u8],
+}
+
+fn group_lines(bytes: &[u8]) -> impl Iterator<Item = RawGroup<'_>> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty() && !l.trim_ascii_start().starts_with(b"#"))
+        .map(|line| {
+            let mut f = line.split(|b| *b == b':');
+            let name = f.next().unwrap_or_default();
+            let gid = f
+                .nth(1)
+                .and_then(|g| std::str::from_utf8(g).ok()?.parse().ok());
+            let members = f.next().unwrap_or_default();
+            RawGroup {
+                line,
+                name,
+                gid,
+                members,
+            }
+        })
+}
+
+/// The /etc/group bytes with `group` present and `user` a member of it, and the
+/// group's gid; None when nothing needs to change. Every other line is kept byte
+/// for byte (a Latin-1 entry must survive the rewrite). The new gid is the lowest
+/// free one from 999 down (the system-group range Debian's addgroup uses).
+pub fn with_docker_group(group_bytes: &[u8], group: &str, user: &str) -> Option<(Vec<u8>, u32)> {
+    let found = group_lines(group_bytes).find(|g| g.name == group.as_bytes() && g.gid.is_some());
+    if let Some(g) = found {
+        let gid = g.gid?;
+        let member = |m: &[u8]| m == user.as_bytes();
+        if user.is_empty() || g.members.split(|b| *b == b',').any(member) {
             return None;
         }
-        let mut out = String::new();
-        for line in group_text.lines() {
-            let is_it = line.split(':').next() == Some(group);
-            if is_it {
-                let sep = if line.ends_with(':') { "" } else { "," };
-                out.push_str(&format!("{line}{sep}{user}\n"));
-            } else {
-                out.push_str(line);
-                out.push('\n');
+        let mut out = Vec::new();
+        let body = group_bytes.strip_suffix(b"\n").unwrap_or(group_bytes);
+        for line in body.split(|b| *b == b'\n') {
+            out.extend_from_slice(line);
+            if std::ptr::eq(line, g.line) {
+                if !line.ends_with(b":") {
+                    out.push(b',');
+                }
+                out.extend_from_slice(user.as_bytes());
             }
+            out.push(b'\n');
         }
-        return Some((out, g.gid));
+        return Some((out, gid));
     }
-    let gid = (100..=999)
-        .rev()
-        .find(|id| !entries.iter().any(|g| g.gid == *id))?;
-    let mut out = group_text.to_string();
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
+    let used: Vec<u32> = group_lines(group_bytes).filter_map(|g| g.gid).collect();
+    let gid = (100..=999).rev().find(|id| !used.contains(id))?;
+    let mut out = group_bytes.to_vec();
+    if !out.is_empty() && !out.ends_with(b"\n") {
+        out.push(b'\n');
     }
-    out.push_str(&format!("{group}:x:{gid}:{user}\n"));
+    out.extend_from_slice(format!("{group}:x:{gid}:{user}\n").as_bytes());
     Some((out, gid))
 }
 
@@ -254,19 +304,69 @@ mod tests {
         assert!(msg.contains("DIND_USER") && msg.contains("ghost"), "{msg}");
     }
 
+    fn joined(text: &[u8], group: &str, user: &str) -> Option<(String, u32)> {
+        with_docker_group(text, group, user)
+            .map(|(t, gid)| (String::from_utf8_lossy(&t).into_owned(), gid))
+    }
+
     #[test]
     fn docker_group_created_or_joined() {
-        assert_eq!(with_docker_group(GROUP, "docker", "coder"), None);
-        let (text, gid) = with_docker_group(GROUP, "docker", "newbie").unwrap();
+        let g = GROUP.as_bytes();
+        assert_eq!(joined(g, "docker", "coder"), None);
+        let (text, gid) = joined(g, "docker", "newbie").unwrap();
         assert_eq!(gid, 998);
         assert!(text.contains("docker:x:998:coder,newbie\n"), "{text}");
-        let (text, gid) = with_docker_group("root:x:0:\ndocker:x:999:", "dock", "coder").unwrap();
+        let (text, gid) = joined(b"root:x:0:\ndocker:x:999:", "dock", "coder").unwrap();
         assert_eq!(gid, 998);
         assert!(
             text.ends_with("docker:x:999:\ndock:x:998:coder\n"),
             "{text}"
         );
-        let (text, _) = with_docker_group("docker:x:999:\n", "docker", "coder").unwrap();
+        let (text, _) = joined(b"docker:x:999:\n", "docker", "coder").unwrap();
         assert_eq!(text, "docker:x:999:coder\n");
+        assert_eq!(group_gid(g, "docker"), Some(998));
+        assert_eq!(group_gid(g, "dock"), None);
+    }
+
+    /// A Latin-1 line is skipped when resolving (libc treats names as bytes) and
+    /// kept byte for byte when /etc/group is rewritten.
+    #[test]
+    fn non_utf8_lines_are_skipped_and_kept() {
+        let passwd = b"root:x:0:0:root:/root:/bin/bash\nj\xe9r\xf4me:x:1001:1001:J\xe9r\xf4me:/home/j:/bin/sh\ncoder:x:1000:1000::/home/coder:/bin/zsh\n";
+        let group: &[u8] = b"root:x:0:\ncaf\xe9:x:1001:j\xe9r\xf4me\ndocker:x:998:j\xe9r\xf4me";
+        let names: Vec<String> = parse_passwd(&decodable_lines(passwd))
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, vec!["root", "coder"]);
+        assert_eq!(parse_group(&decodable_lines(group)).len(), 1);
+        let (text, gid) = with_docker_group(group, "docker", "coder").unwrap();
+        assert_eq!(gid, 998, "the docker line is found though it is not UTF-8");
+        assert_eq!(
+            text,
+            b"root:x:0:\ncaf\xe9:x:1001:j\xe9r\xf4me\ndocker:x:998:j\xe9r\xf4me,coder\n"
+        );
+        assert_eq!(group_gid(group, "docker"), Some(998));
+    }
+
+    #[test]
+    fn resolve_skips_a_non_utf8_passwd_line() {
+        let dir = std::env::temp_dir().join(format!("dind-init-user-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("passwd"),
+            b"j\xe9r\xf4me:x:1001:1001::/home/j:/bin/sh\ncoder:x:1000:1000::/home/coder:/bin/zsh\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("group"),
+            b"caf\xe9:x:5:coder\ndocker:x:998:coder\n",
+        )
+        .unwrap();
+        let u = resolve(&dir, Some(&UserSpec::Name("coder".into())));
+        std::fs::remove_dir_all(&dir).unwrap();
+        let u = u.unwrap();
+        assert_eq!(u.home, PathBuf::from("/home/coder"));
+        assert_eq!(u.groups, vec![1000, 998]);
     }
 }
