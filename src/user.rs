@@ -181,9 +181,12 @@ pub fn resolve_in(
 }
 
 /// The gid of `group` in /etc/group bytes (lines that are not UTF-8 included:
-/// only the name and gid fields need to be).
+/// only the name and gid fields need to be). Like dockerd's `--group`, a number
+/// that names no group is taken as the gid itself.
 pub fn group_gid(group_bytes: &[u8], group: &str) -> Option<u32> {
-    group_lines(group_bytes).find_map(|f| (f.name == group.as_bytes()).then_some(f.gid)?)
+    group_lines(group_bytes)
+        .find_map(|f| (f.name == group.as_bytes()).then_some(f.gid)?)
+        .or_else(|| group.parse().ok())
 }
 
 /// One /etc/group line split into the fields [`with_docker_group`] needs, as bytes.
@@ -239,6 +242,10 @@ pub fn with_docker_group(group_bytes: &[u8], group: &str, user: &str) -> Option<
             out.push(b'\n');
         }
         return Some((out, gid));
+    }
+    if group.parse::<u32>().is_ok() {
+        // A bare gid: dockerd gives the socket to it; there is no name to add.
+        return None;
     }
     let used: Vec<u32> = group_lines(group_bytes).filter_map(|g| g.gid).collect();
     let gid = (100..=999).rev().find(|id| !used.contains(id))?;
@@ -326,6 +333,13 @@ mod tests {
         assert_eq!(text, "docker:x:999:coder\n");
         assert_eq!(group_gid(g, "docker"), Some(998));
         assert_eq!(group_gid(g, "dock"), None);
+        assert_eq!(
+            joined(g, "2375", "coder"),
+            None,
+            "a bare gid names no group to add"
+        );
+        assert_eq!(group_gid(g, "2375"), Some(2375));
+        assert_eq!(group_gid(b"2375:x:5:\n", "2375"), Some(5), "a name first");
     }
 
     /// A Latin-1 line is skipped when resolving (libc treats names as bytes) and
