@@ -17,9 +17,10 @@
 ARG RUST_IMAGE=rust:1-bookworm
 
 FROM --platform=$BUILDPLATFORM ${RUST_IMAGE} AS build
-# amd64 or arm64, set by BuildKit from --platform (the machine's own by default);
-# the classic builder (DOCKER_BUILDKIT=0) leaves it empty: amd64 then, or pass
-# --build-arg TARGETARCH=arm64.
+# amd64 or arm64, set by BuildKit from --platform (the machine's own by default).
+# BuildKit is `docker build`'s builder since Docker 23; the classic builder
+# (DOCKER_BUILDKIT=0) sets neither BUILDPLATFORM nor TARGETARCH: use
+# Dockerfile.prebuilt with it.
 ARG TARGETARCH
 # The crate has no C dependencies, so rustc's self-contained musl CRT is enough:
 # no musl-tools or cross gcc (rust-lld links aarch64), and the result runs on any
