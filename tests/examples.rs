@@ -393,7 +393,9 @@ fn hcl2_rejects_a_broken_template() {
     let text = read_text(&examples().join("coder/main.tf"));
     let cut = text.rfind('}').unwrap();
     let broken = scratch("broken.tf", &text[..cut]);
-    let err = hcl_to_json(&broken).expect_err("a template missing its last brace parsed");
+    let parsed = hcl_to_json(&broken);
+    unscratch(&broken);
+    let err = parsed.expect_err("a template missing its last brace parsed");
     assert!(!err.trim().is_empty());
 }
 
@@ -404,6 +406,14 @@ fn scratch(name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// Remove a [`scratch`] file, and its directory once no other test's file is left in it.
+fn unscratch(p: &Path) {
+    std::fs::remove_file(p).ok();
+    if let Some(dir) = p.parent() {
+        std::fs::remove_dir(dir).ok();
+    }
 }
 
 /// Kubernetes versions the manifests must validate against (kubernetes-validate ships them).
@@ -461,6 +471,7 @@ fn kubernetes_validate_rejects_an_unknown_field() {
     pod["spec"]["containers"][0]["securityContext"]["privilegd"] = Value::Bool(true);
     let broken = scratch("broken-pod.json", &pod.to_string());
     let out = kubernetes_validate(&broken, K8S_VERSIONS[0]);
+    unscratch(&broken);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -524,6 +535,7 @@ fn dev_container_schema_rejects_a_misspelt_property() {
     o.insert("overideCommand".into(), v);
     let broken = scratch("devcontainer.json", &j.to_string());
     let out = check_jsonschema(&broken);
+    unscratch(&broken);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         !out.status.success(),
