@@ -939,3 +939,50 @@ fn devpod_kubernetes_keeps_the_rules() {
         "the provider merges only this container"
     );
 }
+
+/// The repository's Dockerfile under BuildKit for linux/amd64 and linux/arm64, offline
+/// (trixie's dockerd and buildx, a stand-in Rust image): examples/test-dockerfile.sh.
+#[test]
+fn dockerfile_builds_amd64_and_arm64_with_buildkit() {
+    if !common::require_root() {
+        return;
+    }
+    for p in ["busybox", "unshare", "cargo"] {
+        if !common::require_program(p) {
+            return;
+        }
+    }
+    let troot = repo().join(".cache/trixie/root");
+    let engine = [
+        "usr/sbin/dockerd",
+        "usr/libexec/docker/cli-plugins/docker-buildx",
+    ];
+    if !common::require(
+        engine.iter().all(|p| troot.join(p).is_file()),
+        "trixie's dockerd and docker-buildx under .cache/trixie/root (scripts/deps)",
+    ) {
+        return;
+    }
+    let out = Command::new("bash")
+        .arg(examples().join("test-dockerfile.sh"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "test-dockerfile.sh failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("test-dockerfile: ok"),
+        "{stdout}\n{stderr}"
+    );
+    for arch in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            stdout.contains(&format!("ok: {arch} image")),
+            "{arch}:\n{stdout}"
+        );
+    }
+}
