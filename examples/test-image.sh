@@ -3,7 +3,8 @@
 #   1. start a private dockerd (own mount namespace, data-root, socket, exec-root);
 #   2. import a busybox base image from a tar (no registry needed);
 #   3. build Dockerfile.prebuilt from the static musl binary;
-#   4. build examples/devpod/Dockerfile FROM that base with COPY --from=<dind-init image>;
+#   4. build examples/workspace-image/Dockerfile FROM that base with COPY --from=<dind-init image>;
+#      the base ends with `USER 1000`, as codercom/enterprise-base ends with `USER coder`;
 #   5. run the devpod image: dind-init is PID 1 and passes output, exit codes and
 #      signals through, reaps orphans, and switches to DIND_USER;
 #   6. build it again FROM a base that holds the host's Docker engine and run Docker
@@ -81,7 +82,8 @@ done
 ln -s ../../bin/busybox "$base/usr/bin/env"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$base/etc/passwd"
 printf 'root:x:0:\n' >"$base/etc/group"
-tar -C "$base" -c . | docker import -c 'CMD ["/bin/sh"]' - dind-init-test/base:latest >/dev/null
+# USER 1000 like Coder's enterprise-base (USER coder): the Dockerfile must switch back to root.
+tar -C "$base" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'USER 1000' - dind-init-test/base:latest >/dev/null
 
 say "building Dockerfile.prebuilt"
 if [ -n "${DIND_INIT_BIN:-}" ]; then
@@ -105,12 +107,12 @@ files=$(tar -tf "$work/saved/$layers")
 cmp -s "$bin" <(tar -xOf "$work/saved/$layers" dind-init) || fail "/dind-init in the image differs from $bin"
 say "ok: image dind-init-test/dind-init holds only /dind-init ($(stat -c %s "$bin") bytes)"
 
-say "building examples/devpod/Dockerfile FROM the imported base"
+say "building examples/workspace-image/Dockerfile FROM the imported base (USER 1000)"
 docker build --pull=false -q --network none \
     --build-arg BASE=dind-init-test/base:latest \
     --build-arg DIND_INIT_IMAGE=dind-init-test/dind-init:latest \
     --build-arg INSTALL_DOCKER=false \
-    -t dind-init-test/devpod:latest "$repo/examples/devpod" >/dev/null
+    -t dind-init-test/devpod:latest "$repo/examples/workspace-image" >/dev/null
 
 run() { docker run --rm --network none -e DIND_START_DOCKERD=false dind-init-test/devpod:latest "$@"; }
 
@@ -126,9 +128,11 @@ say "ok: sh -c 'echo hi; exit 7' printed hi and exited 7"
 # dind-init really is PID 1, and the command runs as DIND_USER=coder from the image.
 comm=$(run cat /proc/1/comm)
 [ "$comm" = dind-init ] || fail "PID 1 is \"$comm\", not dind-init"
+pid1_uid=$(run awk '/^Uid:/ {print $2}' /proc/1/status)
+[ "$pid1_uid" = 0 ] || fail "PID 1 runs as uid $pid1_uid, not root: the image must end with USER root"
 who=$(run sh -c 'echo "$(id -un) $(id -u) $HOME"')
 [ "$who" = "coder 1000 /home/coder" ] || fail "command runs as \"$who\", expected \"coder 1000 /home/coder\""
-say "ok: PID 1 is dind-init; the command runs as coder (uid 1000, HOME /home/coder)"
+say "ok: PID 1 is dind-init as root; the command runs as coder (uid 1000, HOME /home/coder)"
 
 # Orphans are reaped: 50 orphans, then count zombies left in the container.
 zombies=$(run sh -c 'for i in $(seq 50); do ( sleep 0 & ); done; sleep 1;
@@ -165,12 +169,12 @@ for b in dockerd containerd containerd-shim-runc-v2 runc docker; do
     awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$libs" |
         while read -r lib; do cp -L --parents "$lib" "$eng/"; done
 done
-tar -C "$eng" -c . | docker import -c 'CMD ["/bin/sh"]' - dind-init-test/engine-base:latest >/dev/null
+tar -C "$eng" -c . | docker import -c 'CMD ["/bin/sh"]' -c 'USER 1000' - dind-init-test/engine-base:latest >/dev/null
 docker build --pull=false -q --network none \
     --build-arg BASE=dind-init-test/engine-base:latest \
     --build-arg DIND_INIT_IMAGE=dind-init-test/dind-init:latest \
     --build-arg INSTALL_DOCKER=false \
-    -t dind-init-test/devpod-docker:latest "$repo/examples/devpod" >/dev/null
+    -t dind-init-test/devpod-docker:latest "$repo/examples/workspace-image" >/dev/null
 
 mkdir -p "$work/pvc"
 # --privileged grants every capability; where our own bounding set lacks one (this

@@ -224,47 +224,377 @@ fn k8s_pod_keeps_the_rules() {
     }
 }
 
+/// The Coder template as JSON, parsed by python-hcl2 (HCL's own grammar; terraform
+/// itself is in no registry CI reaches). Err carries the parser's complaint.
+fn hcl_to_json(p: &Path) -> Result<Value, String> {
+    let script = "import sys, json, hcl2\n\
+        o = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True, explicit_blocks=False)\n\
+        json.dump(hcl2.load(open(sys.argv[1]), serialization_options=o), sys.stdout, default=str)";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(p)
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+/// A Python module the validators need (scripts/deps installs them); in CI a missing one fails.
+fn python_module(module: &str) -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    common::require(
+        ok,
+        &format!("python3 module {module} (scripts/deps installs it with pip)"),
+    )
+}
+
+/// The one resource `kind`.`name` of a parsed template (hcl2 gives a list of one-key maps).
+fn tf_resource<'a>(tf: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+    tf["resource"]
+        .as_array()?
+        .iter()
+        .find_map(|r| r.get(kind).and_then(|r| r.get(name)))
+}
+
+/// The first block `key` inside `v` (hcl2 gives every block as a list).
+fn block<'a>(v: &'a Value, key: &str) -> &'a Value {
+    match &v[key] {
+        Value::Array(a) => a.first().unwrap_or(&Value::Null),
+        other => other,
+    }
+}
+
+/// Every string in `v`, with the key path it sits under.
+fn strings_with_keys(v: &Value, key: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::String(s) => out.push((key.to_string(), s.clone())),
+        Value::Array(a) => a.iter().for_each(|x| strings_with_keys(x, key, out)),
+        Value::Object(o) => o.iter().for_each(|(k, x)| strings_with_keys(x, k, out)),
+        _ => {}
+    }
+}
+
 #[test]
-fn coder_template_keeps_the_rules() {
-    let text = read_text(&examples().join("coder/main.tf"));
-    // `name = "DIND_X"` followed by `value = "…"` inside each env block.
-    let quoted = |line: &str| {
-        line.split_once('=')
-            .map(|(_, v)| v.trim().trim_matches('"').to_string())
-    };
-    let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    let mut env = BTreeMap::new();
-    for (i, l) in lines.iter().enumerate() {
-        if l.starts_with("name") {
-            if let (Some(n), Some(v)) = (
-                quoted(l),
-                lines.get(i + 1).filter(|n| n.starts_with("value")),
-            ) {
-                if n.starts_with("DIND_") {
-                    env.insert(n, quoted(v).unwrap());
-                }
-            }
+fn coder_template_parses_with_hcl2_and_keeps_the_rules() {
+    if !python_module("hcl2") {
+        return;
+    }
+    let tf = hcl_to_json(&examples().join("coder/main.tf"))
+        .unwrap_or_else(|e| panic!("examples/coder/main.tf does not parse: {e}"));
+    assert!(
+        tf_resource(&tf, "kubernetes_pod", "main").is_none(),
+        "Coder's current template uses kubernetes_deployment"
+    );
+    let dep =
+        tf_resource(&tf, "kubernetes_deployment", "main").expect("kubernetes_deployment.main");
+    let pvc = tf_resource(&tf, "kubernetes_persistent_volume_claim", "home").expect("PVC home");
+    assert_eq!(dep["count"], "${data.coder_workspace.me.start_count}");
+    let spec = block(dep, "spec");
+    assert_eq!(
+        block(spec, "strategy")["type"],
+        "Recreate",
+        "RWO volume + data root lock"
+    );
+
+    // Names: lowercase by construction (the workspace id, or names through lower()).
+    for (what, meta) in [
+        ("deployment", block(dep, "metadata")),
+        ("pvc", block(pvc, "metadata")),
+    ] {
+        let name = meta["name"].as_str().unwrap();
+        let raw_name = name.replace("lower(data.coder_workspace", "");
+        assert!(
+            !raw_name.contains(".me.name") && name.contains("${data.coder_workspace.me.id}"),
+            "{what} name {name:?}: use the workspace id or lower()"
+        );
+        for label in [
+            "com.coder.resource",
+            "com.coder.workspace.id",
+            "com.coder.workspace.name",
+            "com.coder.user.id",
+            "com.coder.user.username",
+        ] {
+            assert!(
+                meta["labels"].get(label).is_some(),
+                "{what} lacks label {label}"
+            );
         }
     }
-    assert!(env.contains_key("DIND_STOP_TIMEOUT"), "{env:?}");
-    let cfg = load_env(&env, "coder/main.tf env");
-    let grace: u64 = lines
+
+    let pod = block(block(spec, "template"), "spec");
+    assert!(
+        pod.get("security_context").is_none(),
+        "no pod security_context: run_as_user 1000 stops dind-init, fs_group walks ~/.docker-data"
+    );
+    let c = block(pod, "container");
+    assert!(
+        c.get("command").is_none(),
+        "`command` would replace dind-init, the ENTRYPOINT"
+    );
+    assert_eq!(
+        c["args"],
+        serde_json::json!(["sh", "-c", "${coder_agent.main.init_script}"])
+    );
+    let sc = block(c, "security_context");
+    assert_eq!(sc["privileged"], true, "dockerd needs a privileged pod");
+    assert_eq!(sc["run_as_user"], 0, "dind-init must start as root");
+
+    let env: BTreeMap<String, String> = c["env"]
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|l| l.starts_with("termination_grace_period_seconds"))
-        .and_then(|l| quoted(l))
-        .and_then(|v| v.parse().ok())
-        .expect("termination_grace_period_seconds");
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().into(),
+                e["value"].as_str().unwrap().into(),
+            )
+        })
+        .filter(|(n, _): &(String, String)| n.starts_with("DIND_"))
+        .collect();
+    let cfg = load_env(&env, "coder/main.tf env");
+    assert_eq!(cfg.user, Some(UserSpec::Name("coder".into())));
+    let grace = pod["termination_grace_period_seconds"]
+        .as_u64()
+        .expect("grace period");
     assert!(
         grace > cfg.stop_timeout.as_secs(),
         "grace {grace} vs {:?}",
         cfg.stop_timeout
     );
-    assert_eq!(
-        text.matches(r#"command = ["dind-init", "status"]"#).count(),
-        2,
-        "startup and readiness probes"
+    let mount = block(c, "volume_mount")["mount_path"].as_str().unwrap();
+    assert!(cfg.data_root.expect("DIND_DATA_ROOT").starts_with(mount));
+    for probe in ["startup_probe", "readiness_probe"] {
+        assert_eq!(
+            block(block(c, probe), "exec")["command"],
+            serde_json::json!(["dind-init", "status"]),
+            "{probe}"
+        );
+    }
+    let mut all = Vec::new();
+    strings_with_keys(&tf, "", &mut all);
+    assert!(
+        !all.iter().any(|(k, _)| k == "fs_group"),
+        "no fs_group anywhere"
     );
-    assert!(text.contains("privileged = true"));
+}
+
+/// python-hcl2 really rejects a broken template, so the check above can fail.
+#[test]
+fn hcl2_rejects_a_broken_template() {
+    if !python_module("hcl2") {
+        return;
+    }
+    let text = read_text(&examples().join("coder/main.tf"));
+    let cut = text.rfind('}').unwrap();
+    let broken = scratch("broken.tf", &text[..cut]);
+    let parsed = hcl_to_json(&broken);
+    unscratch(&broken);
+    let err = parsed.expect_err("a template missing its last brace parsed");
+    assert!(!err.trim().is_empty());
+}
+
+/// A file in a fresh scratch directory of this test process.
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("dind-init-examples-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Remove a [`scratch`] file, and its directory once no other test's file is left in it.
+fn unscratch(p: &Path) {
+    std::fs::remove_file(p).ok();
+    if let Some(dir) = p.parent() {
+        std::fs::remove_dir(dir).ok();
+    }
+}
+
+/// Kubernetes versions the manifests must validate against (kubernetes-validate ships them).
+const K8S_VERSIONS: [&str; 6] = ["1.30.0", "1.31.0", "1.32.0", "1.33.0", "1.34.0", "1.35.0"];
+
+/// `kubernetes-validate --strict` (unknown fields are errors) for one Kubernetes version.
+fn kubernetes_validate(file: &Path, version: &str) -> std::process::Output {
+    Command::new("python3")
+        .args([
+            "-m",
+            "kubernetes_validate",
+            "--strict",
+            "--quiet",
+            "-k",
+            version,
+        ])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn manifests_pass_kubernetes_validate_for_1_30_to_1_35() {
+    if !python_module("kubernetes_validate") {
+        return;
+    }
+    let files = yaml_files();
+    assert!(files.len() >= 2, "{files:?}");
+    for f in &files {
+        for v in K8S_VERSIONS {
+            let out = kubernetes_validate(f, v);
+            assert!(
+                out.status.success(),
+                "{} is not a valid Kubernetes {v} manifest:\n{}{}",
+                f.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
+/// The validator really fails on a pod with an unknown field, so the check above can fail.
+#[test]
+fn kubernetes_validate_rejects_an_unknown_field() {
+    if !python_module("kubernetes_validate") {
+        return;
+    }
+    let Some(py) = python_with_yaml() else {
+        common::require(false, "python3 with the yaml module");
+        return;
+    };
+    let docs = load_yaml(py, &examples().join("k8s/devpod.yaml"));
+    let mut pod = docs.into_iter().find(|d| d["kind"] == "Pod").unwrap();
+    pod["spec"]["containers"][0]["securityContext"]["privilegd"] = Value::Bool(true);
+    let broken = scratch("broken-pod.json", &pod.to_string());
+    let out = kubernetes_validate(&broken, K8S_VERSIONS[0]);
+    unscratch(&broken);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !out.status.success(),
+        "accepted a pod with an unknown field: {said}"
+    );
+    assert!(said.contains("privilegd"), "{said}");
+}
+
+fn devcontainer_schema() -> PathBuf {
+    repo().join("tests/schemas/devContainer.base.schema.json")
+}
+
+fn check_jsonschema(file: &Path) -> std::process::Output {
+    Command::new("python3")
+        .args(["-m", "check_jsonschema", "--schemafile"])
+        .arg(devcontainer_schema())
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+fn devcontainer_files() -> Vec<PathBuf> {
+    walk(&examples())
+        .into_iter()
+        .filter(|p| name(p) == "devcontainer.json")
+        .collect()
+}
+
+#[test]
+fn devcontainers_pass_the_dev_container_schema() {
+    if !python_module("check_jsonschema") {
+        return;
+    }
+    let files = devcontainer_files();
+    assert!(files.len() >= 2, "{files:?}");
+    for f in files {
+        let out = check_jsonschema(&f);
+        assert!(
+            out.status.success(),
+            "{} fails the Dev Container schema:\n{}{}",
+            f.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The schema check really fails on a misspelt property, so the check above can fail.
+#[test]
+fn dev_container_schema_rejects_a_misspelt_property() {
+    if !python_module("check_jsonschema") {
+        return;
+    }
+    let mut j = read_json(&examples().join("devcontainer/devcontainer.json"));
+    let o = j.as_object_mut().unwrap();
+    let v = o.remove("overrideCommand").unwrap();
+    o.insert("overideCommand".into(), v);
+    let broken = scratch("devcontainer.json", &j.to_string());
+    let out = check_jsonschema(&broken);
+    unscratch(&broken);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success(),
+        "accepted a misspelt property: {said}"
+    );
+    assert!(said.contains("overideCommand"), "{said}");
+}
+
+/// Items of issue 11: no fsGroup walk over Docker's layers, and the namespace allows privileged pods.
+#[test]
+fn manifests_have_no_fsgroup_and_a_privileged_namespace() {
+    let Some(py) = python_with_yaml() else {
+        common::require(false, "python3 with the yaml module");
+        return;
+    };
+    for f in yaml_files() {
+        for d in load_yaml(py, &f) {
+            let sc = &d["spec"]["securityContext"];
+            assert!(
+                sc.get("fsGroup").is_none() || sc["fsGroupChangePolicy"] == "OnRootMismatch",
+                "{}: fsGroup makes the kubelet chgrp every file of ~/.docker-data",
+                f.display()
+            );
+        }
+    }
+    let docs = load_yaml(py, &examples().join("k8s/devpod.yaml"));
+    let ns = docs
+        .iter()
+        .find(|d| d["kind"] == "Namespace")
+        .expect("a Namespace");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "privileged",
+        "Pod Security Admission rejects a privileged pod elsewhere"
+    );
+    for d in docs.iter().filter(|d| d["kind"] != "Namespace") {
+        assert_eq!(d["metadata"]["namespace"], ns["metadata"]["name"], "{d}");
+    }
+}
+
+/// The image ends as root (dind-init starts as root even from a `USER coder` base) and
+/// carries curl for Coder's agent bootstrap.
+#[test]
+fn workspace_image_ends_as_root_and_can_bootstrap_coder() {
+    let text = read_text(&examples().join("workspace-image/Dockerfile"));
+    let users: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("USER "))
+        .collect();
+    assert_eq!(users.last(), Some(&"root"), "{users:?}");
+    let from = text.rfind("\nFROM ").unwrap();
+    let first_run = text[from..].find("\nRUN ").unwrap();
+    assert!(
+        text[from..from + first_run].contains("\nUSER root"),
+        "USER root must come before the first RUN"
+    );
+    assert!(
+        text.contains(" curl "),
+        "Coder's agent bootstrap needs curl, wget or busybox"
+    );
 }
 
 #[test]
@@ -484,21 +814,32 @@ fn dockerfiles_yield_the_same_minimal_image() {
             .collect::<Vec<_>>()
     };
     let full = final_stage("Dockerfile");
-    let prebuilt = final_stage("Dockerfile.prebuilt");
+    // Dockerfile.prebuilt's ARG TRIPLE picks the binary; it adds no layer.
+    let prebuilt: Vec<String> = final_stage("Dockerfile.prebuilt")
+        .into_iter()
+        .filter(|l| !l.starts_with("ARG "))
+        .collect();
     assert_eq!(full[0], "FROM scratch");
     assert_eq!(prebuilt[0], "FROM scratch");
     assert_eq!(full.len(), 3, "{full:?}");
     assert_eq!(full.len(), prebuilt.len(), "{full:?} vs {prebuilt:?}");
     let text = read_text(&repo().join("Dockerfile"));
     assert!(text.contains("ARG RUST_IMAGE=rust:1-bookworm"));
-    assert!(text.contains("--target x86_64-unknown-linux-musl"));
+    // x86_64 and arm64, picked by BuildKit's TARGETARCH.
+    for want in [
+        "ARG TARGETARCH",
+        "amd64) triple=x86_64-unknown-linux-musl",
+        "arm64) triple=aarch64-unknown-linux-musl",
+    ] {
+        assert!(text.contains(want), "Dockerfile lacks {want:?}");
+    }
     for f in ["Dockerfile", "Dockerfile.prebuilt"] {
         assert!(
             read_text(&repo().join(f)).contains(r#"ENTRYPOINT ["/dind-init"]"#),
             "{f}"
         );
     }
-    let devpod = read_text(&examples().join("devpod/Dockerfile"));
+    let devpod = read_text(&examples().join("workspace-image/Dockerfile"));
     assert!(devpod.contains("COPY --from=dind-init /dind-init /usr/local/bin/dind-init"));
     assert!(devpod.contains(r#"ENTRYPOINT ["dind-init"]"#));
 }
@@ -549,5 +890,99 @@ fn image_builds_offline_and_runs_with_dind_init_as_pid1() {
         "exit code 0",
     ] {
         assert!(stdout.contains(check), "missing check {check:?}:\n{stdout}");
+    }
+}
+
+/// DevPod's kubernetes provider: privileged and the image's ENTRYPOINT from
+/// devcontainer.json, Docker's data on the workspace PVC (a volume mount), and the
+/// pod template's grace period above DIND_STOP_TIMEOUT.
+#[test]
+fn devpod_kubernetes_keeps_the_rules() {
+    let dir = examples().join("devpod-kubernetes");
+    let j = read_json(&dir.join("devcontainer.json"));
+    assert_eq!(
+        j["privileged"], true,
+        "the provider reads privileged from here"
+    );
+    assert_eq!(j["overrideCommand"], false, "dind-init must run");
+    let env: BTreeMap<String, String> = j["containerEnv"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let cfg = load_env(&env, "devpod-kubernetes/devcontainer.json");
+    let data_root = cfg.data_root.clone().expect("DIND_DATA_ROOT set");
+    assert!(
+        j["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "volume" && data_root.starts_with(m["target"].as_str().unwrap())),
+        "DIND_DATA_ROOT {data_root:?} must be on a volume mount (a sub-path of the PVC)"
+    );
+    let Some(py) = python_with_yaml() else {
+        common::require(false, "python3 with the yaml module");
+        return;
+    };
+    let pod = load_yaml(py, &dir.join("pod-manifest-template.yaml")).remove(0);
+    let grace = pod["spec"]["terminationGracePeriodSeconds"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        grace > cfg.stop_timeout.as_secs(),
+        "grace {grace} vs {:?}",
+        cfg.stop_timeout
+    );
+    assert_eq!(
+        pod["spec"]["containers"][0]["name"], "devpod",
+        "the provider merges only this container"
+    );
+}
+
+/// The repository's Dockerfile under BuildKit for linux/amd64 and linux/arm64, offline
+/// (trixie's dockerd and buildx, a stand-in Rust image): examples/test-dockerfile.sh.
+#[test]
+fn dockerfile_builds_amd64_and_arm64_with_buildkit() {
+    if !common::require_root() {
+        return;
+    }
+    for p in ["busybox", "unshare", "cargo"] {
+        if !common::require_program(p) {
+            return;
+        }
+    }
+    let troot = repo().join(".cache/trixie/root");
+    let engine = [
+        "usr/sbin/dockerd",
+        "usr/libexec/docker/cli-plugins/docker-buildx",
+    ];
+    if !common::require(
+        engine.iter().all(|p| troot.join(p).is_file()),
+        "trixie's dockerd and docker-buildx under .cache/trixie/root (scripts/deps)",
+    ) {
+        return;
+    }
+    let out = Command::new("bash")
+        .arg(examples().join("test-dockerfile.sh"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "test-dockerfile.sh failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("test-dockerfile: ok"),
+        "{stdout}\n{stderr}"
+    );
+    for arch in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            stdout.contains(&format!("ok: {arch} image")),
+            "{arch}:\n{stdout}"
+        );
     }
 }
