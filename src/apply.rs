@@ -9,10 +9,11 @@
 
 use crate::error::{Error, Result};
 use crate::plan::{Action, Plan, Step};
-use crate::probe::pidfile_holder;
+use crate::probe::{is_data_entry, pidfile_verdict, Pidfile};
 use crate::sys::{call, normalize, FileKind, HeldLock, Syscall};
 use nix::errno::Errno;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,7 @@ impl Applied {
 enum Op {
     Mkdir { path: PathBuf, mode: u32 },
     Chown { path: PathBuf },
+    SecureDir { path: PathBuf, mode: u32 },
     Bind { src: PathBuf, dst: PathBuf },
     Rmdir { path: PathBuf },
     Symlink { target: PathBuf, link: PathBuf },
@@ -181,12 +183,7 @@ impl<'a> Virtual<'a> {
             skip_why: skip_why.to_string(),
         };
         Ok(Some(match action {
-            Action::CreateDir { path, mode } => {
-                let path = abs(path)?;
-                let what = format!("create {} (mode {mode:04o})", path.display());
-                let ops = self.mkdir_p(&path, *mode, &call::mkdir(&path, *mode))?;
-                prep(ops, what, "it exists")
-            }
+            Action::CreateDir { path, mode } => self.check_create_dir(&abs(path)?, *mode)?,
             Action::Lock { path } => {
                 let path = abs(path)?;
                 let c = call::flock(&path);
@@ -227,19 +224,60 @@ impl<'a> Virtual<'a> {
         }))
     }
 
-    /// Refuse `c` unless `dir`, the data a bind or symlink points at, is (or will be) a directory.
-    fn require_data_dir(&self, dir: &Path, c: &str) -> Result<()> {
-        if self.is_dir(dir)? {
-            return Ok(());
+    /// `mkdir -p path`, and the last component must end a real directory owned
+    /// by root with `mode`: a symlink there is refused (whoever owns the parent,
+    /// like the user in their home, can plant one and point root's mkdir, lock
+    /// and mount at any directory); a plain directory with another owner or mode
+    /// is fixed through an fd opened without following links.
+    fn check_create_dir(&mut self, path: &Path, mode: u32) -> Result<Prepared> {
+        let c = call::mkdir(path, mode);
+        let mut what = format!("create {} (mode {mode:04o})", path.display());
+        let mut ops = Vec::new();
+        match self.kind(path)? {
+            FileKind::Symlink(t) => return Err(refuse(&c, Errno::ELOOP, link_refusal(path, &t))),
+            FileKind::Dir if !self.planned(path) => {
+                let (uid, gid, m) = self.sys.owner_mode(path)?;
+                if (uid, gid, m) != (0, 0, mode) {
+                    what = format!(
+                        "{what}: it exists with owner {uid}:{gid} mode {m:04o}, made root:root {mode:04o}"
+                    );
+                    ops.push(Op::SecureDir {
+                        path: path.to_path_buf(),
+                        mode,
+                    });
+                }
+            }
+            _ => ops = self.mkdir_p(path, mode, &c)?,
         }
-        Err(refuse(
-            c,
-            Errno::ENOENT,
-            format!(
-                "{} must exist as a directory (check DIND_DATA_ROOT)",
-                dir.display()
-            ),
-        ))
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why: "it exists".into(),
+        })
+    }
+
+    /// Refuse `c` unless `dir`, the data a bind or symlink points at, is (or will
+    /// be) a real directory: a symlink there is never followed.
+    fn require_data_dir(&self, dir: &Path, c: &str) -> Result<()> {
+        match self.kind(dir)? {
+            FileKind::Dir => Ok(()),
+            FileKind::Symlink(t) => Err(refuse(c, Errno::ELOOP, link_refusal(dir, &t))),
+            _ => Err(refuse(
+                c,
+                Errno::ENOENT,
+                format!(
+                    "{} must exist as a directory (check DIND_DATA_ROOT)",
+                    dir.display()
+                ),
+            )),
+        }
+    }
+
+    /// The entries of the existing directory `dir` that are data ([`is_data_entry`]).
+    fn data_entries(&self, dir: &Path) -> Result<Vec<OsString>> {
+        let mut names = self.sys.read_dir_names(dir)?;
+        names.retain(|n| is_data_entry(n));
+        Ok(names)
     }
 
     fn check_bind(&mut self, src: &Path, dst: &Path) -> Result<Prepared> {
@@ -262,7 +300,8 @@ impl<'a> Virtual<'a> {
             FileKind::Absent => ops.extend(self.mkdir_p(dst, 0o755, &c)?),
             FileKind::Dir if self.planned(dst) => {}
             FileKind::Dir => {
-                if !self.sys.read_dir_is_empty(dst)? {
+                // lost+found and dind-init's leftovers hold nothing of the user's.
+                if !self.data_entries(dst)?.is_empty() {
                     return Err(refuse(
                         &c,
                         Errno::ENOTEMPTY,
@@ -343,7 +382,7 @@ impl<'a> Virtual<'a> {
                         ),
                     ));
                 }
-                if !self.sys.read_dir_is_empty(link)? {
+                if !self.data_entries(link)?.is_empty() {
                     return Err(refuse(
                         &c,
                         Errno::ENOTEMPTY,
@@ -352,6 +391,21 @@ impl<'a> Virtual<'a> {
                              {target} (mv {link}/* {target}/) or set DIND_STRATEGY=data-root",
                             link = link.display(),
                             target = target.display()
+                        ),
+                    ));
+                }
+                let left = self.sys.read_dir_names(link)?;
+                if !left.is_empty() {
+                    let names: Vec<String> =
+                        left.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+                    return Err(refuse(
+                        &c,
+                        Errno::ENOTEMPTY,
+                        format!(
+                            "{} holds {} (not data, but a symlink would have to delete it and dind-init deletes nothing); \
+                             remove it yourself or set DIND_STRATEGY=bind",
+                            link.display(),
+                            names.join(", ")
                         ),
                     ));
                 }
@@ -477,11 +531,23 @@ impl<'a> Virtual<'a> {
             }
         }
         let text = self.sys.read_file(path)?.unwrap_or_default();
-        let holder = pidfile_holder(&text, &["dockerd", "containerd"], |pid| {
+        let verdict = pidfile_verdict(&text, &["dockerd", "containerd"], |pid| {
             self.sys
                 .read_file(&PathBuf::from(format!("/proc/{pid}/cmdline")))
         })?;
-        if let Some((pid, daemon)) = holder {
+        if verdict == Pidfile::NotAPidfile {
+            return Err(refuse(
+                &call::unlink(path),
+                Errno::EINVAL,
+                format!(
+                    "{} is not a pidfile ({} bytes, not one PID), so dind-init never removes it; \
+                     make \"pidfile\" in daemon.json name a file only dockerd writes, or move that file away",
+                    path.display(),
+                    text.len()
+                ),
+            ));
+        }
+        if let Pidfile::Live(pid, daemon) = verdict {
             return Err(Error::Docker {
                 msg: format!(
                     "{daemon} (pid {pid}) is still running with pidfile {}; refusing to remove it",
@@ -509,6 +575,19 @@ fn link_target(link: &Path, t: &Path) -> PathBuf {
     } else {
         normalize(&link.parent().unwrap_or(Path::new("/")).join(t))
     }
+}
+
+/// Why `path`, a symlink to `t`, is refused where a real directory is needed, and the fix.
+fn link_refusal(path: &Path, t: &Path) -> String {
+    let real = link_target(path, t);
+    format!(
+        "{p} is a symlink to {t}; dind-init never follows a link there (whoever owns {parent} can point root at any directory): \
+         remove it (rm {p}) to let dind-init create a real directory, or for the data root set DIND_DATA_ROOT={real}",
+        p = path.display(),
+        t = t.display(),
+        parent = path.parent().unwrap_or(Path::new("/")).display(),
+        real = real.display()
+    )
 }
 
 fn describe(k: &FileKind) -> String {
@@ -570,6 +649,7 @@ fn run(
     match op {
         Op::Mkdir { path, mode } => sys.mkdir(path, *mode),
         Op::Chown { path } => sys.chown(path, 0, 0),
+        Op::SecureDir { path, mode } => sys.secure_dir(path, 0, 0, *mode),
         Op::Bind { src, dst } => sys.mount_bind(src, dst),
         Op::Rmdir { path } => {
             if sys.rmdir_if_empty(path)? {
@@ -1019,6 +1099,145 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("DIND_STRATEGY=symlink"), "{err}");
+    }
+
+    /// Issue 10 item 7: a data root the user replaced by a symlink is refused
+    /// before any change; nothing is created or mounted through the link.
+    #[test]
+    fn a_symlinked_data_root_is_refused_and_nothing_is_made_in_its_target() {
+        for plan in [bind_plan(), symlink_plan()] {
+            let sys = seed_fs()
+                .with_dir("/etc/ssl")
+                .with_dir("/var/lib/docker")
+                .with_symlink(DATA, "/etc/ssl");
+            let err = apply(&plan, &sys).unwrap_err().to_string();
+            assert!(
+                err.starts_with(
+                    "refusing mkdir /home/coder/.docker-data mode=0710 (nothing was changed): ELOOP"
+                ),
+                "{err}"
+            );
+            assert!(
+                err.contains("/home/coder/.docker-data is a symlink to /etc/ssl")
+                    && err.contains("DIND_DATA_ROOT=/etc/ssl"),
+                "{err}"
+            );
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+            assert!(sys.file("/etc/ssl/.dind-init.lock").is_none());
+            assert!(sys.mounts().is_empty());
+        }
+    }
+
+    /// A bind or symlink to a data root that is a link is refused even without a CreateDir step.
+    #[test]
+    fn bind_and_symlink_need_a_real_data_dir_not_a_link() {
+        let sys = seed_fs()
+            .with_dir("/etc/ssl")
+            .with_dir("/var/lib/docker")
+            .with_symlink(DATA, "/etc/ssl");
+        for action in [
+            Action::BindMount {
+                src: p(DATA),
+                dst: p("/var/lib/docker"),
+            },
+            Action::Symlink {
+                target: p(DATA),
+                link: p("/var/lib/docker"),
+            },
+        ] {
+            let err = apply(&plan(vec![action]), &sys).unwrap_err().to_string();
+            assert!(err.contains("is a symlink to /etc/ssl"), "{err}");
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        }
+    }
+
+    /// A pre-existing user-owned 0755 data root ends root:root 0710, through an fd.
+    #[test]
+    fn an_existing_data_root_gets_root_owner_and_mode_0710() {
+        let sys = seed_fs().with_dir_owned(DATA, 0o755, 1000, 1000);
+        let applied = apply(&bind_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls()[..2],
+            [
+                "flock LOCK_EX|LOCK_NB /home/coder/.docker-data/.dind-init.lock",
+                "fchown+fchmod /home/coder/.docker-data 0:0 mode=0710 (O_NOFOLLOW)"
+            ]
+        );
+        assert_eq!(sys.dir_meta(DATA), Some((0o710, 0, 0)));
+        assert!(
+            applied.log[0].changed && applied.log[0].text.contains("owner 1000:1000 mode 0755"),
+            "{:?}",
+            applied.log
+        );
+        drop(applied);
+        sys.clear_calls();
+        apply(&bind_plan(), &sys).unwrap();
+        assert_eq!(sys.calls().len(), 1, "only the lock: {:?}", sys.calls());
+    }
+
+    /// Issue 10 item 10: lost+found (a fresh volume) and dind-init's own scratch
+    /// leftovers are "empty" to apply as they are to the plan: the bind goes on.
+    #[test]
+    fn bind_over_lost_found_or_our_leftovers_is_not_refused() {
+        for leftover in [
+            "/var/lib/docker/lost+found",
+            "/var/lib/docker/.dind-init-trial-16-3487-3/merged",
+        ] {
+            let sys = seed_fs().with_dir(leftover);
+            apply(&bind_plan(), &sys).unwrap();
+            assert!(
+                sys.calls().ends_with(&[call::mount_bind(
+                    Path::new(DATA),
+                    Path::new("/var/lib/docker")
+                )]),
+                "{:?}",
+                sys.calls()
+            );
+            assert!(sys.calls().iter().all(|c| !c.starts_with("rmdir")));
+        }
+    }
+
+    /// The symlink strategy would have to delete lost+found or a leftover: it
+    /// refuses with the names, deleting nothing.
+    #[test]
+    fn symlink_over_lost_found_refuses_and_deletes_nothing() {
+        let sys = seed_fs().with_dir("/var/lib/docker/lost+found");
+        let err = apply(&symlink_plan(), &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("ENOTEMPTY") && err.contains("lost+found"),
+            "{err}"
+        );
+        assert!(err.contains("DIND_STRATEGY=bind"), "{err}");
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+    }
+
+    /// Issue 10 item 11: a file named as the pidfile that is not provably a
+    /// pidfile (a thesis) is refused, never removed; only one PID is stale.
+    #[test]
+    fn only_a_provable_pidfile_is_removed() {
+        let pl = plan(vec![Action::RemoveStalePidfile {
+            path: p("/home/coder/thesis.tex"),
+        }]);
+        for text in [
+            "\\documentclass{article}\n",
+            "4242\n4243\n",
+            "",
+            " 4242",
+            "4242 # dockerd",
+            "000000000000000000000000000000004242",
+        ] {
+            let sys = RecordingSyscall::new().with_file("/home/coder/thesis.tex", text);
+            let err = apply(&pl, &sys).unwrap_err().to_string();
+            assert!(
+                err.contains("/home/coder/thesis.tex is not a pidfile"),
+                "{text:?}: {err}"
+            );
+            assert!(sys.calls().is_empty(), "{text:?}: {:?}", sys.calls());
+            assert!(sys.file("/home/coder/thesis.tex").is_some());
+        }
+        let sys = RecordingSyscall::new().with_file("/home/coder/thesis.tex", "4242\n");
+        apply(&pl, &sys).unwrap();
+        assert_eq!(sys.calls(), ["unlink /home/coder/thesis.tex"]);
     }
 
     #[test]

@@ -891,19 +891,20 @@ fn pax_path(data: &[u8]) -> Option<String> {
 // Stale pidfiles.
 // ---------------------------------------------------------------------------
 
-/// Is the pidfile at `path` stale? None when there is no file. Stale when its PID
-/// is not alive under `proc_root` (normally `/proc`), or is alive but its argv[0]
-/// basename is none of `names` (e.g. `["dockerd"]`): after a pod restart the old
-/// PID is often reused by an unrelated process (even by dind-init itself as PID 1),
-/// and dockerd/containerd would refuse to start on it. A live daemon is never
-/// called stale. Unreadable content counts as stale (dockerd overwrites it too).
+/// Is the pidfile at `path` stale? None when there is no file. Stale when it is
+/// provably a pidfile (one PID, [`crate::probe::pidfile_pid`]) and that PID is not
+/// alive under `proc_root` (normally `/proc`), or is alive but its argv[0] basename
+/// is none of `names` (e.g. `["dockerd"]`): after a pod restart the old PID is often
+/// reused by an unrelated process (even by dind-init itself as PID 1), and
+/// dockerd/containerd would refuse to start on it. A live daemon is never called
+/// stale, nor is a file that is not one PID (a user's file the config names).
 pub fn pidfile_is_stale(path: &Path, proc_root: &Path, names: &[&str]) -> Result<Option<bool>> {
-    let text = match std::fs::read(path) {
+    let text = match crate::probe::read_pidfile_head(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read pidfile", path, e)),
     };
-    let holder = crate::probe::pidfile_holder(&text, names, |pid| {
+    let verdict = crate::probe::pidfile_verdict(&text, names, |pid| {
         let cmdline_path = proc_root.join(pid.to_string()).join("cmdline");
         match std::fs::read(&cmdline_path) {
             Ok(c) => Ok(Some(c)),
@@ -916,7 +917,7 @@ pub fn pidfile_is_stale(path: &Path, proc_root: &Path, names: &[&str]) -> Result
             Err(e) => Err(Error::io("read", &cmdline_path, e)),
         }
     })?;
-    Ok(Some(holder.is_none()))
+    Ok(Some(matches!(verdict, crate::probe::Pidfile::Stale(_))))
 }
 
 // ---------------------------------------------------------------------------
@@ -947,7 +948,14 @@ impl LogPump {
     ) -> Result<LogPump> {
         let ring = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
         let file = log_file.and_then(|p| {
-            match OpenOptions::new().create(true).append(true).open(p) {
+            // O_NOFOLLOW: a link planted at the log path must not make root append elsewhere.
+            use std::os::unix::fs::OpenOptionsExt;
+            let opened = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(p);
+            match opened {
                 Ok(f) => Some((p.to_path_buf(), f)),
                 Err(e) => {
                     write_stderr(&format!(
@@ -1749,10 +1757,13 @@ mod tests {
             ("102", d, Some(true)),
             ("103", d, Some(true)),
             ("4242", d, Some(true)),
-            ("", d, Some(true)),
-            ("garbage", d, Some(true)),
-            ("-5", d, Some(true)),
-            ("0", d, Some(true)),
+            ("4242\n", d, Some(true)),
+            // Not one PID: maybe a user's file; never called stale (issue 10 item 11).
+            ("", d, Some(false)),
+            ("garbage", d, Some(false)),
+            ("-5", d, Some(false)),
+            ("0", d, Some(false)),
+            ("4242\n\\documentclass{article}\n", d, Some(false)),
         ];
         for (content, names, want) in cases {
             std::fs::write(&pf, content).unwrap();
@@ -1828,6 +1839,27 @@ mod tests {
         let file = std::fs::read(&log).unwrap();
         assert!(file.starts_with(b"earlier\nline 0\nline 1\n"));
         assert!(file.ends_with(b"crlf line\nbad \xff utf8\npartial\n"));
+    }
+
+    /// Issue 10 item 7: DIND_DOCKERD_LOG is opened without following a link, so a
+    /// user's `dockerd.log -> /etc/shadow` never makes root append to the target.
+    #[test]
+    fn log_pump_never_appends_through_a_symlink() {
+        let dir = TempDir::new("pump-link");
+        let target = dir.0.join("target");
+        std::fs::write(&target, "precious\n").unwrap();
+        let link = dir.0.join("dockerd.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let pump = LogPump::start("dockerd", File::from(r), Some(&link)).unwrap();
+        File::from(w).write_all(b"line\n").unwrap();
+        wait_finished(&pump);
+        assert_eq!(pump.tail(), ["line"]);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
