@@ -275,9 +275,45 @@ impl<'a> Virtual<'a> {
 
     /// The entries of the existing directory `dir` that are data ([`is_data_entry`]).
     fn data_entries(&self, dir: &Path) -> Result<Vec<OsString>> {
-        let mut names = self.sys.read_dir_names(dir)?;
-        names.retain(|n| is_data_entry(n));
-        Ok(names)
+        let mut data = Vec::new();
+        for name in self.sys.read_dir_names(dir)? {
+            let p = dir.join(&name);
+            let lost_found_empty = || {
+                Ok(self.sys.lstat_kind(&p)? == FileKind::Dir
+                    && self.sys.read_dir_names(&p)?.is_empty())
+            };
+            if is_data_entry(&name, lost_found_empty)? {
+                data.push(name);
+            }
+        }
+        Ok(data)
+    }
+
+    /// The directories below `dir`, deepest first, when `dir` holds nothing but
+    /// empty directories (an empty lost+found, dind-init's empty scratch dirs):
+    /// what replacing `dir` by a symlink removes, with rmdir alone. Err(entry)
+    /// names the first entry that is anything else (a file, a mount point).
+    fn empty_dirs_below(
+        &self,
+        dir: &Path,
+        depth: usize,
+    ) -> Result<std::result::Result<Vec<PathBuf>, PathBuf>> {
+        let mut out = Vec::new();
+        for name in self.sys.read_dir_names(dir)? {
+            let p = dir.join(name);
+            if depth >= 4
+                || self.sys.lstat_kind(&p)? != FileKind::Dir
+                || self.sys.is_mount_point(&p)?
+            {
+                return Ok(Err(p));
+            }
+            match self.empty_dirs_below(&p, depth + 1)? {
+                Ok(below) => out.extend(below),
+                Err(bad) => return Ok(Err(bad)),
+            }
+            out.push(p);
+        }
+        Ok(Ok(out))
     }
 
     fn check_bind(&mut self, src: &Path, dst: &Path) -> Result<Prepared> {
@@ -394,24 +430,22 @@ impl<'a> Virtual<'a> {
                         ),
                     ));
                 }
-                let left = self.sys.read_dir_names(link)?;
-                if !left.is_empty() {
-                    let names: Vec<String> =
-                        left.iter().map(|n| n.to_string_lossy().into_owned()).collect();
-                    return Err(refuse(
+                // Not data, but more than an rmdir removes: refused, never deleted.
+                let empty_dirs = self.empty_dirs_below(link, 0)?.map_err(|bad| {
+                    refuse(
                         &c,
                         Errno::ENOTEMPTY,
                         format!(
-                            "{} holds {} (not data, but a symlink would have to delete it and dind-init deletes nothing); \
+                            "{} is not an empty directory; dind-init deletes nothing but empty directories: \
                              remove it yourself or set DIND_STRATEGY=bind",
-                            link.display(),
-                            names.join(", ")
+                            bad.display()
                         ),
-                    ));
-                }
+                    )
+                })?;
                 if let Some(parent) = link.parent() {
                     self.sys.access_writable(parent)?;
                 }
+                ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
                 ops.push(Op::Rmdir {
                     path: link.to_path_buf(),
                 });
@@ -1197,17 +1231,48 @@ mod tests {
         }
     }
 
-    /// The symlink strategy would have to delete lost+found or a leftover: it
-    /// refuses with the names, deleting nothing.
+    /// The symlink strategy over a dir the plan calls empty: an empty lost+found
+    /// and empty scratch dirs go with rmdir (as the plan said), anything more is
+    /// refused with its name and nothing is deleted.
     #[test]
-    fn symlink_over_lost_found_refuses_and_deletes_nothing() {
-        let sys = seed_fs().with_dir("/var/lib/docker/lost+found");
-        let err = apply(&symlink_plan(), &sys).unwrap_err().to_string();
-        assert!(
-            err.contains("ENOTEMPTY") && err.contains("lost+found"),
-            "{err}"
+    fn symlink_over_lost_found_removes_only_empty_dirs() {
+        let sys = seed_fs()
+            .with_dir("/var/lib/docker/lost+found")
+            .with_dir("/var/lib/docker/.dind-init-trial-1-2-3/merged");
+        apply(&symlink_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls()[3..],
+            [
+                "rmdir /var/lib/docker/.dind-init-trial-1-2-3/merged",
+                "rmdir /var/lib/docker/.dind-init-trial-1-2-3",
+                "rmdir /var/lib/docker/lost+found",
+                "rmdir /var/lib/docker",
+                "symlink /var/lib/docker -> /home/coder/.docker-data",
+            ]
         );
-        assert!(err.contains("DIND_STRATEGY=bind"), "{err}");
+        for (file, named) in [
+            (
+                "/var/lib/docker/.dind-init-trial-1-2-3/lower/base",
+                "/var/lib/docker/.dind-init-trial-1-2-3/lower/base is not an empty directory",
+            ),
+            ("/var/lib/docker/lost+found/#12", "mv /var/lib/docker/*"),
+        ] {
+            let sys = seed_fs()
+                .with_dir("/var/lib/docker/lost+found")
+                .with_file(file, "x");
+            let err = apply(&symlink_plan(), &sys).unwrap_err().to_string();
+            assert!(err.contains("ENOTEMPTY") && err.contains(named), "{err}");
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+            assert!(sys.file(file).is_some());
+        }
+    }
+
+    /// What fsck put in lost+found is the user's: a bind would hide it, so refused.
+    #[test]
+    fn bind_over_a_lost_found_holding_files_is_refused() {
+        let sys = seed_fs().with_file("/var/lib/docker/lost+found/#12", "recovered");
+        let err = apply(&bind_plan(), &sys).unwrap_err().to_string();
+        assert!(err.contains("ENOTEMPTY"), "{err}");
         assert!(sys.calls().is_empty(), "{:?}", sys.calls());
     }
 

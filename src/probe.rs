@@ -780,21 +780,35 @@ pub fn driver_data(root: &Path) -> Vec<DriverData> {
     out
 }
 
-/// Whether the directory entry `name` is data: anything but an ext4 `lost+found` and
+/// Whether the directory entry `name` is data: anything but an empty `lost+found`
+/// (what mkfs.ext4 leaves; once fsck put files there they are the user's) and
 /// dind-init's own files (lock, version cache, trial and d_type scratch leftovers).
-/// The one emptiness rule of probe, plan and apply: a directory whose entries are
-/// all non-data hides nothing of the user's under a bind mount.
-pub fn is_data_entry(name: &OsStr) -> bool {
+/// `lost_found_empty` is asked only for `lost+found`. The one emptiness rule of
+/// probe, plan and apply: a directory without data hides nothing of the user's
+/// under a bind mount.
+pub fn is_data_entry<E>(
+    name: &OsStr,
+    lost_found_empty: impl FnOnce() -> std::result::Result<bool, E>,
+) -> std::result::Result<bool, E> {
     let b = name.as_bytes();
-    !(b.starts_with(b".dind-init") || b == b"lost+found")
+    if b == b"lost+found" {
+        return lost_found_empty().map(|empty| !empty);
+    }
+    Ok(!b.starts_with(b".dind-init"))
 }
 
-/// Whether `dir` holds anything beyond dind-init's own files and an ext4 `lost+found`.
+/// Whether `dir` holds anything beyond dind-init's own files and an empty `lost+found`.
 pub fn has_data(dir: &Path) -> bool {
     std::fs::read_dir(dir)
         .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .any(|e| is_data_entry(&e.file_name()))
+            rd.filter_map(|e| e.ok()).any(|e| {
+                let lost_found_empty = || {
+                    Ok::<_, Infallible>(
+                        std::fs::read_dir(e.path()).is_ok_and(|mut r| r.next().is_none()),
+                    )
+                };
+                is_data_entry(&e.file_name(), lost_found_empty) == Ok(true)
+            })
         })
         .unwrap_or(false)
 }
@@ -2168,8 +2182,15 @@ mod tests {
     /// probe's has_data and apply's check share this rule (issue 10 item 10).
     #[test]
     fn data_entries_exclude_lost_found_and_our_leftovers() {
+        let never = || Err("asked about a name that is not lost+found");
+        for (name, empty, data) in [
+            ("lost+found", Ok(true), Ok(false)),
+            ("lost+found", Ok(false), Ok(true)),
+            ("lost+found", Err("EACCES"), Err("EACCES")),
+        ] {
+            assert_eq!(is_data_entry(OsStr::new(name), || empty), data);
+        }
         for (name, data) in [
-            ("lost+found", false),
             (".dind-init.lock", false),
             (".dind-init-trial-16-3487-3", false),
             (".dind-init-dtype-16-3487-3", false),
@@ -2179,7 +2200,7 @@ mod tests {
             (".dind", true),
             ("thesis.tex", true),
         ] {
-            assert_eq!(is_data_entry(OsStr::new(name)), data, "{name}");
+            assert_eq!(is_data_entry(OsStr::new(name), never), Ok(data), "{name}");
         }
     }
 
@@ -2191,6 +2212,9 @@ mod tests {
         std::fs::create_dir_all(t.0.join("lost+found")).unwrap();
         std::fs::write(t.0.join(".dind-init.lock"), "").unwrap();
         assert!(!has_data(&t.0), "lost+found and our lock are not data");
+        std::fs::write(t.0.join("lost+found/#12"), "recovered").unwrap();
+        assert!(has_data(&t.0), "what fsck recovered is the user's");
+        std::fs::remove_file(t.0.join("lost+found/#12")).unwrap();
         for l in ["a", "b", "c"] {
             std::fs::create_dir_all(t.0.join("vfs/dir").join(l)).unwrap();
         }
