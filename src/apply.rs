@@ -187,8 +187,9 @@ impl<'a> Virtual<'a> {
             Action::Lock { path } => {
                 let path = abs(path)?;
                 let c = call::flock(&path);
-                let parent = path.parent().unwrap_or(Path::new("/"));
-                if !self.is_dir(parent)? {
+                let parent = self.trusted_path(path.parent().unwrap_or(Path::new("/")), &c)?;
+                let path = parent.join(path.file_name().unwrap_or_default());
+                if !self.is_dir(&parent)? {
                     return Err(refuse(
                         &c,
                         Errno::ENOENT,
@@ -234,7 +235,9 @@ impl<'a> Virtual<'a> {
         let mut what = format!("create {} (mode {mode:04o})", path.display());
         let mut ops = Vec::new();
         match self.kind(path)? {
-            FileKind::Symlink(t) => return Err(refuse(&c, Errno::ELOOP, link_refusal(path, &t))),
+            FileKind::Symlink(_) => {
+                return self.check_create_dir(&self.trusted_path(path, &c)?, mode)
+            }
             FileKind::Dir if !self.planned(path) => {
                 let (uid, gid, m) = self.sys.owner_mode(path)?;
                 if (uid, gid, m) != (0, 0, mode) {
@@ -256,12 +259,41 @@ impl<'a> Virtual<'a> {
         })
     }
 
-    /// Refuse `c` unless `dir`, the data a bind or symlink points at, is (or will
-    /// be) a real directory: a symlink there is never followed.
-    fn require_data_dir(&self, dir: &Path, c: &str) -> Result<()> {
-        match self.kind(dir)? {
-            FileKind::Dir => Ok(()),
-            FileKind::Symlink(t) => Err(refuse(c, Errno::ELOOP, link_refusal(dir, &t))),
+    /// `path` with final symlinks resolved when only root can replace them (their
+    /// directory is root-owned and writable by no one else: a link the image or an
+    /// admin made is followed as before). A link in a directory a user can write
+    /// is refused (`c`): its owner can point root at any directory, at any time.
+    fn trusted_path(&self, path: &Path, c: &str) -> Result<PathBuf> {
+        let mut p = path.to_path_buf();
+        for _ in 0..8 {
+            let FileKind::Symlink(t) = self.kind(&p)? else {
+                return Ok(p);
+            };
+            let parent = p.parent().unwrap_or(Path::new("/"));
+            if !self.planned(parent) {
+                let (uid, _, mode) = self.sys.owner_mode(parent)?;
+                if uid != 0 || mode & 0o022 != 0 {
+                    return Err(refuse(c, Errno::ELOOP, link_refusal(&p, &t)));
+                }
+            }
+            p = link_target(&p, &t);
+        }
+        Err(refuse(
+            c,
+            Errno::ELOOP,
+            format!(
+                "{} is a chain of more than 8 symlinks; name the real directory instead",
+                path.display()
+            ),
+        ))
+    }
+
+    /// `dir`, the data a bind or symlink points at, resolved by [`Self::trusted_path`];
+    /// refuse `c` unless it is (or will be) a directory.
+    fn require_data_dir(&self, dir: &Path, c: &str) -> Result<PathBuf> {
+        let dir = self.trusted_path(dir, c)?;
+        match self.kind(&dir)? {
+            FileKind::Dir => Ok(dir),
             _ => Err(refuse(
                 c,
                 Errno::ENOENT,
@@ -319,12 +351,12 @@ impl<'a> Virtual<'a> {
     fn check_bind(&mut self, src: &Path, dst: &Path) -> Result<Prepared> {
         let c = call::mount_bind(src, dst);
         let what = format!("bind-mount {} on {}", src.display(), dst.display());
+        let src = &self.require_data_dir(src, &c)?;
         let skip = |why: &str| Prepared {
             ops: Vec::new(),
             what: what.clone(),
             skip_why: why.to_string(),
         };
-        self.require_data_dir(src, &c)?;
         if self.binds.get(dst).is_some_and(|s| s == src) {
             return Ok(skip("an earlier step binds it"));
         }
@@ -1141,6 +1173,7 @@ mod tests {
     fn a_symlinked_data_root_is_refused_and_nothing_is_made_in_its_target() {
         for plan in [bind_plan(), symlink_plan()] {
             let sys = seed_fs()
+                .with_dir_owned("/home/coder", 0o755, 1000, 1000)
                 .with_dir("/etc/ssl")
                 .with_dir("/var/lib/docker")
                 .with_symlink(DATA, "/etc/ssl");
@@ -1166,6 +1199,7 @@ mod tests {
     #[test]
     fn bind_and_symlink_need_a_real_data_dir_not_a_link() {
         let sys = seed_fs()
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000)
             .with_dir("/etc/ssl")
             .with_dir("/var/lib/docker")
             .with_symlink(DATA, "/etc/ssl");
@@ -1183,6 +1217,61 @@ mod tests {
             assert!(err.contains("is a symlink to /etc/ssl"), "{err}");
             assert!(sys.calls().is_empty(), "{:?}", sys.calls());
         }
+    }
+
+    /// A link only root can replace (the image's `/var/lib/docker -> /mnt/docker`,
+    /// a root-owned `/data -> /mnt/pvc`) is followed as before: the lock, owner and
+    /// mode and the bind go to its real directory. In a world-writable or a user's
+    /// directory the same link is refused.
+    #[test]
+    fn a_link_only_root_can_replace_is_followed_to_its_real_dir() {
+        let leave = plan(vec![
+            Action::CreateDir {
+                path: p("/var/lib/docker"),
+                mode: 0o710,
+            },
+            Action::Lock {
+                path: p("/var/lib/docker/.dind-init.lock"),
+            },
+        ]);
+        let sys = seed_fs()
+            .with_dir("/mnt/docker")
+            .with_symlink("/var/lib/docker", "/mnt/docker");
+        apply(&leave, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                "flock LOCK_EX|LOCK_NB /mnt/docker/.dind-init.lock",
+                "fchown+fchmod /mnt/docker 0:0 mode=0710 (O_NOFOLLOW)"
+            ]
+        );
+        let bind = plan(vec![Action::BindMount {
+            src: p("/data"),
+            dst: p("/var/lib/docker"),
+        }]);
+        let sys = seed_fs()
+            .with_dir("/var/lib/docker")
+            .with_dir("/mnt/pvc")
+            .with_symlink("/data", "../mnt/pvc");
+        apply(&bind, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            ["mount src=/mnt/pvc dst=/var/lib/docker flags=MS_BIND"]
+        );
+        let sys = seed_fs()
+            .with_dir_owned("/tmp", 0o1777, 0, 0)
+            .with_dir("/var/lib/docker")
+            .with_dir("/mnt/pvc")
+            .with_symlink("/tmp/data", "/mnt/pvc");
+        let bind = plan(vec![Action::BindMount {
+            src: p("/tmp/data"),
+            dst: p("/var/lib/docker"),
+        }]);
+        let err = apply(&bind, &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("ELOOP") && err.contains("/tmp/data is a symlink to /mnt/pvc"),
+            "{err}"
+        );
     }
 
     /// A pre-existing user-owned 0755 data root ends root:root 0710, through an fd.

@@ -476,6 +476,8 @@ fn a_symlinked_data_root_is_refused_and_nothing_is_made_in_its_target() {
             let target = pod.path("/etc/ssl");
             std::fs::create_dir_all(&target).unwrap();
             std::fs::write(target.join("openssl.cnf"), "[ca]\n").unwrap();
+            // The devpod user owns the home, so they can put a link there.
+            std::os::unix::fs::chown(pod.path("/home/coder"), Some(1000), Some(1000)).unwrap();
             std::os::unix::fs::symlink(&target, pod.data()).unwrap();
             let listing = || {
                 let mut v: Vec<_> = std::fs::read_dir(&target)
