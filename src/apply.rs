@@ -234,6 +234,10 @@ impl<'a> Virtual<'a> {
         let c = call::mkdir(path, mode);
         let mut what = format!("create {} (mode {mode:04o})", path.display());
         let mut ops = Vec::new();
+        // A link anywhere above, e.g. a user's ~/x -> /etc under DIND_DATA_ROOT=~/x/data.
+        for a in path.ancestors().skip(1) {
+            self.trusted_path(a, &c)?;
+        }
         match self.kind(path)? {
             FileKind::Symlink(_) => {
                 return self.check_create_dir(&self.trusted_path(path, &c)?, mode)
@@ -1272,6 +1276,17 @@ mod tests {
             err.contains("ELOOP") && err.contains("/tmp/data is a symlink to /mnt/pvc"),
             "{err}"
         );
+        let sys = seed_fs()
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+            .with_dir("/etc")
+            .with_symlink("/home/coder/x", "/etc");
+        let deep = plan(vec![Action::CreateDir {
+            path: p("/home/coder/x/data"),
+            mode: 0o710,
+        }]);
+        let err = apply(&deep, &sys).unwrap_err().to_string();
+        assert!(err.contains("/home/coder/x is a symlink to /etc"), "{err}");
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
     }
 
     /// A pre-existing user-owned 0755 data root ends root:root 0710, through an fd.
