@@ -651,8 +651,8 @@ fn link_target(link: &Path, t: &Path) -> PathBuf {
 fn link_refusal(path: &Path, t: &Path) -> String {
     let real = link_target(path, t);
     format!(
-        "{p} is a symlink to {t}; dind-init never follows a link there (whoever owns {parent} can point root at any directory): \
-         remove it (rm {p}) to let dind-init create a real directory, or for the data root set DIND_DATA_ROOT={real}",
+        "{p} is a symlink to {t}, and whoever owns {parent} can repoint it at any directory, so dind-init does not follow it: \
+         remove the link (rm {p}) and dind-init creates a real directory there, or to keep Docker's data in {real} set DIND_DATA_ROOT={real}",
         p = path.display(),
         t = t.display(),
         parent = path.parent().unwrap_or(Path::new("/")).display(),
