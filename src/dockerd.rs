@@ -924,6 +924,25 @@ pub fn pidfile_is_stale(path: &Path, proc_root: &Path, names: &[&str]) -> Result
 // Log pump.
 // ---------------------------------------------------------------------------
 
+/// Open DIND_DOCKERD_LOG for appending as root without following anything a user
+/// could plant there: a symlink (O_NOFOLLOW), a hard link to another file (more
+/// than one link), a fifo that would block PID 1 (O_NONBLOCK) or a device.
+fn open_log(p: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.nlink() != 1 {
+        return Err(io::Error::other(
+            "not a regular file with one link (remove it; dind-init creates it)",
+        ));
+    }
+    Ok(f)
+}
+
 /// Copies a daemon's output, line by line, to stderr (prefixed `<name>: `, so
 /// `kubectl logs` tells dockerd from containerd) and optionally appends the raw
 /// lines to a file; keeps the last [`TAIL_LINES`] lines for [`diagnose`].
@@ -947,23 +966,14 @@ impl LogPump {
         log_file: Option<&Path>,
     ) -> Result<LogPump> {
         let ring = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-        let file = log_file.and_then(|p| {
-            // O_NOFOLLOW: a link planted at the log path must not make root append elsewhere.
-            use std::os::unix::fs::OpenOptionsExt;
-            let opened = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(p);
-            match opened {
-                Ok(f) => Some((p.to_path_buf(), f)),
-                Err(e) => {
-                    write_stderr(&format!(
-                        "dind-init: cannot append {name} output to {}: {e}; logging to stderr only\n",
-                        p.display()
-                    ));
-                    None
-                }
+        let file = log_file.and_then(|p| match open_log(p) {
+            Ok(f) => Some((p.to_path_buf(), f)),
+            Err(e) => {
+                write_stderr(&format!(
+                    "dind-init: cannot append {name} output to {}: {e}; logging to stderr only\n",
+                    p.display()
+                ));
+                None
             }
         });
         let thread_name = format!("log-{name}");
@@ -1860,6 +1870,17 @@ mod tests {
             .unwrap()
             .file_type()
             .is_symlink());
+
+        std::fs::remove_file(&link).unwrap();
+        std::fs::hard_link(&target, &link).unwrap();
+        assert!(open_log(&link).is_err(), "a hard link to another file");
+        std::fs::remove_file(&link).unwrap();
+        nix::unistd::mkfifo(&link, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(open_log(&link).is_err(), "a fifo without a reader: no hang");
+        std::fs::remove_file(&link).unwrap();
+        open_log(&link).unwrap();
+        assert!(link.is_file());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     }
 
     #[test]
