@@ -9,10 +9,11 @@
 
 use crate::error::{Error, Result};
 use crate::plan::{Action, Plan, Step};
-use crate::probe::pidfile_holder;
+use crate::probe::{is_data_entry, pidfile_verdict, Pidfile};
 use crate::sys::{call, normalize, FileKind, HeldLock, Syscall};
 use nix::errno::Errno;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +55,7 @@ impl Applied {
 enum Op {
     Mkdir { path: PathBuf, mode: u32 },
     Chown { path: PathBuf },
+    SecureDir { path: PathBuf, mode: u32 },
     Bind { src: PathBuf, dst: PathBuf },
     Rmdir { path: PathBuf },
     Symlink { target: PathBuf, link: PathBuf },
@@ -181,17 +183,13 @@ impl<'a> Virtual<'a> {
             skip_why: skip_why.to_string(),
         };
         Ok(Some(match action {
-            Action::CreateDir { path, mode } => {
-                let path = abs(path)?;
-                let what = format!("create {} (mode {mode:04o})", path.display());
-                let ops = self.mkdir_p(&path, *mode, &call::mkdir(&path, *mode))?;
-                prep(ops, what, "it exists")
-            }
+            Action::CreateDir { path, mode } => self.check_create_dir(&abs(path)?, *mode)?,
             Action::Lock { path } => {
                 let path = abs(path)?;
                 let c = call::flock(&path);
-                let parent = path.parent().unwrap_or(Path::new("/"));
-                if !self.is_dir(parent)? {
+                let parent = self.trusted_path(path.parent().unwrap_or(Path::new("/")), &c)?;
+                let path = parent.join(path.file_name().unwrap_or_default());
+                if !self.is_dir(&parent)? {
                     return Err(refuse(
                         &c,
                         Errno::ENOENT,
@@ -227,30 +225,142 @@ impl<'a> Virtual<'a> {
         }))
     }
 
-    /// Refuse `c` unless `dir`, the data a bind or symlink points at, is (or will be) a directory.
-    fn require_data_dir(&self, dir: &Path, c: &str) -> Result<()> {
-        if self.is_dir(dir)? {
-            return Ok(());
+    /// `mkdir -p path`, and the last component must end a real directory owned
+    /// by root with `mode`: a symlink there is refused (whoever owns the parent,
+    /// like the user in their home, can plant one and point root's mkdir, lock
+    /// and mount at any directory); a plain directory with another owner or mode
+    /// is fixed through an fd opened without following links.
+    fn check_create_dir(&mut self, path: &Path, mode: u32) -> Result<Prepared> {
+        let c = call::mkdir(path, mode);
+        let mut what = format!("create {} (mode {mode:04o})", path.display());
+        let mut ops = Vec::new();
+        // A link anywhere above, e.g. a user's ~/x -> /etc under DIND_DATA_ROOT=~/x/data.
+        for a in path.ancestors().skip(1) {
+            self.trusted_path(a, &c)?;
+        }
+        match self.kind(path)? {
+            FileKind::Symlink(_) => {
+                return self.check_create_dir(&self.trusted_path(path, &c)?, mode)
+            }
+            FileKind::Dir if !self.planned(path) => {
+                let (uid, gid, m) = self.sys.owner_mode(path)?;
+                if (uid, gid, m) != (0, 0, mode) {
+                    what = format!(
+                        "{what}: it exists with owner {uid}:{gid} mode {m:04o}, made root:root {mode:04o}"
+                    );
+                    ops.push(Op::SecureDir {
+                        path: path.to_path_buf(),
+                        mode,
+                    });
+                }
+            }
+            _ => ops = self.mkdir_p(path, mode, &c)?,
+        }
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why: "it exists".into(),
+        })
+    }
+
+    /// `path` with final symlinks resolved when only root can replace them (their
+    /// directory is root-owned and writable by no one else: a link the image or an
+    /// admin made is followed as before). A link in a directory a user can write
+    /// is refused (`c`): its owner can point root at any directory, at any time.
+    fn trusted_path(&self, path: &Path, c: &str) -> Result<PathBuf> {
+        let mut p = path.to_path_buf();
+        for _ in 0..8 {
+            let FileKind::Symlink(t) = self.kind(&p)? else {
+                return Ok(p);
+            };
+            let parent = p.parent().unwrap_or(Path::new("/"));
+            if !self.planned(parent) {
+                let (uid, _, mode) = self.sys.owner_mode(parent)?;
+                if uid != 0 || mode & 0o022 != 0 {
+                    return Err(refuse(c, Errno::ELOOP, link_refusal(&p, &t)));
+                }
+            }
+            p = link_target(&p, &t);
         }
         Err(refuse(
             c,
-            Errno::ENOENT,
+            Errno::ELOOP,
             format!(
-                "{} must exist as a directory (check DIND_DATA_ROOT)",
-                dir.display()
+                "{} is a chain of more than 8 symlinks; name the real directory instead",
+                path.display()
             ),
         ))
+    }
+
+    /// `dir`, the data a bind or symlink points at, resolved by [`Self::trusted_path`];
+    /// refuse `c` unless it is (or will be) a directory.
+    fn require_data_dir(&self, dir: &Path, c: &str) -> Result<PathBuf> {
+        let dir = self.trusted_path(dir, c)?;
+        match self.kind(&dir)? {
+            FileKind::Dir => Ok(dir),
+            _ => Err(refuse(
+                c,
+                Errno::ENOENT,
+                format!(
+                    "{} must exist as a directory (check DIND_DATA_ROOT)",
+                    dir.display()
+                ),
+            )),
+        }
+    }
+
+    /// The entries of the existing directory `dir` that are data ([`is_data_entry`]).
+    fn data_entries(&self, dir: &Path) -> Result<Vec<OsString>> {
+        let mut data = Vec::new();
+        for name in self.sys.read_dir_names(dir)? {
+            let p = dir.join(&name);
+            let lost_found_empty = || {
+                Ok(self.sys.lstat_kind(&p)? == FileKind::Dir
+                    && self.sys.read_dir_names(&p)?.is_empty())
+            };
+            if is_data_entry(&name, lost_found_empty)? {
+                data.push(name);
+            }
+        }
+        Ok(data)
+    }
+
+    /// The directories below `dir`, deepest first, when `dir` holds nothing but
+    /// empty directories (an empty lost+found, dind-init's empty scratch dirs):
+    /// what replacing `dir` by a symlink removes, with rmdir alone. Err(entry)
+    /// names the first entry that is anything else (a file, a mount point).
+    fn empty_dirs_below(
+        &self,
+        dir: &Path,
+        depth: usize,
+    ) -> Result<std::result::Result<Vec<PathBuf>, PathBuf>> {
+        let mut out = Vec::new();
+        for name in self.sys.read_dir_names(dir)? {
+            let p = dir.join(name);
+            if depth >= 4
+                || self.sys.lstat_kind(&p)? != FileKind::Dir
+                || self.sys.is_mount_point(&p)?
+            {
+                return Ok(Err(p));
+            }
+            match self.empty_dirs_below(&p, depth + 1)? {
+                Ok(below) => out.extend(below),
+                Err(bad) => return Ok(Err(bad)),
+            }
+            out.push(p);
+        }
+        Ok(Ok(out))
     }
 
     fn check_bind(&mut self, src: &Path, dst: &Path) -> Result<Prepared> {
         let c = call::mount_bind(src, dst);
         let what = format!("bind-mount {} on {}", src.display(), dst.display());
+        let src = &self.require_data_dir(src, &c)?;
         let skip = |why: &str| Prepared {
             ops: Vec::new(),
             what: what.clone(),
             skip_why: why.to_string(),
         };
-        self.require_data_dir(src, &c)?;
         if self.binds.get(dst).is_some_and(|s| s == src) {
             return Ok(skip("an earlier step binds it"));
         }
@@ -262,7 +372,8 @@ impl<'a> Virtual<'a> {
             FileKind::Absent => ops.extend(self.mkdir_p(dst, 0o755, &c)?),
             FileKind::Dir if self.planned(dst) => {}
             FileKind::Dir => {
-                if !self.sys.read_dir_is_empty(dst)? {
+                // lost+found and dind-init's leftovers hold nothing of the user's.
+                if !self.data_entries(dst)?.is_empty() {
                     return Err(refuse(
                         &c,
                         Errno::ENOTEMPTY,
@@ -343,7 +454,7 @@ impl<'a> Virtual<'a> {
                         ),
                     ));
                 }
-                if !self.sys.read_dir_is_empty(link)? {
+                if !self.data_entries(link)?.is_empty() {
                     return Err(refuse(
                         &c,
                         Errno::ENOTEMPTY,
@@ -355,9 +466,22 @@ impl<'a> Virtual<'a> {
                         ),
                     ));
                 }
+                // Not data, but more than an rmdir removes: refused, never deleted.
+                let empty_dirs = self.empty_dirs_below(link, 0)?.map_err(|bad| {
+                    refuse(
+                        &c,
+                        Errno::ENOTEMPTY,
+                        format!(
+                            "{} is not an empty directory; dind-init deletes nothing but empty directories: \
+                             remove it yourself or set DIND_STRATEGY=bind",
+                            bad.display()
+                        ),
+                    )
+                })?;
                 if let Some(parent) = link.parent() {
                     self.sys.access_writable(parent)?;
                 }
+                ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
                 ops.push(Op::Rmdir {
                     path: link.to_path_buf(),
                 });
@@ -477,11 +601,23 @@ impl<'a> Virtual<'a> {
             }
         }
         let text = self.sys.read_file(path)?.unwrap_or_default();
-        let holder = pidfile_holder(&text, &["dockerd", "containerd"], |pid| {
+        let verdict = pidfile_verdict(&text, &["dockerd", "containerd"], |pid| {
             self.sys
                 .read_file(&PathBuf::from(format!("/proc/{pid}/cmdline")))
         })?;
-        if let Some((pid, daemon)) = holder {
+        if verdict == Pidfile::NotAPidfile {
+            return Err(refuse(
+                &call::unlink(path),
+                Errno::EINVAL,
+                format!(
+                    "{} is not a pidfile ({} bytes, not one PID), so dind-init never removes it; \
+                     make \"pidfile\" in daemon.json name a file only dockerd writes, or move that file away",
+                    path.display(),
+                    text.len()
+                ),
+            ));
+        }
+        if let Pidfile::Live(pid, daemon) = verdict {
             return Err(Error::Docker {
                 msg: format!(
                     "{daemon} (pid {pid}) is still running with pidfile {}; refusing to remove it",
@@ -509,6 +645,19 @@ fn link_target(link: &Path, t: &Path) -> PathBuf {
     } else {
         normalize(&link.parent().unwrap_or(Path::new("/")).join(t))
     }
+}
+
+/// Why `path`, a symlink to `t`, is refused where a real directory is needed, and the fix.
+fn link_refusal(path: &Path, t: &Path) -> String {
+    let real = link_target(path, t);
+    format!(
+        "{p} is a symlink to {t}, and whoever owns {parent} can repoint it at any directory, so dind-init does not follow it: \
+         remove the link (rm {p}) and dind-init creates a real directory there, or to keep Docker's data in {real} set DIND_DATA_ROOT={real}",
+        p = path.display(),
+        t = t.display(),
+        parent = path.parent().unwrap_or(Path::new("/")).display(),
+        real = real.display()
+    )
 }
 
 fn describe(k: &FileKind) -> String {
@@ -570,6 +719,7 @@ fn run(
     match op {
         Op::Mkdir { path, mode } => sys.mkdir(path, *mode),
         Op::Chown { path } => sys.chown(path, 0, 0),
+        Op::SecureDir { path, mode } => sys.secure_dir(path, 0, 0, *mode),
         Op::Bind { src, dst } => sys.mount_bind(src, dst),
         Op::Rmdir { path } => {
             if sys.rmdir_if_empty(path)? {
@@ -1019,6 +1169,244 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("DIND_STRATEGY=symlink"), "{err}");
+    }
+
+    /// Issue 10 item 7: a data root the user replaced by a symlink is refused
+    /// before any change; nothing is created or mounted through the link.
+    #[test]
+    fn a_symlinked_data_root_is_refused_and_nothing_is_made_in_its_target() {
+        for plan in [bind_plan(), symlink_plan()] {
+            let sys = seed_fs()
+                .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+                .with_dir("/etc/ssl")
+                .with_dir("/var/lib/docker")
+                .with_symlink(DATA, "/etc/ssl");
+            let err = apply(&plan, &sys).unwrap_err().to_string();
+            assert!(
+                err.starts_with(
+                    "refusing mkdir /home/coder/.docker-data mode=0710 (nothing was changed): ELOOP"
+                ),
+                "{err}"
+            );
+            assert!(
+                err.contains("/home/coder/.docker-data is a symlink to /etc/ssl")
+                    && err.contains("DIND_DATA_ROOT=/etc/ssl"),
+                "{err}"
+            );
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+            assert!(sys.file("/etc/ssl/.dind-init.lock").is_none());
+            assert!(sys.mounts().is_empty());
+        }
+    }
+
+    /// A bind or symlink to a data root that is a link is refused even without a CreateDir step.
+    #[test]
+    fn bind_and_symlink_need_a_real_data_dir_not_a_link() {
+        let sys = seed_fs()
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+            .with_dir("/etc/ssl")
+            .with_dir("/var/lib/docker")
+            .with_symlink(DATA, "/etc/ssl");
+        for action in [
+            Action::BindMount {
+                src: p(DATA),
+                dst: p("/var/lib/docker"),
+            },
+            Action::Symlink {
+                target: p(DATA),
+                link: p("/var/lib/docker"),
+            },
+        ] {
+            let err = apply(&plan(vec![action]), &sys).unwrap_err().to_string();
+            assert!(err.contains("is a symlink to /etc/ssl"), "{err}");
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        }
+    }
+
+    /// A link only root can replace (the image's `/var/lib/docker -> /mnt/docker`,
+    /// a root-owned `/data -> /mnt/pvc`) is followed as before: the lock, owner and
+    /// mode and the bind go to its real directory. In a world-writable or a user's
+    /// directory the same link is refused.
+    #[test]
+    fn a_link_only_root_can_replace_is_followed_to_its_real_dir() {
+        let leave = plan(vec![
+            Action::CreateDir {
+                path: p("/var/lib/docker"),
+                mode: 0o710,
+            },
+            Action::Lock {
+                path: p("/var/lib/docker/.dind-init.lock"),
+            },
+        ]);
+        let sys = seed_fs()
+            .with_dir("/mnt/docker")
+            .with_symlink("/var/lib/docker", "/mnt/docker");
+        apply(&leave, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [
+                "flock LOCK_EX|LOCK_NB /mnt/docker/.dind-init.lock",
+                "fchown+fchmod /mnt/docker 0:0 mode=0710 (O_NOFOLLOW)"
+            ]
+        );
+        let bind = plan(vec![Action::BindMount {
+            src: p("/data"),
+            dst: p("/var/lib/docker"),
+        }]);
+        let sys = seed_fs()
+            .with_dir("/var/lib/docker")
+            .with_dir("/mnt/pvc")
+            .with_symlink("/data", "../mnt/pvc");
+        apply(&bind, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            ["mount src=/mnt/pvc dst=/var/lib/docker flags=MS_BIND"]
+        );
+        let sys = seed_fs()
+            .with_dir_owned("/tmp", 0o1777, 0, 0)
+            .with_dir("/var/lib/docker")
+            .with_dir("/mnt/pvc")
+            .with_symlink("/tmp/data", "/mnt/pvc");
+        let bind = plan(vec![Action::BindMount {
+            src: p("/tmp/data"),
+            dst: p("/var/lib/docker"),
+        }]);
+        let err = apply(&bind, &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("ELOOP") && err.contains("/tmp/data is a symlink to /mnt/pvc"),
+            "{err}"
+        );
+        let sys = seed_fs()
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+            .with_dir("/etc")
+            .with_symlink("/home/coder/x", "/etc");
+        let deep = plan(vec![Action::CreateDir {
+            path: p("/home/coder/x/data"),
+            mode: 0o710,
+        }]);
+        let err = apply(&deep, &sys).unwrap_err().to_string();
+        assert!(err.contains("/home/coder/x is a symlink to /etc"), "{err}");
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+    }
+
+    /// A pre-existing user-owned 0755 data root ends root:root 0710, through an fd.
+    #[test]
+    fn an_existing_data_root_gets_root_owner_and_mode_0710() {
+        let sys = seed_fs().with_dir_owned(DATA, 0o755, 1000, 1000);
+        let applied = apply(&bind_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls()[..2],
+            [
+                "flock LOCK_EX|LOCK_NB /home/coder/.docker-data/.dind-init.lock",
+                "fchown+fchmod /home/coder/.docker-data 0:0 mode=0710 (O_NOFOLLOW)"
+            ]
+        );
+        assert_eq!(sys.dir_meta(DATA), Some((0o710, 0, 0)));
+        assert!(
+            applied.log[0].changed && applied.log[0].text.contains("owner 1000:1000 mode 0755"),
+            "{:?}",
+            applied.log
+        );
+        drop(applied);
+        sys.clear_calls();
+        apply(&bind_plan(), &sys).unwrap();
+        assert_eq!(sys.calls().len(), 1, "only the lock: {:?}", sys.calls());
+    }
+
+    /// Issue 10 item 10: lost+found (a fresh volume) and dind-init's own scratch
+    /// leftovers are "empty" to apply as they are to the plan: the bind goes on.
+    #[test]
+    fn bind_over_lost_found_or_our_leftovers_is_not_refused() {
+        for leftover in [
+            "/var/lib/docker/lost+found",
+            "/var/lib/docker/.dind-init-trial-16-3487-3/merged",
+        ] {
+            let sys = seed_fs().with_dir(leftover);
+            apply(&bind_plan(), &sys).unwrap();
+            assert!(
+                sys.calls().ends_with(&[call::mount_bind(
+                    Path::new(DATA),
+                    Path::new("/var/lib/docker")
+                )]),
+                "{:?}",
+                sys.calls()
+            );
+            assert!(sys.calls().iter().all(|c| !c.starts_with("rmdir")));
+        }
+    }
+
+    /// The symlink strategy over a dir the plan calls empty: an empty lost+found
+    /// and empty scratch dirs go with rmdir (as the plan said), anything more is
+    /// refused with its name and nothing is deleted.
+    #[test]
+    fn symlink_over_lost_found_removes_only_empty_dirs() {
+        let sys = seed_fs()
+            .with_dir("/var/lib/docker/lost+found")
+            .with_dir("/var/lib/docker/.dind-init-trial-1-2-3/merged");
+        apply(&symlink_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls()[3..],
+            [
+                "rmdir /var/lib/docker/.dind-init-trial-1-2-3/merged",
+                "rmdir /var/lib/docker/.dind-init-trial-1-2-3",
+                "rmdir /var/lib/docker/lost+found",
+                "rmdir /var/lib/docker",
+                "symlink /var/lib/docker -> /home/coder/.docker-data",
+            ]
+        );
+        for (file, named) in [
+            (
+                "/var/lib/docker/.dind-init-trial-1-2-3/lower/base",
+                "/var/lib/docker/.dind-init-trial-1-2-3/lower/base is not an empty directory",
+            ),
+            ("/var/lib/docker/lost+found/#12", "mv /var/lib/docker/*"),
+        ] {
+            let sys = seed_fs()
+                .with_dir("/var/lib/docker/lost+found")
+                .with_file(file, "x");
+            let err = apply(&symlink_plan(), &sys).unwrap_err().to_string();
+            assert!(err.contains("ENOTEMPTY") && err.contains(named), "{err}");
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+            assert!(sys.file(file).is_some());
+        }
+    }
+
+    /// What fsck put in lost+found is the user's: a bind would hide it, so refused.
+    #[test]
+    fn bind_over_a_lost_found_holding_files_is_refused() {
+        let sys = seed_fs().with_file("/var/lib/docker/lost+found/#12", "recovered");
+        let err = apply(&bind_plan(), &sys).unwrap_err().to_string();
+        assert!(err.contains("ENOTEMPTY"), "{err}");
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+    }
+
+    /// Issue 10 item 11: a file named as the pidfile that is not provably a
+    /// pidfile (a thesis) is refused, never removed; only one PID is stale.
+    #[test]
+    fn only_a_provable_pidfile_is_removed() {
+        let pl = plan(vec![Action::RemoveStalePidfile {
+            path: p("/home/coder/thesis.tex"),
+        }]);
+        for text in [
+            "\\documentclass{article}\n",
+            "4242\n4243\n",
+            "",
+            " 4242",
+            "4242 # dockerd",
+            "000000000000000000000000000000004242",
+        ] {
+            let sys = RecordingSyscall::new().with_file("/home/coder/thesis.tex", text);
+            let err = apply(&pl, &sys).unwrap_err().to_string();
+            assert!(
+                err.contains("/home/coder/thesis.tex is not a pidfile"),
+                "{text:?}: {err}"
+            );
+            assert!(sys.calls().is_empty(), "{text:?}: {:?}", sys.calls());
+            assert!(sys.file("/home/coder/thesis.tex").is_some());
+        }
+        let sys = RecordingSyscall::new().with_file("/home/coder/thesis.tex", "4242\n");
+        apply(&pl, &sys).unwrap();
+        assert_eq!(sys.calls(), ["unlink /home/coder/thesis.tex"]);
     }
 
     #[test]

@@ -891,19 +891,20 @@ fn pax_path(data: &[u8]) -> Option<String> {
 // Stale pidfiles.
 // ---------------------------------------------------------------------------
 
-/// Is the pidfile at `path` stale? None when there is no file. Stale when its PID
-/// is not alive under `proc_root` (normally `/proc`), or is alive but its argv[0]
-/// basename is none of `names` (e.g. `["dockerd"]`): after a pod restart the old
-/// PID is often reused by an unrelated process (even by dind-init itself as PID 1),
-/// and dockerd/containerd would refuse to start on it. A live daemon is never
-/// called stale. Unreadable content counts as stale (dockerd overwrites it too).
+/// Is the pidfile at `path` stale? None when there is no file. Stale when it is
+/// provably a pidfile (one PID, [`crate::probe::pidfile_pid`]) and that PID is not
+/// alive under `proc_root` (normally `/proc`), or is alive but its argv[0] basename
+/// is none of `names` (e.g. `["dockerd"]`): after a pod restart the old PID is often
+/// reused by an unrelated process (even by dind-init itself as PID 1), and
+/// dockerd/containerd would refuse to start on it. A live daemon is never called
+/// stale, nor is a file that is not one PID (a user's file the config names).
 pub fn pidfile_is_stale(path: &Path, proc_root: &Path, names: &[&str]) -> Result<Option<bool>> {
-    let text = match std::fs::read(path) {
+    let text = match crate::probe::read_pidfile_head(path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io("read pidfile", path, e)),
     };
-    let holder = crate::probe::pidfile_holder(&text, names, |pid| {
+    let verdict = crate::probe::pidfile_verdict(&text, names, |pid| {
         let cmdline_path = proc_root.join(pid.to_string()).join("cmdline");
         match std::fs::read(&cmdline_path) {
             Ok(c) => Ok(Some(c)),
@@ -916,12 +917,31 @@ pub fn pidfile_is_stale(path: &Path, proc_root: &Path, names: &[&str]) -> Result
             Err(e) => Err(Error::io("read", &cmdline_path, e)),
         }
     })?;
-    Ok(Some(holder.is_none()))
+    Ok(Some(matches!(verdict, crate::probe::Pidfile::Stale(_))))
 }
 
 // ---------------------------------------------------------------------------
 // Log pump.
 // ---------------------------------------------------------------------------
+
+/// Open DIND_DOCKERD_LOG for appending as root without following anything a user
+/// could plant there: a symlink (O_NOFOLLOW), a hard link to another file (more
+/// than one link), a fifo that would block PID 1 (O_NONBLOCK) or a device.
+fn open_log(p: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(p)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() || meta.nlink() != 1 {
+        return Err(io::Error::other(
+            "not a regular file with one link (remove it; dind-init creates it)",
+        ));
+    }
+    Ok(f)
+}
 
 /// Copies a daemon's output, line by line, to stderr (prefixed `<name>: `, so
 /// `kubectl logs` tells dockerd from containerd) and optionally appends the raw
@@ -946,16 +966,14 @@ impl LogPump {
         log_file: Option<&Path>,
     ) -> Result<LogPump> {
         let ring = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-        let file = log_file.and_then(|p| {
-            match OpenOptions::new().create(true).append(true).open(p) {
-                Ok(f) => Some((p.to_path_buf(), f)),
-                Err(e) => {
-                    write_stderr(&format!(
-                        "dind-init: cannot append {name} output to {}: {e}; logging to stderr only\n",
-                        p.display()
-                    ));
-                    None
-                }
+        let file = log_file.and_then(|p| match open_log(p) {
+            Ok(f) => Some((p.to_path_buf(), f)),
+            Err(e) => {
+                write_stderr(&format!(
+                    "dind-init: cannot append {name} output to {}: {e}; logging to stderr only\n",
+                    p.display()
+                ));
+                None
             }
         });
         let thread_name = format!("log-{name}");
@@ -1749,10 +1767,13 @@ mod tests {
             ("102", d, Some(true)),
             ("103", d, Some(true)),
             ("4242", d, Some(true)),
-            ("", d, Some(true)),
-            ("garbage", d, Some(true)),
-            ("-5", d, Some(true)),
-            ("0", d, Some(true)),
+            ("4242\n", d, Some(true)),
+            // Not one PID: maybe a user's file; never called stale (issue 10 item 11).
+            ("", d, Some(false)),
+            ("garbage", d, Some(false)),
+            ("-5", d, Some(false)),
+            ("0", d, Some(false)),
+            ("4242\n\\documentclass{article}\n", d, Some(false)),
         ];
         for (content, names, want) in cases {
             std::fs::write(&pf, content).unwrap();
@@ -1828,6 +1849,38 @@ mod tests {
         let file = std::fs::read(&log).unwrap();
         assert!(file.starts_with(b"earlier\nline 0\nline 1\n"));
         assert!(file.ends_with(b"crlf line\nbad \xff utf8\npartial\n"));
+    }
+
+    /// Issue 10 item 7: DIND_DOCKERD_LOG is opened without following a link, so a
+    /// user's `dockerd.log -> /etc/shadow` never makes root append to the target.
+    #[test]
+    fn log_pump_never_appends_through_a_symlink() {
+        let dir = TempDir::new("pump-link");
+        let target = dir.0.join("target");
+        std::fs::write(&target, "precious\n").unwrap();
+        let link = dir.0.join("dockerd.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let pump = LogPump::start("dockerd", File::from(r), Some(&link)).unwrap();
+        File::from(w).write_all(b"line\n").unwrap();
+        wait_finished(&pump);
+        assert_eq!(pump.tail(), ["line"]);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+
+        std::fs::remove_file(&link).unwrap();
+        std::fs::hard_link(&target, &link).unwrap();
+        assert!(open_log(&link).is_err(), "a hard link to another file");
+        std::fs::remove_file(&link).unwrap();
+        nix::unistd::mkfifo(&link, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        assert!(open_log(&link).is_err(), "a fifo without a reader: no hang");
+        std::fs::remove_file(&link).unwrap();
+        open_log(&link).unwrap();
+        assert!(link.is_file());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
     }
 
     #[test]

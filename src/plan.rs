@@ -90,7 +90,9 @@ impl Driver {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
-    /// `mkdir -p` owned by root with `mode` (only the last component gets the mode).
+    /// `mkdir -p` owned by root with `mode` (only the last component gets the mode);
+    /// an existing last component is made root-owned with `mode`, and a symlink a
+    /// non-root user could replace, there or above, is refused (apply).
     CreateDir { path: PathBuf, mode: u32 },
     /// Take an exclusive lock on this file for the daemon's whole life.
     Lock { path: PathBuf },

@@ -780,14 +780,34 @@ pub fn driver_data(root: &Path) -> Vec<DriverData> {
     out
 }
 
-/// Whether `dir` holds anything beyond dind-init's own files and an ext4 `lost+found`.
+/// Whether the directory entry `name` is data: anything but an empty `lost+found`
+/// (what mkfs.ext4 leaves; once fsck put files there they are the user's) and
+/// dind-init's own files (lock, version cache, trial and d_type scratch leftovers).
+/// `lost_found_empty` is asked only for `lost+found`. The one emptiness rule of
+/// probe, plan and apply: a directory without data hides nothing of the user's
+/// under a bind mount.
+pub fn is_data_entry<E>(
+    name: &OsStr,
+    lost_found_empty: impl FnOnce() -> std::result::Result<bool, E>,
+) -> std::result::Result<bool, E> {
+    let b = name.as_bytes();
+    if b == b"lost+found" {
+        return lost_found_empty().map(|empty| !empty);
+    }
+    Ok(!b.starts_with(b".dind-init"))
+}
+
+/// Whether `dir` holds anything beyond dind-init's own files and an empty `lost+found`.
 pub fn has_data(dir: &Path) -> bool {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok()).any(|e| {
-                let n = e.file_name();
-                let b = n.as_bytes();
-                !(b.starts_with(b".dind-init") || b == b"lost+found")
+                let lost_found_empty = || {
+                    Ok::<_, Infallible>(
+                        std::fs::read_dir(e.path()).is_ok_and(|mut r| r.next().is_none()),
+                    )
+                };
+                is_data_entry(&e.file_name(), lost_found_empty) == Ok(true)
             })
         })
         .unwrap_or(false)
@@ -1119,42 +1139,86 @@ pub fn socket_serving(path: &Path) -> bool {
     std::os::unix::net::UnixStream::connect(path).is_ok()
 }
 
-/// Whether the pidfile at `path` is stale: its PID is not a live process whose argv[0]
-/// basename is `name` (read from `<proc>/<pid>/cmdline`). None when there is no pidfile.
+/// Whether the pidfile at `path` is stale: provably a pidfile ([`pidfile_pid`]) whose PID
+/// is not a live process whose argv[0] basename is `name` (read from
+/// `<proc>/<pid>/cmdline`). None when there is no pidfile; Some(false) for a live
+/// daemon and for a file that is not a pidfile (never removed).
 pub fn stale_pidfile(path: &Path, name: &str, proc: &Path) -> Option<bool> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let holder = pidfile_holder(text.as_bytes(), &[name], |pid| {
+    let text = read_pidfile_head(path).ok()?;
+    let verdict = pidfile_verdict(&text, &[name], |pid| {
         Ok::<_, Infallible>(std::fs::read(proc.join(pid.to_string()).join("cmdline")).ok())
     });
-    Some(matches!(holder, Ok(None)))
+    Some(matches!(verdict, Ok(Pidfile::Stale(_))))
 }
 
-/// The live daemon a pidfile names, the one decision behind every stale-pidfile check:
-/// `Some((pid, name))` when the PID in `text` (trimmed decimal, above 0) runs a program
-/// whose argv[0] basename is one of `names`; None when the pidfile is stale (no PID, the
-/// process is gone, or a pod restart gave the PID to an unrelated process).
-/// `cmdline(pid)` reads `/proc/<pid>/cmdline` (None when the process is gone), so each
-/// caller picks its /proc (a temp tree, the Syscall seam) and what a read error means.
-pub fn pidfile_holder<'n, E>(
+/// The largest file that can be a pidfile: a PID and a newline fit many times over.
+pub const PIDFILE_MAX: usize = 32;
+
+/// The first `PIDFILE_MAX + 1` bytes of `path` (enough for [`pidfile_pid`] to tell a
+/// pidfile from a bigger file without reading all of it).
+pub fn read_pidfile_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = Vec::with_capacity(PIDFILE_MAX + 1);
+    std::fs::File::open(path)?
+        .take(PIDFILE_MAX as u64 + 1)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// The PID in `text` when it is provably a pidfile: at most [`PIDFILE_MAX`] bytes,
+/// one decimal PID above 0 and an optional newline, nothing else. Anything else may
+/// be a user's file that daemon.json happens to name: never removed.
+pub fn pidfile_pid(text: &[u8]) -> Option<u32> {
+    if text.len() > PIDFILE_MAX {
+        return None;
+    }
+    let digits = text.strip_suffix(b"\n").unwrap_or(text);
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits)
+        .ok()?
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p > 0)
+}
+
+/// What a file named as a daemon's pidfile is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pidfile<'n> {
+    /// Not provably a pidfile ([`pidfile_pid`]): refused, never removed.
+    NotAPidfile,
+    /// One PID that runs none of the daemons: safe to remove.
+    Stale(u32),
+    /// The PID runs this daemon: never touched.
+    Live(u32, &'n str),
+}
+
+/// The one decision behind every stale-pidfile check: [`Pidfile::Live`] when the PID in
+/// `text` runs a program whose argv[0] basename is one of `names`; [`Pidfile::Stale`]
+/// when the process is gone or a pod restart gave the PID to an unrelated process;
+/// [`Pidfile::NotAPidfile`] when `text` is not one PID. `cmdline(pid)` reads
+/// `/proc/<pid>/cmdline` (None when the process is gone), so each caller picks its
+/// /proc (a temp tree, the Syscall seam) and what a read error means.
+pub fn pidfile_verdict<'n, E>(
     text: &[u8],
     names: &[&'n str],
     cmdline: impl FnOnce(u32) -> std::result::Result<Option<Vec<u8>>, E>,
-) -> std::result::Result<Option<(u32, &'n str)>, E> {
-    let pid = String::from_utf8_lossy(text).trim().parse::<u32>().ok();
-    let Some(pid) = pid.filter(|p| *p > 0) else {
-        return Ok(None);
+) -> std::result::Result<Pidfile<'n>, E> {
+    let Some(pid) = pidfile_pid(text) else {
+        return Ok(Pidfile::NotAPidfile);
     };
     let Some(cmdline) = cmdline(pid)? else {
-        return Ok(None);
+        return Ok(Pidfile::Stale(pid));
     };
     let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or(&[]);
     let base = Path::new(OsStr::from_bytes(argv0))
         .file_name()
         .map_or(&b""[..], OsStrExt::as_bytes);
-    Ok(names
-        .iter()
-        .find(|n| n.as_bytes() == base)
-        .map(|n| (pid, *n)))
+    Ok(match names.iter().find(|n| n.as_bytes() == base) {
+        Some(n) => Pidfile::Live(pid, n),
+        None => Pidfile::Stale(pid),
+    })
 }
 
 /// The interface of the default route in /proc/net/route text.
@@ -2108,33 +2172,105 @@ mod tests {
         std::fs::write(&pf, "99999").unwrap();
         assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(true), "gone");
         std::fs::write(&pf, "garbage").unwrap();
-        assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(true));
+        assert_eq!(
+            stale_pidfile(&pf, "dockerd", &proc),
+            Some(false),
+            "not a pidfile: never listed for removal"
+        );
+        std::fs::write(&pf, "\\documentclass{article}\n99999\n").unwrap();
+        assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(false));
     }
 
     #[test]
-    fn pidfile_holder_is_the_daemon_named_in_argv0() {
+    fn pidfile_verdict_is_the_daemon_named_in_argv0() {
         let cmd = |c: &'static [u8]| move |_| Ok::<_, String>(Some(c.to_vec()));
         let names = &["dockerd", "containerd"][..];
         assert_eq!(
-            pidfile_holder(b" 77\n", names, cmd(b"/usr/bin/containerd\0-c\0")),
-            Ok(Some((77, "containerd")))
+            pidfile_verdict(b"77\n", names, cmd(b"/usr/bin/containerd\0-c\0")),
+            Ok(Pidfile::Live(77, "containerd"))
         );
         assert_eq!(
-            pidfile_holder(b"77", names, cmd(b"/usr/bin/dockerd-wrapper\0")),
-            Ok(None)
+            pidfile_verdict(b"77", names, cmd(b"/usr/bin/dockerd-wrapper\0")),
+            Ok(Pidfile::Stale(77))
         );
-        assert_eq!(pidfile_holder(b"77", names, cmd(b"")), Ok(None));
         assert_eq!(
-            pidfile_holder(b"77", names, |_| Ok::<_, String>(None)),
-            Ok(None),
+            pidfile_verdict(b"77", names, cmd(b"")),
+            Ok(Pidfile::Stale(77))
+        );
+        assert_eq!(
+            pidfile_verdict(b"77", names, |_| Ok::<_, String>(None)),
+            Ok(Pidfile::Stale(77)),
             "gone"
         );
-        for text in [&b"0"[..], b"-5", b"", b"garbage"] {
-            let never = |_| Err("cmdline read without a pid".to_string());
-            assert_eq!(pidfile_holder(text, names, never), Ok(None), "{text:?}");
-        }
-        let failed = pidfile_holder(b"77", names, |pid| Err(format!("read {pid}")));
+        let failed = pidfile_verdict(b"77", names, |pid| Err(format!("read {pid}")));
         assert_eq!(failed, Err("read 77".to_string()));
+    }
+
+    /// Only a small file holding one PID is a pidfile (issue 10 item 11): rows of
+    /// (content, PID), None for a file never to be removed.
+    #[test]
+    fn pidfile_pid_accepts_one_pid_and_nothing_else() {
+        let rows: &[(&[u8], Option<u32>)] = &[
+            (b"4242", Some(4242)),
+            (b"4242\n", Some(4242)),
+            (b"1\n", Some(1)),
+            (b"4294967295", Some(u32::MAX)),
+            (b"", None),
+            (b"\n", None),
+            (b"0", None),
+            (b"-5", None),
+            (b"+5", None),
+            (b" 77\n", None),
+            (b"77 \n", None),
+            (b"77\n\n", None),
+            (b"77\r\n", None),
+            (b"4294967296", None),
+            (b"4242\n4243\n", None),
+            (b"garbage", None),
+            (b"\\documentclass{article}\n", None),
+            (b"000000000000000000000000000000042", None),
+            (b"00000000000000000000000000000042", Some(42)),
+        ];
+        for (text, want) in rows {
+            assert_eq!(
+                pidfile_pid(text),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(text)
+            );
+            let never = |_| Err("cmdline read without a pid".to_string());
+            if want.is_none() {
+                assert_eq!(
+                    pidfile_verdict(text, &["dockerd"], never),
+                    Ok(Pidfile::NotAPidfile)
+                );
+            }
+        }
+    }
+
+    /// probe's has_data and apply's check share this rule (issue 10 item 10).
+    #[test]
+    fn data_entries_exclude_lost_found_and_our_leftovers() {
+        let never = || Err("asked about a name that is not lost+found");
+        for (name, empty, data) in [
+            ("lost+found", Ok(true), Ok(false)),
+            ("lost+found", Ok(false), Ok(true)),
+            ("lost+found", Err("EACCES"), Err("EACCES")),
+        ] {
+            assert_eq!(is_data_entry(OsStr::new(name), || empty), data);
+        }
+        for (name, data) in [
+            (".dind-init.lock", false),
+            (".dind-init-trial-16-3487-3", false),
+            (".dind-init-dtype-16-3487-3", false),
+            (".dind-init-dockerd-version", false),
+            ("overlay2", true),
+            ("lost+found.old", true),
+            (".dind", true),
+            ("thesis.tex", true),
+        ] {
+            assert_eq!(is_data_entry(OsStr::new(name), never), Ok(data), "{name}");
+        }
     }
 
     #[test]
@@ -2145,6 +2281,9 @@ mod tests {
         std::fs::create_dir_all(t.0.join("lost+found")).unwrap();
         std::fs::write(t.0.join(".dind-init.lock"), "").unwrap();
         assert!(!has_data(&t.0), "lost+found and our lock are not data");
+        std::fs::write(t.0.join("lost+found/#12"), "recovered").unwrap();
+        assert!(has_data(&t.0), "what fsck recovered is the user's");
+        std::fs::remove_file(t.0.join("lost+found/#12")).unwrap();
         for l in ["a", "b", "c"] {
             std::fs::create_dir_all(t.0.join("vfs/dir").join(l)).unwrap();
         }

@@ -9,12 +9,14 @@
 use crate::error::{Error, Result};
 use crate::probe::parse_mountinfo;
 use nix::errno::Errno;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -68,8 +70,15 @@ pub trait Syscall {
     fn same_file(&self, a: &Path, b: &Path) -> Result<bool>;
     /// Whether something is mounted on `path` (it cannot be removed then).
     fn is_mount_point(&self, path: &Path) -> Result<bool>;
-    /// Whether the directory `path` has no entries.
-    fn read_dir_is_empty(&self, path: &Path) -> Result<bool>;
+    /// The entry names of the directory `path` (without `.` and `..`).
+    fn read_dir_names(&self, path: &Path) -> Result<Vec<OsString>>;
+    /// Owner, group and permission bits (`mode & 0o7777`) of `path`, without
+    /// following a final symlink.
+    fn owner_mode(&self, path: &Path) -> Result<(u32, u32, u32)>;
+    /// Give the directory `path` this owner and mode through an fd opened
+    /// `O_DIRECTORY|O_NOFOLLOW`, so a symlink swapped in after the check is
+    /// refused (ELOOP) rather than followed.
+    fn secure_dir(&self, path: &Path, uid: u32, gid: u32, mode: u32) -> Result<()>;
     /// The content of a file, None when absent.
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>>;
     /// The target of the symlink `path`, as written.
@@ -81,7 +90,9 @@ pub trait Syscall {
     fn mkdir(&self, path: &Path, mode: u32) -> Result<()>;
     /// Change owner and group.
     fn chown(&self, path: &Path, uid: u32, gid: u32) -> Result<()>;
-    /// Bind-mount directory `src` onto directory `dst`.
+    /// Bind-mount directory `src` onto directory `dst`; `src` is opened
+    /// `O_PATH|O_NOFOLLOW|O_DIRECTORY` and mounted from its fd, so a symlink
+    /// swapped in at `src` after the checks is refused, never followed.
     fn mount_bind(&self, src: &Path, dst: &Path) -> Result<()>;
     /// Create symlink `link` pointing at `target`.
     fn symlink(&self, target: &Path, link: &Path) -> Result<()>;
@@ -93,7 +104,8 @@ pub trait Syscall {
     /// never a mix: temp file in the same directory, fsync, old content kept as
     /// `<path>.bak` when `keep_bak`, rename, fsync the directory.
     fn write_atomic(&self, path: &Path, content: &[u8], keep_bak: bool) -> Result<()>;
-    /// Take an exclusive, non-blocking lock on `path` (created if missing) and
+    /// Take an exclusive, non-blocking lock on `path` (created if missing, never
+    /// through a symlink: neither `path` nor its directory may be one) and
     /// write `holder` into it; when another holds it, `Error::Locked` with that
     /// holder's text.
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock>;
@@ -136,6 +148,13 @@ pub mod call {
         let bak = if keep_bak { ", keep .bak" } else { "" };
         format!("write {} ({len} bytes{bak})", path.display())
     }
+    /// `fchown+fchmod <path> uid:gid mode=0710 (O_NOFOLLOW)`.
+    pub fn secure_dir(path: &Path, uid: u32, gid: u32, mode: u32) -> String {
+        format!(
+            "fchown+fchmod {} {uid}:{gid} mode={mode:04o} (O_NOFOLLOW)",
+            path.display()
+        )
+    }
     /// `flock LOCK_EX|LOCK_NB <path>`.
     pub fn flock(path: &Path) -> String {
         format!("flock LOCK_EX|LOCK_NB {}", path.display())
@@ -153,6 +172,13 @@ pub fn hint(op: &str, errno: Errno) -> String {
         }
         ("mount", Errno::ENOENT | Errno::ENOTDIR) => {
             "both paths must exist as directories; check DIND_DATA_ROOT".into()
+        }
+        ("nofollow", Errno::ENOTDIR | Errno::ELOOP) => {
+            "it must be a real directory, not a symlink or a file; remove what is there and let dind-init create it".into()
+        }
+        ("flock", Errno::ELOOP) => "the lock file is a symlink; remove it".into(),
+        ("flock", Errno::EMLINK) => {
+            "the lock file has other hard links (someone linked it to another file); remove it".into()
         }
         ("flock", Errno::ENOLCK | Errno::EOPNOTSUPP) => {
             "put DIND_DATA_ROOT on a filesystem with file locks (NFS needs lockd)".into()
@@ -308,6 +334,16 @@ impl LinuxSyscall {
     }
 }
 
+/// Open the directory `path` with `how` (O_RDONLY or O_PATH) without following a
+/// final symlink: a link fails with ELOOP or ENOTDIR, a file with ENOTDIR.
+fn open_dir_nofollow(path: &Path, how: OFlag) -> nix::Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        how | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
 /// The mount points in mountinfo `text`, read by probe's parser so the crate has
 /// one reading of the kernel's format (escapes included).
 fn mount_points_in(text: &str) -> Result<BTreeSet<PathBuf>> {
@@ -360,10 +396,32 @@ impl Syscall for LinuxSyscall {
         Ok(Self::mount_points()?.contains(&real))
     }
 
-    fn read_dir_is_empty(&self, path: &Path) -> Result<bool> {
-        let mut entries = std::fs::read_dir(path)
-            .map_err(|e| io_sys("read", format!("opendir {}", path.display()), &e))?;
-        Ok(entries.next().is_none())
+    fn read_dir_names(&self, path: &Path) -> Result<Vec<OsString>> {
+        std::fs::read_dir(path)
+            .map_err(|e| io_sys("read", format!("opendir {}", path.display()), &e))?
+            .map(|e| {
+                e.map(|e| e.file_name())
+                    .map_err(|e| io_sys("read", format!("readdir {}", path.display()), &e))
+            })
+            .collect()
+    }
+
+    fn owner_mode(&self, path: &Path) -> Result<(u32, u32, u32)> {
+        let m = std::fs::symlink_metadata(path)
+            .map_err(|e| io_sys("stat", format!("lstat {}", path.display()), &e))?;
+        Ok((m.uid(), m.gid(), m.mode() & 0o7777))
+    }
+
+    fn secure_dir(&self, path: &Path, uid: u32, gid: u32, mode: u32) -> Result<()> {
+        let c = call::secure_dir(path, uid, gid, mode);
+        let dir = File::from(
+            open_dir_nofollow(path, OFlag::O_RDONLY)
+                .map_err(|e| sys_err("nofollow", c.clone(), e))?,
+        );
+        std::os::unix::fs::fchown(&dir, Some(uid), Some(gid))
+            .map_err(|e| io_sys("chown", c.clone(), &e))?;
+        dir.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io_sys("chmod", c, &e))
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>> {
@@ -386,8 +444,16 @@ impl Syscall for LinuxSyscall {
 
     fn mkdir(&self, path: &Path, mode: u32) -> Result<()> {
         let c = call::mkdir(path, mode);
-        std::fs::create_dir(path).map_err(|e| io_sys("mkdir", c.clone(), &e))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        std::fs::DirBuilder::new()
+            .mode(mode)
+            .create(path)
+            .map_err(|e| io_sys("mkdir", c.clone(), &e))?;
+        // The umask may have cleared bits: chmod through an fd, so a link swapped
+        // in for the new directory is refused rather than followed.
+        let dir = open_dir_nofollow(path, OFlag::O_RDONLY)
+            .map_err(|e| sys_err("chmod", format!("{c}: chmod"), e))?;
+        File::from(dir)
+            .set_permissions(std::fs::Permissions::from_mode(mode))
             .map_err(|e| io_sys("chmod", format!("{c}: chmod"), &e))
     }
 
@@ -397,14 +463,20 @@ impl Syscall for LinuxSyscall {
     }
 
     fn mount_bind(&self, src: &Path, dst: &Path) -> Result<()> {
+        let c = call::mount_bind(src, dst);
+        // The directory checked is the directory mounted: a symlink swapped in at
+        // `src` fails the open (ENOTDIR) instead of redirecting the mount.
+        let fd =
+            open_dir_nofollow(src, OFlag::O_PATH).map_err(|e| sys_err("mount", c.clone(), e))?;
+        let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
         nix::mount::mount(
-            Some(src),
+            Some(&via),
             dst,
             None::<&str>,
             nix::mount::MsFlags::MS_BIND,
             None::<&str>,
         )
-        .map_err(|e| sys_err("mount", call::mount_bind(src, dst), e))
+        .map_err(|e| sys_err("mount", c, e))
     }
 
     fn symlink(&self, target: &Path, link: &Path) -> Result<()> {
@@ -434,14 +506,32 @@ impl Syscall for LinuxSyscall {
 
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock> {
         let c = call::flock(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .open(path)
-            .map_err(|e| io_sys("flock", format!("{c}: open"), &e))?;
+        // Neither the data root nor the lock file is followed if it is a link:
+        // root must never create or truncate a file where a user points it.
+        let dir = Self::dir_of(path);
+        let dir_fd = open_dir_nofollow(&dir, OFlag::O_PATH)
+            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
+        let name = path.file_name().unwrap_or_default();
+        let fd = nix::fcntl::openat(
+            &dir_fd,
+            name,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map_err(|e| sys_err("flock", format!("{c}: open"), e))?;
+        let file = File::from(fd);
+        // A hard link planted in a user-owned data root would make root truncate its target.
+        let meta = file
+            .metadata()
+            .map_err(|e| io_sys("flock", format!("{c}: fstat"), &e))?;
+        if !meta.is_file() || meta.nlink() != 1 {
+            let errno = if meta.is_file() {
+                Errno::EMLINK
+            } else {
+                Errno::EISDIR
+            };
+            return Err(sys_err("flock", c, errno));
+        }
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((mut file, Errno::EWOULDBLOCK)) => {
@@ -620,6 +710,15 @@ impl FakeFs {
             .join(name)
     }
 
+    /// Whether the last component of `path` is a symlink (what O_NOFOLLOW refuses).
+    fn is_link(&self, path: &Path) -> bool {
+        matches!(
+            self.resolve(path, false, true)
+                .and_then(|p| self.nodes.get(&p)),
+            Some(Node::Symlink(_))
+        )
+    }
+
     fn children(&self, dir: &Path) -> usize {
         self.nodes
             .keys()
@@ -678,6 +777,14 @@ impl RecordingSyscall {
             }
         }
         self
+    }
+
+    /// Add a directory with this mode and owner (and its missing parents), not recorded.
+    pub fn with_dir_owned(self, path: impl AsRef<Path>, mode: u32, uid: u32, gid: u32) -> Self {
+        let p = normalize(path.as_ref());
+        let s = self.with_dir(&p);
+        s.fs().nodes.insert(p, Node::Dir { mode, uid, gid });
+        s
     }
 
     /// Add a file (and its parents), not recorded.
@@ -801,11 +908,18 @@ impl Syscall for RecordingSyscall {
             .is_some_and(|p| fs.mounts.contains_key(&p)))
     }
 
-    fn read_dir_is_empty(&self, path: &Path) -> Result<bool> {
+    fn read_dir_names(&self, path: &Path) -> Result<Vec<OsString>> {
         let fs = self.fs();
         let real = fs.resolve(path, true, true).unwrap_or_default();
         let errno = match fs.nodes.get(&real) {
-            Some(Node::Dir { .. }) => return Ok(fs.children(&real) == 0),
+            Some(Node::Dir { .. }) => {
+                return Ok(fs
+                    .nodes
+                    .keys()
+                    .filter(|k| k.parent() == Some(&real))
+                    .filter_map(|k| k.file_name().map(OsString::from))
+                    .collect())
+            }
             Some(_) => Errno::ENOTDIR,
             None => Errno::ENOENT,
         };
@@ -814,6 +928,40 @@ impl Syscall for RecordingSyscall {
             format!("opendir {}", path.display()),
             errno,
         ))
+    }
+
+    fn owner_mode(&self, path: &Path) -> Result<(u32, u32, u32)> {
+        let fs = self.fs();
+        match fs.resolve(path, false, true).and_then(|p| fs.nodes.get(&p)) {
+            Some(Node::Dir { mode, uid, gid }) => Ok((*uid, *gid, *mode)),
+            Some(Node::File(_)) => Ok((0, 0, 0o644)),
+            Some(Node::Symlink(_)) => Ok((0, 0, 0o777)),
+            None => Err(sys_err(
+                "stat",
+                format!("lstat {}", path.display()),
+                Errno::ENOENT,
+            )),
+        }
+    }
+
+    fn secure_dir(&self, path: &Path, uid: u32, gid: u32, mode: u32) -> Result<()> {
+        let c = call::secure_dir(path, uid, gid, mode);
+        let mut fs = self.fs();
+        fs.fail("chown", c.clone())?;
+        let real = fs.resolve(path, false, true).unwrap_or_default();
+        let errno = match fs.nodes.get_mut(&real) {
+            Some(Node::Dir {
+                mode: m,
+                uid: u,
+                gid: g,
+            }) => {
+                (*m, *u, *g) = (mode, uid, gid);
+                return Ok(());
+            }
+            Some(_) => Errno::ENOTDIR,
+            None => Errno::ENOENT,
+        };
+        Err(sys_err("nofollow", c, errno))
     }
 
     fn read_file(&self, path: &Path) -> Result<Option<Vec<u8>>> {
@@ -899,6 +1047,10 @@ impl Syscall for RecordingSyscall {
         let c = call::mount_bind(src, dst);
         let mut fs = self.fs();
         fs.fail("mount", c.clone())?;
+        if fs.is_link(src) {
+            // open(src, O_PATH|O_NOFOLLOW|O_DIRECTORY) fails on a link.
+            return Err(sys_err("mount", c, Errno::ENOTDIR));
+        }
         let s = fs.resolve(src, true, true).unwrap_or_default();
         let d = fs.resolve(dst, true, false).unwrap_or_default();
         let d_node = fs
@@ -985,6 +1137,9 @@ impl Syscall for RecordingSyscall {
         let c = call::flock(path);
         let mut fs = self.fs();
         fs.fail("flock", c.clone())?;
+        if fs.is_link(&LinuxSyscall::dir_of(path)) {
+            return Err(sys_err("flock", c, Errno::ENOTDIR));
+        }
         let parent = fs.parent_dir("flock", path, &c)?;
         let at = parent.join(path.file_name().unwrap_or_default());
         if fs.locks.contains(&at) {
@@ -996,6 +1151,7 @@ impl Syscall for RecordingSyscall {
         }
         match fs.nodes.get(&at) {
             None | Some(Node::File(_)) => {}
+            Some(Node::Symlink(_)) => return Err(sys_err("flock", c, Errno::ELOOP)),
             Some(_) => return Err(sys_err("flock", c, Errno::EISDIR)),
         }
         fs.nodes
@@ -1080,6 +1236,81 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// Issue 10 item 7: the lock is never created through a link, neither at the
+    /// lock file nor at its directory (the data root a user replaced by a link).
+    #[test]
+    fn linux_flock_never_follows_a_link() {
+        let d = tmpdir("flock-link");
+        let target = d.join("target");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::write(target.join("precious"), "keep\n").unwrap();
+        let sys = LinuxSyscall;
+
+        let data = d.join("data");
+        std::os::unix::fs::symlink(&target, &data).unwrap();
+        let e = sys
+            .flock_exclusive_nonblocking(&data.join(".dind-init.lock"), "pid 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ENOTDIR"), "{e}");
+        assert!(!target.join(".dind-init.lock").exists());
+
+        std::fs::remove_file(&data).unwrap();
+        std::fs::create_dir(&data).unwrap();
+        let lock = data.join(".dind-init.lock");
+        std::os::unix::fs::symlink(target.join("precious"), &lock).unwrap();
+        let e = sys
+            .flock_exclusive_nonblocking(&lock, "pid 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ELOOP"), "{e}");
+        std::fs::remove_file(&lock).unwrap();
+        std::fs::hard_link(target.join("precious"), &lock).unwrap();
+        let e = sys
+            .flock_exclusive_nonblocking(&lock, "pid 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("EMLINK"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(target.join("precious")).unwrap(),
+            "keep\n"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn linux_secure_dir_fixes_a_dir_and_refuses_a_link() {
+        let d = tmpdir("secure");
+        let sys = LinuxSyscall;
+        let dir = d.join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&dir, Some(1000), Some(1000)).unwrap();
+        assert_eq!(sys.owner_mode(&dir).unwrap(), (1000, 1000, 0o755));
+        sys.secure_dir(&dir, 0, 0, 0o710).unwrap();
+        assert_eq!(sys.owner_mode(&dir).unwrap(), (0, 0, 0o710));
+
+        let target = d.join("target");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let e = sys.secure_dir(&link, 0, 0, 0o710).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "fchown+fchmod {} 0:0 mode=0710 (O_NOFOLLOW): ENOTDIR",
+                link.display()
+            )),
+            "{e}"
+        );
+        assert_eq!(
+            sys.owner_mode(&target).unwrap().2,
+            0o755,
+            "target untouched"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn linux_kinds_symlinks_and_same_file() {
         let d = tmpdir("kinds");
@@ -1099,7 +1330,7 @@ mod tests {
         assert_eq!(sys.lstat_kind(&d.join("none")).unwrap(), FileKind::Absent);
         assert!(sys.same_file(&d.join("l"), &d.join("a")).unwrap());
         assert!(!sys.same_file(&d.join("l"), &d).unwrap());
-        assert!(sys.read_dir_is_empty(&d.join("a")).unwrap());
+        assert!(sys.read_dir_names(&d.join("a")).unwrap().is_empty());
         std::fs::write(d.join("a/f"), b"x").unwrap();
         assert!(!sys.rmdir_if_empty(&d.join("a")).unwrap());
         assert!(d.join("a/f").exists());
@@ -1164,17 +1395,29 @@ mod tests {
         assert!(!sys
             .same_file(Path::new("/var/lib/docker"), Path::new("/data"))
             .unwrap());
-        sys.mount_bind(Path::new("/data"), Path::new("/var/lib/docker"))
-            .unwrap();
+        // Like open(O_PATH|O_NOFOLLOW|O_DIRECTORY): a link as the source is refused.
+        let e = sys
+            .mount_bind(Path::new("/data"), Path::new("/var/lib/docker"))
+            .unwrap_err();
+        assert!(e.to_string().contains("ENOTDIR"), "{e}");
+        sys.clear_calls();
+        sys.mount_bind(
+            Path::new("/home/coder/.docker-data"),
+            Path::new("/var/lib/docker"),
+        )
+        .unwrap();
         assert!(sys
             .same_file(Path::new("/var/lib/docker"), Path::new("/data"))
             .unwrap());
         assert!(sys.is_mount_point(Path::new("/var/lib/docker")).unwrap());
         assert!(sys.is_dir(Path::new("/var/lib/docker/overlay2")).unwrap());
-        assert!(!sys.read_dir_is_empty(Path::new("/var/lib/docker")).unwrap());
+        assert_eq!(
+            sys.read_dir_names(Path::new("/var/lib/docker")).unwrap(),
+            ["overlay2"]
+        );
         assert_eq!(
             sys.calls(),
-            ["mount src=/data dst=/var/lib/docker flags=MS_BIND"]
+            ["mount src=/home/coder/.docker-data dst=/var/lib/docker flags=MS_BIND"]
         );
         let e = sys
             .rmdir_if_empty(Path::new("/var/lib/docker"))
@@ -1189,10 +1432,10 @@ mod tests {
         );
         let e = sys.read_link(Path::new("/none")).unwrap_err();
         assert!(e.to_string().starts_with("readlink /none: ENOENT"), "{e}");
-        let e = sys.read_dir_is_empty(Path::new("/none")).unwrap_err();
+        let e = sys.read_dir_names(Path::new("/none")).unwrap_err();
         assert!(e.to_string().starts_with("opendir /none: ENOENT"), "{e}");
         sys.write_atomic(Path::new("/data/f"), b"x", false).unwrap();
-        let e = sys.read_dir_is_empty(Path::new("/data/f")).unwrap_err();
+        let e = sys.read_dir_names(Path::new("/data/f")).unwrap_err();
         assert!(e.to_string().starts_with("opendir /data/f: ENOTDIR"), "{e}");
     }
 

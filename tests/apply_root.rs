@@ -462,3 +462,134 @@ fn corrupt_daemon_json_is_a_clear_error_and_stays_byte_identical() {
         },
     );
 }
+
+/// Issue 10 item 7: `~/.docker-data` replaced by the user with a symlink to a
+/// system directory is refused; nothing is created, locked or mounted there,
+/// neither by apply nor by the seam's calls themselves (the race after a check).
+#[test]
+fn a_symlinked_data_root_is_refused_and_nothing_is_made_in_its_target() {
+    in_private_mount_ns(
+        "a_symlinked_data_root_is_refused_and_nothing_is_made_in_its_target",
+        |base| {
+            use dind_init::sys::Syscall;
+            let pod = Pod::new(base);
+            let target = pod.path("/etc/ssl");
+            std::fs::create_dir_all(&target).unwrap();
+            std::fs::write(target.join("openssl.cnf"), "[ca]\n").unwrap();
+            // The devpod user owns the home, so they can put a link there.
+            std::os::unix::fs::chown(pod.path("/home/coder"), Some(1000), Some(1000)).unwrap();
+            std::os::unix::fs::symlink(&target, pod.data()).unwrap();
+            let listing = || {
+                let mut v: Vec<_> = std::fs::read_dir(&target)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
+                v.sort();
+                v
+            };
+            let before = (listing(), mountinfo());
+
+            for plan in [pod.bind_plan(), pod.symlink_plan()] {
+                let err = apply_steps(&plan, &LinuxSyscall).unwrap_err().to_string();
+                assert!(
+                    err.starts_with(&format!(
+                        "refusing mkdir {} mode=0710 (nothing was changed): ELOOP",
+                        pod.data().display()
+                    )),
+                    "{err}"
+                );
+                assert!(
+                    err.contains(&format!("DIND_DATA_ROOT={}", target.display())),
+                    "{err}"
+                );
+            }
+            // The seam itself never follows the link, whatever a caller checked before.
+            let vld = pod.path("/var/lib/docker");
+            let e = LinuxSyscall.mount_bind(&pod.data(), &vld).unwrap_err();
+            assert!(e.to_string().contains("ENOTDIR"), "{e}");
+            let e = LinuxSyscall
+                .flock_exclusive_nonblocking(&pod.lock(), "pid 1")
+                .unwrap_err();
+            assert!(e.to_string().contains("ENOTDIR"), "{e}");
+            let e = LinuxSyscall
+                .secure_dir(&pod.data(), 0, 0, 0o710)
+                .unwrap_err();
+            assert!(e.to_string().contains("ENOTDIR"), "{e}");
+
+            assert_eq!((listing(), mountinfo()), before, "nothing made or mounted");
+            assert!(!target.join(".dind-init.lock").exists());
+            assert!(std::fs::symlink_metadata(pod.data())
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        },
+    );
+}
+
+/// Issue 10 item 7: a data root the user made (theirs, 0755) ends root:root 0710.
+#[test]
+fn a_user_owned_0755_data_root_ends_root_owned_0710() {
+    in_private_mount_ns("a_user_owned_0755_data_root_ends_root_owned_0710", |base| {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let pod = Pod::new(base);
+        std::fs::create_dir(pod.data()).unwrap();
+        std::fs::set_permissions(pod.data(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(pod.data(), Some(1000), Some(1000)).unwrap();
+
+        let applied = apply_steps(&pod.bind_plan(), &LinuxSyscall).unwrap();
+        let meta = std::fs::metadata(pod.data()).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+            (0, 0, 0o710)
+        );
+        assert!(
+            applied.log[0].changed
+                && applied.log[0]
+                    .text
+                    .contains("it exists with owner 1000:1000 mode 0755, made root:root 0710"),
+            "{:?}",
+            applied.log
+        );
+        assert_eq!(
+            fs_magic(&pod.path("/var/lib/docker")),
+            EXT4_SUPER_MAGIC,
+            "and bound"
+        );
+    });
+}
+
+/// Issue 10 item 10: a fresh ext4 volume at /var/lib/docker holds only
+/// lost+found; probe calls it empty, and apply agrees: it gets the bind.
+#[test]
+fn a_lost_found_only_volume_gets_the_bind() {
+    in_private_mount_ns("a_lost_found_only_volume_gets_the_bind", |base| {
+        let pod = Pod::new(base);
+        let vld = pod.path("/var/lib/docker");
+        let img = base.join("node/vld.img");
+        sh("truncate", &["-s", "16M", img.to_str().unwrap()]);
+        sh("mkfs.ext4", &["-q", "-F", img.to_str().unwrap()]);
+        sh(
+            "mount",
+            &["-o", "loop", img.to_str().unwrap(), vld.to_str().unwrap()],
+        );
+        assert!(vld.join("lost+found").is_dir());
+        assert!(!dind_init::probe::has_data(&vld), "the plan's view: empty");
+
+        let applied = apply_steps(&pod.bind_plan(), &LinuxSyscall).unwrap();
+        assert!(applied.changed(), "{:?}", applied.log);
+        assert!(
+            std::fs::read_dir(&vld)
+                .unwrap()
+                .any(|e| e.unwrap().file_name() == ".dind-init.lock"),
+            "/var/lib/docker shows DATA_ROOT now"
+        );
+        assert_eq!(fs_magic(&vld), EXT4_SUPER_MAGIC);
+        drop(applied);
+        umount2(&vld, MntFlags::empty()).unwrap();
+        assert!(
+            vld.join("lost+found").is_dir(),
+            "the volume is untouched below"
+        );
+        assert!(!vld.join(".dind-init.lock").exists());
+    });
+}
