@@ -1837,7 +1837,14 @@ mod tests {
     fn storage_verdict_table() {
         use Driver::{FuseOverlayfs, Overlay2, Vfs};
         // (name, facts, driver, warnings that must be there, warnings that must not)
-        let rows: Vec<(&str, Facts, Driver, Vec<&str>, Vec<&str>)> = vec![
+        type VerdictRow = (
+            &'static str,
+            Facts,
+            Driver,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let rows: Vec<VerdictRow> = vec![
             (
                 "200 overlay2 layers and 2 vfs layers: the majority wins, the minority is named",
                 restarted(vec![layers(Overlay2, 200, 1), layers(Vfs, 2, 30)], Trial::Ok),
