@@ -10,7 +10,8 @@
 mod common;
 
 use dind_init::dockerd::{
-    containerd_answers, diagnose, pidfile_is_stale, ping, request, smoke_test, LogPump, SMOKE_NAME,
+    containerd_answers, diagnose, pidfile_is_stale, ping, request, smoke_test, smoke_test_typed,
+    LogPump, SmokeFailure, SMOKE_NAME,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -465,6 +466,12 @@ fn dockerd_26_1_containerd_store_on_overlayfs_is_healthy_but_the_smoke_test_catc
     assert!(msg.contains("invalid argument"), "{msg}");
     assert!(msg.contains("DIND_DATA_ROOT"), "hint: {msg}");
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let typed = smoke_test_typed(&d.socket, Duration::from_secs(5)).expect_err("again");
+    assert_eq!(
+        typed.failure,
+        SmokeFailure::MountRefused,
+        "the kernel's EINVAL, as dockerd 26.1 reports it, is the one failure that may change the driver: {typed:?}"
+    );
     let said = diagnose(&[msg], &data_root, "overlayfs").unwrap();
     assert!(
         said.contains("storage driver overlayfs cannot work on overlayfs"),
