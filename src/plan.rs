@@ -1050,11 +1050,15 @@ fn plan_with(
             &mut p.warnings,
         )),
     };
-    if let Trial::Blocked { trouble, .. } = &snap_loc.trial {
+    if let Trial::Blocked {
+        trouble,
+        errno,
+        call,
+    } = &snap_loc.trial
+    {
         p.warnings.push(format!(
-            "{}: {}; storage driver {} is kept ({}): {}",
+            "{}: the trial overlay mount on {where_layers} could not run ({call}: {errno}); storage driver {} is kept ({}): {}",
             trouble.words(),
-            trial_words(&snap_loc.trial),
             driver.map_or("(the user's)", Driver::name),
             match drivers_here.iter().any(|x| x.layers > 0) {
                 true => "the driver the data was made with",
@@ -1955,7 +1959,7 @@ mod tests {
                 restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
                 Overlay2,
                 vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
-                vec!["fuse-overlayfs", "ext4"],
+                vec!["fuse-overlayfs", "formatted ext4"],
             ),
             (
                 "full PVC holding vfs data: vfs stays",
