@@ -315,8 +315,10 @@ impl<'a> Virtual<'a> {
         for name in self.sys.read_dir_names(dir)? {
             let p = dir.join(&name);
             let lost_found_empty = || {
-                Ok(self.sys.lstat_kind(&p)? == FileKind::Dir
-                    && self.sys.read_dir_names(&p)?.is_empty())
+                Ok::<bool, Error>(
+                    self.sys.lstat_kind(&p)? == FileKind::Dir
+                        && self.sys.read_dir_names(&p)?.is_empty(),
+                )
             };
             if is_data_entry(&name, lost_found_empty)? {
                 data.push(name);

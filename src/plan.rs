@@ -7,7 +7,7 @@
 use crate::config::{Config, ContainerdMode, DriverChoice, Strategy};
 use crate::error::Result;
 use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
-use crate::settings::{self, Merged, UserSettings, Wanted};
+use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -168,6 +168,10 @@ pub struct Plan {
     /// The group DIND_USER joins: the one dockerd gives the socket to (None
     /// without DIND_USER, or when dockerd is not started).
     pub docker_group: Option<String>,
+    /// Who pinned the storage driver (DIND_STORAGE_DRIVER, daemon.json, DOCKER_OPTS,
+    /// DOCKER_DRIVER, DIND_DOCKERD_ARGS); None when dind-init chose it, also over a pin
+    /// that cannot work here. A pinned driver is never changed after a failed smoke test.
+    pub pinned_by: Option<String>,
 }
 
 impl Plan {
@@ -182,6 +186,7 @@ impl Plan {
             containerd: None,
             settings: Vec::new(),
             docker_group: None,
+            pinned_by: None,
         }
     }
 
@@ -312,6 +317,11 @@ fn trial_words(t: &Trial) -> String {
     match t {
         Trial::Ok => "a trial overlay mount works".into(),
         Trial::Failed { errno, call } => format!("overlay mounts fail ({call}: {errno})"),
+        Trial::Blocked {
+            trouble,
+            errno,
+            call,
+        } => format!("the trial overlay mount could not run: {trouble} ({call}: {errno})"),
         Trial::NotTried { why } => format!("overlay mounts were not tried ({why})"),
     }
 }
@@ -322,7 +332,7 @@ fn overlay_works(t: &Trial, loc_fs: &str) -> (Option<bool>, bool) {
     match t {
         Trial::Ok => (Some(true), true),
         Trial::Failed { .. } => (Some(false), false),
-        Trial::NotTried { .. } => (None, !probe::is_volatile_fs(loc_fs)),
+        Trial::Blocked { .. } | Trial::NotTried { .. } => (None, !probe::is_volatile_fs(loc_fs)),
     }
 }
 
@@ -595,6 +605,123 @@ fn migration_warning(vld: &Path, d: &Path, fs: &str) -> String {
     )
 }
 
+/// The driver for a data root nobody pinned a driver for: the one holding the user's
+/// images (most layers, then the most recently used) when it `works` here, else `best`.
+/// Every other driver's data is named in a warning with the way back to it.
+fn by_data(
+    drivers_here: &[DriverData],
+    store: bool,
+    best: Driver,
+    works: impl Fn(Driver) -> bool,
+    data_home: &Path,
+    fallback_why: &dyn Fn(Driver) -> String,
+    warnings: &mut Vec<String>,
+) -> Driver {
+    let mut data: Vec<&DriverData> = drivers_here
+        .iter()
+        .filter(|x| x.snapshotter == store && x.layers > 0)
+        .collect();
+    data.sort_by_key(|x| std::cmp::Reverse((x.layers, x.newest)));
+    let dh = data_home.display();
+    let chosen = match data.first() {
+        None => {
+            if !best.needs_overlay() {
+                warnings.push(format!(
+                    "storage driver {}: {}; {}. Put DATA_ROOT on a PersistentVolume formatted ext4 or xfs to get {}",
+                    best.name(),
+                    fallback_why(best),
+                    best.cost(),
+                    if store { "overlayfs" } else { "overlay2" }
+                ));
+            }
+            return best;
+        }
+        Some(x) if works(x.driver) => {
+            if x.driver != best {
+                warnings.push(format!(
+                    "{dh} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), stop the pod, move {dh} aside (mv {dh} {dh}.old) and start again",
+                    x.layers,
+                    x.driver.name(),
+                    x.driver.name(),
+                    best.name(),
+                ));
+            }
+            x.driver
+        }
+        Some(x) => {
+            warnings.push(format!(
+                "{dh} holds {} layers made with {}, which cannot work here ({}); dockerd uses {} and those images stay on disk in {} but are not visible",
+                x.layers,
+                x.driver.name(),
+                fallback_why(x.driver),
+                best.name(),
+                x.path.display()
+            ));
+            best
+        }
+    };
+    for x in data.iter().filter(|x| x.driver != chosen) {
+        warnings.push(format!(
+            "{dh} also holds {} layers made with {}, which storage driver {} does not show; they stay on disk in {}. To use them again: `docker save` what you need, then start with DIND_STORAGE_DRIVER={} and `docker load` it there (or the other way round)",
+            x.layers,
+            x.driver.name(),
+            chosen.name(),
+            x.path.display(),
+            x.driver.name()
+        ));
+    }
+    chosen
+}
+
+/// Where the storage driver dind-init decided goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DriverPlace {
+    /// As the merge put it (the user's own value, or no driver).
+    AsIs,
+    /// On dockerd's command line: the user's daemon.json never holds dind-init's choice.
+    Flag,
+    /// In a merged copy dockerd reads with --config-file; the user's file stays as it is.
+    Copy,
+}
+
+/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) out of the
+/// user's daemon.json: written there, the next start would read it back as the user's
+/// own pin and never change it again. With no storage-driver in the user's file it goes
+/// on dockerd's command line; over the user's own value, dockerd gets a merged copy.
+fn driver_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<DriverPlace> {
+    let Some((value, origin)) = merged.effective.get("storage-driver") else {
+        return Ok(DriverPlace::AsIs);
+    };
+    if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
+        return Ok(DriverPlace::AsIs);
+    }
+    match user.json.get("storage-driver") {
+        Some(theirs) if theirs == value => return Ok(DriverPlace::AsIs),
+        Some(_) => return Ok(DriverPlace::Copy),
+        None => {}
+    }
+    let Some(name) = value.as_str() else {
+        return Ok(DriverPlace::AsIs);
+    };
+    merged.args.push(format!("--storage-driver={name}"));
+    if let Some((path, text)) = merged.daemon_json.take() {
+        let bad = |e: serde_json::Error| crate::error::Error::DaemonConfig {
+            path: path.clone(),
+            line: 0,
+            msg: format!("cannot re-read the merged settings: {e}"),
+            hint: "report this as a dind-init bug with your daemon.json".into(),
+        };
+        let mut json: serde_json::Map<String, Value> = serde_json::from_str(&text).map_err(bad)?;
+        json.remove("storage-driver");
+        if json != user.json {
+            let mut text = serde_json::to_string_pretty(&json).map_err(bad)?;
+            text.push('\n');
+            merged.daemon_json = Some((path, text));
+        }
+    }
+    Ok(DriverPlace::Flag)
+}
+
 /// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
 /// (daemon.json, DOCKER_OPTS, DOCKER_DRIVER, DIND_DOCKERD_ARGS).
 struct Pinned {
@@ -747,6 +874,7 @@ fn plan_with(
 
     // Image store and containerd.
     let pin = pinned(cfg, user);
+    p.pinned_by = pin.as_ref().map(|pn| pn.origin.clone());
     let graph_data = drivers_here.iter().any(|x| !x.snapshotter && x.layers > 0);
     let version = facts.dockerd.version.as_ref().ok().copied();
     let store = probe::containerd_store_on(
@@ -876,6 +1004,8 @@ fn plan_with(
                     || (dr == Driver::FuseOverlayfs && !fuse);
                 if broken {
                     force = true;
+                    // The pin is not what runs: the driver is dind-init's choice now.
+                    p.pinned_by = None;
                     let why = if dr.needs_overlay() {
                         format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
                     } else {
@@ -940,59 +1070,37 @@ fn plan_with(
                 None
             }
         },
-        None => {
-            let existing = drivers_here
-                .iter()
-                .filter(|x| x.snapshotter == store && x.layers > 0 && x.driver != best)
-                .max_by_key(|x| x.layers);
-            match existing {
-                Some(x) => {
-                    let works = match x.driver {
-                        Driver::Overlay2 | Driver::Overlayfs => overlay_ok,
-                        Driver::FuseOverlayfs => fuse && !store,
-                        Driver::Vfs | Driver::Native => true,
-                    };
-                    if works {
-                        p.warnings.push(format!(
-                            "{} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), stop the pod, move {} aside (mv {} {}.old) and start again",
-                            data_home.display(),
-                            x.layers,
-                            x.driver.name(),
-                            x.driver.name(),
-                            best.name(),
-                            data_home.display(),
-                            data_home.display(),
-                            data_home.display()
-                        ));
-                        Some(x.driver)
-                    } else {
-                        p.warnings.push(format!(
-                            "{} holds {} layers made with {}, which cannot work here ({}); dockerd uses {} and those images stay on disk in {} but are not visible",
-                            data_home.display(),
-                            x.layers,
-                            x.driver.name(),
-                            fallback_why(x.driver),
-                            best.name(),
-                            x.path.display()
-                        ));
-                        Some(best)
-                    }
-                }
-                None => {
-                    if !best.needs_overlay() {
-                        p.warnings.push(format!(
-                            "storage driver {}: {}; {}. Put DATA_ROOT on a PersistentVolume formatted ext4 or xfs to get {}",
-                            best.name(),
-                            fallback_why(best),
-                            best.cost(),
-                            if store { "overlayfs" } else { "overlay2" }
-                        ));
-                    }
-                    Some(best)
-                }
-            }
-        }
+        None => Some(by_data(
+            drivers_here,
+            store,
+            best,
+            |x| match x {
+                Driver::Overlay2 | Driver::Overlayfs => overlay_ok,
+                Driver::FuseOverlayfs => fuse && !store,
+                Driver::Vfs | Driver::Native => true,
+            },
+            &data_home,
+            &fallback_why,
+            &mut p.warnings,
+        )),
     };
+    if let Trial::Blocked {
+        trouble,
+        errno,
+        call,
+    } = &snap_loc.trial
+    {
+        p.warnings.push(format!(
+            "{}: the trial overlay mount on {where_layers} could not run ({call}: {errno}); storage driver {} is kept ({}): {}",
+            trouble.words(),
+            driver.map_or("(the user's)", Driver::name),
+            match drivers_here.iter().any(|x| x.layers > 0) {
+                true => "the driver the data was made with",
+                false => "guessed from the filesystem",
+            },
+            trouble.remedy()
+        ));
+    }
 
     // Daemon settings, each in exactly one place.
     let mut wanted: Vec<Wanted> = Vec::new();
@@ -1074,11 +1182,29 @@ fn plan_with(
         .collect();
     let mut merged = merge(user, &wanted)?;
     p.docker_group = socket_group(cfg, &merged, &mut p.notes);
+    let place = match facts.daemon.daemon_json_read_only {
+        true => DriverPlace::Copy,
+        false => driver_off_users_file(user, &mut merged)?,
+    };
     if let Some((path, content)) = &merged.daemon_json {
-        let keys: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
-        if facts.daemon.daemon_json_read_only {
-            // A ConfigMap mount: leave it untouched, hand dockerd a merged copy.
+        let keys: Vec<&str> = wanted
+            .iter()
+            .map(|w| w.key.as_str())
+            .filter(|k| place != DriverPlace::Flag || *k != "storage-driver")
+            .collect();
+        if place == DriverPlace::Copy {
+            // A ConfigMap mount, or the user's own storage-driver that cannot work here:
+            // leave the file untouched, hand dockerd a merged copy.
             let copy = PathBuf::from(MERGED_DAEMON_JSON);
+            let why = match facts.daemon.daemon_json_read_only {
+                true => "is read-only (a ConfigMap?)".to_string(),
+                false => format!(
+                    "holds your storage-driver {}, which dind-init overrides here",
+                    user.json
+                        .get("storage-driver")
+                        .map_or(String::new(), |v| v.to_string())
+                ),
+            };
             merged.args.retain(|a| !a.starts_with("--config-file"));
             merged
                 .args
@@ -1089,7 +1215,7 @@ fn plan_with(
                     content: content.clone(),
                 },
                 format!(
-                    "{} is read-only (a ConfigMap?): dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
+                    "{} {why}: dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
                     path.display(),
                     keys.join(", ")
                 ),
@@ -1207,8 +1333,8 @@ mod tests {
     use super::*;
     use crate::config::UserSpec;
     use crate::probe::{
-        Account, CgroupVersion, DaemonFiles, DataRoot, Dockerd, FsKind, Mount, Mtu, VarLibDocker,
-        Version,
+        Account, CgroupVersion, DaemonFiles, DataRoot, Dockerd, FsKind, Mount, Mtu, Trouble,
+        VarLibDocker, Version,
     };
     use std::time::Duration;
 
@@ -1574,6 +1700,7 @@ mod tests {
             snapshotter: false,
             path: "/var/lib/docker/vfs/dir".into(),
             layers: 9,
+            newest: 0,
         }];
         rows.push(Row {
             name: "/var/lib/docker holds data on the overlay: data-root + migration command",
@@ -1593,6 +1720,7 @@ mod tests {
             snapshotter: false,
             path: "/home/coder/.docker-data/vfs/dir".into(),
             layers: 12,
+            newest: 0,
         }];
         rows.push(Row {
             name: "DATA_ROOT holds vfs data: keep vfs",
@@ -1612,6 +1740,7 @@ mod tests {
             snapshotter: false,
             path: "/home/coder/.docker-data/vfs/dir".into(),
             layers: 12,
+            newest: 0,
         }];
         let mut c = cfg();
         c.storage_driver = DriverChoice::Overlay2;
@@ -1755,8 +1884,10 @@ mod tests {
             assert_eq!(p.driver, r.driver, "{ctx}");
             if let Some(dr) = r.driver {
                 let json = daemon_json(&p).unwrap_or_default();
-                let pinned_by_user = json.is_empty();
-                if !pinned_by_user {
+                let flag = format!("--storage-driver={}", dr.name());
+                let on_argv = dockerd_argv(&p).contains(&flag);
+                let pinned_by_user = json.is_empty() && !on_argv;
+                if !pinned_by_user && !on_argv {
                     assert_eq!(
                         json.get("storage-driver"),
                         Some(&Value::from(dr.name())),
@@ -1777,6 +1908,264 @@ mod tests {
                 assert!(!s.reason.is_empty() && !s.reason.contains('\n'), "{ctx}");
             }
         }
+    }
+
+    /// What a data root that served a while looks like: `n` layers of `driver`, the
+    /// newest written `days_ago`.
+    fn layers(driver: Driver, n: usize, days_ago: u64) -> DriverData {
+        let dir = match driver {
+            Driver::Overlay2 => "overlay2",
+            Driver::FuseOverlayfs => "fuse-overlayfs",
+            _ => "vfs/dir",
+        };
+        DriverData {
+            driver,
+            snapshotter: false,
+            path: Path::new(D).join(dir),
+            layers: n,
+            newest: 1_764_547_200 - days_ago * 86_400,
+        }
+    }
+
+    fn blocked(trouble: Trouble, errno: &str) -> Trial {
+        Trial::Blocked {
+            trouble,
+            errno: errno.into(),
+            call: "mkdir /home/coder/.docker-data/.dind-init-trial".into(),
+        }
+    }
+
+    /// The seed pod, restarted: DATA_ROOT holds `data`, and its trial came out `trial`.
+    fn restarted(data: Vec<DriverData>, trial: Trial) -> Facts {
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.data_root.drivers = data;
+        f.data_root.location.trial = trial;
+        f
+    }
+
+    #[test]
+    fn storage_verdict_table() {
+        use Driver::{FuseOverlayfs, Overlay2, Vfs};
+        // (name, facts, driver, warnings that must be there, warnings that must not)
+        type VerdictRow = (
+            &'static str,
+            Facts,
+            Driver,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let rows: Vec<VerdictRow> = vec![
+            (
+                "200 overlay2 layers and 2 vfs layers: the majority wins, the minority is named",
+                restarted(vec![layers(Overlay2, 200, 1), layers(Vfs, 2, 30)], Trial::Ok),
+                Overlay2,
+                vec![
+                    "also holds 2 layers made with vfs, which storage driver overlay2 does not show; they stay on disk in /home/coder/.docker-data/vfs/dir",
+                    "DIND_STORAGE_DRIVER=vfs",
+                    "docker save",
+                ],
+                vec!["keeping vfs"],
+            ),
+            (
+                "2 overlay2 layers and 200 vfs layers: vfs holds the images and is kept",
+                restarted(vec![layers(Overlay2, 2, 1), layers(Vfs, 200, 30)], Trial::Ok),
+                Vfs,
+                vec!["keeping vfs", "also holds 2 layers made with overlay2"],
+                vec![],
+            ),
+            (
+                "a tie: the driver used last wins",
+                restarted(vec![layers(Overlay2, 40, 90), layers(Vfs, 40, 2)], Trial::Ok),
+                Vfs,
+                vec!["keeping vfs", "also holds 40 layers made with overlay2"],
+                vec![],
+            ),
+            (
+                "a tie the other way round",
+                restarted(vec![layers(Overlay2, 40, 2), layers(Vfs, 40, 90)], Trial::Ok),
+                Overlay2,
+                vec!["also holds 40 layers made with vfs"],
+                vec!["keeping vfs"],
+            ),
+            (
+                "PVC full to the last block, overlay2 data: overlay2 stays, volume full is said",
+                restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
+                Overlay2,
+                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
+                vec!["fuse-overlayfs", "formatted ext4"],
+            ),
+            (
+                "full PVC holding vfs data: vfs stays",
+                restarted(vec![layers(Vfs, 12, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
+                Vfs,
+                vec!["volume full", "storage driver vfs is kept"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "read-only PVC: no switch, read-only is said",
+                restarted(vec![layers(Overlay2, 30, 1)], blocked(Trouble::ReadOnly, "EROFS")),
+                Overlay2,
+                vec!["read-only", "storage driver overlay2 is kept"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "I/O errors on a fresh PVC: overlay2 guessed from ext4, I/O error is said",
+                restarted(Vec::new(), blocked(Trouble::Io, "EIO")),
+                Overlay2,
+                vec!["I/O error", "guessed from the filesystem"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "the kernel refuses overlay on the data root: fuse-overlayfs, overlay2 data named",
+                restarted(vec![layers(Overlay2, 20, 1)], einval(D)),
+                FuseOverlayfs,
+                vec!["holds 20 layers made with overlay2, which cannot work here"],
+                vec!["volume full"],
+            ),
+        ];
+        for (name, facts, driver, want, never) in rows {
+            let p = plan(&facts, &cfg()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let ctx = format!("{name}\n{}", p.render());
+            assert_eq!(p.driver, Some(driver), "{ctx}");
+            for w in want {
+                assert!(has(&p.warnings, w), "warning {w:?} missing\n{ctx}");
+            }
+            for w in never {
+                assert!(!has(&p.warnings, w), "warning {w:?} unexpected\n{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pin_from_any_source_is_a_pin() {
+        let json = |text: &str| Some((PathBuf::from("/etc/docker/daemon.json"), text.to_string()));
+        let mut rows: Vec<(&str, Facts, Config, &str)> = Vec::new();
+        let mut c = cfg();
+        c.storage_driver = DriverChoice::Overlay2;
+        rows.push(("DIND_STORAGE_DRIVER", seed(20), c, "DIND_STORAGE_DRIVER"));
+        let mut f = seed(20);
+        f.daemon.daemon_json =
+            json("{\"storage-driver\": \"overlay2\", \"log-driver\": \"json-file\"}\n");
+        rows.push((
+            "the seed's daemon.json",
+            f,
+            cfg(),
+            "daemon.json (/etc/docker/daemon.json)",
+        ));
+        let mut f = seed(20);
+        f.daemon.default_docker = Some("# Docker Upstart and SysVinit configuration file\nDOCKER_OPTS=\"--data-root=/home/coder/.docker-data --storage-driver=overlay2\"\n".into());
+        rows.push(("DOCKER_OPTS --storage-driver", f, cfg(), "DOCKER_OPTS"));
+        let mut f = seed(20);
+        f.daemon.default_docker = Some("DOCKER_OPTS=\"-s overlay2\"\n".into());
+        rows.push(("DOCKER_OPTS -s", f, cfg(), "DOCKER_OPTS"));
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        rows.push((
+            "DOCKER_DRIVER as docker:dind sets it",
+            seed(20),
+            c,
+            "DOCKER_DRIVER",
+        ));
+        let mut c = cfg();
+        c.dockerd_args = vec!["--storage-driver=overlay2".into()];
+        rows.push(("DIND_DOCKERD_ARGS", seed(20), c, "DIND_DOCKERD_ARGS"));
+        for (name, f, c, origin) in rows {
+            let p = plan(&f, &c).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let by = p.pinned_by.clone().unwrap_or_default();
+            assert!(
+                by.contains(origin),
+                "{name}: pinned by {by:?}\n{}",
+                p.render()
+            );
+        }
+        assert_eq!(plan(&seed(20), &cfg()).unwrap().pinned_by, None, "auto");
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        let over = plan(&pvc_overlay_facts(), &c).unwrap();
+        assert_eq!(over.driver, Some(Driver::FuseOverlayfs));
+        assert_eq!(
+            over.pinned_by, None,
+            "a pin that cannot work was already overridden"
+        );
+    }
+
+    /// What the next start reads in the daemon.json this plan writes (unchanged when none).
+    fn after_start(mut f: Facts, p: &Plan) -> Facts {
+        for s in &p.steps {
+            if let Action::WriteFile { path, content } = &s.action {
+                if path.as_path() == Path::new("/etc/docker/daemon.json") {
+                    f.daemon.daemon_json = Some((path.clone(), content.clone()));
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn a_driver_dind_init_chose_never_reads_back_as_the_users_pin() {
+        // Auto on a fresh pod; the next start must still be free to choose.
+        let first = plan(&seed(20), &cfg()).unwrap();
+        assert_eq!(first.driver, Some(Driver::Overlay2));
+        let again = after_start(seed(20), &first);
+        assert!(
+            again.daemon.daemon_json.is_some(),
+            "dind-init did write daemon.json"
+        );
+        let mut moved = again.clone();
+        moved.data_root.location.trial = einval(D);
+        let second = plan(&moved, &cfg()).unwrap();
+        assert_eq!(second.pinned_by, None, "{}", second.render());
+        assert_eq!(
+            second.driver,
+            Some(Driver::FuseOverlayfs),
+            "{}",
+            second.render()
+        );
+        let same = plan(&again, &cfg()).unwrap();
+        assert_eq!(
+            dockerd_argv(&same),
+            dockerd_argv(&first),
+            "the same start again"
+        );
+        assert_eq!(daemon_json(&same), None, "nothing left to write");
+
+        // DOCKER_DRIVER once: not a pin from daemon.json at a start without it.
+        let mut c = cfg();
+        c.docker_driver_env = Some("vfs".into());
+        let first = plan(&seed(20), &c).unwrap();
+        let second = plan(&after_start(seed(20), &first), &cfg()).unwrap();
+        assert_eq!(second.pinned_by, None, "{}", second.render());
+
+        // The user's own overlay2 that cannot work here: overridden through a merged
+        // copy, so the user's file (and pin) is what the next start reads.
+        let mut f = pvc_overlay_facts();
+        let users = "{\"storage-driver\": \"overlay2\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        let first = plan(&f, &cfg()).unwrap();
+        assert_eq!(first.driver, Some(Driver::FuseOverlayfs));
+        let next = after_start(f, &first);
+        assert_eq!(
+            next.daemon.daemon_json.as_ref().unwrap().1,
+            users,
+            "untouched"
+        );
+        assert!(dockerd_argv(&first).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
+        // DOCKER_DRIVER saying what the user's file says: the file is theirs, merged in place.
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        let same = plan(&f, &c).unwrap();
+        assert!(!dockerd_argv(&same)
+            .iter()
+            .any(|a| a.starts_with("--config-file")));
+        assert_eq!(daemon_json(&same).unwrap()["storage-driver"], "overlay2");
+
+        let again = plan(&next, &cfg()).unwrap();
+        let users_pin = "storage driver overlay2 set by daemon.json";
+        assert!(has(&again.warnings, users_pin), "{}", again.render());
     }
 
     #[test]
@@ -1806,7 +2195,12 @@ mod tests {
         assert!(why.contains("EINVAL") && why.contains("overlay"), "{why}");
         assert!(why.contains("/dev/longhorn/pvc-8260aa67"), "{why}");
         let json = daemon_json(&p).unwrap();
-        assert_eq!(json["storage-driver"], "overlay2");
+        assert_eq!(
+            json.get("storage-driver"),
+            None,
+            "dind-init's choice is not the user's"
+        );
+        assert!(dockerd_argv(&p).contains(&"--storage-driver=overlay2".to_string()));
         assert_eq!(json["group"], "docker");
         assert_eq!(
             json["shutdown-timeout"], 12,
@@ -1822,6 +2216,7 @@ mod tests {
             dockerd_argv(&p),
             vec![
                 "dockerd".to_string(),
+                "--storage-driver=overlay2".into(),
                 "--containerd=/var/run/docker/containerd/containerd.sock".into()
             ]
         );
@@ -2169,7 +2564,7 @@ mod tests {
             text.contains("containerd --config /var/run/docker/containerd/containerd.toml &  — ")
         );
         assert!(
-            text.contains("dockerd --containerd=/var/run/docker/containerd/containerd.sock &  — ")
+            text.contains("dockerd --storage-driver=fuse-overlayfs --containerd=/var/run/docker/containerd/containerd.sock &  — ")
         );
         assert!(lines.last().unwrap().starts_with("warning: "));
         assert_eq!(sh("a b'c"), "'a b'\\''c'");

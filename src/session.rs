@@ -9,7 +9,7 @@
 
 use crate::apply::{self, Applied};
 use crate::config::{Config, DriverChoice};
-use crate::dockerd::{self, LogPump};
+use crate::dockerd::{self, LogPump, SmokeError, SmokeFailure};
 use crate::error::{Error, Result};
 use crate::init::{self, Init, Output, Ready, Restart, Service, Spawn};
 use crate::plan::{self, Action, Driver, Plan};
@@ -158,6 +158,7 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
                 return code;
             }
             Err(Failed::Broken(e)) => {
+                let e = with_volume_words(e);
                 State {
                     phase: "failed".into(),
                     error: e.to_string(),
@@ -200,6 +201,27 @@ fn is_default_socket(p: &Path) -> bool {
     p == Path::new("/var/run/docker.sock") || p == Path::new("/run/docker.sock")
 }
 
+/// A start that failed on the volume's own trouble (the lock or a mkdir on a full,
+/// read-only or failing PVC) says so in the same words as the trial and the smoke
+/// test, from the errno, so banner and `status` read alike whichever step met it.
+fn with_volume_words(e: Error) -> Error {
+    let (errno, what) = match &e {
+        Error::Sys { errno, call, .. } => (Some(*errno as i32), format!("{call}: {errno}")),
+        Error::Io { op, path, source } => (
+            source.raw_os_error(),
+            format!("{op} {}: {source}", path.display()),
+        ),
+        _ => (None, String::new()),
+    };
+    match errno.and_then(probe::Trouble::from_errno) {
+        Some(t) => Error::Docker {
+            msg: format!("{}: {what}", t.words()),
+            hint: t.remedy().into(),
+        },
+        None => e,
+    }
+}
+
 /// The loud explanation shown when the command starts without Docker.
 fn banner(e: &Error) {
     let line = "=".repeat(72);
@@ -240,18 +262,20 @@ const SMOKE_STEP: Duration = Duration::from_secs(5);
 /// this it counts as failed (a hung daemon, not a storage verdict).
 const SMOKE_BUDGET: Duration = Duration::from_secs(20);
 
-/// A smoke-test failure that says the storage cannot mount (a slower driver may
-/// help), as opposed to a timeout, a full disk or a crash (it would not).
-fn is_storage_failure(e: &Error) -> bool {
-    let m = e.to_string().to_lowercase();
-    [
-        "mount",
-        "invalid argument",
-        "not supported",
-        "operation not permitted",
-    ]
-    .iter()
-    .any(|w| m.contains(w))
+/// The driver to restart dockerd with after the smoke test failed with `failure` on
+/// `driver`, or None: keep the driver and report the failure as what it is. Only a
+/// mount refusal may move on, and never away from a driver the user pinned (in any
+/// of DIND_STORAGE_DRIVER, daemon.json, DOCKER_OPTS, DOCKER_DRIVER, DIND_DOCKERD_ARGS).
+pub fn retry_driver(
+    failure: SmokeFailure,
+    driver: Option<Driver>,
+    pinned: bool,
+    fuse_usable: bool,
+) -> Option<Driver> {
+    if pinned || !failure.may_change_driver() {
+        return None;
+    }
+    driver.and_then(|d| fallback(d, fuse_usable))
 }
 
 /// Probe, plan, apply, start the daemons, wait until they answer, smoke-test
@@ -271,13 +295,14 @@ fn start_docker(
     lock: &mut Option<Applied>,
 ) -> std::result::Result<PathBuf, Failed> {
     let facts = probe::probe(cfg, &Roots::default());
-    let pinned = cfg.storage_driver != DriverChoice::Auto;
+    let mut pinned = false;
     let mut cfg = cfg.clone();
     let mut pumps: Vec<LogPump> = Vec::new();
     for attempt in 0..3 {
         let plan = plan::plan(&facts, &cfg).map_err(Failed::Broken)?;
         log_plan(&plan);
         if attempt == 0 {
+            pinned = plan.pinned_by.is_some();
             *lock = Some(apply::apply(&plan, sys).map_err(Failed::Broken)?);
             docker_group(plan.docker_group.as_deref(), user, sys);
             nest_cgroup(init);
@@ -413,14 +438,19 @@ fn start_docker(
                 cache_version(&facts, &cfg, sys);
                 return Ok(socket);
             }
-            Err(e) => e,
+            Err(e) => SmokeError {
+                failure: e.failure.given(&dockerd::VolumeNow::of(&data_root)),
+                ..e
+            },
         };
-        let next = driver.and_then(|d| fallback(d, facts.fuse_usable()));
+        let next = retry_driver(e.failure, driver, pinned, facts.fuse_usable());
         match next {
-            Some(next) if !pinned && attempt < 2 && is_storage_failure(&e) => {
+            Some(next) if attempt < 2 => {
                 warn!(
-                    "smoke test failed with {}: {e}; trying {} instead",
+                    "smoke test failed with {}: {}: {}; trying {} instead",
                     driver.map(|d| d.name()).unwrap_or("?"),
+                    e.failure.words(),
+                    e.msg,
                     next.name()
                 );
                 if let Some(pos) = services.iter().position(|s| s.name == "dockerd") {
@@ -432,7 +462,7 @@ fn start_docker(
                 }
                 cfg.storage_driver = choice_of(next);
             }
-            _ => return Err(Failed::Broken(e)),
+            _ => return Err(Failed::Broken(e.into())),
         }
     }
     Err(Failed::Broken(Error::Docker {
@@ -447,36 +477,42 @@ fn smoke(
     init: &mut Init,
     socket: &Path,
     services: &mut [Service],
-) -> std::result::Result<Result<dockerd::SmokeReport>, Failed> {
+) -> std::result::Result<std::result::Result<dockerd::SmokeReport, SmokeError>, Failed> {
     let sock = socket.to_path_buf();
     let handle = std::thread::Builder::new()
         .name("smoke-test".into())
         .stack_size(256 * 1024)
-        .spawn(move || dockerd::smoke_test_with(&sock, SMOKE_STEP))
+        .spawn(move || dockerd::smoke_test_typed(&sock, SMOKE_STEP))
         .map_err(|e| Failed::Broken(Error::io("start the smoke-test thread for", socket, e)))?;
     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
     match init.wait_ready(&watch, Instant::now() + SMOKE_BUDGET, POLL, || handle.is_finished()) {
         Ready::Ready => Ok(handle.join().unwrap_or_else(|_| {
-            Err(Error::Docker {
-                msg: "the smoke test thread failed".into(),
-                hint: "report this as a bug".into(),
+            Err(SmokeError {
+                failure: SmokeFailure::Other,
+                msg: "the smoke test thread failed (report this as a bug)".into(),
             })
         })),
         Ready::Stopped(sig) => Err(Failed::Stopped(sig)),
         Ready::Exited { pid, code } => {
             let name = forget(services, pid);
-            Err(Failed::Broken(Error::Docker {
-                msg: format!("{name} exited with {code} during the storage smoke test"),
-                hint: "read its last lines above in the pod log; `dind-init doctor` checks storage".into(),
-            }))
+            Err(Failed::Broken(
+                SmokeError {
+                    failure: SmokeFailure::DaemonDied,
+                    msg: format!("{name} exited with {code} during the storage smoke test"),
+                }
+                .into(),
+            ))
         }
-        Ready::TimedOut => Err(Failed::Broken(Error::Docker {
-            msg: format!(
-                "the storage smoke test did not finish within {} s (Docker answers /_ping but not the image and container API)",
-                SMOKE_BUDGET.as_secs()
-            ),
-            hint: "read dockerd's lines above in the pod log; the driver was left as planned".into(),
-        })),
+        Ready::TimedOut => Err(Failed::Broken(
+            SmokeError {
+                failure: SmokeFailure::Timeout,
+                msg: format!(
+                    "the storage smoke test did not finish within {} s (Docker answers /_ping but not the image and container API)",
+                    SMOKE_BUDGET.as_secs()
+                ),
+            }
+            .into(),
+        )),
     }
 }
 
@@ -704,6 +740,78 @@ mod tests {
             Driver::Native,
         ] {
             assert_eq!(format!("{:?}", choice_of(d)), format!("{d:?}"));
+        }
+    }
+
+    #[test]
+    fn only_a_mount_refusal_of_an_unpinned_driver_moves_to_the_next_driver() {
+        use crate::probe::Trouble;
+        use SmokeFailure::*;
+        let o2 = Some(Driver::Overlay2);
+        // (failure, driver, pinned, fuse usable, the driver to restart with)
+        let rows = [
+            (Volume(Trouble::VolumeFull), o2, false, true, None),
+            (Volume(Trouble::ReadOnly), o2, false, true, None),
+            (Volume(Trouble::Io), o2, false, true, None),
+            (Timeout, o2, false, true, None),
+            (ConnectionLost, o2, false, true, None),
+            (DaemonDied, o2, false, true, None),
+            (Api { status: 500 }, o2, false, true, None),
+            (Other, o2, false, true, None),
+            (MountRefused, o2, false, true, Some(Driver::FuseOverlayfs)),
+            (MountRefused, o2, false, false, Some(Driver::Vfs)),
+            (
+                MountRefused,
+                Some(Driver::Overlayfs),
+                false,
+                true,
+                Some(Driver::Native),
+            ),
+            (MountRefused, Some(Driver::Vfs), false, true, None),
+            (MountRefused, o2, true, true, None),
+            (MountRefused, None, false, true, None),
+        ];
+        for (failure, driver, pinned, fuse, want) in rows {
+            assert_eq!(
+                retry_driver(failure, driver, pinned, fuse),
+                want,
+                "{failure:?} on {driver:?}, pinned {pinned}, fuse {fuse}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_start_stopped_by_the_volume_says_so() {
+        use nix::errno::Errno;
+        let lock = |errno| Error::Sys {
+            call: "flock --exclusive /home/coder/.docker-data/.dind-init.lock: write holder".into(),
+            errno,
+            hint: "check the volume".into(),
+        };
+        let rows = [
+            (lock(Errno::ENOSPC), Some("volume full: ")),
+            (lock(Errno::EROFS), Some("read-only volume: ")),
+            (
+                Error::io(
+                    "create",
+                    "/home/coder/.docker-data",
+                    std::io::Error::from_raw_os_error(libc::EIO),
+                ),
+                Some("I/O error on the volume: "),
+            ),
+            (lock(Errno::EACCES), None),
+        ];
+        for (e, words) in rows {
+            let before = e.to_string();
+            let after = with_volume_words(e).to_string();
+            match words {
+                Some(w) => {
+                    let what = before.split(" — fix: ").next().unwrap();
+                    assert!(after.starts_with(&format!("{w}{what} — fix: ")), "{after}");
+                    assert_eq!(after.matches(" — fix: ").count(), 1, "{after}");
+                }
+                None => assert_eq!(after, before),
+            }
         }
     }
 
