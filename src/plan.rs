@@ -1282,6 +1282,7 @@ mod tests {
             euid: 0,
             cap_sys_admin: true,
             cgroup: CgroupVersion::V2,
+            kernel: Ok("6.8.0-1017-aws".into()),
             dev_fuse: Ok(()),
             fuse_overlayfs: Some("/usr/bin/fuse-overlayfs".into()),
             containerd_bin: Some("/usr/bin/containerd".into()),

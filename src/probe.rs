@@ -543,6 +543,16 @@ pub fn cgroup_version(mounts: &[Mount], root: &Path) -> CgroupVersion {
 // ---------------------------------------------------------------------------
 // dockerd
 
+/// The kernel's release, as `uname -r` prints it, from procfs.
+pub fn kernel_release(proc: &Path) -> std::result::Result<String, String> {
+    let file = proc.join("sys/kernel/osrelease");
+    match std::fs::read_to_string(&file) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        Ok(_) => Err(format!("{} is empty", file.display())),
+        Err(e) => Err(format!("read {}: {e}", file.display())),
+    }
+}
+
 /// A Docker engine version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Version {
@@ -1332,6 +1342,8 @@ pub struct Facts {
     pub mounts: std::result::Result<Vec<Mount>, String>,
     /// cgroup v1, v2 or hybrid.
     pub cgroup: CgroupVersion,
+    /// The kernel's release (`uname -r`), or why it is unknown.
+    pub kernel: std::result::Result<String, String>,
     /// `/dev/fuse` opens read-write.
     pub dev_fuse: std::result::Result<(), String>,
     /// fuse-overlayfs on PATH.
@@ -1691,6 +1703,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         euid,
         cap_sys_admin: cap,
         cgroup: cgroup_version(table, &roots.sys_cgroup),
+        kernel: kernel_release(&roots.proc),
         dev_fuse: dev_fuse_usable(&roots.dev),
         fuse_overlayfs: which("fuse-overlayfs", &path_var),
         containerd_version: match containerd_pending {
@@ -2360,6 +2373,17 @@ mod tests {
         assert_eq!(f.var_lib_docker.drivers[0].driver, Driver::Vfs);
         assert!(f.var_lib_docker.mount.is_none());
         assert_eq!(f.cgroup, CgroupVersion::Hybrid);
+        assert!(
+            f.kernel.is_err(),
+            "no sys/kernel/osrelease in the fake /proc"
+        );
+        assert_eq!(
+            kernel_release(Path::new("/proc")),
+            Ok(std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap()
+                .trim()
+                .to_string())
+        );
         assert!(f.dev_fuse.is_err());
         assert!(f.dockerd.version.is_err());
         match &f.containerd_bin {
