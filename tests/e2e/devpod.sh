@@ -486,6 +486,18 @@ expect_data_on_pvc() {
 	fi
 }
 
+# --- issue 14: the separate containerd reads dind-init's config without migrating it (containerd
+# 2.x warns "Configuration migrated from version 2" for a version 2 file). dind-init forwards
+# containerd's lines prefixed "containerd: ", so its boot line proves the log was seen.
+expect_containerd_config_as_written() { # expect_containerd_config_as_written NAME
+	expect_log "$1" '^containerd: .*successfully booted' "containerd boot line (dind-init forwards containerd's log)"
+	if grep -E '^containerd: .*Configuration migrated' "$LOGS/$1.log" | sed 's/^/  /' >&2; then
+		fail "pod run '$1': containerd migrated the config dind-init wrote (above)"
+	fi
+	echo "evidence: containerd $(grep -oE '^containerd: .*msg="starting containerd".* version=[^ ]+' "$LOGS/$1.log" | grep -oE '[^=]+$' | tr -d '"' | head -1) booted with dind-init's config as written (no migration)"
+}
+# --- end issue 14
+
 check_prereqs() {
 	local p
 	for p in unshare chroot mkfs.ext4 losetup mount flock busybox findmnt; do
@@ -557,6 +569,7 @@ scenario_basic() {
 	expect_log basic '^STATUS_RC=0$' "exit 0 from \`dind-init status\` run as coder (uid 1000) $(grep -E '^STATUS_(RC|LINE)=' "$LOGS/basic.log" | tr '\n' ' ')"
 	expect_log basic '^STATUS_LINE=ready:' "'ready:' line from \`dind-init status\` run as coder"
 	expect_data_on_pvc
+	[[ $MODE != separate ]] || expect_containerd_config_as_written basic
 	say "PASS (b) in $DUR_MS ms: overlay driver on ext4, build and run as uid 1000, dind-init status ready for uid 1000"
 }
 
