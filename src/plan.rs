@@ -1167,7 +1167,7 @@ pub fn containerd_config_version(containerd: Option<probe::Version>) -> u32 {
 /// its own containerd. containerd 2.x keeps this ID for the CRI gRPC service and moved only
 /// CRI's settings to `io.containerd.cri.v1.images` / `io.containerd.cri.v1.runtime`; those two
 /// stay loaded because disabling them makes the pod-sandbox controllers fail with warnings.
-pub const CRI_PLUGIN: &str = "io.containerd.grpc.v1.cri";
+const CRI_PLUGIN: &str = "io.containerd.grpc.v1.cri";
 
 /// containerd's config mirroring moby's managed containerd (libcontainerd/supervisor):
 /// root `<data-root>/containerd/daemon`, state `<exec-root>/containerd/daemon`,
@@ -1184,7 +1184,7 @@ pub fn containerd_toml(
          version = {}\n\
          root = {}\n\
          state = {}\n\
-         disabled_plugins = [{}]\n\
+         disabled_plugins = [\"{CRI_PLUGIN}\"]\n\
          \n\
          [grpc]\n  address = {}\n\
          \n\
@@ -1192,7 +1192,6 @@ pub fn containerd_toml(
         containerd_config_version(containerd),
         toml_str(&docker_root.join("containerd/daemon")),
         toml_str(&dir.join("daemon")),
-        toml_str(Path::new(CRI_PLUGIN)),
         toml_str(&dir.join("containerd.sock")),
         toml_str(&dir.join("containerd-debug.sock")),
     )
