@@ -127,6 +127,7 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         ),
         Err(e) => check(Fail, "dockerd", e.clone(), "install Docker in the image (e.g. apt-get install docker.io) or set DIND_DOCKERD to its path"),
     });
+    out.push(containerd_check(facts));
     out.push(match (&facts.dev_fuse, &facts.fuse_overlayfs) {
         (std::result::Result::Ok(()), Some(p)) => check(
             Ok,
@@ -147,7 +148,16 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             "only needed when no volume can host overlay: apt-get install fuse-overlayfs",
         ),
     });
-    out.push(check(Ok, "cgroups", format!("{:?}", facts.cgroup), ""));
+    out.push(match &facts.kernel {
+        std::result::Result::Ok(release) => check(Ok, "kernel", format!("Linux {release}"), ""),
+        Err(e) => check(
+            Warn,
+            "kernel",
+            e.clone(),
+            "mount procfs at /proc: dockerd and runc need it too",
+        ),
+    });
+    out.push(check(Ok, "cgroups", cgroup_words(facts.cgroup).into(), ""));
     if !facts.stale_pidfiles.is_empty() {
         let list: Vec<String> = facts
             .stale_pidfiles
@@ -265,6 +275,44 @@ fn trial_check(loc: &probe::Location) -> Check {
     }
 }
 
+/// The containerd on PATH, its version and the config format a separate containerd gets.
+fn containerd_check(facts: &Facts) -> Check {
+    match (&facts.containerd_bin, &facts.containerd_version) {
+        (Some(bin), Ok(v)) => check(
+            Verdict::Ok,
+            "containerd",
+            format!(
+                "{} {v} (reads config version {})",
+                bin.display(),
+                plan::containerd_config_version(Some(*v))
+            ),
+            "",
+        ),
+        (Some(bin), Err(e)) => check(
+            Verdict::Warn,
+            "containerd",
+            format!("{}: {e}", bin.display()),
+            "run `containerd --version`: with its version unknown a separate containerd gets config version 2, which containerd 2.x migrates at every start",
+        ),
+        (None, _) => check(
+            Verdict::Warn,
+            "containerd",
+            "not on PATH".into(),
+            "install containerd (Debian: containerd; Docker's packages: containerd.io): dockerd needs it unless a containerd already serves",
+        ),
+    }
+}
+
+/// The cgroup mode in words: which hierarchy runc and dockerd's cgroup driver see.
+fn cgroup_words(c: probe::CgroupVersion) -> &'static str {
+    match c {
+        probe::CgroupVersion::V1 => "v1 (one hierarchy per controller)",
+        probe::CgroupVersion::Hybrid => "hybrid (v1 controllers, a v2 hierarchy beside them)",
+        probe::CgroupVersion::V2 => "v2 (the unified hierarchy)",
+        probe::CgroupVersion::Unknown => "unknown (no cgroup filesystem at /sys/fs/cgroup)",
+    }
+}
+
 fn from_text(f: probe::DataRootFrom) -> &'static str {
     match f {
         probe::DataRootFrom::Setting => "DIND_DATA_ROOT",
@@ -306,6 +354,29 @@ fn as_pid1(mut facts: Facts) -> Facts {
     facts
 }
 
+/// `doctor --json`: the facts (kernel, cgroup, dockerd and containerd versions among them),
+/// the plan, the checks and PID 1's state.
+fn report_json(
+    facts: &Facts,
+    plan: &Result<Plan, String>,
+    checks: &[Check],
+    state: Option<&State>,
+) -> serde_json::Result<String> {
+    #[derive(Serialize)]
+    struct Report<'a> {
+        facts: &'a Facts,
+        plan: &'a Result<Plan, String>,
+        checks: &'a [Check],
+        state: Option<&'a State>,
+    }
+    serde_json::to_string_pretty(&Report {
+        facts,
+        plan,
+        checks,
+        state,
+    })
+}
+
 /// `dind-init doctor`: facts, plan and checks with remedies. Exit 1 when a check fails.
 pub fn doctor(cfg: &Config, json: bool) -> i32 {
     not_root_note();
@@ -316,19 +387,7 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
     checks.extend(self::checks(&facts, &plan, state.as_ref()));
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     if json {
-        #[derive(Serialize)]
-        struct Report<'a> {
-            facts: &'a Facts,
-            plan: &'a Result<Plan, String>,
-            checks: &'a [Check],
-            state: Option<&'a State>,
-        }
-        match serde_json::to_string_pretty(&Report {
-            facts: &facts,
-            plan: &plan,
-            checks: &checks,
-            state: state.as_ref(),
-        }) {
+        match report_json(&facts, &plan, &checks, state.as_ref()) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("dind-init: error: cannot encode the report: {e}");
@@ -455,6 +514,145 @@ mod tests {
         let mut s = ready();
         s.phase = "starting".into();
         assert_eq!(status_of(&s, |_| true), 1);
+    }
+
+    /// Facts from a probe of an empty tree, with the kernel and engine facts set per row.
+    fn facts(
+        kernel: Result<&str, &str>,
+        cgroup: probe::CgroupVersion,
+        dockerd: (u32, u32, u32),
+        containerd: Option<Result<(u32, u32, u32), &str>>,
+    ) -> Facts {
+        let t = std::env::temp_dir().join(format!("dind-init-doctor-{}", std::process::id()));
+        let roots = Roots {
+            proc: t.join("proc"),
+            etc: t.join("etc"),
+            dev: t.join("dev"),
+            sys_cgroup: t.join("cgroup"),
+            sys_class_net: t.join("net"),
+            run: t.join("run"),
+            var_run: t.join("var/run"),
+            var_lib: t.join("var/lib"),
+        };
+        let cfg = Config {
+            dockerd: "/nonexistent/dockerd".into(),
+            ..Config::default()
+        };
+        let v = |(major, minor, patch)| probe::Version {
+            major,
+            minor,
+            patch,
+        };
+        let mut f = probe::probe(&cfg, &roots);
+        f.kernel = kernel.map(String::from).map_err(String::from);
+        f.cgroup = cgroup;
+        f.dockerd.version = Ok(v(dockerd));
+        f.containerd_bin = containerd.map(|_| "/usr/bin/containerd".into());
+        f.containerd_version = match containerd {
+            Some(r) => r.map(v).map_err(String::from),
+            None => Err("containerd is not on PATH".into()),
+        };
+        f
+    }
+
+    #[test]
+    fn kernel_cgroup_and_engine_versions_are_reported() {
+        use probe::CgroupVersion::*;
+        let rows = [
+            (
+                facts(
+                    Ok("6.1.0-28-amd64"),
+                    Hybrid,
+                    (20, 10, 24),
+                    Some(Ok((1, 6, 20))),
+                ),
+                [
+                    "✔ kernel: Linux 6.1.0-28-amd64",
+                    "✔ cgroups: hybrid (v1 controllers, a v2 hierarchy beside them)",
+                    "✔ dockerd: /nonexistent/dockerd 20.10.24 (graphdriver)",
+                    "✔ containerd: /usr/bin/containerd 1.6.20 (reads config version 2)",
+                ],
+            ),
+            (
+                facts(
+                    Ok("6.12.48+deb13-amd64"),
+                    V2,
+                    (26, 1, 5),
+                    Some(Ok((1, 7, 24))),
+                ),
+                [
+                    "✔ kernel: Linux 6.12.48+deb13-amd64",
+                    "✔ cgroups: v2 (the unified hierarchy)",
+                    "✔ dockerd: /nonexistent/dockerd 26.1.5 (graphdriver)",
+                    "✔ containerd: /usr/bin/containerd 1.7.24 (reads config version 2)",
+                ],
+            ),
+            (
+                facts(Ok("5.15.0-1071-aws"), V1, (28, 5, 2), Some(Ok((2, 1, 9)))),
+                [
+                    "✔ kernel: Linux 5.15.0-1071-aws",
+                    "✔ cgroups: v1 (one hierarchy per controller)",
+                    "✔ dockerd: /nonexistent/dockerd 28.5.2 (graphdriver)",
+                    "✔ containerd: /usr/bin/containerd 2.1.9 (reads config version 3)",
+                ],
+            ),
+            (
+                facts(
+                    Err("read /proc/sys/kernel/osrelease: gone"),
+                    Unknown,
+                    (29, 0, 1),
+                    None,
+                ),
+                [
+                    "! kernel: read /proc/sys/kernel/osrelease: gone",
+                    "✔ cgroups: unknown (no cgroup filesystem at /sys/fs/cgroup)",
+                    "✔ dockerd: /nonexistent/dockerd 29.0.1 (graphdriver)",
+                    "! containerd: not on PATH",
+                ],
+            ),
+            (
+                facts(
+                    Ok("6.8.0"),
+                    V2,
+                    (28, 5, 2),
+                    Some(Err("`containerd --version` exited with 1")),
+                ),
+                [
+                    "✔ kernel: Linux 6.8.0",
+                    "✔ cgroups: v2 (the unified hierarchy)",
+                    "✔ dockerd: /nonexistent/dockerd 28.5.2 (graphdriver)",
+                    "! containerd: /usr/bin/containerd: `containerd --version` exited with 1",
+                ],
+            ),
+        ];
+        for (f, want) in rows {
+            let text = render_checks(&checks(&f, &Err("not planned".into()), None));
+            let lines: Vec<&str> = text.lines().collect();
+            for w in want {
+                assert!(lines.contains(&w), "no line {w:?} in:\n{text}");
+            }
+            // The same facts in `doctor --json`.
+            let json: serde_json::Value =
+                serde_json::from_str(&report_json(&f, &Err("x".into()), &[], None).unwrap())
+                    .unwrap();
+            let facts = &json["facts"];
+            assert_eq!(facts["kernel"], serde_json::to_value(&f.kernel).unwrap());
+            assert_eq!(facts["cgroup"], serde_json::to_value(f.cgroup).unwrap());
+            assert_eq!(
+                facts["dockerd"]["version"]["Ok"]["major"],
+                f.dockerd.version.as_ref().unwrap().major
+            );
+            assert_eq!(
+                facts["containerd_version"],
+                serde_json::to_value(&f.containerd_version).unwrap()
+            );
+        }
+        let f = facts(Ok("6.8.0"), Hybrid, (28, 5, 2), Some(Ok((2, 1, 9))));
+        let json = report_json(&f, &Err("x".into()), &[], None).unwrap();
+        let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(j["facts"]["kernel"]["Ok"], "6.8.0");
+        assert_eq!(j["facts"]["cgroup"], "hybrid");
+        assert_eq!(j["facts"]["containerd_version"]["Ok"]["major"], 2);
     }
 
     #[test]

@@ -1258,7 +1258,11 @@ fn plan_with(
             p.push(
                 Action::WriteFile {
                     path: toml_path.clone(),
-                    content: containerd_toml(&docker_root, &exec_root),
+                    content: containerd_toml(
+                        &docker_root,
+                        &exec_root,
+                        facts.containerd_version.as_ref().ok().copied(),
+                    ),
                 },
                 "the root, state and socket dockerd's own containerd uses, so switching DIND_CONTAINERD between separate and managed loses no image, container or volume",
             );
@@ -1306,21 +1310,43 @@ fn toml_str(p: &Path) -> String {
     toml::Value::String(p.to_string_lossy().into_owned()).to_string()
 }
 
+/// The config format a containerd reads: version 3 from containerd 2.0 (2.x migrates a
+/// version 2 file at every start, with a warning; 1.7 refuses version 3). Version 2 when
+/// the version is unknown: every containerd dockerd ships with reads it.
+pub fn containerd_config_version(containerd: Option<probe::Version>) -> u32 {
+    match containerd {
+        Some(v) if v.major >= 2 => 3,
+        _ => 2,
+    }
+}
+
+/// The plugin `disabled_plugins` names to turn CRI (Kubernetes' API) off, as dockerd does for
+/// its own containerd. containerd 2.x keeps this ID for the CRI gRPC service and moved only
+/// CRI's settings to `io.containerd.cri.v1.images` / `io.containerd.cri.v1.runtime`; those two
+/// stay loaded because disabling them makes the pod-sandbox controllers fail with warnings.
+const CRI_PLUGIN: &str = "io.containerd.grpc.v1.cri";
+
 /// containerd's config mirroring moby's managed containerd (libcontainerd/supervisor):
 /// root `<data-root>/containerd/daemon`, state `<exec-root>/containerd/daemon`,
-/// socket `<exec-root>/containerd/containerd.sock`, CRI disabled.
-pub fn containerd_toml(docker_root: &Path, exec_root: &Path) -> String {
+/// socket `<exec-root>/containerd/containerd.sock`, CRI disabled, in the config format of
+/// the containerd that will read it.
+pub fn containerd_toml(
+    docker_root: &Path,
+    exec_root: &Path,
+    containerd: Option<probe::Version>,
+) -> String {
     let dir = exec_root.join("containerd");
     format!(
         "# Written by dind-init: the same layout dockerd's own (managed) containerd uses.\n\
-         version = 2\n\
+         version = {}\n\
          root = {}\n\
          state = {}\n\
-         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         disabled_plugins = [\"{CRI_PLUGIN}\"]\n\
          \n\
          [grpc]\n  address = {}\n\
          \n\
          [debug]\n  address = {}\n",
+        containerd_config_version(containerd),
         toml_str(&docker_root.join("containerd/daemon")),
         toml_str(&dir.join("daemon")),
         toml_str(&dir.join("containerd.sock")),
@@ -1391,6 +1417,20 @@ mod tests {
         }
     }
 
+    /// The containerd Debian ships beside Docker `major`: bookworm 1.6, trixie 1.7, sid 2.1.
+    fn containerd_of(major: u32) -> Version {
+        let (major, minor) = match major {
+            ..=20 => (1, 6),
+            21..=27 => (1, 7),
+            _ => (2, 1),
+        };
+        Version {
+            major,
+            minor,
+            patch: 9,
+        }
+    }
+
     /// The seed's pod: 26-layer overlay root, Longhorn ext4 PVC on /home/coder, Docker `major`.
     fn seed(major: u32) -> Facts {
         let m = mounts("k3s-devpod.txt");
@@ -1398,9 +1438,11 @@ mod tests {
             euid: 0,
             cap_sys_admin: true,
             cgroup: CgroupVersion::V2,
+            kernel: Ok("6.8.0-1017-aws".into()),
             dev_fuse: Ok(()),
             fuse_overlayfs: Some("/usr/bin/fuse-overlayfs".into()),
             containerd_bin: Some("/usr/bin/containerd".into()),
+            containerd_version: Ok(containerd_of(major)),
             dockerd: Dockerd {
                 program: "dockerd".into(),
                 version: Ok(version(major)),
@@ -2257,7 +2299,11 @@ mod tests {
             })
             .unwrap();
         let t: toml::Table = text.parse().unwrap();
-        assert_eq!(t["version"].as_integer(), Some(2));
+        assert_eq!(
+            t["version"].as_integer(),
+            Some(3),
+            "Docker 29's containerd 2.1"
+        );
         assert_eq!(
             t["root"].as_str(),
             Some("/var/lib/docker/containerd/daemon")
@@ -2274,9 +2320,59 @@ mod tests {
             t["disabled_plugins"].as_array().unwrap()[0].as_str(),
             Some("io.containerd.grpc.v1.cri")
         );
-        let odd = containerd_toml(Path::new("/data \"x\""), Path::new("/run/d"));
+        let odd = containerd_toml(Path::new("/data \"x\""), Path::new("/run/d"), None);
         let t: toml::Table = odd.parse().unwrap();
         assert_eq!(t["root"].as_str(), Some("/data \"x\"/containerd/daemon"));
+    }
+
+    /// containerd 2.x reads config version 3 (a version 2 file is migrated at every start,
+    /// with a warning); 1.7 refuses version 3. CRI's gRPC plugin keeps its ID in 2.x.
+    #[test]
+    fn containerd_config_follows_containerds_version() {
+        let v = |major, minor, patch| {
+            Some(Version {
+                major,
+                minor,
+                patch,
+            })
+        };
+        let rows: &[(&str, Option<Version>, i64)] = &[
+            ("bookworm 1.6.20", v(1, 6, 20), 2),
+            ("trixie 1.7.24", v(1, 7, 24), 2),
+            ("sid 2.1.9", v(2, 1, 9), 3),
+            ("2.0.0", v(2, 0, 0), 3),
+            ("a future 3.0", v(3, 0, 0), 3),
+            ("unknown: every containerd reads version 2", None, 2),
+        ];
+        for (what, version, want) in rows {
+            let text = containerd_toml(Path::new(D), Path::new("/var/run/docker"), *version);
+            let t: toml::Table = text.parse().unwrap();
+            assert_eq!(t["version"].as_integer(), Some(*want), "{what}");
+            let disabled: Vec<_> = t["disabled_plugins"].as_array().unwrap().iter().collect();
+            assert_eq!(
+                disabled,
+                [&toml::Value::from("io.containerd.grpc.v1.cri")],
+                "{what}"
+            );
+        }
+        // The plan writes what the probed containerd reads.
+        for (major, want) in [(20, 2), (26, 2), (28, 3)] {
+            let p = plan(&seed(major), &cfg()).unwrap();
+            let text = p
+                .steps
+                .iter()
+                .find_map(|s| match &s.action {
+                    Action::WriteFile { path, content } if path.ends_with("containerd.toml") => {
+                        Some(content.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            assert!(
+                text.contains(&format!("\nversion = {want}\n")),
+                "Docker {major}: {text}"
+            );
+        }
     }
 
     #[test]
@@ -2287,7 +2383,11 @@ mod tests {
         assert_eq!(kinds(&p), seq(&[&["mkdir", "lock", "write"], &SEPARATE]));
         assert_eq!(daemon_json(&p).unwrap()["data-root"], D);
         assert_eq!(p.docker_root, Some(D.into()));
-        let text = containerd_toml(Path::new(D), Path::new("/var/run/docker"));
+        let text = containerd_toml(
+            Path::new(D),
+            Path::new("/var/run/docker"),
+            Some(containerd_of(29)),
+        );
         assert!(p.steps.iter().any(|s| s.action
             == Action::WriteFile {
                 path: "/var/run/docker/containerd/containerd.toml".into(),

@@ -551,6 +551,16 @@ pub fn cgroup_version(mounts: &[Mount], root: &Path) -> CgroupVersion {
 // ---------------------------------------------------------------------------
 // dockerd
 
+/// The kernel's release, as `uname -r` prints it, from procfs.
+pub fn kernel_release(proc: &Path) -> std::result::Result<String, String> {
+    let file = proc.join("sys/kernel/osrelease");
+    match std::fs::read_to_string(&file) {
+        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
+        Ok(_) => Err(format!("{} is empty", file.display())),
+        Err(e) => Err(format!("read {}: {e}", file.display())),
+    }
+}
+
 /// A Docker engine version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Version {
@@ -588,7 +598,21 @@ pub fn parse_docker_version(text: &str) -> Option<Version> {
 
 /// Run `<program> --version` (at most 5 s) and parse it.
 pub fn dockerd_version(program: &str) -> std::result::Result<Version, String> {
-    finish_version(program, spawn_version(program))
+    finish_version(program, spawn_version(program), parse_docker_version)
+}
+
+/// Parse `containerd --version` output: "containerd <module> <version> [<revision>]", e.g.
+/// "containerd github.com/containerd/containerd/v2 2.1.9+unknown" (Debian) or
+/// "containerd containerd.io v1.7.27 05044ec0a9a7" (Docker's packages).
+pub fn parse_containerd_version(text: &str) -> Option<Version> {
+    let word = text.split_whitespace().nth(2)?;
+    let word = word.strip_prefix('v').unwrap_or(word);
+    parse_docker_version(&format!("version {word}"))
+}
+
+/// Run `<program> --version` (at most 5 s) for a containerd and parse it.
+pub fn containerd_version(program: &str) -> std::result::Result<Version, String> {
+    finish_version(program, spawn_version(program), parse_containerd_version)
 }
 
 /// File in DATA_ROOT caching `dockerd --version` for the binary it was read from.
@@ -619,6 +643,14 @@ pub fn version_cache_text(key: &str, version: &Version) -> String {
     format!("{key}\nDocker version {version}\n")
 }
 
+/// File in DATA_ROOT caching `containerd --version` (same layout as [`VERSION_CACHE`]).
+pub const CONTAINERD_VERSION_CACHE: &str = ".dind-init-containerd-version";
+
+/// The containerd cache file's text for `key` and `version`.
+pub fn containerd_cache_text(key: &str, version: &Version) -> String {
+    format!("{key}\ncontainerd version {version}\n")
+}
+
 /// The cached version, when the file is for exactly this binary.
 fn read_version_cache(file: &Path, key: &str) -> Option<Version> {
     let text = std::fs::read_to_string(file).ok()?;
@@ -642,6 +674,7 @@ fn spawn_version(program: &str) -> std::result::Result<std::process::Child, Stri
 fn finish_version(
     program: &str,
     child: std::result::Result<std::process::Child, String>,
+    parse: fn(&str) -> Option<Version>,
 ) -> std::result::Result<Version, String> {
     use std::io::Read;
     let mut child = child?;
@@ -665,7 +698,7 @@ fn finish_version(
     if !status.success() {
         return Err(format!("`{program} --version` exited with {status}"));
     }
-    parse_docker_version(&out).ok_or_else(|| format!("cannot read a version in {:?}", out.trim()))
+    parse(&out).ok_or_else(|| format!("cannot read a version in {:?}", out.trim()))
 }
 
 /// The `containerd-snapshotter` feature as the user set it (daemon.json `features` or
@@ -1625,12 +1658,16 @@ pub struct Facts {
     pub mounts: std::result::Result<Vec<Mount>, String>,
     /// cgroup v1, v2 or hybrid.
     pub cgroup: CgroupVersion,
+    /// The kernel's release (`uname -r`), or why it is unknown.
+    pub kernel: std::result::Result<String, String>,
     /// `/dev/fuse` opens read-write.
     pub dev_fuse: std::result::Result<(), String>,
     /// fuse-overlayfs on PATH.
     pub fuse_overlayfs: Option<PathBuf>,
     /// containerd on PATH (for the separate containerd).
     pub containerd_bin: Option<PathBuf>,
+    /// Its version (the config format it reads depends on it), or why it is unknown.
+    pub containerd_version: std::result::Result<Version, String>,
     /// dockerd and its version.
     pub dockerd: Dockerd,
     /// The user's daemon configuration.
@@ -1814,6 +1851,34 @@ fn choose_data_root(
     )
 }
 
+/// `containerd --version`, from the data root's cache for this very binary or run beside
+/// the other probes (a Go binary: 30–90 ms).
+enum ContainerdVersion {
+    Cached(Version),
+    Running(PathBuf, std::result::Result<std::process::Child, String>),
+}
+
+impl ContainerdVersion {
+    fn start(bin: &Path, data_root: &Path) -> ContainerdVersion {
+        let program = bin.to_string_lossy();
+        let cached = version_cache_key(&program)
+            .and_then(|k| read_version_cache(&data_root.join(CONTAINERD_VERSION_CACHE), &k));
+        match cached {
+            Some(v) => ContainerdVersion::Cached(v),
+            None => ContainerdVersion::Running(bin.to_path_buf(), spawn_version(&program)),
+        }
+    }
+
+    fn finish(self) -> std::result::Result<Version, String> {
+        match self {
+            ContainerdVersion::Cached(v) => Ok(v),
+            ContainerdVersion::Running(bin, child) => {
+                finish_version(&bin.to_string_lossy(), child, parse_containerd_version)
+            }
+        }
+    }
+}
+
 /// Gather every fact the planner needs. Never fails and never panics: what cannot be
 /// probed is recorded as such. Creates only short-lived scratch dirs (trial, d_type).
 pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
@@ -1859,6 +1924,10 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         Some(_) => None,
         None => Some(spawn_version(&cfg.dockerd)),
     };
+    let containerd_bin = which("containerd", &path_var);
+    let containerd_pending = containerd_bin
+        .as_deref()
+        .map(|bin| ContainerdVersion::start(bin, &dr_path));
     let dr_loc = locate(&dr_path, table);
     let data_root = DataRoot {
         exists: dr_path.is_dir(),
@@ -1927,7 +1996,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         program: cfg.dockerd.clone(),
         version: match (cached, version_child) {
             (Some(v), _) => Ok(v),
-            (None, Some(child)) => finish_version(&cfg.dockerd, child),
+            (None, Some(child)) => finish_version(&cfg.dockerd, child, parse_docker_version),
             (None, None) => Err("no version".into()),
         },
     };
@@ -1963,9 +2032,14 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         euid,
         cap_sys_admin: cap,
         cgroup: cgroup_version(table, &roots.sys_cgroup),
+        kernel: kernel_release(&roots.proc),
         dev_fuse: dev_fuse_usable(&roots.dev),
         fuse_overlayfs: which("fuse-overlayfs", &path_var),
-        containerd_bin: which("containerd", &path_var),
+        containerd_version: match containerd_pending {
+            Some(pending) => pending.finish(),
+            None => Err("containerd is not on PATH".into()),
+        },
+        containerd_bin,
         dockerd,
         daemon,
         containerd_store,
@@ -2270,6 +2344,40 @@ mod tests {
         assert_eq!(v("Docker version , build"), None);
         assert!(dockerd_version("/nonexistent/dockerd").is_err());
         assert!(dockerd_version("false").is_err());
+    }
+
+    #[test]
+    fn containerd_versions() {
+        let v = |s| parse_containerd_version(s).map(|v| (v.major, v.minor, v.patch));
+        let rows = [
+            (
+                "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+deb12u3\n",
+                Some((1, 6, 20)),
+            ),
+            (
+                "containerd github.com/containerd/containerd 1.7.24~ds1 1.7.24~ds1-6+deb13u1\n",
+                Some((1, 7, 24)),
+            ),
+            (
+                "containerd github.com/containerd/containerd/v2 2.1.9+unknown \n",
+                Some((2, 1, 9)),
+            ),
+            (
+                "containerd containerd.io v1.7.27 05044ec0a9a75232cad458027ca83437aae3f4da\n",
+                Some((1, 7, 27)),
+            ),
+            (
+                "containerd github.com/containerd/containerd/v2 v2.1.4 75cb2b7193e4e490e9fbdc236c0e811ccaba3376",
+                Some((2, 1, 4)),
+            ),
+            ("containerd: command not found", None),
+            ("", None),
+        ];
+        for (text, want) in rows {
+            assert_eq!(v(text), want, "{text:?}");
+        }
+        assert!(containerd_version("/nonexistent/containerd").is_err());
+        assert!(containerd_version("false").is_err());
     }
 
     fn eff(pairs: &[(&str, Value)]) -> BTreeMap<String, (Value, Origin)> {
@@ -2722,6 +2830,22 @@ mod tests {
             Some(v)
         );
         assert_eq!(read_version_cache(&file, "/usr/sbin/dockerd 124 4.5"), None);
+        let c = Version {
+            major: 2,
+            minor: 1,
+            patch: 9,
+        };
+        let file = dir.join(CONTAINERD_VERSION_CACHE);
+        std::fs::write(
+            &file,
+            containerd_cache_text("/usr/bin/containerd 9 1.2", &c),
+        )
+        .unwrap();
+        assert_eq!(
+            read_version_cache(&file, "/usr/bin/containerd 9 1.2"),
+            Some(c)
+        );
+        assert_eq!(read_version_cache(&file, "/usr/bin/containerd 9 1.3"), None);
         std::fs::remove_dir_all(&dir).unwrap();
         let key = version_cache_key("sh").expect("sh is on PATH");
         assert!(key.starts_with('/'), "{key}");
@@ -2859,8 +2983,26 @@ mod tests {
         assert_eq!(f.var_lib_docker.drivers[0].driver, Driver::Vfs);
         assert!(f.var_lib_docker.mount.is_none());
         assert_eq!(f.cgroup, CgroupVersion::Hybrid);
+        assert!(
+            f.kernel.is_err(),
+            "no sys/kernel/osrelease in the fake /proc"
+        );
+        assert_eq!(
+            kernel_release(Path::new("/proc")),
+            Ok(std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .unwrap()
+                .trim()
+                .to_string())
+        );
         assert!(f.dev_fuse.is_err());
         assert!(f.dockerd.version.is_err());
+        match &f.containerd_bin {
+            Some(bin) => assert_eq!(
+                f.containerd_version,
+                containerd_version(&bin.to_string_lossy())
+            ),
+            None => assert!(f.containerd_version.is_err()),
+        }
         assert!(!f.containerd_store);
         assert!(!f.containerd_serving);
         assert_eq!(

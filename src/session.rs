@@ -528,21 +528,28 @@ fn forget(services: &mut [Service], pid: Pid) -> String {
     }
 }
 
-/// Remember dockerd's version on the data root, so the next start of this pod
-/// (same binary) need not run `dockerd --version`.
+/// Remember dockerd's and containerd's versions on the data root, so the next start of this
+/// pod (same binaries) need not run `dockerd --version` nor `containerd --version`.
 fn cache_version(facts: &probe::Facts, cfg: &Config, sys: &dyn Syscall) {
-    let (Ok(v), Some(key)) = (
-        &facts.dockerd.version,
-        probe::version_cache_key(&cfg.dockerd),
-    ) else {
-        return;
-    };
+    let dockerd = probe::version_cache_key(&cfg.dockerd)
+        .zip(facts.dockerd.version.as_ref().ok())
+        .map(|(key, v)| (probe::VERSION_CACHE, probe::version_cache_text(&key, v)));
+    let containerd = facts
+        .containerd_bin
+        .as_deref()
+        .and_then(|bin| probe::version_cache_key(&bin.to_string_lossy()))
+        .zip(facts.containerd_version.as_ref().ok())
+        .map(|(key, v)| {
+            let text = probe::containerd_cache_text(&key, v);
+            (probe::CONTAINERD_VERSION_CACHE, text)
+        });
     let dir = &facts.data_root.path;
-    let text = probe::version_cache_text(&key, v);
-    let file = dir.join(probe::VERSION_CACHE);
-    if dir.is_dir() && std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
-        if let Err(e) = sys.write_atomic(&file, text.as_bytes(), false) {
-            log::debug!("cannot cache the dockerd version: {e}");
+    for (name, text) in [dockerd, containerd].into_iter().flatten() {
+        let file = dir.join(name);
+        if dir.is_dir() && std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
+            if let Err(e) = sys.write_atomic(&file, text.as_bytes(), false) {
+                log::debug!("cannot cache a version in {}: {e}", file.display());
+            }
         }
     }
 }
@@ -741,6 +748,52 @@ mod tests {
         ] {
             assert_eq!(format!("{:?}", choice_of(d)), format!("{d:?}"));
         }
+    }
+
+    /// The next start of the pod reads both versions from the data root instead of running
+    /// `dockerd --version` and `containerd --version`.
+    #[test]
+    fn dockerd_and_containerd_versions_are_cached_on_the_data_root() {
+        let t = std::env::temp_dir().join(format!("dind-init-cache-{}", std::process::id()));
+        let root = |p: &str| t.join(p);
+        let roots = probe::Roots {
+            proc: root("proc"),
+            etc: root("etc"),
+            dev: root("dev"),
+            sys_cgroup: root("cgroup"),
+            sys_class_net: root("net"),
+            run: root("run"),
+            var_run: root("var/run"),
+            var_lib: root("var/lib"),
+        };
+        let data = root("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let cfg = Config {
+            dockerd: "/bin/sh".into(),
+            ..Config::default()
+        };
+        let mut facts = probe::probe(&cfg, &roots);
+        let v = |major, minor, patch| probe::Version {
+            major,
+            minor,
+            patch,
+        };
+        facts.data_root.path = data.clone();
+        facts.dockerd.version = Ok(v(28, 5, 2));
+        facts.containerd_bin = Some("/bin/true".into());
+        facts.containerd_version = Ok(v(2, 1, 9));
+        cache_version(&facts, &cfg, &LinuxSyscall);
+        let read = |name| std::fs::read_to_string(data.join(name)).unwrap();
+        let key = |p| probe::version_cache_key(p).unwrap();
+        assert_eq!(
+            read(probe::VERSION_CACHE),
+            probe::version_cache_text(&key("/bin/sh"), &v(28, 5, 2))
+        );
+        assert_eq!(
+            read(probe::CONTAINERD_VERSION_CACHE),
+            probe::containerd_cache_text(&key("/bin/true"), &v(2, 1, 9))
+        );
+        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]

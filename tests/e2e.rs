@@ -1,6 +1,7 @@
-//! End-to-end: the seed incident in a simulated devpod (tests/e2e/devpod.sh), for both engines —
-//! Debian bookworm's Docker 20.10 (graphdriver overlay2) and trixie's Docker 26.1 with the
-//! containerd image store — and, with dind-init as PID 1, for both containerd modes.
+//! End-to-end: the seed incident in a simulated devpod (tests/e2e/devpod.sh), for three engines —
+//! Debian bookworm's Docker 20.10 (graphdriver overlay2), trixie's Docker 26.1 with the
+//! containerd image store, and sid's Docker 28.5 with containerd 2.1 in both image stores — and,
+//! with dind-init as PID 1, for both containerd modes.
 //!
 //! Each test runs one harness scenario and asserts it exits 0; on failure the harness output
 //! (assertion, evidence, last pod log lines) is in the panic message. Needs root; in CI
@@ -22,6 +23,11 @@ enum Engine {
     Bookworm,
     /// Debian trixie's docker.io 26.1 + containerd 1.7, containerd image store on.
     Trixie,
+    /// Debian sid's docker.io 28.5 + containerd 2.1, graphdriver: `"storage-driver": "overlay2"`.
+    Sid,
+    /// Debian sid's engine with the containerd image store (`features.containerd-snapshotter`),
+    /// the store Docker 29 uses by default.
+    SidC8d,
 }
 
 impl Engine {
@@ -29,19 +35,41 @@ impl Engine {
         match self {
             Engine::Bookworm => "bookworm",
             Engine::Trixie => "trixie",
+            Engine::Sid | Engine::SidC8d => "sid",
+        }
+    }
+
+    /// devpod.sh's `--store`.
+    fn store(self) -> &'static str {
+        match self {
+            Engine::Bookworm | Engine::Sid => "graphdriver",
+            Engine::Trixie | Engine::SidC8d => "containerd",
+        }
+    }
+
+    /// The unpacked Debian tree scripts/deps made (the host's own Docker is bookworm's):
+    /// (tree, what it holds).
+    fn unpacked(self) -> Option<(PathBuf, &'static str)> {
+        let tree = |var: &str, suite: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| repo().join(".cache").join(suite).join("root"))
+        };
+        match self {
+            Engine::Bookworm => None,
+            Engine::Trixie => Some((
+                tree("DEVPOD_TRIXIE", "trixie"),
+                "Debian trixie's Docker 26.1",
+            )),
+            Engine::Sid | Engine::SidC8d => {
+                Some((tree("DEVPOD_SID", "sid"), "Debian sid's Docker 28.5"))
+            }
         }
     }
 }
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The unpacked trixie engine made by scripts/deps.
-fn trixie_root() -> PathBuf {
-    std::env::var_os("DEVPOD_TRIXIE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join(".cache/trixie/root"))
 }
 
 /// Root, the harness's tools and the engine's binaries; false (after a SKIP line) when missing
@@ -57,8 +85,7 @@ fn prerequisites(engine: Engine) -> bool {
             return false;
         }
     }
-    if let Engine::Trixie = engine {
-        let root = trixie_root();
+    if let Some((root, what)) = engine.unpacked() {
         let parts = [
             "usr/sbin/dockerd",
             "usr/bin/containerd",
@@ -69,7 +96,7 @@ fn prerequisites(engine: Engine) -> bool {
         if !common::require(
             complete,
             &format!(
-                "needs Debian trixie's Docker 26.1, CLI, buildx and containerd under {} (run scripts/deps)",
+                "needs {what}, CLI, buildx and containerd under {} (run scripts/deps)",
                 root.display()
             ),
         ) {
@@ -103,7 +130,7 @@ fn scenario(engine: Engine, name: &str, mode: Option<&str>) {
     // stderr into stdout, so the report keeps the harness's order of lines.
     cmd.args(["-c", "exec \"$@\" 2>&1", "bash"])
         .arg(&harness)
-        .args(["--engine", engine.name()]);
+        .args(["--engine", engine.name(), "--store", engine.store()]);
     if let Some(m) = mode {
         cmd.args(["--mode", m]);
     }
@@ -116,7 +143,13 @@ fn scenario(engine: Engine, name: &str, mode: Option<&str>) {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", harness.display()));
     let text = String::from_utf8_lossy(&out.stdout);
-    let label = format!("{}/{}/{}", engine.name(), name, mode.unwrap_or("-"));
+    let label = format!(
+        "{}({})/{}/{}",
+        engine.name(),
+        engine.store(),
+        name,
+        mode.unwrap_or("-")
+    );
     assert!(
         out.status.success(),
         "e2e {label} failed ({}) after {:.1} s:\n{text}",
@@ -189,4 +222,40 @@ e2e! {
     // when the next start leaves the driver to auto, and says so.
     bookworm_keepvfs_keeps_vfs: Bookworm, "keepvfs", Some("separate");
     trixie_keepvfs_keeps_native: Trixie, "keepvfs", Some("separate");
+}
+
+// Issue 14: Debian sid's Docker 28.5 with containerd 2.1 (separate mode writes containerd config
+// version 3), in both image stores: graphdriver overlay2 (daemon.json) and the containerd image
+// store (the store behind the Docker 29 failure). The same scenarios as above.
+e2e! {
+    sid_overlay2_a_without_dind_init_fails_like_the_seed: Sid, "without", None;
+    sid_c8d_a_without_dind_init_fails_like_the_seed: SidC8d, "without", None;
+    sid_overlay2_manual_fix_baseline: Sid, "manual-fix", None;
+    sid_c8d_manual_fix_baseline: SidC8d, "manual-fix", None;
+    sid_overlay2_explain_plan_doctor_status: Sid, "explain", None;
+    sid_c8d_explain_plan_doctor_status: SidC8d, "explain", None;
+    sid_overlay2_b_works_separate: Sid, "basic", Some("separate");
+    sid_overlay2_b_works_managed: Sid, "basic", Some("managed");
+    sid_c8d_b_works_separate: SidC8d, "basic", Some("separate");
+    sid_c8d_b_works_managed: SidC8d, "basic", Some("managed");
+    sid_overlay2_c_restart_keeps_data_separate: Sid, "persist", Some("separate");
+    sid_overlay2_c_restart_keeps_data_managed: Sid, "persist", Some("managed");
+    sid_c8d_c_restart_keeps_data_separate: SidC8d, "persist", Some("separate");
+    sid_c8d_c_restart_keeps_data_managed: SidC8d, "persist", Some("managed");
+    sid_overlay2_d_sigterm_separate: Sid, "sigterm", Some("separate");
+    sid_overlay2_d_sigterm_managed: Sid, "sigterm", Some("managed");
+    sid_c8d_d_sigterm_separate: SidC8d, "sigterm", Some("separate");
+    sid_c8d_d_sigterm_managed: SidC8d, "sigterm", Some("managed");
+    sid_overlay2_e_stale_pidfiles_separate: Sid, "stale", Some("separate");
+    sid_overlay2_e_stale_pidfiles_managed: Sid, "stale", Some("managed");
+    sid_c8d_e_stale_pidfiles_separate: SidC8d, "stale", Some("separate");
+    sid_c8d_e_stale_pidfiles_managed: SidC8d, "stale", Some("managed");
+    sid_overlay2_mode_switch_keeps_data: Sid, "mode-switch", Some("managed");
+    sid_c8d_mode_switch_keeps_data: SidC8d, "mode-switch", Some("managed");
+    sid_overlay2_daemon_restart_separate: Sid, "restart", Some("separate");
+    sid_overlay2_daemon_restart_managed: Sid, "restart", Some("managed");
+    sid_c8d_daemon_restart_separate: SidC8d, "restart", Some("separate");
+    sid_c8d_daemon_restart_managed: SidC8d, "restart", Some("managed");
+    sid_overlay2_keepvfs_keeps_vfs: Sid, "keepvfs", Some("separate");
+    sid_c8d_keepvfs_keeps_native: SidC8d, "keepvfs", Some("separate");
 }

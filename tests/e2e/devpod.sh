@@ -13,11 +13,16 @@
 #   /dev        tmpfs with the usual device nodes, devpts, /dev/shm; /sys bind of the host's
 #   /run /tmp   tmpfs;  /proc mounted by unshare for the pod's pid namespace
 #   /opt/trixie Debian trixie's docker.io 26.1 + containerd 1.7 (from .cache/trixie, read-only)
+#   /opt/sid    or Debian sid's docker.io 28.5 + containerd 2.1 (from .cache/sid, read-only)
 # The pod's entrypoint is PID 1 of new pid, mount and network namespaces, chrooted into /.
 # /var/lib/docker is a plain dir on the overlay root, so Docker's own overlay mounts there fail.
 #
-# Usage: devpod.sh [--engine bookworm|trixie] [--mode managed|separate|auto] [--bin DIND_INIT]
-#                  [--capture FILE] SCENARIO
+# Usage: devpod.sh [--engine bookworm|trixie|sid] [--store graphdriver|containerd]
+#                  [--mode managed|separate|auto] [--bin DIND_INIT] [--capture FILE] SCENARIO
+# Engines and image stores: bookworm (Docker 20.10): graphdriver only, "storage-driver":
+# "overlay2" in daemon.json; trixie (Docker 26.1): the containerd image store; sid (Docker
+# 28.5): either, graphdriver (overlay2 in daemon.json) by default, `--store containerd` sets
+# "features": {"containerd-snapshotter": true} (what makes Docker 29 fail in the seed's pod).
 # Scenarios:
 #   without      (a) no dind-init: dockerd is the entrypoint and fails like the seed
 #   manual-fix   no dind-init: the seed's manual fix (--data-root on the PVC) works here
@@ -30,7 +35,7 @@
 #   restart      (issue 5 item 5, issue 7 item 3) SIGKILL of dockerd (and, in separate mode,
 #                then of containerd) from outside while the session runs: dind-init restarts
 #                it, the session lives on, Docker answers and runs a container again
-#   keepvfs      (issue 4) run 1 pins DIND_STORAGE_DRIVER=vfs (native with trixie's
+#   keepvfs      (issue 4) run 1 pins DIND_STORAGE_DRIVER=vfs (native with the
 #                containerd image store); run 2 on the same PVC with it unset keeps that driver
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
@@ -43,6 +48,7 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$E2E_DIR/../.." && pwd)
 
 ENGINE=bookworm
+STORE=
 MODE=separate
 BIN=
 CAPTURE=
@@ -50,6 +56,7 @@ SCENARIO=
 while (($#)); do
 	case $1 in
 	--engine) ENGINE=$2; shift 2 ;;
+	--store) STORE=$2; shift 2 ;;
 	--mode) MODE=$2; shift 2 ;;
 	--bin) BIN=$2; shift 2 ;;
 	--capture) CAPTURE=$2; shift 2 ;;
@@ -58,7 +65,16 @@ while (($#)); do
 	*) SCENARIO=$1; shift ;;
 	esac
 done
-case $ENGINE in bookworm | trixie) ;; *) echo "devpod.sh: --engine must be bookworm or trixie, not '$ENGINE'" >&2; exit 2 ;; esac
+# --- engine and image store (issue 14: sid's Docker 28.5 + containerd 2.1 is the third engine)
+case $ENGINE:${STORE:-} in
+bookworm: | bookworm:graphdriver) STORE=graphdriver ;;
+trixie: | trixie:containerd) STORE=containerd ;;
+sid: | sid:graphdriver) STORE=graphdriver ;;
+sid:containerd) ;;
+bookworm:* | trixie:* | sid:*) echo "devpod.sh: engine $ENGINE has no --store '$STORE' here (bookworm: graphdriver, trixie: containerd, sid: either)" >&2; exit 2 ;;
+*) echo "devpod.sh: --engine must be bookworm, trixie or sid, not '$ENGINE'" >&2; exit 2 ;;
+esac
+# --- end engine and image store
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
@@ -78,11 +94,18 @@ fi
 
 # Re-enter in a private mount namespace: every mount made below dies with it, even on SIGKILL.
 if [[ -z ${DEVPOD_IN_NS:-} ]]; then
-	exec unshare --mount --propagation private env DEVPOD_IN_NS=1 bash "$0" --engine "$ENGINE" \
+	exec unshare --mount --propagation private env DEVPOD_IN_NS=1 bash "$0" --engine "$ENGINE" --store "$STORE" \
 		--mode "$MODE" ${BIN:+--bin "$BIN"} ${CAPTURE:+--capture "$CAPTURE"} "$SCENARIO"
 fi
 
 TRIXIE=${DEVPOD_TRIXIE:-$REPO/.cache/trixie/root}
+# --- the engine's unpacked tree (none for bookworm: the host's own Docker), bound at /opt/$ENGINE
+case $ENGINE in
+trixie) EROOT=$TRIXIE ;;
+sid) EROOT=${DEVPOD_SID:-$REPO/.cache/sid/root} ;;
+*) EROOT= ;;
+esac
+# --- end engine tree
 STOP_TIMEOUT=${DEVPOD_STOP_TIMEOUT:-15}
 POD_TIMEOUT=${DEVPOD_POD_TIMEOUT:-60}   # a healthy pod run takes a few seconds
 READY_TIMEOUT=${DEVPOD_READY_TIMEOUT:-20}
@@ -129,6 +152,30 @@ unmount_to() { # unmount_to N: pop the mount stack down to N entries, newest fir
 	done
 }
 
+# --- the timings file (scripts/test's target/test-logs/e2e-timings.txt; scripts/matrix renders
+# it as the README's tested matrix). One line per run, whitespace-separated columns:
+#   engine store scenario mode result wall-ms "ms" kernel-release cgroup-mode
+# mode: managed|separate (dind-init as PID 1), man2sep (mode-switch) or - (no dind-init as PID 1);
+# cgroup-mode: v1, hybrid or v2, of the machine the pod ran on.
+cgroup_mode() {
+	case $(stat -f -c %T /sys/fs/cgroup 2>/dev/null) in
+	cgroup2fs) echo v2 ;;
+	tmpfs) if [[ $(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null) == cgroup2fs ]]; then echo hybrid; else echo v1; fi ;;
+	*) echo unknown ;;
+	esac
+}
+timing_line() { # timing_line RC
+	local mode=-
+	if [[ $SCENARIO == mode-switch ]]; then
+		mode=man2sep
+	elif [[ -n $BIN && $SCENARIO != explain ]]; then
+		mode=$MODE
+	fi
+	printf '%-8s %-11s %-11s %-8s %-4s %6d ms %s %s\n' "$ENGINE" "$STORE" "$SCENARIO" "$mode" \
+		"$( (($1 == 0)) && echo PASS || echo FAIL)" $(($(now_ms) - T0)) "$(uname -r)" "$(cgroup_mode)"
+}
+# --- end timings file
+
 cleanup() {
 	local rc=$? pid
 	set +e
@@ -149,8 +196,7 @@ cleanup() {
 		done
 	fi
 	if [[ -n ${DEVPOD_TIMINGS:-} ]]; then
-		printf '%-8s %-11s %-8s %-4s %6d ms\n' "$ENGINE" "$SCENARIO" "$(if [[ $SCENARIO == mode-switch ]]; then echo man2sep; elif [[ -n $BIN && $SCENARIO != explain ]]; then echo "$MODE"; else echo -; fi)" \
-			"$( ((rc == 0)) && echo PASS || echo FAIL)" $(($(now_ms) - T0)) >>"$DEVPOD_TIMINGS"
+		timing_line "$rc" >>"$DEVPOD_TIMINGS"
 	fi
 	# Never delete through a mount: only when nothing is mounted below $T any more.
 	if grep -q " $T" /proc/self/mountinfo; then
@@ -200,15 +246,15 @@ make_layers() {
 	# 2: Docker's config as the devpod image ships it. keepvfs tests the driver left to auto
 	# (DIND_STORAGE_DRIVER unset), which the seed's "storage-driver" in daemon.json would pin.
 	mkdir -p "$l/2/fs/etc/docker"
-	if [[ $ENGINE == bookworm && $SCENARIO == keepvfs ]]; then
+	if [[ $STORE == graphdriver && $SCENARIO == keepvfs ]]; then
 		echo '{"bridge": "none", "iptables": false, "ip6tables": false}'
-	elif [[ $ENGINE == bookworm ]]; then
+	elif [[ $STORE == graphdriver ]]; then
 		echo '{"storage-driver": "overlay2", "bridge": "none", "iptables": false, "ip6tables": false}'
 	else
 		echo '{"features": {"containerd-snapshotter": true}, "bridge": "none", "iptables": false, "ip6tables": false}'
 	fi >"$l/2/fs/etc/docker/daemon.json"
 	# 3: the test steps and a busybox image tar (no registry here)
-	mkdir -p "$l/3/fs/opt/e2e" "$T/bb/bin" "$l/3/fs/opt/trixie"
+	mkdir -p "$l/3/fs/opt/e2e" "$T/bb/bin" ${EROOT:+"$l/3/fs/opt/$ENGINE"}
 	install -m 0755 "$E2E_DIR/pod.sh" "$l/3/fs/opt/e2e/pod.sh"
 	local bb
 	bb=$(command -v busybox) || fail "busybox not found (scripts/deps installs busybox-static)"
@@ -217,10 +263,10 @@ make_layers() {
 	for a in sh echo cat sleep id ls mkdir true false env; do ln -s busybox "$T/bb/bin/$a"; done
 	tar -C "$T/bb" -cf "$l/3/fs/opt/e2e/busybox.tar" .
 	chmod 0644 "$l/3/fs/opt/e2e/busybox.tar"
-	if [[ $ENGINE == trixie ]]; then
-		# docker-buildx, the CLI plugin that does BuildKit builds with docker-cli 26
+	if [[ -n $EROOT ]]; then
+		# docker-buildx, the CLI plugin that does BuildKit builds with docker-cli 26 and 28
 		mkdir -p "$l/3/fs/usr/libexec/docker/cli-plugins"
-		ln -s /opt/trixie/usr/libexec/docker/cli-plugins/docker-buildx "$l/3/fs/usr/libexec/docker/cli-plugins/docker-buildx"
+		ln -s "/opt/$ENGINE/usr/libexec/docker/cli-plugins/docker-buildx" "$l/3/fs/usr/libexec/docker/cli-plugins/docker-buildx"
 	fi
 	# 4: the devpod user (the host's own uid 1000, if any, is not in this image)
 	mkdir -p "$l/4/fs/etc"
@@ -267,9 +313,9 @@ pod_up() {
 	mkdir -p "$ROOT/home/coder"
 	mnt -o loop "$T/pvc.img" "$ROOT/home/coder"
 	chown 1000:1000 "$ROOT/home/coder"
-	if [[ $ENGINE == trixie ]]; then
-		mnt --bind "$TRIXIE" "$ROOT/opt/trixie"
-		mount -o remount,bind,ro "$ROOT/opt/trixie"
+	if [[ -n $EROOT ]]; then
+		mnt --bind "$EROOT" "$ROOT/opt/$ENGINE"
+		mount -o remount,bind,ro "$ROOT/opt/$ENGINE"
 	fi
 	[[ $(stat -f -c %T "$ROOT") == overlayfs ]] || fail "pod root is not overlayfs"
 	[[ ! -e $ROOT/usr/local/bin/docker ]] || fail "whiteout of /usr/local/bin/docker did not hide it"
@@ -282,8 +328,8 @@ pod_down() {
 }
 
 POD_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-if [[ $ENGINE == trixie ]]; then
-	POD_PATH=/opt/trixie/usr/sbin:/opt/trixie/usr/bin:$POD_PATH
+if [[ -n $EROOT ]]; then
+	POD_PATH=/opt/$ENGINE/usr/sbin:/opt/$ENGINE/usr/bin:$POD_PATH
 fi
 
 # Extra NAME=VALUE settings of the next pod's PID 1 (a scenario's own DIND_* settings).
@@ -426,7 +472,7 @@ show_evidence() { # show_evidence NAME: the key lines of a pod's output
 # Host-side view: Docker's data is on the PVC, and none of it landed on the overlay's upper.
 expect_data_on_pvc() {
 	local pvc=$ROOT/home/coder found
-	if [[ $ENGINE == bookworm ]]; then
+	if [[ $STORE == graphdriver ]]; then
 		found=$(find "$pvc" -maxdepth 4 -type d -name overlay2 -exec test -d '{}/l' \; -print 2>/dev/null | head -1)
 	else
 		found=$(find "$pvc" -maxdepth 6 -type d -path '*/io.containerd.snapshotter.v1.overlayfs/snapshots' \
@@ -440,15 +486,27 @@ expect_data_on_pvc() {
 	fi
 }
 
+# --- issue 14: the separate containerd reads dind-init's config without migrating it (containerd
+# 2.x warns "Configuration migrated from version 2" for a version 2 file). dind-init forwards
+# containerd's lines prefixed "containerd: ", so its boot line proves the log was seen.
+expect_containerd_config_as_written() { # expect_containerd_config_as_written NAME
+	expect_log "$1" '^containerd: .*successfully booted' "containerd boot line (dind-init forwards containerd's log)"
+	if grep -E '^containerd: .*Configuration migrated' "$LOGS/$1.log" | sed 's/^/  /' >&2; then
+		fail "pod run '$1': containerd migrated the config dind-init wrote (above)"
+	fi
+	echo "evidence: containerd $(grep -oE '^containerd: .*msg="starting containerd".* version=[^ ]+' "$LOGS/$1.log" | grep -oE '[^=]+$' | tr -d '"' | head -1) booted with dind-init's config as written (no migration)"
+}
+# --- end issue 14
+
 check_prereqs() {
 	local p
 	for p in unshare chroot mkfs.ext4 losetup mount flock busybox findmnt; do
 		command -v "$p" >/dev/null || fail "needs $p (scripts/deps installs it)"
 	done
 	[[ -x /usr/sbin/dockerd && -x /usr/bin/docker ]] || fail "needs Debian's docker.io (scripts/deps installs it)"
-	if [[ $ENGINE == trixie ]]; then
-		[[ -x $TRIXIE/usr/sbin/dockerd && -x $TRIXIE/usr/bin/containerd && -x $TRIXIE/usr/libexec/docker/cli-plugins/docker-buildx ]] ||
-			fail "needs the trixie engine in $TRIXIE (run scripts/deps)"
+	if [[ -n $EROOT ]]; then
+		[[ -x $EROOT/usr/sbin/dockerd && -x $EROOT/usr/bin/containerd && -x $EROOT/usr/libexec/docker/cli-plugins/docker-buildx ]] ||
+			fail "needs the $ENGINE engine in $EROOT (run scripts/deps)"
 	fi
 }
 
@@ -459,15 +517,15 @@ STEP=/opt/e2e/pod.sh
 
 scenario_without() {
 	pod_up
-	if [[ $ENGINE == bookworm ]]; then
-		say "(a) bookworm: dockerd 20.10 with storage-driver overlay2 is the entrypoint, /var/lib/docker on the overlay root"
-		pod_run without managed /usr/sbin/dockerd
+	if [[ $STORE == graphdriver ]]; then
+		say "(a) $ENGINE: dockerd with storage-driver overlay2 is the entrypoint, /var/lib/docker on the overlay root"
+		pod_run without managed "${EROOT:+/opt/$ENGINE}/usr/sbin/dockerd"
 		((RC != 0)) || fail "dockerd exited 0; expected it to die on overlay2"
 		expect_log without 'driver not supported|not supported as upperdir|overlay2.* not supported' "overlay2 error"
 		grep -E 'failed to mount overlay|failed to start daemon' "$LOGS/without.log" | head -3 |
 			sed 's/^/evidence: dockerd: /'
 	else
-		say "(a) trixie: dockerd 26.1 with the containerd image store, /var/lib/docker on the overlay root"
+		say "(a) $ENGINE: dockerd with the containerd image store, /var/lib/docker on the overlay root"
 		pod_run without managed /bin/bash "$STEP" without-containerd-store
 		expect_rc without 0
 		expect_log without '^STEP_OK' "completed step"
@@ -511,6 +569,7 @@ scenario_basic() {
 	expect_log basic '^STATUS_RC=0$' "exit 0 from \`dind-init status\` run as coder (uid 1000) $(grep -E '^STATUS_(RC|LINE)=' "$LOGS/basic.log" | tr '\n' ' ')"
 	expect_log basic '^STATUS_LINE=ready:' "'ready:' line from \`dind-init status\` run as coder"
 	expect_data_on_pvc
+	[[ $MODE != separate ]] || expect_containerd_config_as_written basic
 	say "PASS (b) in $DUR_MS ms: overlay driver on ext4, build and run as uid 1000, dind-init status ready for uid 1000"
 }
 
@@ -664,7 +723,7 @@ scenario_restart() {
 # store, its equivalent, the native snapshotter.
 scenario_keepvfs() {
 	local slow best data
-	if [[ $ENGINE == bookworm ]]; then
+	if [[ $STORE == graphdriver ]]; then
 		slow=vfs best=overlay2 data=vfs/dir
 	else
 		slow=native best=overlayfs data=containerd/daemon/io.containerd.snapshotter.v1.native/snapshots
@@ -740,7 +799,7 @@ scenario_explain() {
 	[[ -z $left ]] || fail "explain: plan/doctor/status left files on the pod's root filesystem: $left"
 	echo "evidence: the pod's overlay upper holds no file, symlink or whiteout after the commands (directories copied up: $(find "$UPPER" -mindepth 1 -type d -printf '/%P ' | head -c 200))"
 	local driver want_driver trial
-	if [[ $ENGINE == bookworm ]]; then want_driver=overlay2; else want_driver=overlayfs; fi
+	if [[ $STORE == graphdriver ]]; then want_driver=overlay2; else want_driver=overlayfs; fi
 
 	# plan, as root: the bind of the PVC dir over /var/lib/docker and a real overlay driver.
 	x_rc plan 0
@@ -801,10 +860,10 @@ capture_doc() {
 	local version engine_text
 	version=$(grep -oE '^✔ dockerd: dockerd [0-9][0-9.]*' "$XDIR/doctor.out" | grep -oE '[0-9][0-9.]*$') ||
 		fail "explain: --capture: no dockerd version in doctor's output"
-	if [[ $ENGINE == bookworm ]]; then
-		engine_text="Debian bookworm's Docker $version, \`\"storage-driver\": \"overlay2\"\` in /etc/docker/daemon.json"
+	if [[ $STORE == graphdriver ]]; then
+		engine_text="Debian $ENGINE's Docker $version, \`\"storage-driver\": \"overlay2\"\` in /etc/docker/daemon.json"
 	else
-		engine_text="Debian trixie's Docker $version with the containerd image store"
+		engine_text="Debian $ENGINE's Docker $version with the containerd image store"
 	fi
 	{
 		echo "<!-- Generated by tests/e2e/devpod.sh --engine $ENGINE --bin ${BIN#"$REPO/"} explain --capture ${CAPTURE#"$REPO/"} (as root): real output, regenerate instead of editing. -->"
@@ -827,7 +886,7 @@ capture_doc() {
 check_prereqs
 make_disks
 make_layers
-say "engine $ENGINE, scenario $SCENARIO, DIND_CONTAINERD=$MODE${BIN:+, dind-init $BIN}"
+say "engine $ENGINE, image store $STORE, scenario $SCENARIO, DIND_CONTAINERD=$MODE${BIN:+, dind-init $BIN}"
 case $SCENARIO in
 without) scenario_without ;;
 manual-fix) scenario_manual_fix ;;
