@@ -495,7 +495,7 @@ fn pod_summary(pod: &PodNets) -> String {
     let mut v: Vec<String> = pod.routes.iter().map(|r| r.dest.to_string()).collect();
     v.extend(pod.addrs.iter().map(|a| Ipv4Addr::from(a.addr).to_string()));
     if v.is_empty() {
-        "none besides the default route".into()
+        "it has none besides a default route".into()
     } else {
         v.join(", ")
     }
@@ -580,7 +580,8 @@ mod tests {
     #[test]
     fn pools_chosen_for_real_tables() {
         // (fixture, pools dockerd uses, dind-init sets them, bip, words in why/warning)
-        let rows: [(&str, &[&str], bool, Option<&str>, &str); 6] = [
+        type Row<'a> = (&'a str, &'a [&'a str], bool, Option<&'a str>, &'a str);
+        let rows: [Row; 6] = [
             ("k3s-flannel", &["172.17.0.0/16/16", "192.168.0.0/16/20"], false, None, "overlap none of the pod's routes and addresses (10.42.0.0/24, 10.42.0.0/16, 10.42.0.17)"),
             ("docker-running", &["172.17.0.0/16/16", "192.168.0.0/16/20"], false, None, "overlap none"),
             ("gke-vpc", &["172.17.0.0/16/16", "172.31.0.0/16/16", "100.64.0.0/10/24"], true, Some("172.17.0.1/16"), "route 192.168.0.0/16 (eth0)"),
