@@ -352,7 +352,6 @@ impl UserNets {
 /// pod's routes and addresses, and the user's own values (which win unless
 /// DIND_ADDRESS_POOLS is given, and are only warned about when they clash).
 pub fn decide(setting: &PoolSetting, pod: &PodNets, user: &UserNets) -> Decision {
-    let clash = |p: &Pool| pod.clashes(p.base);
     let user_set = user.bip.is_some() || user.pools.is_some();
     match setting {
         PoolSetting::List(list) => {
@@ -360,7 +359,18 @@ pub fn decide(setting: &PoolSetting, pod: &PodNets, user: &UserNets) -> Decision
             d.warning = clash_warning(list, pod, "DIND_ADDRESS_POOLS");
             d
         }
-        _ if user_set => user_decision(pod, user),
+        PoolSetting::Auto if user_set => {
+            // What dind-init wrote at the last start (a restarted container keeps /etc)
+            // is still its own choice, not the user's.
+            let mine = auto(pod, user);
+            let same = mine.set && user.pools.as_ref() == Some(&mine.pools) && user.bip == mine.bip;
+            if same {
+                mine
+            } else {
+                user_decision(pod, user)
+            }
+        }
+        PoolSetting::Off if user_set => user_decision(pod, user),
         PoolSetting::Off => {
             let mut d = docker_decision("DIND_ADDRESS_POOLS=off: Docker picks".into());
             d.warning = clash_warning(
@@ -370,46 +380,49 @@ pub fn decide(setting: &PoolSetting, pod: &PodNets, user: &UserNets) -> Decision
             );
             d
         }
-        PoolSetting::Auto => {
-            let defaults = docker_defaults();
-            let avoided: Vec<String> = defaults.iter().flat_map(clash).collect();
-            if avoided.is_empty() {
-                return docker_decision(format!(
-                    "Docker's default pools overlap none of the pod's routes and addresses ({})",
-                    pod_summary(pod)
-                ));
-            }
-            // Every free default (users expect them), then fallbacks until as many
-            // networks as Docker's defaults give.
-            let mut free: Vec<Pool> = defaults
-                .into_iter()
-                .filter(|p| clash(p).is_empty())
-                .collect();
-            for p in fallbacks() {
-                if free.iter().map(|p| p.networks()).sum::<u64>() >= ENOUGH {
-                    break;
-                }
-                if clash(&p).is_empty() {
-                    free.push(p);
-                }
-            }
-            let mut avoided = avoided;
-            avoided.sort();
-            avoided.dedup();
-            let why = format!(
-                "Docker's default pools would overlap the pod's {}",
-                avoided.join(", ")
-            );
-            if free.is_empty() {
-                let mut d = docker_decision(why.clone());
-                d.warning = Some(format!(
-                    "{why}, and every candidate range is taken too: containers cannot reach those addresses; set DIND_ADDRESS_POOLS to free ranges (e.g. 10.201.0.0/16/24)"
-                ));
-                return d;
-            }
-            chosen(free, user, false, why)
+        PoolSetting::Auto => auto(pod, user),
+    }
+}
+
+/// Docker's defaults when they overlap nothing, else the free candidates.
+fn auto(pod: &PodNets, user: &UserNets) -> Decision {
+    let clash = |p: &Pool| pod.clashes(p.base);
+    let defaults = docker_defaults();
+    let mut avoided: Vec<String> = defaults.iter().flat_map(clash).collect();
+    if avoided.is_empty() {
+        return docker_decision(format!(
+            "Docker's default pools overlap none of the pod's routes and addresses ({})",
+            pod_summary(pod)
+        ));
+    }
+    avoided.sort();
+    avoided.dedup();
+    // Every free default (users expect them), then fallbacks until as many
+    // networks as Docker's defaults give.
+    let mut free: Vec<Pool> = defaults
+        .into_iter()
+        .filter(|p| clash(p).is_empty())
+        .collect();
+    for p in fallbacks() {
+        if free.iter().map(|p| p.networks()).sum::<u64>() >= ENOUGH {
+            break;
+        }
+        if clash(&p).is_empty() {
+            free.push(p);
         }
     }
+    let why = format!(
+        "Docker's default pools would overlap the pod's {}",
+        avoided.join(", ")
+    );
+    if free.is_empty() {
+        let mut d = docker_decision(why.clone());
+        d.warning = Some(format!(
+            "{why}, and every candidate range is taken too: containers cannot reach those addresses; set DIND_ADDRESS_POOLS to free ranges (e.g. 10.201.0.0/16/24)"
+        ));
+        return d;
+    }
+    chosen(free, user, false, why)
 }
 
 /// dind-init sets `pools` (and `bip` on the first network, unless `bridge` is the user's).
@@ -664,6 +677,21 @@ mod tests {
             .warning
             .unwrap()
             .contains("DIND_ADDRESS_POOLS overlap the pod's route 172.16.0.0/12"));
+    }
+
+    /// A pod restart keeps the container's /etc: the daemon.json dind-init wrote at the
+    /// last start holds its own choice, which is not "the user's" value.
+    #[test]
+    fn its_own_earlier_choice_is_not_taken_for_the_users() {
+        let vpn = fixture("vpn-172-16-12");
+        let first = decide(&PoolSetting::Auto, &vpn, &UserNets::default());
+        let written = UserNets {
+            bip: first.bip.clone(),
+            pools: Some(first.pools.clone()),
+            bridge: false,
+        };
+        let again = decide(&PoolSetting::Auto, &vpn, &written);
+        assert_eq!(again, first);
     }
 
     #[test]
