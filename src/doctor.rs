@@ -227,8 +227,12 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
 
 /// Docker's address pools: where its networks come from, or which pod route they hide.
 fn pools_check(d: &crate::netpool::Decision) -> Check {
+    let why = match &d.ipv6 {
+        Some(v6) => format!("{}; {v6}", d.why),
+        None => d.why.clone(),
+    };
     match &d.warning {
-        None => check(Verdict::Ok, "address pools", d.why.clone(), ""),
+        None => check(Verdict::Ok, "address pools", why, ""),
         Some(w) => check(
             Verdict::Warn,
             "address pools",

@@ -12,7 +12,7 @@
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 /// An IPv4 network: address with host bits cleared, and prefix length.
@@ -166,6 +166,8 @@ pub struct PodNets {
     pub routes: Vec<Route>,
     /// Local addresses (loopback excluded), each as a /32.
     pub addrs: Vec<Net4>,
+    /// IPv6 routes (`prefix (iface)`), only reported: dind-init picks no IPv6 pools.
+    pub v6_routes: Vec<String>,
 }
 
 /// Routes on interfaces Docker itself creates: they are Docker's pools in use, not the pod's.
@@ -177,7 +179,9 @@ impl PodNets {
     /// Read `<proc>/net/route` and `<proc>/net/fib_trie`; unreadable files give nothing.
     pub fn read(proc: &Path) -> PodNets {
         let text = |f: &str| std::fs::read_to_string(proc.join(f)).unwrap_or_default();
-        PodNets::from_text(&text("net/route"), &text("net/fib_trie"))
+        let mut p = PodNets::from_text(&text("net/route"), &text("net/fib_trie"));
+        p.v6_routes = parse_v6_routes(&text("net/ipv6_route"));
+        p
     }
 
     /// Parse both tables, leaving out what belongs to Docker's own bridges (so `plan`
@@ -192,7 +196,11 @@ impl PodNets {
             .collect();
         addrs.sort();
         addrs.dedup();
-        PodNets { routes, addrs }
+        PodNets {
+            routes,
+            addrs,
+            v6_routes: Vec::new(),
+        }
     }
 
     /// Every route and address `net` overlaps, for messages.
@@ -232,6 +240,32 @@ pub fn parse_routes(text: &str) -> Vec<Route> {
             })
         })
         .collect()
+}
+
+/// /proc/net/ipv6_route's routes worth reporting: not default, loopback, link-local,
+/// multicast, local (RTF_LOCAL) or on Docker's own bridges.
+pub fn parse_v6_routes(text: &str) -> Vec<String> {
+    const RTF_LOCAL: u32 = 0x8000_0000;
+    let mut out: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let dest = Ipv6Addr::from(u128::from_str_radix(f.first()?, 16).ok()?);
+            let plen = u8::from_str_radix(f.get(1)?, 16).ok()?;
+            let flags = u32::from_str_radix(f.get(8)?, 16).ok()?;
+            let iface = *f.get(9)?;
+            let seg = dest.segments()[0];
+            let skip = plen == 0
+                || iface == "lo"
+                || docker_owned(iface)
+                || flags & RTF_LOCAL != 0
+                || seg & 0xffc0 == 0xfe80
+                || seg & 0xff00 == 0xff00;
+            (!skip).then(|| format!("{dest}/{plen} ({iface})"))
+        })
+        .collect();
+    out.dedup();
+    out
 }
 
 /// Local addresses from /proc/net/fib_trie: a `|-- a.b.c.d` leaf followed by
@@ -305,6 +339,8 @@ pub struct Decision {
     pub why: String,
     /// A clash nobody fixed (the user's value, `off`, or no free range).
     pub warning: Option<String>,
+    /// What is (not) done about IPv6, when the pod has IPv6 routes.
+    pub ipv6: Option<String>,
 }
 
 impl Decision {
@@ -352,6 +388,17 @@ impl UserNets {
 /// pod's routes and addresses, and the user's own values (which win unless
 /// DIND_ADDRESS_POOLS is given, and are only warned about when they clash).
 pub fn decide(setting: &PoolSetting, pod: &PodNets, user: &UserNets) -> Decision {
+    let mut d = decide_v4(setting, pod, user);
+    d.ipv6 = (!pod.v6_routes.is_empty()).then(|| {
+        format!(
+            "IPv6 pools are not chosen (dockerd gives containers IPv6 only with ipv6 on and your fixed-cidr-v6; keep it clear of the pod's IPv6 routes {})",
+            pod.v6_routes.join(", ")
+        )
+    });
+    d
+}
+
+fn decide_v4(setting: &PoolSetting, pod: &PodNets, user: &UserNets) -> Decision {
     let user_set = user.bip.is_some() || user.pools.is_some();
     match setting {
         PoolSetting::List(list) => {
@@ -449,6 +496,7 @@ fn chosen(pools: Vec<Pool>, user: &UserNets, force: bool, why: String) -> Decisi
         force,
         why,
         warning: None,
+        ipv6: None,
     }
 }
 
@@ -460,6 +508,7 @@ fn docker_decision(why: String) -> Decision {
         force: false,
         why,
         warning: None,
+        ipv6: None,
     }
 }
 
@@ -483,6 +532,7 @@ fn user_decision(pod: &PodNets, user: &UserNets) -> Decision {
         set: false,
         force: false,
         why: format!("{what} are kept"),
+        ipv6: None,
         warning: (!clashes.is_empty()).then(|| {
             format!(
                 "{what} overlap the pod's {}: containers cannot reach those addresses; remove them (dind-init then picks free ranges) or set DIND_ADDRESS_POOLS",
@@ -522,7 +572,9 @@ mod tests {
     fn fixture(name: &str) -> PodNets {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/routes");
         let read = |ext: &str| std::fs::read_to_string(dir.join(format!("{name}.{ext}"))).unwrap();
-        PodNets::from_text(&read("route"), &read("fib_trie"))
+        let mut p = PodNets::from_text(&read("route"), &read("fib_trie"));
+        p.v6_routes = parse_v6_routes(&read("ipv6_route"));
+        p
     }
 
     fn net(s: &str) -> Net4 {
@@ -588,6 +640,27 @@ mod tests {
             assert_eq!(got, *addrs, "{name} addresses");
             assert!(p.routes.iter().all(|r| r.iface == "eth0"), "{name}: {p:?}");
         }
+    }
+
+    #[test]
+    fn ipv6_routes_are_reported_not_acted_on() {
+        let gke = fixture("gke-vpc");
+        assert_eq!(
+            gke.v6_routes,
+            ["2600:1900:4001:1::/64 (eth0)", "2600:1900::/28 (eth0)"]
+        );
+        let d = decide(&PoolSetting::Auto, &gke, &UserNets::default());
+        assert!(d.ipv6.as_deref().unwrap().contains("2600:1900::/28 (eth0)"));
+        assert!(d.wanted().iter().all(|w| !w.0.contains("v6")));
+        let k3s = fixture("k3s-flannel");
+        assert!(
+            k3s.v6_routes.is_empty(),
+            "link-local and multicast only: {k3s:?}"
+        );
+        assert_eq!(
+            decide(&PoolSetting::Auto, &k3s, &UserNets::default()).ipv6,
+            None
+        );
     }
 
     #[test]

@@ -672,6 +672,8 @@ fn address_pools(
     let theirs = netpool::UserNets::from_settings(|k| user.effective.get(k).map(|(v, _)| v));
     let d = netpool::decide(&cfg.address_pools, &facts.pod_nets, &theirs);
     p.notes.push(format!("address pools: {}", d.why));
+    p.notes
+        .extend(d.ipv6.iter().map(|v6| format!("address pools: {v6}")));
     p.warnings.extend(d.warning.clone());
     d
 }
