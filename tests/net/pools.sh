@@ -16,7 +16,9 @@
 #                   docker compose does, and from a container on docker0 and one on that
 #                   network fetches every company host
 #
-# Usage: pools.sh --bin DIND_INIT control|fix
+# Usage: pools.sh [--engine bookworm|trixie] --bin DIND_INIT control|fix
+#   --engine trixie  Debian trixie's Docker 26.1 from .cache/trixie/root (scripts/deps) instead of
+#                    the host's bookworm Docker 20.10
 #   control  DIND_ADDRESS_POOLS=off: Docker picks its networks; one lands inside 172.16.0.0/12
 #            and the company hosts in it are unreachable from the containers (the clash)
 #   fix      dind-init's choice (auto): every container address is outside the pod's routes
@@ -24,10 +26,13 @@
 # Exit 0 when the scenario's assertions hold; "evidence: …" lines are the key facts.
 set -euo pipefail
 
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+ENGINE=bookworm
 BIN=
 SCENARIO=
 while (($#)); do
 	case $1 in
+	--engine) ENGINE=$2; shift 2 ;;
 	--bin) BIN=$2; shift 2 ;;
 	-h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "pools.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -35,13 +40,14 @@ while (($#)); do
 	esac
 done
 case $SCENARIO in control | fix) ;; *) echo "pools.sh: scenario must be control or fix, not '$SCENARIO'" >&2; exit 2 ;; esac
+case $ENGINE in bookworm | trixie) ;; *) echo "pools.sh: --engine must be bookworm or trixie, not '$ENGINE'" >&2; exit 2 ;; esac
 [[ -x $BIN ]] || { echo "pools.sh: --bin $BIN is not an executable (cargo build)" >&2; exit 2; }
 BIN=$(realpath "$BIN")
 [[ $(id -u) == 0 ]] || { echo "pools.sh: needs root (namespaces, mounts, dockerd)" >&2; exit 2; }
 
 # Re-enter in a private mount namespace: every mount made below dies with it.
 if [[ -z ${POOLS_IN_NS:-} ]]; then
-	exec unshare --mount --propagation private env POOLS_IN_NS=1 bash "$0" --bin "$BIN" "$SCENARIO"
+	exec unshare --mount --propagation private env POOLS_IN_NS=1 bash "$0" --engine "$ENGINE" --bin "$BIN" "$SCENARIO"
 fi
 
 T0=$(date +%s%3N)
@@ -50,7 +56,7 @@ say() {
 	printf '[pools %3d.%01ds] %s\n' $((ms / 1000)) $((ms % 1000 / 100)) "$*"
 }
 fail() {
-	echo "FAIL: pools/$SCENARIO: $*" >&2
+	echo "FAIL: pools/$ENGINE/$SCENARIO: $*" >&2
 	exit 1
 }
 
@@ -89,8 +95,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+POD_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+if [[ $ENGINE == trixie ]]; then
+	TRIXIE=${DEVPOD_TRIXIE:-$REPO/.cache/trixie/root}
+	[[ -x $TRIXIE/usr/sbin/dockerd ]] || fail "no trixie engine under $TRIXIE (run scripts/deps)"
+	POD_PATH=$TRIXIE/usr/sbin:$TRIXIE/usr/bin:$POD_PATH
+fi
 for p in ip iptables nsenter unshare busybox dockerd docker containerd runc flock; do
-	command -v "$p" >/dev/null || fail "$p is not installed"
+	PATH=$POD_PATH command -v "$p" >/dev/null || fail "$p is not installed"
 done
 
 # The two namespaces and the veth between them.
@@ -162,7 +174,7 @@ EOF
 
 POOLS=auto
 [[ $SCENARIO == control ]] && POOLS=off
-say "starting dind-init as PID 1 in the pod, DIND_ADDRESS_POOLS=$POOLS"
+say "starting dind-init as PID 1 in the pod ($ENGINE: $(PATH=$POD_PATH dockerd --version)), DIND_ADDRESS_POOLS=$POOLS"
 # shellcheck disable=SC2016 # expanded by the inner bash
 nsenter --net="/run/netns/$POD" -- unshare --mount --propagation private -- bash -c '
 	set -e
@@ -174,7 +186,7 @@ nsenter --net="/run/netns/$POD" -- unshare --mount --propagation private -- bash
 	mount --move "$T/cg" /sys/fs/cgroup
 	for d in /etc/docker /var/lib/docker /run "$T/data"; do mount -t tmpfs -o mode=0755,size=1g pools "$d"; done
 	exec unshare --pid --fork --kill-child --mount-proc "$@"
-' _ "$T" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+' _ "$T" env -i PATH="$POD_PATH" HOME=/root \
 	DIND_DATA_ROOT="$T/data" DIND_ADDRESS_POOLS="$POOLS" DIND_STOP_TIMEOUT=10 DIND_READY_TIMEOUT=30 \
 	"$BIN" -- bash "$T/session.sh" >"$T/pod.log" 2>&1 &
 POD_PID=$!
