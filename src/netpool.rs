@@ -472,7 +472,11 @@ fn auto(pod: &PodNets, user: &UserNets) -> Decision {
     chosen(free, user, false, why)
 }
 
-/// dind-init sets `pools` (and `bip` on the first network, unless `bridge` is the user's).
+/// dind-init sets `pools` and, unless `bridge` is the user's (dockerd refuses `-b` with
+/// `--bip`), `bip`: the first network of the first pool at that pool's size (/16 for
+/// Docker's 172.x, /20 for 192.168, /24 for the fallbacks) — what dockerd itself gives
+/// docker0 from such a pool, so docker0 looks as users know it and is never handed out
+/// again to a user network.
 fn chosen(pools: Vec<Pool>, user: &UserNets, force: bool, why: String) -> Decision {
     let bip = pools.first().filter(|_| !user.bridge).map(|p| {
         let first = Net4 {
@@ -590,11 +594,16 @@ mod tests {
 
     #[test]
     fn routes_and_addresses_of_real_tables() {
-        let rows: [(&str, &[&str], &[&str]); 6] = [
+        let rows: [(&str, &[&str], &[&str]); 7] = [
             (
                 "k3s-flannel",
                 &["10.42.0.0/24", "10.42.0.0/16"],
                 &["10.42.0.17/32"],
+            ),
+            (
+                "k3s-node-lan",
+                &["10.42.0.0/24", "10.42.1.0/24", "192.168.1.0/24"],
+                &["10.42.0.0/32", "10.42.0.1/32", "192.168.1.50/32"],
             ),
             (
                 "gke-vpc",
@@ -638,7 +647,11 @@ mod tests {
             assert_eq!(got, want, "{name} routes");
             let got: Vec<String> = p.addrs.iter().map(Net4::to_string).collect();
             assert_eq!(got, *addrs, "{name} addresses");
-            assert!(p.routes.iter().all(|r| r.iface == "eth0"), "{name}: {p:?}");
+            let ifaces = ["eth0", "cni0", "flannel.1"];
+            assert!(
+                p.routes.iter().all(|r| ifaces.contains(&r.iface.as_str())),
+                "{name}: {p:?}"
+            );
         }
     }
 
@@ -667,9 +680,10 @@ mod tests {
     fn pools_chosen_for_real_tables() {
         // (fixture, pools dockerd uses, dind-init sets them, bip, words in why/warning)
         type Row<'a> = (&'a str, &'a [&'a str], bool, Option<&'a str>, &'a str);
-        let rows: [Row; 6] = [
+        let rows: [Row; 7] = [
             ("k3s-flannel", &["172.17.0.0/16/16", "192.168.0.0/16/20"], false, None, "overlap none of the pod's routes and addresses (10.42.0.0/24, 10.42.0.0/16, 10.42.0.17)"),
             ("docker-running", &["172.17.0.0/16/16", "192.168.0.0/16/20"], false, None, "overlap none"),
+            ("k3s-node-lan", &["172.17.0.0/16/16", "172.31.0.0/16/16", "10.200.0.0/16/24"], true, Some("172.17.0.1/16"), "route 192.168.1.0/24 (eth0)"),
             ("gke-vpc", &["172.17.0.0/16/16", "172.31.0.0/16/16", "100.64.0.0/10/24"], true, Some("172.17.0.1/16"), "route 192.168.0.0/16 (eth0)"),
             ("eks-vpc", &["172.17.0.0/16/16", "172.30.0.0/16/16", "192.168.0.0/16/20", "10.200.0.0/16/24"], true, Some("172.17.0.1/16"), "address 172.31.40.12"),
             ("vpn-172-16-12", &["192.168.0.0/16/20", "10.200.0.0/16/24"], true, Some("192.168.0.1/20"), "route 172.16.0.0/12 (eth0)"),
@@ -690,8 +704,15 @@ mod tests {
             assert_eq!(d.bip.as_deref(), bip, "{name}");
             let text = format!("{} {}", d.why, d.warning.clone().unwrap_or_default());
             assert!(text.contains(words), "{name}: {text}");
-            // Nothing dind-init sets overlaps the pod.
+            // Nothing dind-init sets overlaps the pod, nor the service CIDRs of k3s
+            // (10.43/16) and kubeadm (10.96/12), which no pod sees as a route.
             if d.set {
+                for svc in ["10.43.0.0/16", "10.96.0.0/12"] {
+                    assert!(
+                        d.pools.iter().all(|p| !p.base.overlaps(net(svc))),
+                        "{name}: {svc}"
+                    );
+                }
                 let p = fixture(name);
                 for pl in &d.pools {
                     assert!(p.clashes(pl.base).is_empty(), "{name}: {pl} clashes");
