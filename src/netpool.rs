@@ -594,7 +594,8 @@ mod tests {
 
     #[test]
     fn routes_and_addresses_of_real_tables() {
-        let rows: [(&str, &[&str], &[&str]); 7] = [
+        let rows: [(&str, &[&str], &[&str]); 8] = [
+            ("devcontainer", &["172.17.0.0/16"], &["172.17.0.2/32"]),
             (
                 "k3s-flannel",
                 &["10.42.0.0/24", "10.42.0.0/16"],
@@ -680,7 +681,8 @@ mod tests {
     fn pools_chosen_for_real_tables() {
         // (fixture, pools dockerd uses, dind-init sets them, bip, words in why/warning)
         type Row<'a> = (&'a str, &'a [&'a str], bool, Option<&'a str>, &'a str);
-        let rows: [Row; 7] = [
+        let rows: [Row; 8] = [
+            ("devcontainer", &["172.18.0.0/16/16", "172.31.0.0/16/16", "192.168.0.0/16/20", "10.200.0.0/16/24"], true, Some("172.18.0.1/16"), "route 172.17.0.0/16 (eth0)"),
             ("k3s-flannel", &["172.17.0.0/16/16", "192.168.0.0/16/20"], false, None, "overlap none of the pod's routes and addresses (10.42.0.0/24, 10.42.0.0/16, 10.42.0.17)"),
             ("docker-running", &["172.17.0.0/16/16", "192.168.0.0/16/20"], false, None, "overlap none"),
             ("k3s-node-lan", &["172.17.0.0/16/16", "172.31.0.0/16/16", "10.200.0.0/16/24"], true, Some("172.17.0.1/16"), "route 192.168.1.0/24 (eth0)"),
