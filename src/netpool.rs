@@ -6,8 +6,9 @@
 //! routes (`/proc/net/route`) and addresses (`/proc/net/fib_trie`), and the choice
 //! of `bip` and `default-address-pools` that overlaps none of them.
 //!
-//! IPv6 is left alone: dockerd gives containers no IPv6 unless the user turns it
-//! on (and then names its own `fixed-cidr-v6`), so there is nothing to pick.
+//! IPv6 routes (`/proc/net/ipv6_route`) are only reported: dockerd gives containers
+//! no IPv6 unless the user turns it on with a `fixed-cidr-v6` of their own, so there
+//! is nothing to pick.
 
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
@@ -43,11 +44,6 @@ impl Net4 {
         (!strict || net.addr == u32::from(addr)).then_some(net)
     }
 
-    /// Prefix length.
-    pub fn prefix(self) -> u8 {
-        self.prefix
-    }
-
     /// The two share at least one address.
     pub fn overlaps(self, other: Net4) -> bool {
         let m = mask(self.prefix.min(other.prefix));
@@ -61,7 +57,11 @@ impl Net4 {
 
     /// The first address plus `n`, as `a.b.c.d/prefix` (e.g. a gateway for `bip`).
     fn host(self, n: u32) -> String {
-        format!("{}/{}", Ipv4Addr::from(self.addr + n), self.prefix)
+        format!(
+            "{}/{}",
+            Ipv4Addr::from(self.addr.wrapping_add(n)),
+            self.prefix
+        )
     }
 }
 
