@@ -6,6 +6,7 @@
 //! table-tested without touching the process environment.
 
 use crate::error::{Error, Result};
+use crate::netpool::PoolSetting;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -46,6 +47,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "DIND_DOCKER_GROUP", key: "docker_group", default: "docker", allowed: "a group name", meaning: "group owning the docker socket; created if missing and given to DIND_USER; a \"group\" in daemon.json or DOCKER_OPTS wins, and DIND_USER joins that one" },
     Setting { env: "DIND_REQUIRE_DOCKER", key: "require_docker", default: "false", allowed: "true|false", meaning: "true: exit non-zero when Docker cannot be made to work instead of starting the command with a warning" },
     Setting { env: "DIND_CONTAINERD", key: "containerd", default: "auto", allowed: "auto|separate|managed", meaning: "separate: dind-init starts containerd before dockerd (faster start and stop); managed: dockerd starts its own" },
+    Setting { env: "DIND_ADDRESS_POOLS", key: "address_pools", default: "auto", allowed: "auto|off|a list of base/prefix/size, e.g. 10.201.0.0/16/24,10.202.0.0/16/24", meaning: "Docker's bip and default-address-pools: auto keeps Docker's defaults unless they overlap a route or address of the pod, then picks free ranges; a list sets exactly those; off sets nothing; a bip or default-address-pools of your own wins over auto and is warned about when it overlaps" },
 ];
 
 /// How DATA_ROOT is made Docker's data directory.
@@ -136,6 +138,8 @@ pub struct Config {
     pub require_docker: bool,
     /// DIND_CONTAINERD.
     pub containerd: ContainerdMode,
+    /// DIND_ADDRESS_POOLS.
+    pub address_pools: PoolSetting,
     /// DOCKER_DRIVER (GitLab / docker:dind convention), honoured as a storage-driver wish.
     pub docker_driver_env: Option<String>,
     /// The TOML file that was read, if any (for messages).
@@ -163,6 +167,7 @@ impl Default for Config {
             docker_group: "docker".into(),
             require_docker: false,
             containerd: ContainerdMode::Auto,
+            address_pools: PoolSetting::Auto,
             docker_driver_env: None,
             file: None,
             unknown_env: Vec::new(),
@@ -520,6 +525,7 @@ fn apply_one(cfg: &mut Config, key: &str, label: &str, value: Raw) -> Result<()>
             }
             cfg.shm_size = Some(s);
         }
+        "address_pools" => cfg.address_pools = PoolSetting::parse(&s).ok_or_else(|| bad(&s))?,
         "docker_group" => {
             if !valid_name(&s) {
                 return Err(bad(&s));
@@ -739,6 +745,7 @@ mod tests {
                 ("DIND_SHM_SIZE", "1g"),
                 ("DIND_CONTAINERD", "managed"),
                 ("DIND_READY_TIMEOUT", "5s"),
+                ("DIND_ADDRESS_POOLS", "10.201.0.0/16/24, 10.202.0.0/16/24"),
                 ("DOCKER_DRIVER", "overlay2"),
             ]),
             None,
@@ -761,6 +768,10 @@ mod tests {
         assert_eq!(c.shm_size.as_deref(), Some("1g"));
         assert_eq!(c.containerd, ContainerdMode::Managed);
         assert_eq!(c.ready_timeout, Duration::from_secs(5));
+        assert_eq!(
+            c.address_pools,
+            PoolSetting::parse("10.201.0.0/16/24,10.202.0.0/16/24").unwrap()
+        );
         assert_eq!(c.docker_driver_env.as_deref(), Some("overlay2"));
     }
 
@@ -796,6 +807,16 @@ mod tests {
             ("DIND_DOCKER_GROUP", "doc ker", "a group name"),
             ("DIND_CONTAINERD", "both", "auto|separate|managed"),
             ("DIND_DOCKERD", "", "a program name or path"),
+            (
+                "DIND_ADDRESS_POOLS",
+                "10.201.0.1/16/24",
+                "auto|off|a list of base/prefix/size",
+            ),
+            (
+                "DIND_ADDRESS_POOLS",
+                "172.17.0.0/16",
+                "auto|off|a list of base/prefix/size",
+            ),
         ];
         for (k, v, allowed) in cases {
             let msg = err(&[(k, v)], None);

@@ -186,6 +186,7 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
                 },
                 "a slow fallback: give DIND_DATA_ROOT a directory on an ext4/xfs PVC so overlay2/overlayfs work",
             ));
+            out.extend(p.pools.as_ref().map(pools_check));
         }
         Err(e) => out.push(check(
             Fail,
@@ -223,6 +224,23 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         ),
     });
     out
+}
+
+/// Docker's address pools: where its networks come from, or which pod route they hide.
+fn pools_check(d: &crate::netpool::Decision) -> Check {
+    let why = match &d.ipv6 {
+        Some(v6) => format!("{}; {v6}", d.why),
+        None => d.why.clone(),
+    };
+    match &d.warning {
+        None => check(Verdict::Ok, "address pools", why, ""),
+        Some(w) => check(
+            Verdict::Warn,
+            "address pools",
+            w.clone(),
+            "remove bip/default-address-pools from the daemon config (dind-init then picks free ranges), or set DIND_ADDRESS_POOLS to ranges the pod does not route, e.g. 10.201.0.0/16/24",
+        ),
+    }
 }
 
 /// The doctor's first lines: misspelt `DIND_*` names and bad input, which
@@ -732,6 +750,26 @@ mod tests {
                 .contains("put DIND_DATA_ROOT on an ext4/xfs volume");
             assert_eq!(move_it, !blocked, "{c:?}");
         }
+    }
+
+    #[test]
+    fn address_pools_check_says_where_networks_come_from_or_what_they_hide() {
+        use crate::netpool::{decide, PodNets, PoolSetting, UserNets};
+        let vpn = PodNets::from_text(
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n\
+             eth0\t000010AC\t01002A0A\t0003\t0\t0\t0\t0000F0FF\n",
+            "",
+        );
+        let c = pools_check(&decide(&PoolSetting::Auto, &vpn, &UserNets::default()));
+        assert_eq!(c.verdict, Verdict::Ok);
+        assert!(
+            c.found.contains("route 172.16.0.0/12 (eth0)")
+                && c.found.contains("192.168.0.0/16 by /20"),
+            "{c:?}"
+        );
+        let c = pools_check(&decide(&PoolSetting::Off, &vpn, &UserNets::default()));
+        assert_eq!(c.verdict, Verdict::Warn);
+        assert!(c.remedy.contains("DIND_ADDRESS_POOLS"), "{c:?}");
     }
 
     #[test]

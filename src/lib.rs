@@ -12,6 +12,7 @@ pub mod dockerd;
 pub mod doctor;
 pub mod error;
 pub mod init;
+pub mod netpool;
 pub mod plan;
 pub mod probe;
 pub mod session;

@@ -6,6 +6,7 @@
 
 use crate::config::{Config, ContainerdMode, DriverChoice, Strategy};
 use crate::error::Result;
+use crate::netpool;
 use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
 use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
 use serde::Serialize;
@@ -172,6 +173,8 @@ pub struct Plan {
     /// DOCKER_DRIVER, DIND_DOCKERD_ARGS); None when dind-init chose it, also over a pin
     /// that cannot work here. A pinned driver is never changed after a failed smoke test.
     pub pinned_by: Option<String>,
+    /// Docker's address pools and why (None when dockerd is not started).
+    pub pools: Option<netpool::Decision>,
 }
 
 impl Plan {
@@ -187,6 +190,7 @@ impl Plan {
             settings: Vec::new(),
             docker_group: None,
             pinned_by: None,
+            pools: None,
         }
     }
 
@@ -786,6 +790,23 @@ fn socket_group(cfg: &Config, merged: &Merged, notes: &mut Vec<String>) -> Optio
     Some(group)
 }
 
+/// Docker's `bip` and `default-address-pools`: clear of every route and address of
+/// the pod (issue 12 part 3); the decision's line goes in the notes, a clash in the warnings.
+fn address_pools(
+    facts: &Facts,
+    cfg: &Config,
+    user: &UserSettings,
+    p: &mut Plan,
+) -> netpool::Decision {
+    let theirs = netpool::UserNets::from_settings(|k| user.effective.get(k).map(|(v, _)| v));
+    let d = netpool::decide(&cfg.address_pools, &facts.pod_nets, &theirs);
+    p.notes.push(format!("address pools: {}", d.why));
+    p.notes
+        .extend(d.ipv6.iter().map(|v6| format!("address pools: {v6}")));
+    p.warnings.extend(d.warning.clone());
+    d
+}
+
 fn plan_with(
     facts: &Facts,
     cfg: &Config,
@@ -1144,6 +1165,11 @@ fn plan_with(
             false,
         );
     }
+    let pools = address_pools(facts, cfg, user, &mut p);
+    for (key, value, reason) in pools.wanted() {
+        want(key, value, reason, pools.force);
+    }
+    p.pools = Some(pools);
     if let Some(s) = &cfg.shm_size {
         want(
             "default-shm-size",
@@ -1484,6 +1510,7 @@ mod tests {
             containerd_serving: false,
             stale_pidfiles: Vec::new(),
             mtu: None,
+            pod_nets: Default::default(),
             mounts: Ok(m),
         }
     }
@@ -2420,6 +2447,64 @@ mod tests {
         let json = daemon_json(&plan(&f, &c).unwrap()).unwrap();
         assert!(!json.contains_key("mtu"));
         assert!(!json.contains_key("group"), "no DIND_USER, no group");
+    }
+
+    /// Issue 12 part 3: Docker's pools must not overlap the pod's routes; the
+    /// user's own bip/pools stay and are warned about only when they clash.
+    #[test]
+    fn address_pools_avoid_the_pods_routes() {
+        let vpn = crate::netpool::PodNets::from_text(
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n\
+             eth0\t00000000\t01002A0A\t0003\t0\t0\t0\t00000000\n\
+             eth0\t000010AC\t01002A0A\t0003\t0\t0\t0\t0000F0FF\n",
+            "",
+        );
+        // (user's daemon.json, DIND_ADDRESS_POOLS, bip written, first pool written, warning)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let rows: [Row; 5] = [
+            ("{}", "auto", Some("192.168.0.1/20"), Some("192.168.0.0/16"), None),
+            ("{\"bip\": \"172.18.0.1/16\"}", "auto", Some("172.18.0.1/16"), None, Some("your bip 172.18.0.1/16 (networks: Docker's default pools) overlap the pod's route 172.16.0.0/12 (eth0)")),
+            ("{\"bip\": \"10.9.0.1/24\", \"default-address-pools\": [{\"base\": \"10.10.0.0/16\", \"size\": 24}]}", "auto", Some("10.9.0.1/24"), Some("10.10.0.0/16"), None),
+            ("{\"bip\": \"172.18.0.1/16\"}", "10.201.0.0/16/24", Some("10.201.0.1/24"), Some("10.201.0.0/16"), Some("bip: overriding 172.18.0.1/16 from daemon.json")),
+            ("{\"bridge\": \"none\"}", "off", None, None, Some("Docker's default pools (DIND_ADDRESS_POOLS=off) overlap the pod's route 172.16.0.0/12")),
+        ];
+        for (text, setting, bip, pool, warning) in rows {
+            let mut f = seed(20);
+            f.pod_nets = vpn.clone();
+            f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), format!("{text}\n")));
+            let mut c = cfg();
+            c.address_pools = crate::netpool::PoolSetting::parse(setting).unwrap();
+            let p = plan(&f, &c).unwrap();
+            let json = daemon_json(&p).unwrap();
+            assert_eq!(
+                json.get("bip").and_then(Value::as_str),
+                bip,
+                "{text} {setting}"
+            );
+            let first = json
+                .get("default-address-pools")
+                .map(|v| v[0]["base"].clone());
+            assert_eq!(
+                first.as_ref().and_then(Value::as_str),
+                pool,
+                "{text} {setting}"
+            );
+            match warning {
+                Some(w) => assert!(has(&p.warnings, w), "{text} {setting}: {:?}", p.warnings),
+                None => assert!(
+                    !has(&p.warnings, "pool"),
+                    "{text} {setting}: {:?}",
+                    p.warnings
+                ),
+            }
+            assert!(has(&p.notes, "address pools:"), "{:?}", p.notes);
+        }
     }
 
     /// A daemon config file the probe could not read in full stops the plan

@@ -1692,6 +1692,8 @@ pub struct Facts {
     pub stale_pidfiles: Vec<PathBuf>,
     /// Default-route interface and MTU.
     pub mtu: Option<Mtu>,
+    /// The pod's IPv4 routes and addresses, which Docker's address pools must avoid.
+    pub pod_nets: crate::netpool::PodNets,
 }
 
 impl Facts {
@@ -2052,6 +2054,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         containerd_serving,
         stale_pidfiles,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
+        pod_nets: crate::netpool::PodNets::read(&roots.proc),
         mounts,
     }
 }
@@ -2940,7 +2943,7 @@ mod tests {
         std::fs::write(r.proc.join("self/mountinfo"), fixture_text("this-vm.txt")).unwrap();
         std::fs::write(
             r.proc.join("net/route"),
-            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nenp1\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\n",
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nenp1\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\nenp1\t000010AC\t0101A8C0\t0003\t0\t0\t0\t0000F0FF\n",
         )
         .unwrap();
         std::fs::write(t.0.join("net/eth0/mtu"), "1450\n").unwrap();
@@ -3019,6 +3022,17 @@ mod tests {
             ]
         );
         assert_eq!(f.mtu, None, "enp1 has no mtu file");
+        let routes: Vec<String> = f
+            .pod_nets
+            .routes
+            .iter()
+            .map(|r| format!("{} {}", r.dest, r.iface))
+            .collect();
+        assert_eq!(
+            routes,
+            ["172.16.0.0/12 enp1"],
+            "the default route is left out"
+        );
         assert!(serde_json::to_string(&f).is_ok());
         assert!(leftovers(&home).is_empty());
         assert!(leftovers(&r.var_lib).is_empty());

@@ -182,6 +182,8 @@ enum Kind {
     Features,
     /// `--log-opt k=v` into an object of strings.
     KeyValues,
+    /// `--default-address-pool base=a.b.c.d/n,size=n` into an array of `{base, size}`.
+    Pool,
 }
 
 /// A dockerd flag dind-init understands: long name, shorthand, daemon.json key, kind.
@@ -225,6 +227,12 @@ const FLAGS: &[Flag] = &[
     flag("log-opt", None, "log-opts", Kind::KeyValues),
     flag("bridge", Some('b'), "bridge", Kind::Str),
     flag("bip", None, "bip", Kind::Str),
+    flag(
+        "default-address-pool",
+        None,
+        "default-address-pools",
+        Kind::Pool,
+    ),
     flag("iptables", None, "iptables", Kind::Bool),
     flag("ip6tables", None, "ip6tables", Kind::Bool),
     flag("ip-forward", None, "ip-forward", Kind::Bool),
@@ -258,7 +266,6 @@ const FLAGS: &[Flag] = &[
 /// (moby's NamedOption); used to spot a directive given both ways.
 const PASSTHROUGH_KEYS: &[(&str, &str)] = &[
     ("default-ulimit", "default-ulimits"),
-    ("default-address-pool", "default-address-pools"),
     ("authorization-plugin", "authorization-plugins"),
     ("node-generic-resource", "node-generic-resources"),
     ("cluster-store-opt", "cluster-store-opts"),
@@ -899,12 +906,18 @@ fn parse_flags(words: &[String], src: &FlagSource) -> Result<Flags> {
                     .ok_or_else(|| src.error(&shown, "needs true or false"))?;
                 d.insert(spec.key.into(), Value::Bool(b));
             }
-            Kind::List => {
+            Kind::List | Kind::Pool => {
+                let item = if spec.kind == Kind::Pool {
+                    pool_value(&value)
+                        .ok_or_else(|| src.error(&shown, "needs base=a.b.c.d/n,size=n"))?
+                } else {
+                    Value::String(value)
+                };
                 let entry = d
                     .entry(spec.key.to_string())
                     .or_insert_with(|| Value::Array(Vec::new()));
                 if let Value::Array(a) = entry {
-                    a.push(Value::String(value));
+                    a.push(item);
                 }
             }
             Kind::Features | Kind::KeyValues => {
@@ -935,6 +948,19 @@ fn parse_flags(words: &[String], src: &FlagSource) -> Result<Flags> {
     Ok(out)
 }
 
+/// `base=a.b.c.d/n,size=n` (either order) as daemon.json's `{"base": …, "size": n}`.
+fn pool_value(text: &str) -> Option<Value> {
+    let (mut base, mut size) = (None, None);
+    for part in text.split(',') {
+        match part.split_once('=')? {
+            ("base", b) if b.contains('/') => base = Some(b.to_string()),
+            ("size", n) => size = Some(n.parse::<u8>().ok()?),
+            _ => return None,
+        }
+    }
+    Some(serde_json::json!({ "base": base?, "size": size? }))
+}
+
 /// The words dind-init passes to dockerd for a modelled directive, in its canonical spelling.
 fn flag_words(key: &str, value: &Value) -> Vec<String> {
     let Some(f) = FLAGS.iter().find(|f| f.key == key) else {
@@ -947,6 +973,13 @@ fn flag_words(key: &str, value: &Value) -> Vec<String> {
         (Kind::List, Value::Array(items)) => items
             .iter()
             .map(|v| format!("--{long}={}", show(v)))
+            .collect(),
+        (Kind::Pool, Value::Array(items)) => items
+            .iter()
+            .map(|p| {
+                let field = |k: &str| p.get(k).map(show).unwrap_or_default();
+                format!("--{long}=base={},size={}", field("base"), field("size"))
+            })
             .collect(),
         (Kind::Features, Value::Object(m)) => m
             .iter()
@@ -1376,6 +1409,48 @@ echo \"ignored\"
         })
         .unwrap();
         assert_eq!(again.effective, u.effective);
+    }
+
+    #[test]
+    fn default_address_pool_flags_are_directives_the_user_keeps() {
+        let args =
+            words("--default-address-pool base=172.30.0.0/16,size=24 --default-address-pool=size=20,base=10.9.0.0/16 --bip 172.30.0.1/24");
+        let u = read(&Sources {
+            dind_args: &args,
+            ..Default::default()
+        })
+        .unwrap();
+        let pools =
+            json!([{"base": "172.30.0.0/16", "size": 24}, {"base": "10.9.0.0/16", "size": 20}]);
+        assert_eq!(u.effective["default-address-pools"].0, pools);
+        assert!(u.passthrough.is_empty(), "{:?}", u.passthrough);
+        let mine = json!([{"base": "10.201.0.0/16", "size": 24}]);
+        let m = merge(&u, &[wanted("default-address-pools", mine, false)]).unwrap();
+        assert_eq!(
+            m.get("default-address-pools"),
+            Some(&pools),
+            "the user's flags win"
+        );
+        assert!(m.daemon_json.is_none());
+        let again = read(&Sources {
+            dind_args: &m.args,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(again.effective, u.effective, "{:?}", m.args);
+        for bad in [
+            "--default-address-pool base=10.0.0.0/8",
+            "--default-address-pool size=x,base=10.0.0.0/8",
+            "--default-address-pool base=10.0.0.0/8,size=24,x=1",
+        ] {
+            let args = words(bad);
+            let err = read(&Sources {
+                dind_args: &args,
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("base=a.b.c.d/n,size=n"), "{err}");
+        }
     }
 
     #[test]
