@@ -66,22 +66,86 @@ pub enum Strategy {
     Off,
 }
 
-/// The storage driver the user asked for (graphdriver or snapshotter names).
+/// A storage driver (graphdriver, or snapshotter with the containerd image store): what
+/// DIND_STORAGE_DRIVER pins and what the plan tells dockerd. Owned here so probe, plan and
+/// session share one type and one spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum DriverChoice {
-    /// Pick the fastest driver that really works.
-    Auto,
-    /// Graphdriver overlay2.
+pub enum Driver {
+    /// Graphdriver overlay2: native overlay mounts, needs a non-overlay upper.
     Overlay2,
-    /// fuse-overlayfs (graphdriver or snapshotter).
-    FuseOverlayfs,
-    /// Graphdriver vfs (full copies; slow and large).
-    Vfs,
-    /// containerd snapshotter overlayfs.
+    /// containerd snapshotter overlayfs (containerd image store).
     Overlayfs,
-    /// containerd snapshotter native (full copies).
+    /// fuse-overlayfs in userspace: works on overlay, slower.
+    FuseOverlayfs,
+    /// Graphdriver vfs: a full copy per layer; slow and large.
+    Vfs,
+    /// containerd snapshotter native: a full copy per layer.
     Native,
+}
+
+impl Driver {
+    /// Every driver dind-init reasons about, in DIND_STORAGE_DRIVER's order.
+    pub const ALL: [Driver; 5] = [
+        Driver::Overlay2,
+        Driver::FuseOverlayfs,
+        Driver::Vfs,
+        Driver::Overlayfs,
+        Driver::Native,
+    ];
+
+    /// The name dockerd expects in `storage-driver`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Overlay2 => "overlay2",
+            Driver::Overlayfs => "overlayfs",
+            Driver::FuseOverlayfs => "fuse-overlayfs",
+            Driver::Vfs => "vfs",
+            Driver::Native => "native",
+        }
+    }
+
+    /// The driver dockerd means by `name` (`overlay` is overlay2's old spelling);
+    /// None for drivers dind-init does not reason about (btrfs, zfs, …).
+    pub fn from_name(name: &str) -> Option<Driver> {
+        Some(match name {
+            "overlay2" | "overlay" => Driver::Overlay2,
+            "overlayfs" | "io.containerd.snapshotter.v1.overlayfs" => Driver::Overlayfs,
+            "fuse-overlayfs" => Driver::FuseOverlayfs,
+            "vfs" => Driver::Vfs,
+            "native" | "io.containerd.snapshotter.v1.native" => Driver::Native,
+            _ => return None,
+        })
+    }
+
+    /// Needs kernel overlay mounts with the upper dir on the data root's filesystem.
+    pub fn needs_overlay(self) -> bool {
+        matches!(self, Driver::Overlay2 | Driver::Overlayfs)
+    }
+
+    /// The same kind of driver for the image store in use (graphdriver or snapshotter).
+    pub(crate) fn for_store(self, store: bool) -> Driver {
+        match (self, store) {
+            (Driver::Overlay2, true) => Driver::Overlayfs,
+            (Driver::Overlayfs, false) => Driver::Overlay2,
+            (Driver::Vfs, true) => Driver::Native,
+            (Driver::Native, false) => Driver::Vfs,
+            (d, _) => d,
+        }
+    }
+
+    /// What choosing it costs, for warnings ("" for the overlay drivers).
+    pub(crate) fn cost(self) -> &'static str {
+        match self {
+            Driver::Overlay2 | Driver::Overlayfs => "",
+            Driver::FuseOverlayfs => {
+                "fuse-overlayfs runs in userspace: file I/O in containers and builds is slower than overlay2"
+            }
+            Driver::Vfs | Driver::Native => {
+                "every layer is a full copy: slow builds and several times the disk space"
+            }
+        }
+    }
 }
 
 /// Who runs containerd.
@@ -121,7 +185,7 @@ pub struct Config {
     /// DIND_STRATEGY.
     pub strategy: Strategy,
     /// DIND_STORAGE_DRIVER.
-    pub storage_driver: DriverChoice,
+    pub storage_driver: Option<Driver>,
     /// DIND_DOCKERD.
     pub dockerd: String,
     /// DIND_DOCKERD_ARGS, split into words.
@@ -158,7 +222,7 @@ impl Default for Config {
             user: None,
             data_root: None,
             strategy: Strategy::Auto,
-            storage_driver: DriverChoice::Auto,
+            storage_driver: None,
             dockerd: "dockerd".into(),
             dockerd_args: Vec::new(),
             dockerd_log: None,
@@ -490,13 +554,13 @@ fn apply_one(cfg: &mut Config, key: &str, label: &str, value: Raw) -> Result<()>
         }
         "storage_driver" => {
             cfg.storage_driver = match s.as_str() {
-                "auto" => DriverChoice::Auto,
-                "overlay2" => DriverChoice::Overlay2,
-                "fuse-overlayfs" => DriverChoice::FuseOverlayfs,
-                "vfs" => DriverChoice::Vfs,
-                "overlayfs" => DriverChoice::Overlayfs,
-                "native" => DriverChoice::Native,
-                _ => return Err(bad(&s)),
+                "auto" => None,
+                _ => Some(
+                    *Driver::ALL
+                        .iter()
+                        .find(|d| d.name() == s)
+                        .ok_or_else(|| bad(&s))?,
+                ),
             }
         }
         "containerd" => {
@@ -763,7 +827,7 @@ mod tests {
         );
         assert_eq!(c.data_root, Some(PathBuf::from("/home/coder/.docker-data")));
         assert_eq!(c.strategy, Strategy::DataRoot);
-        assert_eq!(c.storage_driver, DriverChoice::FuseOverlayfs);
+        assert_eq!(c.storage_driver, Some(Driver::FuseOverlayfs));
         assert_eq!(c.dockerd_args, vec!["--debug", "--label", "a b", "c d"]);
         assert_eq!(c.shm_size.as_deref(), Some("1g"));
         assert_eq!(c.containerd, ContainerdMode::Managed);

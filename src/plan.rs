@@ -4,7 +4,8 @@
 //! `dind-init plan` and `doctor` print exactly this value, so what they explain
 //! is what happens.
 
-use crate::config::{Config, ContainerdMode, DriverChoice, Strategy};
+pub use crate::config::Driver;
+use crate::config::{Config, ContainerdMode, Strategy};
 use crate::error::Result;
 use crate::netpool;
 use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
@@ -15,77 +16,6 @@ use std::path::{Path, PathBuf};
 
 /// Where the merged daemon settings go when the user's daemon.json is read-only.
 pub const MERGED_DAEMON_JSON: &str = "/run/dind-init/daemon.json";
-
-/// The storage driver dockerd will be told to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Driver {
-    /// Graphdriver overlay2: native overlay mounts, needs a non-overlay upper.
-    Overlay2,
-    /// containerd snapshotter overlayfs (containerd image store).
-    Overlayfs,
-    /// fuse-overlayfs in userspace: works on overlay, slower.
-    FuseOverlayfs,
-    /// Graphdriver vfs: a full copy per layer; slow and large.
-    Vfs,
-    /// containerd snapshotter native: a full copy per layer.
-    Native,
-}
-
-impl Driver {
-    /// The name dockerd expects in `storage-driver`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Driver::Overlay2 => "overlay2",
-            Driver::Overlayfs => "overlayfs",
-            Driver::FuseOverlayfs => "fuse-overlayfs",
-            Driver::Vfs => "vfs",
-            Driver::Native => "native",
-        }
-    }
-
-    /// The driver dockerd means by `name` (`overlay` is overlay2's old spelling);
-    /// None for drivers dind-init does not reason about (btrfs, zfs, …).
-    pub fn from_name(name: &str) -> Option<Driver> {
-        Some(match name {
-            "overlay2" | "overlay" => Driver::Overlay2,
-            "overlayfs" | "io.containerd.snapshotter.v1.overlayfs" => Driver::Overlayfs,
-            "fuse-overlayfs" => Driver::FuseOverlayfs,
-            "vfs" => Driver::Vfs,
-            "native" | "io.containerd.snapshotter.v1.native" => Driver::Native,
-            _ => return None,
-        })
-    }
-
-    /// Needs kernel overlay mounts with the upper dir on the data root's filesystem.
-    pub fn needs_overlay(self) -> bool {
-        matches!(self, Driver::Overlay2 | Driver::Overlayfs)
-    }
-
-    /// The same kind of driver for the image store in use (graphdriver or snapshotter).
-    fn for_store(self, store: bool) -> Driver {
-        match (self, store) {
-            (Driver::Overlay2, true) => Driver::Overlayfs,
-            (Driver::Overlayfs, false) => Driver::Overlay2,
-            (Driver::Vfs, true) => Driver::Native,
-            (Driver::Native, false) => Driver::Vfs,
-            (d, _) => d,
-        }
-    }
-
-    /// What choosing it costs, for warnings ("" for the overlay drivers).
-    fn cost(self) -> &'static str {
-        match self {
-            Driver::Overlay2 | Driver::Overlayfs => "",
-            Driver::FuseOverlayfs => {
-                "fuse-overlayfs runs in userspace: file I/O in containers and builds is slower than overlay2"
-            }
-            Driver::Vfs | Driver::Native => {
-                "every layer is a full copy: slow builds and several times the disk space"
-            }
-        }
-    }
-}
 
 /// One side effect, small enough to print and to unit-test through the syscall seam.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -735,15 +665,7 @@ struct Pinned {
 }
 
 fn pinned(cfg: &Config, user: &UserSettings) -> Option<Pinned> {
-    let dind = match cfg.storage_driver {
-        DriverChoice::Auto => None,
-        DriverChoice::Overlay2 => Some(Driver::Overlay2),
-        DriverChoice::FuseOverlayfs => Some(Driver::FuseOverlayfs),
-        DriverChoice::Vfs => Some(Driver::Vfs),
-        DriverChoice::Overlayfs => Some(Driver::Overlayfs),
-        DriverChoice::Native => Some(Driver::Native),
-    };
-    if let Some(d) = dind {
+    if let Some(d) = cfg.storage_driver {
         return Some(Pinned {
             name: d.name().into(),
             origin: "DIND_STORAGE_DRIVER".into(),
@@ -1812,7 +1734,7 @@ mod tests {
             newest: 0,
         }];
         let mut c = cfg();
-        c.storage_driver = DriverChoice::Overlay2;
+        c.storage_driver = Some(Driver::Overlay2);
         rows.push(Row {
             name: "pinned overlay2 over vfs data: the pin wins, but not silently",
             facts: f,
@@ -1827,7 +1749,7 @@ mod tests {
         });
 
         let mut c = cfg();
-        c.storage_driver = DriverChoice::Overlay2;
+        c.storage_driver = Some(Driver::Overlay2);
         rows.push(Row {
             name: "pinned overlay2 on an overlay PVC: overridden with fuse-overlayfs, and why",
             facts: pvc_overlay(true, 20),
@@ -1842,7 +1764,7 @@ mod tests {
         });
 
         let mut c = cfg();
-        c.storage_driver = DriverChoice::Vfs;
+        c.storage_driver = Some(Driver::Vfs);
         rows.push(Row {
             name: "pinned vfs on a good PVC: respected",
             facts: seed(20),
@@ -2112,7 +2034,7 @@ mod tests {
         let json = |text: &str| Some((PathBuf::from("/etc/docker/daemon.json"), text.to_string()));
         let mut rows: Vec<(&str, Facts, Config, &str)> = Vec::new();
         let mut c = cfg();
-        c.storage_driver = DriverChoice::Overlay2;
+        c.storage_driver = Some(Driver::Overlay2);
         rows.push(("DIND_STORAGE_DRIVER", seed(20), c, "DIND_STORAGE_DRIVER"));
         let mut f = seed(20);
         f.daemon.daemon_json =

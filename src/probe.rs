@@ -9,7 +9,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::plan::Driver;
+use crate::config::Driver;
 use crate::settings::{self, Origin};
 use serde::Serialize;
 use serde_json::Value;

@@ -8,7 +8,7 @@
 //! dind-init exits non-zero instead.
 
 use crate::apply::{self, Applied};
-use crate::config::{Config, DriverChoice};
+use crate::config::Config;
 use crate::dockerd::{self, LogPump, SmokeError, SmokeFailure};
 use crate::error::{Error, Result};
 use crate::init::{self, Init, Output, Ready, Restart, Service, Spawn};
@@ -244,17 +244,6 @@ pub fn fallback(d: Driver, fuse_usable: bool) -> Option<Driver> {
     }
 }
 
-/// The setting that pins `d` (how a re-plan asks for it).
-fn choice_of(d: Driver) -> DriverChoice {
-    match d {
-        Driver::Overlay2 => DriverChoice::Overlay2,
-        Driver::Overlayfs => DriverChoice::Overlayfs,
-        Driver::FuseOverlayfs => DriverChoice::FuseOverlayfs,
-        Driver::Vfs => DriverChoice::Vfs,
-        Driver::Native => DriverChoice::Native,
-    }
-}
-
 /// Per API call of the smoke test; the whole test gets [`SMOKE_BUDGET`].
 const SMOKE_STEP: Duration = Duration::from_secs(5);
 
@@ -460,7 +449,7 @@ fn start_docker(
                         return Err(Failed::Stopped(sig));
                     }
                 }
-                cfg.storage_driver = choice_of(next);
+                cfg.storage_driver = Some(next);
             }
             _ => return Err(Failed::Broken(e.into())),
         }
@@ -739,15 +728,6 @@ mod tests {
         assert_eq!(fallback(Driver::Overlayfs, true), Some(Driver::Native));
         assert_eq!(fallback(Driver::Vfs, true), None);
         assert_eq!(fallback(Driver::Native, true), None);
-        for d in [
-            Driver::Overlay2,
-            Driver::Overlayfs,
-            Driver::FuseOverlayfs,
-            Driver::Vfs,
-            Driver::Native,
-        ] {
-            assert_eq!(format!("{:?}", choice_of(d)), format!("{d:?}"));
-        }
     }
 
     /// The next start of the pod reads both versions from the data root instead of running
