@@ -256,8 +256,8 @@ impl Init {
         }
     }
 
-    /// Block until a signal arrives or `timeout` passes (None: forever), then
-    /// reap every exited child. Never fails: errors are logged and we go on.
+    /// Block until a signal arrives or `timeout` passes (None: forever), then,
+    /// on SIGCHLD, reap every exited child. Never fails: errors are logged and we go on.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Vec<Event> {
         let mut events = Vec::new();
         let t = match timeout {
@@ -270,26 +270,48 @@ impl Init {
         };
         let mut fds = [PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, t) {
+            Ok(0) => return events,
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => warn!("poll(signalfd): {e}"),
         }
+        // Only SIGCHLD can mean a child to reap: a forwarded signal costs no wait4.
+        if self.read_signals(&mut events) {
+            self.reap(&mut events);
+        }
+        events
+    }
+
+    /// Read every pending signal, up to 16 per read(2) so one call usually
+    /// drains them (a short read means nothing more was pending); true when
+    /// SIGCHLD was among them.
+    fn read_signals(&mut self, events: &mut Vec<Event>) -> bool {
+        const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+        let mut buf = [0u8; SIZE * 16];
+        let mut chld = false;
         loop {
-            match self.sfd.read_signal() {
-                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) => {}
-                    Ok(sig) => events.push(Event::Signal(sig)),
-                    Err(_) => events.push(Event::RealTime(info.ssi_signo as i32)),
-                },
-                Ok(None) => break,
+            let n = match nix::unistd::read(&self.sfd, &mut buf) {
+                Ok(n) => n,
                 Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break,
                 Err(e) => {
                     warn!("read(signalfd): {e}");
                     break;
                 }
+            };
+            // signalfd_siginfo starts with ssi_signo (u32).
+            for info in buf[..n].chunks_exact(SIZE) {
+                let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+                match Signal::try_from(signo) {
+                    Ok(Signal::SIGCHLD) => chld = true,
+                    Ok(sig) => events.push(Event::Signal(sig)),
+                    Err(_) => events.push(Event::RealTime(signo)),
+                }
+            }
+            if n < buf.len() {
+                break;
             }
         }
-        self.reap(&mut events);
-        events
+        chld
     }
 
     /// Collect every exited child without blocking.
