@@ -5,7 +5,8 @@
 #   b. peak RSS (VmHWM) as PID 1 while its child sleeps;
 #   c. binary size;
 #   d. zombie reaping: PID 1 whose child makes ORPHANS orphans, time to completion;
-#   e. signal forwarding latency: SIGUSR1 to PID 1 until the child's trap runs (median, p90);
+#   e. signal forwarding latency: SIGUSR1 to PID 1 until the child's trap runs (median, p90;
+#      the four inits run side by side and take turns);
 #   f. burst drain: BURST zombies re-parented to PID 1 at once, time until all are reaped
 #      (bench/burst.c; median and p90 of BURSTS runs, the inits interleaved);
 #   e and f again with a CPU hog on every CPU beside them (LOADED=0 skips this).
@@ -181,8 +182,11 @@ fi
 # before each kill. Both are bash's $EPOCHREALTIME, so no fork is timed.
 # quantile P: the P-th quantile (nearest rank) of the numbers on stdin.
 quantile() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { i = int(NR * p + 0.999999); if (i < 1) i = 1; if (NR) printf "%.9f", a[i] }'; }
+# All four run at once and take turns, signal by signal, so load that comes and
+# goes hits them alike.
 signals() { # $1 tag: "" quiet, "_load" loaded
-    local tag=$1 n f u p sent lost k
+    local tag=$1 n f k
+    declare -A u p sent lost
     for n in "${names[@]}"; do
         f=$out/sig$tag.$n
         : >"$f"
@@ -192,26 +196,34 @@ signals() { # $1 tag: "" quiet, "_load" loaded
             trap "echo \$EPOCHREALTIME >>$0" USR1
             echo ready >$0.ready
             while :; do sleep 1000 & wait $!; done' "$f" 2>/dev/null &
-        u=$!
-        p=$(init_pid_of "$u") || { echo "bench: $n did not start" >&2; exit 1; }
+        u[$n]=$!
+        p[$n]=$(init_pid_of "${u[$n]}") || { echo "bench: $n did not start" >&2; exit 1; }
         for _ in $(seq 500); do [ -e "$f.ready" ] && break; sleep 0.01; done
-        sent=()
-        lost=0
-        for k in $(seq "$SIGNALS"); do
-            sent+=("$EPOCHREALTIME")
-            kill -USR1 "$p"
+        sent[$n]=
+        lost[$n]=0
+    done
+    for k in $(seq "$SIGNALS"); do
+        for n in "${names[@]}"; do
+            [ "${lost[$n]}" = 0 ] || continue
+            f=$out/sig$tag.$n
+            sent[$n]+="$EPOCHREALTIME "
+            kill -USR1 "${p[$n]}"
             for _ in $(seq 200); do [ "$(wc -l <"$f")" -ge "$k" ] && break; sleep 0.005; done
-            if [ "$(wc -l <"$f")" -lt "$k" ]; then lost=1; break; fi
+            [ "$(wc -l <"$f")" -ge "$k" ] || lost[$n]=1
             sleep 0.02
         done
+    done
+    for n in "${names[@]}"; do
         # SIGTERM is forwarded like SIGUSR1; bash has no trap for it and ends.
-        kill -TERM "$p" 2>/dev/null || true
-        wait "$u" 2>/dev/null || true
-        if [ "$lost" = 1 ]; then
+        kill -TERM "${p[$n]}" 2>/dev/null || true
+        wait "${u[$n]}" 2>/dev/null || true
+        f=$out/sig$tag.$n
+        if [ "${lost[$n]}" = 1 ]; then
             result[signal$tag,$n]=lost
             result[signal90$tag,$n]=lost
         else
-            printf '%s\n' "${sent[@]}" | paste - "$f" | awk '{ print $2 - $1 }' >"$f.lat"
+            # shellcheck disable=SC2086
+            printf '%s\n' ${sent[$n]} | paste - "$f" | awk '{ print $2 - $1 }' >"$f.lat"
             result[signal$tag,$n]=$(quantile 0.5 <"$f.lat")
             result[signal90$tag,$n]=$(quantile 0.9 <"$f.lat")
         fi
