@@ -709,9 +709,7 @@ impl Stop {
         if let Leftovers::Untouched = self.leftovers {
             let n = init.signal_leftovers(Signal::SIGTERM);
             debug!("sent SIGTERM to {n} leftover process(es)");
-            let kill_at = self
-                .leftover_grace
-                .map_or(self.deadline, |g| (now + g).min(self.deadline));
+            let kill_at = leftover_kill_at(now, self.deadline, self.leftover_grace);
             self.leftovers = Leftovers::Termed { kill_at };
         }
         if let Leftovers::Termed { kill_at } = self.leftovers {
@@ -736,6 +734,12 @@ impl Stop {
         warn!("some processes did not die even after SIGKILL (stuck in the kernel, e.g. on a hung mount); exiting anyway");
         Next::Done
     }
+}
+
+/// When leftovers that got SIGTERM at `now` get SIGKILL: at the stop deadline
+/// on a stop request (`grace` None), else after the grace, but never later.
+fn leftover_kill_at(now: Instant, deadline: Instant, grace: Option<Duration>) -> Instant {
+    grace.map_or(deadline, |g| (now + g).min(deadline))
 }
 
 /// Stop the services, last started first: SIGTERM, then SIGKILL at its kill
@@ -908,6 +912,26 @@ mod tests {
             next_kill_at(&both, d, short),
             Some(d - Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn leftovers_get_the_grace_only_when_the_command_ended_on_its_own() {
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        // (seconds to the deadline, grace, seconds until SIGKILL)
+        let rows = [
+            (25, None, 25),   // stop request: the whole budget
+            (25, Some(2), 2), // the command ended on its own
+            (1, Some(2), 1),  // a shorter DIND_STOP_TIMEOUT still bounds it
+            (25, Some(0), 0), // DIND_LEFTOVER_GRACE=0: SIGKILL at once
+        ];
+        for (deadline, grace, want) in rows {
+            assert_eq!(
+                leftover_kill_at(now, now + s(deadline), grace.map(s)),
+                now + s(want),
+                "deadline {deadline}s, grace {grace:?}"
+            );
+        }
     }
 
     #[test]
