@@ -5,25 +5,34 @@
 #   b. peak RSS (VmHWM) as PID 1 while its child sleeps;
 #   c. binary size;
 #   d. zombie reaping: PID 1 whose child makes ORPHANS orphans, time to completion;
-#   e. signal forwarding latency: SIGUSR1 to PID 1 until the child's trap runs.
+#   e. signal forwarding latency: SIGUSR1 to PID 1 until the child's trap runs (median, p90;
+#      the four inits run side by side and take turns);
+#   f. burst drain: BURST zombies re-parented to PID 1 at once, time until all are reaped
+#      (bench/burst.c; median and p90 of BURSTS runs, the inits interleaved);
+#   e and f again with a CPU hog on every CPU beside them (LOADED=0 skips this).
 # Ratios are dind-init ÷ other (below 1 means dind-init is better).
 # Time to Docker ready is bench/docker-ready.sh (run it with BENCH_DOCKER=1 here).
 #
-#   sudo bench/run.sh                       # RUNS=1000 ORPHANS=5000 SIGNALS=31
+#   sudo bench/run.sh                       # RUNS=1000 ORPHANS=5000 SIGNALS=101 BURST=2000 BURSTS=21
+#   QUICK=1 bench/run.sh                    # only e and f (quiet and loaded)
 #   DIND_INIT_BIN=/path/to/dind-init bench/run.sh
-# Needs root (pid namespaces), hyperfine, jq, busybox, tini, dumb-init, catatonit.
+# Needs root (pid namespaces), hyperfine, jq, busybox, tini, dumb-init, catatonit, cc.
 # Writes results.md and the raw JSON to BENCH_OUT (default: a new dir under /tmp).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${RUNS:-1000}
 ORPHANS=${ORPHANS:-5000}
-SIGNALS=${SIGNALS:-31}
+SIGNALS=${SIGNALS:-101}
+BURST=${BURST:-2000}
+BURSTS=${BURSTS:-21}
+QUICK=${QUICK:-0}
+LOADED=${LOADED:-1}
 out=${BENCH_OUT:-$(mktemp -d /tmp/dind-init-bench.XXXXXX)}
 mkdir -p "$out"
 
 [ "$(id -u)" = 0 ] || { echo "bench: needs root (unshare --pid)" >&2; exit 2; }
-for p in hyperfine jq busybox tini dumb-init catatonit unshare readelf bash; do
+for p in hyperfine jq busybox tini dumb-init catatonit unshare readelf bash cc; do
     command -v "$p" >/dev/null || { echo "bench: needs $p on PATH" >&2; exit 2; }
 done
 
@@ -95,9 +104,11 @@ overhead() { # $1 key, $2 prefix before each command ("" or "unshare --pid --for
     done
     result[$key,bare]=${med[0]}
 }
-echo "a. start-and-exit overhead ($RUNS runs each in $ROUNDS rounds)..."
-overhead overhead ""
-overhead overhead_pid1 "unshare --pid --fork"
+if [ "$QUICK" != 1 ]; then
+    echo "a. start-and-exit overhead ($RUNS runs each in $ROUNDS rounds)..."
+    overhead overhead ""
+    overhead overhead_pid1 "unshare --pid --fork"
+fi
 
 # --- b. peak RSS as PID 1 --------------------------------------------------------
 # The pid of PID 1 (the child of `unshare --fork`) once it has exec'd and started
@@ -114,21 +125,23 @@ init_pid_of() {
     done
     return 1
 }
-echo "b. peak RSS as PID 1..."
-for n in "${names[@]}"; do
-    best=0
-    for _ in 1 2 3; do
-        # shellcheck disable=SC2086
-        unshare --pid --fork --mount-proc ${launch[$n]} sleep 1 &
-        u=$!
-        p=$(init_pid_of "$u") || { echo "bench: $n did not start" >&2; exit 1; }
-        sleep 0.3
-        kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status")
-        wait "$u"
-        [ "$kb" -gt "$best" ] && best=$kb
+if [ "$QUICK" != 1 ]; then
+    echo "b. peak RSS as PID 1..."
+    for n in "${names[@]}"; do
+        best=0
+        for _ in 1 2 3; do
+            # shellcheck disable=SC2086
+            unshare --pid --fork --mount-proc ${launch[$n]} sleep 1 &
+            u=$!
+            p=$(init_pid_of "$u") || { echo "bench: $n did not start" >&2; exit 1; }
+            sleep 0.3
+            kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status")
+            wait "$u"
+            [ "$kb" -gt "$best" ] && best=$kb
+        done
+        result[rss,$n]=$best
     done
-    result[rss,$n]=$best
-done
+fi
 
 # --- c. binary size ---------------------------------------------------------------
 for n in "${names[@]}"; do
@@ -149,54 +162,107 @@ i=0
 while [ \$i -lt $ORPHANS ]; do ( : & ); i=\$((i + 1)); done
 grep -ls '^State:.*Z' /proc/[0-9]*/status | wc -l >"$out/zombies.\$INIT_NAME"
 EOF
-echo "d. reaping $ORPHANS orphans..."
-cmds=()
-for n in "${names[@]}"; do
-    cmds+=("env INIT_NAME=$n unshare --pid --fork --mount-proc ${launch[$n]} busybox sh $out/orphans.sh")
-done
-mapfile -t med < <(medians reap 3 1 "${cmds[@]}")
-i=0
-for n in "${names[@]}"; do
-    result[reap,$n]=${med[$i]}
-    result[zombies,$n]=$(tr -d ' ' <"$out/zombies.$n")
-    i=$((i + 1))
-done
+if [ "$QUICK" != 1 ]; then
+    echo "d. reaping $ORPHANS orphans..."
+    cmds=()
+    for n in "${names[@]}"; do
+        cmds+=("env INIT_NAME=$n unshare --pid --fork --mount-proc ${launch[$n]} busybox sh $out/orphans.sh")
+    done
+    mapfile -t med < <(medians reap 3 1 "${cmds[@]}")
+    i=0
+    for n in "${names[@]}"; do
+        result[reap,$n]=${med[$i]}
+        result[zombies,$n]=$(tr -d ' ' <"$out/zombies.$n")
+        i=$((i + 1))
+    done
+fi
 
 # --- e. signal forwarding latency --------------------------------------------------------
 # The child's trap appends its clock to $f on each SIGUSR1; we note the clock just
 # before each kill. Both are bash's $EPOCHREALTIME, so no fork is timed.
-echo "e. signal forwarding latency ($SIGNALS signals each)..."
-for n in "${names[@]}"; do
-    f=$out/sig.$n
-    : >"$f"
-    rm -f "$f.ready"
-    # shellcheck disable=SC2016,SC2086
-    unshare --pid --fork --mount-proc ${launch[$n]} bash -c '
-        trap "echo \$EPOCHREALTIME >>$0" USR1
-        echo ready >$0.ready
-        while :; do sleep 1000 & wait $!; done' "$f" 2>/dev/null &
-    u=$!
-    p=$(init_pid_of "$u") || { echo "bench: $n did not start" >&2; exit 1; }
-    for _ in $(seq 500); do [ -e "$f.ready" ] && break; sleep 0.01; done
-    sent=()
-    lost=0
-    for k in $(seq "$SIGNALS"); do
-        sent+=("$EPOCHREALTIME")
-        kill -USR1 "$p"
-        for _ in $(seq 200); do [ "$(wc -l <"$f")" -ge "$k" ] && break; sleep 0.005; done
-        if [ "$(wc -l <"$f")" -lt "$k" ]; then lost=1; break; fi
-        sleep 0.02
+# quantile P: the P-th quantile (nearest rank) of the numbers on stdin.
+quantile() { sort -g | awk -v p="$1" '{ a[NR] = $1 } END { i = int(NR * p + 0.999999); if (i < 1) i = 1; if (NR) printf "%.9f", a[i] }'; }
+# All four run at once and take turns, signal by signal, so load that comes and
+# goes hits them alike.
+signals() { # $1 tag: "" quiet, "_load" loaded
+    local tag=$1 n f k
+    declare -A u p sent lost
+    for n in "${names[@]}"; do
+        f=$out/sig$tag.$n
+        : >"$f"
+        rm -f "$f.ready"
+        # shellcheck disable=SC2016,SC2086
+        unshare --pid --fork --mount-proc ${launch[$n]} bash -c '
+            trap "echo \$EPOCHREALTIME >>$0" USR1
+            echo ready >$0.ready
+            while :; do sleep 1000 & wait $!; done' "$f" 2>/dev/null &
+        u[$n]=$!
+        p[$n]=$(init_pid_of "${u[$n]}") || { echo "bench: $n did not start" >&2; exit 1; }
+        for _ in $(seq 500); do [ -e "$f.ready" ] && break; sleep 0.01; done
+        sent[$n]=
+        lost[$n]=0
     done
-    # SIGTERM is forwarded like SIGUSR1; bash has no trap for it and ends.
-    kill -TERM "$p" 2>/dev/null || true
-    wait "$u" 2>/dev/null || true
-    if [ "$lost" = 1 ]; then
-        result[signal,$n]=lost
-    else
-        result[signal,$n]=$(printf '%s\n' "${sent[@]}" | paste - "$f" |
-            awk '{ print $2 - $1 }' | sort -g | awk '{ a[NR] = $1 } END { printf "%.9f", a[int((NR + 1) / 2)] }')
-    fi
-done
+    for k in $(seq "$SIGNALS"); do
+        for n in "${names[@]}"; do
+            [ "${lost[$n]}" = 0 ] || continue
+            f=$out/sig$tag.$n
+            sent[$n]+="$EPOCHREALTIME "
+            kill -USR1 "${p[$n]}"
+            for _ in $(seq 200); do [ "$(wc -l <"$f")" -ge "$k" ] && break; sleep 0.005; done
+            [ "$(wc -l <"$f")" -ge "$k" ] || lost[$n]=1
+            sleep 0.02
+        done
+    done
+    for n in "${names[@]}"; do
+        # SIGTERM is forwarded like SIGUSR1; bash has no trap for it and ends.
+        kill -TERM "${p[$n]}" 2>/dev/null || true
+        wait "${u[$n]}" 2>/dev/null || true
+        f=$out/sig$tag.$n
+        if [ "${lost[$n]}" = 1 ]; then
+            result[signal$tag,$n]=lost
+            result[signal90$tag,$n]=lost
+        else
+            # shellcheck disable=SC2086
+            printf '%s\n' ${sent[$n]} | paste - "$f" | awk '{ print $2 - $1 }' >"$f.lat"
+            result[signal$tag,$n]=$(quantile 0.5 <"$f.lat")
+            result[signal90$tag,$n]=$(quantile 0.9 <"$f.lat")
+        fi
+    done
+}
+
+# --- f. burst drain -------------------------------------------------------------------------
+# bench/burst.c as PID 1's command; the inits take turns, BURSTS rounds.
+cc -O2 -o "$out/burst" "$repo/bench/burst.c"
+bursts() { # $1 tag
+    local tag=$1 n r
+    for n in "${names[@]}"; do : >"$out/burst$tag.$n"; done
+    for r in $(seq "$BURSTS"); do
+        for n in "${names[@]}"; do
+            # shellcheck disable=SC2086
+            unshare --pid --fork --mount-proc ${launch[$n]} "$out/burst" "$BURST" >>"$out/burst$tag.$n"
+        done
+    done
+    for n in "${names[@]}"; do
+        result[burst$tag,$n]=$(quantile 0.5 <"$out/burst$tag.$n")
+        result[burst90$tag,$n]=$(quantile 0.9 <"$out/burst$tag.$n")
+    done
+}
+
+echo "e. signal forwarding latency ($SIGNALS signals each)..."
+signals ""
+echo "f. burst drain of $BURST zombies ($BURSTS rounds)..."
+bursts ""
+hogs=()
+if [ "$LOADED" = 1 ]; then
+    echo "e, f again with $(nproc) CPU hogs beside them..."
+    for _ in $(seq "$(nproc)"); do
+        sh -c 'while :; do :; done' &
+        hogs+=("$!")
+    done
+    signals _load
+    bursts _load
+    kill "${hogs[@]}"
+fi
 
 # --- report ----------------------------------------------------------------------------------
 fmt() { # $1 kind, $2 value
@@ -206,14 +272,31 @@ fmt() { # $1 kind, $2 value
     bytes) awk -v b="$2" 'BEGIN { printf "%d KiB", b / 1024 }' ;;
     esac
 }
-row() { # $1 title, $2 key, $3 kind
-    local line n v
-    line="| $1 | $(fmt "$3" "${result[$2,dind-init]}") |"
+row() { # $1 title, $2 key, $3 kind; a value "lost" (a signal never arrived) has no ratio
+    local line n v d=${result[$2,dind-init]:-}
+    [ -n "$d" ] || return 0
+    if [ "$d" = lost ]; then line="| $1 | lost |"; else line="| $1 | $(fmt "$3" "$d") |"; fi
     for n in tini dumb-init catatonit; do
         v=${result[$2,$n]}
-        line+=" $(fmt "$3" "$v") ($(ratio "${result[$2,dind-init]}" "$v")×) |"
+        if [ "$v" = lost ] || [ "$d" = lost ]; then
+            line+=" $v |"
+        else
+            line+=" $(fmt "$3" "$v") ($(ratio "$d" "$v")×) |"
+        fi
     done
     echo "$line"
+}
+verdict() { [ "$1" = 1 ] && echo "met" || echo "MISSED"; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
+# vs_catatonit TITLE KEY FACTOR: is dind-init's KEY within FACTOR× catatonit's?
+vs_catatonit() {
+    local d=${result[$2,dind-init]} c=${result[$2,catatonit]}
+    if [ "$d" = lost ] || [ "$c" = lost ]; then
+        echo "  $1 ≤ $3× catatonit's: MISSED (a signal was lost)"
+        return
+    fi
+    echo "  $1 ≤ $3× catatonit's: $(verdict "$(awk -v a="$d" -v b="$c" -v f="$3" 'BEGIN { print (a <= b * f) ? 1 : 0 }')")" \
+        "($(ratio "$d" "$c")×: $(fmt s "$d") vs $(fmt s "$c"))"
 }
 {
     echo
@@ -227,34 +310,38 @@ row() { # $1 title, $2 key, $3 kind
     for n in "${names[@]}"; do line+=" ${result[link,$n]} |"; done
     echo "$line"
     row "reap $ORPHANS orphans, time to completion (median)" reap s
-    line="| zombies left after the last orphan |"
-    for n in "${names[@]}"; do line+=" ${result[zombies,$n]} |"; done
-    echo "$line"
-    line="| SIGUSR1 to PID 1 → child's trap (median of $SIGNALS) |"
-    for n in "${names[@]}"; do
-        v=${result[signal,$n]}
-        if [ "$v" = lost ] || [ "${result[signal,dind-init]}" = lost ]; then
-            line+=" $v |"
-        elif [ "$n" = dind-init ]; then
-            line+=" $(fmt s "$v") |"
-        else
-            line+=" $(fmt s "$v") ($(ratio "${result[signal,dind-init]}" "$v")×) |"
-        fi
+    if [ -n "${result[zombies,dind-init]:-}" ]; then
+        line="| zombies left after the last orphan |"
+        for n in "${names[@]}"; do line+=" ${result[zombies,$n]} |"; done
+        echo "$line"
+    fi
+    for tag in "" _load; do
+        what=${tag:+", CPU hog beside it"}
+        row "SIGUSR1 to PID 1 → child's trap (median of $SIGNALS$what)" "signal$tag" s
+        row "same, p90" "signal90$tag" s
+        row "burst drain of $BURST zombies (median of $BURSTS$what)" "burst$tag" s
+        row "same, p90" "burst90$tag" s
     done
-    echo "$line"
     echo
-    echo "bare /bin/true: $(fmt s "${result[overhead,bare]}") (exec), $(fmt s "${result[overhead_pid1,bare]}") (unshare --pid --fork)"
-    echo
-    echo "targets (from issue 6):"
-    verdict() { [ "$1" = 1 ] && echo "met" || echo "MISSED"; }
-    le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
-    echo "  overhead no worse than tini: $(verdict "$(le "${result[overhead,dind-init]}" "${result[overhead,tini]}")")" \
-        "($(fmt s "${result[overhead,dind-init]}") vs $(fmt s "${result[overhead,tini]}"))"
-    echo "  reaping no worse than tini: $(verdict "$(le "${result[reap,dind-init]}" "${result[reap,tini]}")")" \
-        "($(fmt s "${result[reap,dind-init]}") vs $(fmt s "${result[reap,tini]}"))"
-    echo "  RSS ≤ 2 MiB: $(verdict "$(le "${result[rss,dind-init]}" 2048)") ($(fmt kb "${result[rss,dind-init]}"))"
-    echo "  static binary ≤ 2 MiB: $(verdict "$(le "${result[size,dind-init]}" 2097152)")" \
-        "($(fmt bytes "${result[size,dind-init]}"), ${result[link,dind-init]})"
+    if [ "$QUICK" != 1 ]; then
+        echo "bare /bin/true: $(fmt s "${result[overhead,bare]}") (exec), $(fmt s "${result[overhead_pid1,bare]}") (unshare --pid --fork)"
+        echo
+        echo "targets (from issue 6):"
+        echo "  overhead no worse than tini: $(verdict "$(le "${result[overhead,dind-init]}" "${result[overhead,tini]}")")" \
+            "($(fmt s "${result[overhead,dind-init]}") vs $(fmt s "${result[overhead,tini]}"))"
+        echo "  reaping no worse than tini: $(verdict "$(le "${result[reap,dind-init]}" "${result[reap,tini]}")")" \
+            "($(fmt s "${result[reap,dind-init]}") vs $(fmt s "${result[reap,tini]}"))"
+        echo "  RSS ≤ 2 MiB: $(verdict "$(le "${result[rss,dind-init]}" 2048)") ($(fmt kb "${result[rss,dind-init]}"))"
+        echo "  static binary ≤ 2 MiB: $(verdict "$(le "${result[size,dind-init]}" 2097152)")" \
+            "($(fmt bytes "${result[size,dind-init]}"), ${result[link,dind-init]})"
+    fi
+    echo "targets (from issue 15):"
+    for tag in "" _load; do
+        what=${tag:+" (CPU hog beside it)"}
+        vs_catatonit "signal latency median$what" "signal$tag" 1.1
+        vs_catatonit "signal latency p90$what" "signal90$tag" 1.5
+        vs_catatonit "burst drain median$what" "burst$tag" 1.2
+    done
 } | tee "$out/results.md"
 echo "raw data: $out"
 

@@ -35,6 +35,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "DIND_START_DOCKERD", key: "start_dockerd", default: "true", allowed: "true|false", meaning: "false makes dind-init a plain init (like tini): no storage fix, no dockerd" },
     Setting { env: "DIND_LOG", key: "log", default: "info", allowed: "error|warn|info|debug|trace", meaning: "log level of dind-init's own messages (RUST_LOG is honoured when DIND_LOG is unset)" },
     Setting { env: "DIND_STOP_TIMEOUT", key: "stop_timeout", default: "25", allowed: "whole seconds, e.g. 25", meaning: "on stop, time for the command, dockerd and leftovers to exit before SIGKILL; keep it below terminationGracePeriodSeconds" },
+    Setting { env: "DIND_LEFTOVER_GRACE", key: "leftover_grace", default: "2", allowed: "whole seconds, e.g. 2", meaning: "when the command exits on its own, time its leftover processes get between SIGTERM and SIGKILL (dockerd still gets DIND_STOP_TIMEOUT)" },
     Setting { env: "DIND_USER", key: "user", default: "(the current user)", allowed: "a user name, uid or uid:gid", meaning: "run the command as this user, with its groups, HOME and SHELL; it may use the docker socket" },
     Setting { env: "DIND_DATA_ROOT", key: "data_root", default: "<home of DIND_USER>/.docker-data", allowed: "an absolute path", meaning: "where Docker's data lives; put it on the pod's persistent volume" },
     Setting { env: "DIND_STRATEGY", key: "strategy", default: "auto", allowed: "auto|bind|symlink|data-root|off", meaning: "how DATA_ROOT becomes Docker's data dir: bind-mount onto /var/lib/docker, symlink it, or pass --data-root; off changes nothing" },
@@ -178,6 +179,8 @@ pub struct Config {
     pub log: Option<log::LevelFilter>,
     /// Shutdown budget for the command, dockerd and leftovers.
     pub stop_timeout: Duration,
+    /// Time the leftovers of a command that exited on its own get before SIGKILL.
+    pub leftover_grace: Duration,
     /// DIND_USER.
     pub user: Option<UserSpec>,
     /// DIND_DATA_ROOT; None: decided by the planner from the user's home.
@@ -219,6 +222,7 @@ impl Default for Config {
             start_dockerd: true,
             log: None,
             stop_timeout: Duration::from_secs(25),
+            leftover_grace: Duration::from_secs(2),
             user: None,
             data_root: None,
             strategy: Strategy::Auto,
@@ -534,6 +538,7 @@ fn apply_one(cfg: &mut Config, key: &str, label: &str, value: Raw) -> Result<()>
             })
         }
         "stop_timeout" => cfg.stop_timeout = parse_secs(&s).ok_or_else(|| bad(&s))?,
+        "leftover_grace" => cfg.leftover_grace = parse_secs(&s).ok_or_else(|| bad(&s))?,
         "ready_timeout" => {
             cfg.ready_timeout = parse_secs(&s)
                 .filter(|d| !d.is_zero())

@@ -109,6 +109,7 @@ pub struct Init {
     pid1: bool,
     me: Pid,
     no_children: bool,
+    leftover_grace: Duration,
 }
 
 impl Init {
@@ -143,7 +144,14 @@ impl Init {
             pid1,
             me,
             no_children: true,
+            leftover_grace: DEFAULT_LEFTOVER_GRACE,
         })
+    }
+
+    /// How long the leftovers of a command that exited on its own get between
+    /// SIGTERM and SIGKILL (`DIND_LEFTOVER_GRACE`).
+    pub fn set_leftover_grace(&mut self, grace: Duration) {
+        self.leftover_grace = grace;
     }
 
     /// True when we are PID 1 of our pid namespace.
@@ -248,8 +256,8 @@ impl Init {
         }
     }
 
-    /// Block until a signal arrives or `timeout` passes (None: forever), then
-    /// reap every exited child. Never fails: errors are logged and we go on.
+    /// Block until a signal arrives or `timeout` passes (None: forever), then,
+    /// on SIGCHLD, reap every exited child. Never fails: errors are logged and we go on.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Vec<Event> {
         let mut events = Vec::new();
         let t = match timeout {
@@ -262,26 +270,48 @@ impl Init {
         };
         let mut fds = [PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, t) {
+            Ok(0) => return events,
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => warn!("poll(signalfd): {e}"),
         }
+        // Only SIGCHLD can mean a child to reap: a forwarded signal costs no wait4.
+        if self.read_signals(&mut events) {
+            self.reap(&mut events);
+        }
+        events
+    }
+
+    /// Read every pending signal, up to 16 per read(2) so one call usually
+    /// drains them (a short read means nothing more was pending); true when
+    /// SIGCHLD was among them.
+    fn read_signals(&mut self, events: &mut Vec<Event>) -> bool {
+        const SIZE: usize = std::mem::size_of::<libc::signalfd_siginfo>();
+        let mut buf = [0u8; SIZE * 16];
+        let mut chld = false;
         loop {
-            match self.sfd.read_signal() {
-                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGCHLD) => {}
-                    Ok(sig) => events.push(Event::Signal(sig)),
-                    Err(_) => events.push(Event::RealTime(info.ssi_signo as i32)),
-                },
-                Ok(None) => break,
+            let n = match nix::unistd::read(&self.sfd, &mut buf) {
+                Ok(n) => n,
                 Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break,
                 Err(e) => {
                     warn!("read(signalfd): {e}");
                     break;
                 }
+            };
+            // signalfd_siginfo starts with ssi_signo (u32).
+            for info in buf[..n].chunks_exact(SIZE) {
+                let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+                match Signal::try_from(signo) {
+                    Ok(Signal::SIGCHLD) => chld = true,
+                    Ok(sig) => events.push(Event::Signal(sig)),
+                    Err(_) => events.push(Event::RealTime(signo)),
+                }
+            }
+            if n < buf.len() {
+                break;
             }
         }
-        self.reap(&mut events);
-        events
+        chld
     }
 
     /// Collect every exited child without blocking.
@@ -428,16 +458,22 @@ pub fn is_stop_signal(s: Signal) -> bool {
     matches!(s, Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT)
 }
 
+/// `DIND_LEFTOVER_GRACE`'s default, for an [`Init`] not told otherwise.
+const DEFAULT_LEFTOVER_GRACE: Duration = Duration::from_secs(2);
+
 /// After the final SIGKILL, how long PID 1 still waits for the exits before it
 /// gives up (a process in D state on a hung mount never dies).
 pub const GIVE_UP: Duration = Duration::from_secs(2);
 
-/// When the next service to stop (the last started one still running) gets
-/// SIGKILL: before the deadline `d` by a reserve for each service that still
-/// has to stop after it, so containerd gets time after dockerd.
+/// When the next service to stop (the last started one still running and not
+/// yet killed) gets SIGKILL: before the deadline `d` by a reserve for each
+/// service that still has to stop after it, so containerd gets time after dockerd.
 fn next_kill_at(services: &[Service], d: Instant, stop_timeout: Duration) -> Option<Instant> {
-    let running: Vec<&Service> = services.iter().filter(|s| s.pid.is_some()).collect();
-    let after_it = running.len().checked_sub(1)? as u32;
+    let to_stop = services
+        .iter()
+        .filter(|s| s.pid.is_some() && !s.kill_sent)
+        .count();
+    let after_it = to_stop.checked_sub(1)? as u32;
     let reserve = (stop_timeout / 10).min(Duration::from_secs(2));
     Some(d.checked_sub(reserve * after_it).unwrap_or(d))
 }
@@ -519,159 +555,25 @@ pub fn supervise(
     stop_timeout: Duration,
     code: i32,
 ) -> i32 {
-    let mut main = main;
-    let mut code = code;
-    let mut deadline: Option<Instant> = None;
-    let mut main_deadline: Option<Instant> = None;
-    let mut leftovers_termed = false;
-    let mut leftovers_killed = false;
+    let mut sv = Supervisor {
+        main,
+        main_killed: false,
+        code,
+        stop_timeout,
+        leftover_grace: init.leftover_grace,
+        stop: None,
+    };
     if main.is_none() {
-        deadline = Some(Instant::now() + stop_timeout);
+        sv.begin_stop(true, !services.is_empty());
     }
     loop {
-        let now = Instant::now();
-        let mut wake: Option<Instant> = None;
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                wake = Some(wake.map_or(t, |w: Instant| w.min(t)));
-            }
+        let wake = match sv.advance(init, services) {
+            Next::Done => break,
+            Next::Wait(at) => at,
         };
-        if deadline.is_none() {
-            for s in services.iter() {
-                consider(s.next_restart);
-            }
-        } else {
-            consider(main.and(main_deadline));
-            if let Some(d) = deadline {
-                consider(next_kill_at(services, d, stop_timeout).filter(|t| *t > now));
-                // Past the deadline everything has had SIGKILL: block until the exits
-                // come, but not forever (a process stuck in D state never dies).
-                consider([d, d + GIVE_UP].into_iter().find(|t| *t > now));
-            }
-        }
-        let timeout = wake.map(|w| w.saturating_duration_since(now));
+        let timeout = wake.map(|w| w.saturating_duration_since(Instant::now()));
         for ev in init.wait(timeout) {
-            match ev {
-                Event::RealTime(n) => {
-                    if let Some(m) = main {
-                        init.signal_raw(m, n);
-                    }
-                }
-                Event::Signal(sig) => {
-                    if let Some(m) = main {
-                        init.signal(m, sig);
-                    }
-                    if sig == Signal::SIGTERM && deadline.is_none() {
-                        if !services.is_empty() {
-                            info!(
-                                "SIGTERM: stopping the command, then Docker, within {}s",
-                                stop_timeout.as_secs()
-                            );
-                        }
-                        let now = Instant::now();
-                        deadline = Some(now + stop_timeout);
-                        main_deadline = Some(now + main_budget(stop_timeout, !services.is_empty()));
-                    }
-                }
-                Event::Exit { pid, code: c } => {
-                    if Some(pid) == main {
-                        main = None;
-                        code = c;
-                        debug!("command exited with {c}");
-                        if deadline.is_none() {
-                            deadline = Some(Instant::now() + stop_timeout);
-                        }
-                    } else if let Some(s) = services.iter_mut().find(|s| s.pid == Some(pid)) {
-                        s.pid = None;
-                        if deadline.is_some() {
-                            info!("{} stopped (exit {c})", s.name);
-                        } else if s.restart.is_some() {
-                            let delay = restart_delay(&mut s.restarts, s.up_since.elapsed());
-                            warn!("{} exited unexpectedly with {c}; restarting in {}s (the session keeps running)", s.name, delay.as_secs());
-                            s.next_restart = Some(Instant::now() + delay);
-                        } else {
-                            warn!("{} exited unexpectedly with {c}", s.name);
-                        }
-                    }
-                }
-            }
-        }
-        let now = Instant::now();
-        let Some(d) = deadline else {
-            for s in services.iter_mut() {
-                if s.next_restart.is_some_and(|t| t <= now) {
-                    s.next_restart = None;
-                    s.restarts += 1;
-                    if let Some(start) = s.restart.as_mut() {
-                        match start(init) {
-                            Ok(pid) => {
-                                info!("{} restarted (pid {pid})", s.name);
-                                s.pid = Some(pid);
-                                s.up_since = Instant::now();
-                            }
-                            Err(e) => {
-                                warn!("restarting {}: {e}", s.name);
-                                s.next_restart = Some(now + backoff(s.restarts));
-                            }
-                        }
-                    }
-                }
-            }
-            continue;
-        };
-        if let Some(m) = main {
-            if main_deadline.is_some_and(|t| now >= t) {
-                warn!(
-                    "the command did not exit after SIGTERM; killing it so Docker can stop in time"
-                );
-                init.signal(m, Signal::SIGKILL);
-                main_deadline = None;
-            }
-            continue;
-        }
-        let kill_at = next_kill_at(services, d, stop_timeout);
-        if let Some(s) = services.iter_mut().rev().find(|s| s.pid.is_some()) {
-            if let Some(pid) = s.pid {
-                if !s.term_sent {
-                    info!("stopping {} (pid {pid})", s.name);
-                    s.term_sent = true;
-                    if !init.signal(pid, Signal::SIGTERM) {
-                        // Already gone and reaped: no exit event will come for it.
-                        s.pid = None;
-                        continue;
-                    }
-                }
-                if kill_at.is_some_and(|t| now >= t) && !s.kill_sent {
-                    warn!(
-                        "{} did not stop within DIND_STOP_TIMEOUT={}s; killing it",
-                        s.name,
-                        stop_timeout.as_secs()
-                    );
-                    s.kill_sent = true;
-                    if !init.signal(pid, Signal::SIGKILL) {
-                        s.pid = None;
-                    }
-                }
-            }
-            continue;
-        }
-        // Every descendant goes through a child of ours, so no child means no leftover.
-        if init.no_children {
-            break;
-        }
-        if !leftovers_termed {
-            let n = init.signal_leftovers(Signal::SIGTERM);
-            debug!("sent SIGTERM to {n} leftover process(es)");
-            leftovers_termed = true;
-        }
-        if now >= d && !leftovers_killed {
-            warn!("processes left behind did not exit on SIGTERM within DIND_STOP_TIMEOUT={}s; killing them", stop_timeout.as_secs());
-            init.signal_leftovers(Signal::SIGKILL);
-            leftovers_killed = true;
-        }
-        if now >= d + GIVE_UP {
-            warn!("some processes did not die even after SIGKILL (stuck in the kernel, e.g. on a hung mount); exiting anyway");
-            break;
+            sv.on_event(init, services, ev);
         }
     }
     // Flush what dockerd and containers wrote before the pod's volume goes away;
@@ -679,7 +581,255 @@ pub fn supervise(
     if !services.is_empty() {
         nix::unistd::sync();
     }
-    code
+    sv.code
+}
+
+/// What [`supervise`] does next.
+enum Next {
+    /// Wait for an event, or until this time (None: for ever).
+    Wait(Option<Instant>),
+    /// Every process is gone, or given up on.
+    Done,
+}
+
+/// The supervised session: the command and, once it has begun, the ordered stop.
+struct Supervisor {
+    /// The command, until it is reaped.
+    main: Option<Pid>,
+    /// The command has had SIGKILL: it runs no more code (even when it is stuck
+    /// in the kernel and never exits), so the stop goes on without it.
+    main_killed: bool,
+    /// The exit code to return.
+    code: i32,
+    stop_timeout: Duration,
+    leftover_grace: Duration,
+    stop: Option<Stop>,
+}
+
+/// The ordered stop, once begun.
+struct Stop {
+    /// When everything still running has had SIGKILL.
+    deadline: Instant,
+    /// When the command gets SIGKILL if it has not exited by then.
+    main_kill_at: Option<Instant>,
+    /// Set when the command exited on its own: its leftovers get only this long
+    /// after SIGTERM (nobody asked to stop, so nobody waits for them).
+    leftover_grace: Option<Duration>,
+    leftovers: Leftovers,
+}
+
+/// How far the ending of the leftovers got.
+#[derive(Clone, Copy)]
+enum Leftovers {
+    Untouched,
+    Termed { kill_at: Instant },
+    Killed { give_up_at: Instant },
+}
+
+impl Supervisor {
+    /// Begin the ordered stop: on a stop request the command gets its share of
+    /// the budget; after it exited on its own, the leftovers get the short grace.
+    fn begin_stop(&mut self, requested: bool, has_services: bool) {
+        let now = Instant::now();
+        self.stop = Some(Stop {
+            deadline: now + self.stop_timeout,
+            main_kill_at: requested.then(|| now + main_budget(self.stop_timeout, has_services)),
+            leftover_grace: (!requested).then_some(self.leftover_grace),
+            leftovers: Leftovers::Untouched,
+        });
+    }
+
+    /// Forward signals to the command, start the stop on SIGTERM or when the
+    /// command exits, and note the services' exits.
+    fn on_event(&mut self, init: &mut Init, services: &mut [Service], ev: Event) {
+        match ev {
+            Event::RealTime(n) => {
+                if let Some(m) = self.main {
+                    init.signal_raw(m, n);
+                }
+            }
+            Event::Signal(sig) => {
+                if let Some(m) = self.main {
+                    init.signal(m, sig);
+                }
+                if sig == Signal::SIGTERM && self.stop.is_none() {
+                    if !services.is_empty() {
+                        info!(
+                            "SIGTERM: stopping the command, then Docker, within {}s",
+                            self.stop_timeout.as_secs()
+                        );
+                    }
+                    self.begin_stop(true, !services.is_empty());
+                }
+            }
+            Event::Exit { pid, code } if Some(pid) == self.main => {
+                self.main = None;
+                self.code = code;
+                debug!("command exited with {code}");
+                if self.stop.is_none() {
+                    self.begin_stop(false, !services.is_empty());
+                }
+            }
+            Event::Exit { pid, code } => service_exited(services, pid, code, self.stop.is_some()),
+        }
+    }
+
+    /// Do what is due now: restarts while running; once stopping, the next step
+    /// of command → services → leftovers. Returns when to look again.
+    fn advance(&mut self, init: &mut Init, services: &mut [Service]) -> Next {
+        let Some(stop) = self.stop.as_mut() else {
+            return Next::Wait(restart_due(init, services));
+        };
+        let now = Instant::now();
+        if let (Some(m), false) = (self.main, self.main_killed) {
+            if let Some(t) = stop.main_kill_at.filter(|t| now < *t) {
+                return Next::Wait(Some(t));
+            }
+            warn!("the command did not exit after SIGTERM; killing it so Docker can stop in time");
+            init.signal(m, Signal::SIGKILL);
+            self.main_killed = true;
+            // Its exit, if it ever comes, replaces this.
+            self.code = 128 + Signal::SIGKILL as i32;
+        }
+        if let Some(t) = stop_services(init, services, stop.deadline, self.stop_timeout, now) {
+            return Next::Wait(Some(t));
+        }
+        stop.end_leftovers(init, now)
+    }
+}
+
+impl Stop {
+    /// End whatever is left: SIGTERM, SIGKILL at the kill time, then wait for the
+    /// exits but give up after [`GIVE_UP`] (a process stuck in the kernel never dies).
+    fn end_leftovers(&mut self, init: &Init, now: Instant) -> Next {
+        // Every descendant goes through a child of ours, so no child means no leftover.
+        if init.no_children {
+            return Next::Done;
+        }
+        if let Leftovers::Untouched = self.leftovers {
+            let n = init.signal_leftovers(Signal::SIGTERM);
+            debug!("sent SIGTERM to {n} leftover process(es)");
+            let kill_at = leftover_kill_at(now, self.deadline, self.leftover_grace);
+            self.leftovers = Leftovers::Termed { kill_at };
+        }
+        if let Leftovers::Termed { kill_at } = self.leftovers {
+            if now < kill_at {
+                return Next::Wait(Some(kill_at));
+            }
+            let setting = match self.leftover_grace {
+                Some(_) => "DIND_LEFTOVER_GRACE",
+                None => "DIND_STOP_TIMEOUT",
+            };
+            warn!("processes left behind did not exit on SIGTERM within {setting}; killing them");
+            init.signal_leftovers(Signal::SIGKILL);
+            self.leftovers = Leftovers::Killed {
+                give_up_at: now + GIVE_UP,
+            };
+        }
+        if let Leftovers::Killed { give_up_at } = self.leftovers {
+            if now < give_up_at {
+                return Next::Wait(Some(give_up_at));
+            }
+        }
+        warn!("some processes did not die even after SIGKILL (stuck in the kernel, e.g. on a hung mount); exiting anyway");
+        Next::Done
+    }
+}
+
+/// When leftovers that got SIGTERM at `now` get SIGKILL: at the stop deadline
+/// on a stop request (`grace` None), else after the grace, but never later.
+fn leftover_kill_at(now: Instant, deadline: Instant, grace: Option<Duration>) -> Instant {
+    grace.map_or(deadline, |g| (now + g).min(deadline))
+}
+
+/// Stop the services, last started first: SIGTERM, then SIGKILL at its kill
+/// time. A service that had SIGKILL runs no more code, so the next one is
+/// stopped without waiting for its exit. Returns when to look again, or None
+/// once every service is down or killed.
+fn stop_services(
+    init: &Init,
+    services: &mut [Service],
+    d: Instant,
+    stop_timeout: Duration,
+    now: Instant,
+) -> Option<Instant> {
+    loop {
+        let kill_at = next_kill_at(services, d, stop_timeout)?;
+        let s = services
+            .iter_mut()
+            .rev()
+            .find(|s| s.pid.is_some() && !s.kill_sent)?;
+        let pid = s.pid?;
+        if !s.term_sent {
+            info!("stopping {} (pid {pid})", s.name);
+            s.term_sent = true;
+            if !init.signal(pid, Signal::SIGTERM) {
+                // Already gone and reaped: no exit event will come for it.
+                s.pid = None;
+                continue;
+            }
+        }
+        if now < kill_at {
+            return Some(kill_at);
+        }
+        warn!(
+            "{} did not stop within DIND_STOP_TIMEOUT={}s; killing it",
+            s.name,
+            stop_timeout.as_secs()
+        );
+        s.kill_sent = true;
+        if !init.signal(pid, Signal::SIGKILL) {
+            s.pid = None;
+        }
+    }
+}
+
+/// Note a service's exit: expected while stopping, else its restart is scheduled.
+fn service_exited(services: &mut [Service], pid: Pid, code: i32, stopping: bool) {
+    let Some(s) = services.iter_mut().find(|s| s.pid == Some(pid)) else {
+        return;
+    };
+    s.pid = None;
+    if stopping {
+        info!("{} stopped (exit {code})", s.name);
+    } else if s.restart.is_some() {
+        let delay = restart_delay(&mut s.restarts, s.up_since.elapsed());
+        warn!(
+            "{} exited unexpectedly with {code}; restarting in {}s (the session keeps running)",
+            s.name,
+            delay.as_secs()
+        );
+        s.next_restart = Some(Instant::now() + delay);
+    } else {
+        warn!("{} exited unexpectedly with {code}", s.name);
+    }
+}
+
+/// Restart every service whose backoff is over; returns when the next is due.
+fn restart_due(init: &mut Init, services: &mut [Service]) -> Option<Instant> {
+    let now = Instant::now();
+    for s in services.iter_mut() {
+        if !s.next_restart.is_some_and(|t| t <= now) {
+            continue;
+        }
+        s.next_restart = None;
+        s.restarts += 1;
+        let Some(start) = s.restart.as_mut() else {
+            continue;
+        };
+        match start(init) {
+            Ok(pid) => {
+                info!("{} restarted (pid {pid})", s.name);
+                s.pid = Some(pid);
+                s.up_since = Instant::now();
+            }
+            Err(e) => {
+                warn!("restarting {}: {e}", s.name);
+                s.next_restart = Some(now + backoff(s.restarts));
+            }
+        }
+    }
+    services.iter().filter_map(|s| s.next_restart).min()
 }
 
 /// The command to run: `argv`, or the user's login shell when empty.
@@ -749,12 +899,39 @@ mod tests {
         );
         two[0].pid = None;
         assert_eq!(next_kill_at(&two, d, t), None);
+        let mut stuck = vec![svc("containerd"), svc("dockerd")];
+        stuck[1].kill_sent = true;
+        assert_eq!(
+            next_kill_at(&stuck, d, t),
+            Some(d),
+            "a killed dockerd stuck in the kernel takes no time from containerd"
+        );
         let both = vec![svc("containerd"), svc("dockerd")];
         let short = Duration::from_secs(5);
         assert_eq!(
             next_kill_at(&both, d, short),
             Some(d - Duration::from_millis(500))
         );
+    }
+
+    #[test]
+    fn leftovers_get_the_grace_only_when_the_command_ended_on_its_own() {
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        // (seconds to the deadline, grace, seconds until SIGKILL)
+        let rows = [
+            (25, None, 25),   // stop request: the whole budget
+            (25, Some(2), 2), // the command ended on its own
+            (1, Some(2), 1),  // a shorter DIND_STOP_TIMEOUT still bounds it
+            (25, Some(0), 0), // DIND_LEFTOVER_GRACE=0: SIGKILL at once
+        ];
+        for (deadline, grace, want) in rows {
+            assert_eq!(
+                leftover_kill_at(now, now + s(deadline), grace.map(s)),
+                now + s(want),
+                "deadline {deadline}s, grace {grace:?}"
+            );
+        }
     }
 
     #[test]

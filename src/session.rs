@@ -112,6 +112,7 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
             return 1;
         }
     };
+    init.set_leftover_grace(cfg.leftover_grace);
     let mut user = match crate::user::resolve(Path::new("/etc"), cfg.user.as_ref()) {
         Ok(u) => u,
         Err(e) => {

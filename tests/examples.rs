@@ -721,6 +721,7 @@ fn config_value(cfg: &Config, key: &str) -> toml::Value {
             .map(|l| l.to_string().to_lowercase())
             .unwrap_or_default()),
         "stop_timeout" => T::Integer(cfg.stop_timeout.as_secs() as i64),
+        "leftover_grace" => T::Integer(cfg.leftover_grace.as_secs() as i64),
         "ready_timeout" => T::Integer(cfg.ready_timeout.as_secs() as i64),
         "user" => match &cfg.user {
             Some(UserSpec::Name(n)) => s(n),

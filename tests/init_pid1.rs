@@ -1294,3 +1294,234 @@ fn no_command_runs_the_login_shell() {
         out.stdout
     );
 }
+
+/// A FUSE daemon that answers INIT, then reads every request and never replies: a hung
+/// FUSE or NFS mount. A process blocked on it after SIGKILL stays in D state for good
+/// (the kernel waits, uninterruptibly, for an answer the daemon has already taken).
+const HUNG_FUSE: &str = r#"
+import ctypes, os, struct, sys
+mnt, d = sys.argv[1].encode(), sys.argv[2]
+open(d + '/fuse-pid', 'w').write(str(os.getpid()))
+fd = os.open('/dev/fuse', os.O_RDWR)
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.mount(b'hung', mnt, b'fuse', 0, b'fd=%d,rootmode=40000,user_id=0,group_id=0' % fd):
+    sys.exit('mount fuse: ' + os.strerror(ctypes.get_errno()))
+while True:
+    req = os.read(fd, 1 << 20)
+    length, opcode, unique = struct.unpack_from('<IIQ', req)
+    if opcode == 26:  # FUSE_INIT: answer it so the mount works
+        readahead = struct.unpack_from('<I', req, 48)[0]
+        out = struct.pack('<IIIIHHIIHHI', 7, 31, readahead, 0, 16, 12, 4096, 1, 0, 0, 0) + bytes(28)
+        os.write(fd, struct.pack('<IiQ', 16 + len(out), 0, unique) + out)
+        open(d + '/fuse-ready', 'w').close()
+    elif opcode != 36:  # anything but INTERRUPT: taken, never answered
+        open(d + '/fuse-request', 'w').close()
+"#;
+
+/// A dockerd stand-in that answers /_ping (and fails every other call, so the session starts
+/// with the banner) and records its SIGTERM before it exits.
+const FAKE_DOCKERD: &str = r#"#!/usr/bin/env python3
+import os, signal, socket, sys, time
+if sys.argv[1:2] == ['--version']:
+    print('Docker version 20.10.24, build x'); sys.exit(0)
+def term(*_):
+    open(os.environ['FAKE_LOG'], 'a').write('dockerd got SIGTERM at %f\n' % time.time())
+    os._exit(0)
+signal.signal(signal.SIGTERM, term)
+path = '/var/run/docker.sock'
+if os.path.exists(path): os.unlink(path)
+s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(16)
+while True:
+    c, _ = s.accept()
+    data = c.recv(65536)
+    if data.startswith(b'GET /_ping'):
+        c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK')
+    else:
+        c.sendall(b'HTTP/1.0 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{"message":"no"}')
+    c.close()
+"#;
+
+/// Prerequisites of the hung-mount tests: a FUSE device and python3 for the daemon.
+fn hung_fuse_prereqs() -> bool {
+    pid1_prereqs()
+        && common::require_program("python3")
+        && common::require(Path::new("/dev/fuse").exists(), "needs /dev/fuse")
+}
+
+/// The hung FUSE daemon of one test, killed by PID on drop (which aborts the connection and
+/// lets the process stuck on it die).
+struct HungFuse<'a>(&'a TempDir);
+
+impl Drop for HungFuse<'_> {
+    fn drop(&mut self) {
+        let pid = fs::read_to_string(self.0.join("fuse-pid")).unwrap_or_default();
+        if let Ok(p) = pid.trim().parse::<i32>() {
+            let _ = kill(Pid::from_raw(p), Signal::SIGKILL);
+        }
+    }
+}
+
+/// dind-init (not PID 1, so its own exit is observable: a pid namespace's init cannot finish
+/// exiting while a process in it is stuck) in a private mount namespace holding a hung FUSE
+/// mount, running `stat` on a file in it. `prelude` runs first (e.g. private /run).
+fn on_hung_mount(dir: &TempDir, prelude: &str) -> Command {
+    fs::write(dir.join("hungfs.py"), HUNG_FUSE).unwrap_or_else(|e| panic!("write: {e}"));
+    fs::create_dir_all(dir.join("mnt")).unwrap_or_else(|e| panic!("mkdir: {e}"));
+    let d = dir.text();
+    let sh = format!(
+        "{prelude}(python3 {d}/hungfs.py {d}/mnt {d} &)\n\
+         n=0; while [ ! -e {d}/fuse-ready ] && [ $n -lt 500 ]; do sleep 0.01; n=$((n+1)); done\n\
+         exec \"$0\" -- stat {d}/mnt/file"
+    );
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c", &sh])
+        .arg(init_bin());
+    hermetic(&mut c);
+    c
+}
+
+/// Wait until the command is blocked on the hung mount, then send SIGTERM to dind-init.
+fn term_when_stuck(run: &mut Run, dir: &TempDir, limit: Duration) -> Instant {
+    let deadline = Instant::now() + limit;
+    while !dir.join("fuse-request").exists() {
+        assert!(
+            !run.exited() && Instant::now() < deadline,
+            "the command never reached the hung mount; stderr: {:?}",
+            run.captured("stderr")
+        );
+        sleep(POLL);
+    }
+    let sent = Instant::now();
+    kill(Pid::from_raw(run.pid()), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill: {e}"));
+    sent
+}
+
+/// Check 13 (README, Signals: "a process that survives even SIGKILL … is given up on 2 s
+/// later"): the command is stuck in D state on a hung mount; with DIND_STOP_TIMEOUT=1 it
+/// gets SIGKILL after 1 s, survives it, and dind-init exits 2 s later with 128+9.
+#[test]
+fn a_process_that_survives_sigkill_is_given_up_on_2s_later() {
+    if !hung_fuse_prereqs() {
+        return;
+    }
+    let dir = TempDir::new("dstate");
+    let _fuse = HungFuse(&dir);
+    let mut cmd = on_hung_mount(&dir, "");
+    cmd.env("DIND_STOP_TIMEOUT", "1");
+    let mut run = start(cmd);
+    let sent = term_when_stuck(&mut run, &dir, READY);
+    let out = run.wait(GUARD);
+    let took = sent.elapsed();
+    assert_eq!(out.code(), 128 + 9, "stderr: {:?}", out.stderr);
+    assert!(
+        took >= Duration::from_millis(2900) && took < Duration::from_millis(3800),
+        "SIGKILL at 1 s, so given up at 3 s, not after {took:?}; stderr: {:?}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("exiting anyway"), "{:?}", out.stderr);
+}
+
+/// Check 14 (issue 10): a command stuck in D state does not hold up the ordered stop:
+/// with DIND_STOP_TIMEOUT=3 and SIGTERM, the command is killed after its 40 %, dockerd is
+/// then stopped at once (it gets SIGTERM and exits), and the whole stop is over within the
+/// budget plus the 2 s give-up.
+#[test]
+fn a_command_stuck_in_d_state_does_not_hold_up_docker_s_stop() {
+    if !hung_fuse_prereqs() {
+        return;
+    }
+    let dir = TempDir::new("dstate-docker");
+    let _fuse = HungFuse(&dir);
+    let dockerd = dir.join("dockerd");
+    fs::write(&dockerd, FAKE_DOCKERD).unwrap_or_else(|e| panic!("write: {e}"));
+    fs::set_permissions(&dockerd, fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("chmod: {e}"));
+    let private =
+        "mount -t tmpfs tmpfs /run && mkdir -p /etc/docker && mount -t tmpfs tmpfs /etc/docker\n";
+    let mut cmd = on_hung_mount(&dir, private);
+    cmd.env("DIND_START_DOCKERD", "true")
+        .env("DIND_DOCKERD", &dockerd)
+        .env("DIND_CONTAINERD", "managed")
+        .env("DIND_STRATEGY", "off")
+        .env("DIND_STOP_TIMEOUT", "3")
+        .env("FAKE_LOG", dir.join("dockerd.log"));
+    let mut run = start(cmd);
+    let sent = term_when_stuck(&mut run, &dir, Duration::from_secs(30));
+    let out = run.wait(Duration::from_secs(40));
+    let took = sent.elapsed();
+    let log = fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+    assert!(
+        log.contains("dockerd got SIGTERM"),
+        "dockerd was never stopped; stderr: {:?}",
+        out.stderr
+    );
+    assert!(
+        took < Duration::from_millis(5800),
+        "DIND_STOP_TIMEOUT=3 + 2 s give-up, but the stop took {took:?}; stderr: {:?}",
+        out.stderr
+    );
+    let killed = out.stderr.find("killing it so Docker can stop");
+    let stopping = out.stderr.find("stopping dockerd");
+    assert!(
+        killed.is_some() && stopping.is_some() && killed < stopping,
+        "the command is killed first, then dockerd is stopped: {:?}",
+        out.stderr
+    );
+    assert_eq!(out.code(), 128 + 9, "stderr: {:?}", out.stderr);
+}
+
+/// Check 15 (issue 15): when the command exits on its own, a leftover that ignores SIGTERM is
+/// killed after DIND_LEFTOVER_GRACE (2 s by default), not after the whole DIND_STOP_TIMEOUT.
+#[test]
+fn leftovers_of_a_command_that_finished_get_a_short_grace() {
+    if !pid1_prereqs() {
+        return;
+    }
+    let body = "(trap '' TERM; touch @D@/gc-ready; exec sleep 1000) &\n\
+        while [ ! -e @D@/gc-ready ]; do sleep 0.01; done\n\
+        exit 5\n";
+    for (grace, min, max) in [(None, 1900, 3000), (Some("1"), 900, 1900)] {
+        let dir = TempDir::new("grace");
+        let mut cmd = pid1(["--", "sh", "-c", &script(body, &dir)]);
+        if let Some(g) = grace {
+            cmd.env("DIND_LEFTOVER_GRACE", g);
+        }
+        let mut run = start(cmd);
+        let out = run.wait(GUARD);
+        assert_eq!(out.code(), 5, "stderr: {:?}", out.stderr);
+        assert!(
+            out.elapsed >= Duration::from_millis(min) && out.elapsed < Duration::from_millis(max),
+            "DIND_LEFTOVER_GRACE={grace:?}: the TERM-ignoring leftover ended the run after {:?}",
+            out.elapsed
+        );
+    }
+}
+
+/// Check 16 (issue 15): on a stop request the leftovers get the whole DIND_STOP_TIMEOUT,
+/// not the short grace of a command that finished on its own.
+#[test]
+fn leftovers_get_the_whole_stop_timeout_on_a_stop_request() {
+    if !pid1_prereqs() {
+        return;
+    }
+    let dir = TempDir::new("grace-stop");
+    let body = "(trap '' TERM; touch @D@/gc-ready; exec sleep 1000) &\n\
+        trap 'exit 7' TERM\n\
+        touch @D@/ready\n\
+        while :; do sleep 0.05; done\n";
+    let mut cmd = pid1(["--", "sh", "-c", &script(body, &dir)]);
+    cmd.env("DIND_STOP_TIMEOUT", "4");
+    let mut run = start(cmd);
+    run.wait_for_file(&dir.join("ready"));
+    run.wait_for_file(&dir.join("gc-ready"));
+    let init = run.ns_init();
+    let sent = Instant::now();
+    kill(Pid::from_raw(init), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill: {e}"));
+    let out = run.wait(GUARD);
+    let took = sent.elapsed();
+    assert_eq!(out.code(), 7, "stderr: {:?}", out.stderr);
+    assert!(
+        took >= Duration::from_millis(3900) && took < Duration::from_millis(5000),
+        "DIND_STOP_TIMEOUT=4: the leftover was killed after {took:?}"
+    );
+}
