@@ -8,8 +8,8 @@
 //! that fails records its failure as a fact (`Err(String)`, [`Trial::NotTried`]).
 
 use crate::config::Config;
-use crate::error::{Error, Result};
 use crate::config::Driver;
+use crate::error::{Error, Result};
 use crate::settings::{self, Origin};
 use serde::Serialize;
 use serde_json::Value;
