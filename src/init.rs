@@ -519,13 +519,32 @@ pub fn supervise(
     stop_timeout: Duration,
     code: i32,
 ) -> i32 {
+    supervise_until(init, main, services, stop_timeout, code, false)
+}
+
+/// Sidecar mode: no command; keep the services running (restarting a daemon
+/// that dies) until a stop signal, then stop them in reverse order like
+/// [`supervise`]. Returns 0 after a clean stop.
+pub fn serve(init: &mut Init, services: &mut [Service], stop_timeout: Duration) -> i32 {
+    supervise_until(init, None, services, stop_timeout, 0, true)
+}
+
+/// [`supervise`]; `wait_for_stop` keeps running without a command until SIGTERM.
+fn supervise_until(
+    init: &mut Init,
+    main: Option<Pid>,
+    services: &mut [Service],
+    stop_timeout: Duration,
+    code: i32,
+    wait_for_stop: bool,
+) -> i32 {
     let mut main = main;
     let mut code = code;
     let mut deadline: Option<Instant> = None;
     let mut main_deadline: Option<Instant> = None;
     let mut leftovers_termed = false;
     let mut leftovers_killed = false;
-    if main.is_none() {
+    if main.is_none() && !wait_for_stop {
         deadline = Some(Instant::now() + stop_timeout);
     }
     loop {

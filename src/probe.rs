@@ -1395,6 +1395,8 @@ pub struct Facts {
     pub stale_pidfiles: Vec<PathBuf>,
     /// Default-route interface and MTU.
     pub mtu: Option<Mtu>,
+    /// DOCKER_TLS_CERTDIR's certificates as found (None when it is not set).
+    pub tls: Option<crate::tls::CertFacts>,
 }
 
 impl Facts {
@@ -1718,6 +1720,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         containerd_serving,
         stale_pidfiles,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
+        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
         mounts,
     }
 }
