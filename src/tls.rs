@@ -138,6 +138,8 @@ pub struct PartFacts {
     pub ca_copy_present: bool,
     /// The directory's group, when it exists (client/ must be DIND_USER's).
     pub dir_gid: Option<u32>,
+    /// Why root must not write keys here (a symlink, or a directory someone else controls).
+    pub unsafe_dir: Option<String>,
 }
 
 /// Everything [`decide`] needs, gathered by [`probe`].
@@ -157,6 +159,8 @@ pub struct CertFacts {
     pub wanted_sans: Vec<String>,
     /// DIND_USER's primary group, which may read client/ (None: root only).
     pub client_gid: Option<u32>,
+    /// Why DOCKER_TLS_CERTDIR itself is unsafe for root to write in (a symlink, another owner).
+    pub unsafe_dir: Option<String>,
 }
 
 /// One certificate-making step; `dind-init plan` prints each one.
@@ -369,6 +373,21 @@ pub struct Decision {
 /// Keep or make each of ca/, server/, client/ — docker:dind's rules, but keeping
 /// what is still valid. Pure. Err only when something must be made and openssl is missing.
 pub fn decide(f: &CertFacts) -> Result<Decision> {
+    let unsafe_dir = [
+        &f.unsafe_dir,
+        &f.ca.unsafe_dir,
+        &f.server.unsafe_dir,
+        &f.client.unsafe_dir,
+    ]
+    .into_iter()
+    .find_map(|u| u.clone());
+    if let Some(why) = unsafe_dir {
+        // openssl follows links: a planted one would make root write a key anywhere.
+        return Err(Error::Docker {
+            msg: format!("DOCKER_TLS_CERTDIR: {why}; dind-init writes private keys there as root and will not"),
+            hint: "make DOCKER_TLS_CERTDIR and its ca/, server/, client/ root-owned directories that only root can write (or remove them so dind-init creates them)".into(),
+        });
+    }
     let mut d = Decision::default();
     let dir = &f.dir;
     let user_managed = f.ca.key == KeyState::Absent
@@ -665,12 +684,34 @@ pub fn parse_san_text(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Why root must not write in `dir` (None: absent, or a root-owned directory only root
+/// may write; `shared_ok` accepts a root-owned sticky or world-writable top directory
+/// such as a Kubernetes emptyDir).
+pub fn unsafe_dir(meta: Option<&std::fs::Metadata>, dir: &Path, shared_ok: bool) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = meta?;
+    let d = dir.display();
+    if m.file_type().is_symlink() {
+        return Some(format!("{d} is a symlink"));
+    }
+    if !m.is_dir() {
+        return Some(format!("{d} is not a directory"));
+    }
+    if m.uid() != 0 {
+        return Some(format!("{d} is owned by uid {}", m.uid()));
+    }
+    (m.mode() & 0o022 != 0 && !shared_ok)
+        .then(|| format!("{d} is writable by others (mode {:04o})", m.mode() & 0o7777))
+}
+
 fn probe_part(openssl: Option<&Path>, dir: &Path, name: &str, ca_cert: &Path) -> PartFacts {
     use std::os::unix::fs::MetadataExt;
     let pdir = dir.join(name);
     let (key, cert) = (pdir.join("key.pem"), pdir.join("cert.pem"));
+    let meta = std::fs::symlink_metadata(&pdir).ok();
     let mut f = PartFacts {
-        dir_gid: std::fs::symlink_metadata(&pdir).ok().map(|m| m.gid()),
+        dir_gid: meta.as_ref().map(|m| m.gid()),
+        unsafe_dir: unsafe_dir(meta.as_ref(), &pdir, false),
         ..PartFacts::default()
     };
     let ca_copy = pdir.join("ca.pem");
@@ -788,7 +829,9 @@ pub fn probe(
             .map(|u| u.gid),
         None => None,
     };
+    let top = std::fs::symlink_metadata(&dir).ok();
     Some(CertFacts {
+        unsafe_dir: unsafe_dir(top.as_ref(), &dir, true),
         ca: probe_part(o, &dir, "ca", &ca_cert),
         server: probe_part(o, &dir, "server", &ca_cert),
         client: probe_part(o, &dir, "client", &ca_cert),
@@ -933,6 +976,7 @@ mod tests {
             ca_copy_current: true,
             ca_copy_present: true,
             dir_gid: Some(0),
+            unsafe_dir: None,
         }
     }
 
@@ -949,6 +993,7 @@ mod tests {
                 "IP:127.0.0.1".into(),
             ],
             client_gid: None,
+            unsafe_dir: None,
         }
     }
 
@@ -1101,6 +1146,47 @@ mod tests {
             "{e}"
         );
         assert!(e.to_string().contains("apt-get install openssl"), "{e}");
+    }
+
+    #[test]
+    fn keys_are_never_written_through_a_planted_link_or_a_users_directory() {
+        let mut f = facts();
+        f.server.unsafe_dir = Some("/certs/server is a symlink".into());
+        let e = decide(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("/certs/server is a symlink") && e.contains("root-owned"),
+            "{e}"
+        );
+
+        let t = std::env::temp_dir().join(format!("dind-tls-unsafe-{}", std::process::id()));
+        std::fs::create_dir_all(&t).unwrap();
+        let link = t.join("link");
+        std::os::unix::fs::symlink("/etc", &link).unwrap();
+        let meta = |p: &Path| std::fs::symlink_metadata(p).ok();
+        assert!(unsafe_dir(meta(&link).as_ref(), &link, true)
+            .unwrap()
+            .contains("symlink"));
+        assert_eq!(
+            unsafe_dir(meta(&t.join("absent")).as_ref(), &t, false),
+            None
+        );
+        if nix::unistd::geteuid().is_root() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&t, std::fs::Permissions::from_mode(0o777)).unwrap();
+            assert!(unsafe_dir(meta(&t).as_ref(), &t, false)
+                .unwrap()
+                .contains("writable by others"));
+            assert_eq!(
+                unsafe_dir(meta(&t).as_ref(), &t, true),
+                None,
+                "an emptyDir at the top is fine"
+            );
+            std::os::unix::fs::lchown(&t, Some(1000), None).unwrap();
+            assert!(unsafe_dir(meta(&t).as_ref(), &t, true)
+                .unwrap()
+                .contains("owned by uid 1000"));
+        }
+        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]

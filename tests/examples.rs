@@ -1027,7 +1027,10 @@ fn k8s_sidecar_keeps_the_rules() {
     let (senv, wenv) = (env_of(sidecar), env_of(workspace));
     let cfg = load_env(&senv, "sidecar.yaml env");
     let Some(dind_init::tls::DockerHost::Unix { path }) = &cfg.docker_host else {
-        panic!("the sidecar listens on a unix DOCKER_HOST: {:?}", cfg.docker_host)
+        panic!(
+            "the sidecar listens on a unix DOCKER_HOST: {:?}",
+            cfg.docker_host
+        )
     };
     assert_eq!(wenv["DOCKER_HOST"], senv["DOCKER_HOST"], "same socket");
     let grace = spec["terminationGracePeriodSeconds"].as_u64().unwrap();
@@ -1047,7 +1050,11 @@ fn k8s_sidecar_keeps_the_rules() {
     let group = senv["DIND_DOCKERD_ARGS"].trim_start_matches("--group=");
     let groups = &spec["securityContext"]["supplementalGroups"];
     assert!(
-        groups.as_array().unwrap().iter().any(|g| g.to_string() == group),
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g.as_u64().map(|n| n.to_string()).as_deref() == Some(group)),
         "the workspace user is in the socket's group {group}: {groups}"
     );
     let data = cfg.data_root.expect("DIND_DATA_ROOT on the PVC");
