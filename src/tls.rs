@@ -8,8 +8,11 @@
 //! listens on `tcp://0.0.0.0:2376` with `--tlsverify`.
 //!
 //! Certificates are made by the `openssl` CLI, like docker:dind: it costs
-//! nothing in the binary when the image has it (a Rust X.509 stack would add
-//! hundreds of KiB to a ~1 MiB static binary). Unlike docker:dind, which remakes
+//! nothing in the binary when the image has it. Measured: rcgen 0.13 (with
+//! ring, time, yasna, pem) makes the release binary 1,562,552 bytes instead of
+//! 1,195,104 (+359 KiB, +31 %) and its release build 188 s longer on one core,
+//! before reading certificates back (expiry, SANs, verify), which rcgen cannot
+//! do. Unlike docker:dind, which remakes
 //! the public certificates at every start, valid ones are kept: the CA a client
 //! trusts survives pod restarts. The keep-or-make decision ([`decide`]) is a pure
 //! function of [`CertFacts`]; [`probe`] gathers them and [`execute`] runs the
