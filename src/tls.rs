@@ -874,7 +874,16 @@ pub fn listen(
         _ => None,
     };
     if let Some((hosts, origin)) = user_hosts {
-        if cfg.tls_certdir.is_some() || unix_wish.is_some() {
+        let wishes: Vec<String> = unix_wish
+            .iter()
+            .map(|p| format!("unix://{}", p.display()))
+            .chain(
+                cfg.tls_certdir
+                    .iter()
+                    .map(|_| format!("tcp://0.0.0.0:{TLS_PORT}")),
+            )
+            .collect();
+        if wishes.iter().any(|w| !hosts.contains(w)) {
             l.warnings.push(format!("dockerd's hosts are set by {origin} ({}), which wins: DOCKER_TLS_CERTDIR/DOCKER_HOST add no listener; remove hosts there to let dind-init listen like docker:dind", hosts.join(", ")));
         }
         for h in hosts.iter().filter(|h| h.starts_with("tcp://")) {
@@ -1314,6 +1323,18 @@ mod tests {
             theirs.warnings[1].contains("without TLS"),
             "{:?}",
             theirs.warnings
+        );
+        let same = ["unix:///shared/docker.sock".to_string()];
+        let quiet = listen(
+            &cfg(None, Some("unix:///shared/docker.sock")),
+            Some((&same, "daemon.json".into())),
+            None,
+            sock,
+        );
+        assert!(
+            quiet.warnings.is_empty(),
+            "DOCKER_HOST already among the hosts: {:?}",
+            quiet.warnings
         );
         let tls = listen(
             &cfg(Some("/certs"), None),
