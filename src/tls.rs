@@ -374,23 +374,10 @@ pub struct Decision {
 }
 
 /// Keep or make each of ca/, server/, client/ — docker:dind's rules, but keeping
-/// what is still valid. Pure. Err only when something must be made and openssl is missing.
+/// what is still valid. Pure. Err when a directory is unsafe for root to write in,
+/// or when something must be made and openssl is missing.
 pub fn decide(f: &CertFacts) -> Result<Decision> {
-    let unsafe_dir = [
-        &f.unsafe_dir,
-        &f.ca.unsafe_dir,
-        &f.server.unsafe_dir,
-        &f.client.unsafe_dir,
-    ]
-    .into_iter()
-    .find_map(|u| u.clone());
-    if let Some(why) = unsafe_dir {
-        // openssl follows links: a planted one would make root write a key anywhere.
-        return Err(Error::Docker {
-            msg: format!("DOCKER_TLS_CERTDIR: {why}; dind-init writes private keys there as root and will not"),
-            hint: "make DOCKER_TLS_CERTDIR and its ca/, server/, client/ root-owned directories that only root can write (or remove them so dind-init creates them)".into(),
-        });
-    }
+    refuse_unsafe(f)?;
     let mut d = Decision::default();
     let dir = &f.dir;
     let user_managed = f.ca.key == KeyState::Absent
@@ -408,149 +395,21 @@ pub fn decide(f: &CertFacts) -> Result<Decision> {
         }
         return Ok(d);
     }
-    let ca_cert = dir.join("ca/cert.pem");
-    let ca_key = dir.join("ca/key.pem");
-    let cnf = dir.join("ca/openssl.cnf");
-    let ca_ok = f.ca.key == KeyState::Valid
-        && f.ca
-            .cert
-            .as_ref()
-            .is_some_and(|c| c.key_matches && c.verified && c.lasts);
     d.dirs.push((dir.clone(), 0o755));
     d.dirs.push((dir.join("ca"), 0o700));
-    if ca_ok {
-        d.notes.push(format!("{} is kept: valid for more than {RENEW_DAYS} days, so clients that trust it keep working", ca_cert.display()));
-    } else {
-        if f.ca.key != KeyState::Valid {
-            d.steps.push((
-                Step::Key {
-                    path: ca_key.clone(),
-                },
-                "the CA's private key (root only)".into(),
-            ));
-        }
-        let why = match &f.ca.cert {
-            None => "no CA yet".to_string(),
-            Some(_) => format!("the CA certificate is unusable (key mismatch, not a CA, or expiring within {RENEW_DAYS} days)"),
-        };
-        d.steps.push((
-            Step::CaCert {
-                key: ca_key.clone(),
-                cert: ca_cert.clone(),
-                config: cnf.clone(),
-            },
-            why,
-        ));
-    }
-    let uid_gid = |gid: Option<u32>| (0, gid.unwrap_or(0));
-    for (name, part, sans, ext, gid) in [
-        (
-            "server",
-            &f.server,
-            Some(f.wanted_sans.as_slice()),
-            "server",
-            None,
-        ),
-        ("client", &f.client, None, "client", f.client_gid),
-    ] {
-        let pdir = dir.join(name);
-        let dir_mode = if gid.is_some() {
-            0o750
-        } else if name == "client" {
-            0o755
-        } else {
-            0o700
-        };
-        d.dirs.push((pdir.clone(), dir_mode));
-        let (uid, g) = uid_gid(gid);
-        let key_mode = if gid.is_some() { 0o640 } else { 0o600 };
-        match leaf_problem(part, sans, !ca_ok) {
-            None => {
-                d.notes.push(format!("{} is kept: it verifies against the CA and is valid for more than {RENEW_DAYS} days", pdir.join("cert.pem").display()));
-                if name == "client" && part.dir_gid != Some(g) {
-                    for (p, m) in [(pdir.clone(), dir_mode), (pdir.join("key.pem"), key_mode)] {
-                        d.steps.push((
-                            Step::Own {
-                                path: p,
-                                uid,
-                                gid: g,
-                                mode: m,
-                            },
-                            "DIND_USER's group may read the client certificates".into(),
-                        ));
-                    }
-                }
-            }
-            Some(why) => {
-                let key = pdir.join("key.pem");
-                if part.key != KeyState::Valid {
-                    d.steps.push((
-                        Step::Key { path: key.clone() },
-                        format!("the {name}'s private key"),
-                    ));
-                }
-                let csr = pdir.join("csr.pem");
-                let cert = pdir.join("cert.pem");
-                d.steps.push((
-                    Step::Csr {
-                        key: key.clone(),
-                        csr: csr.clone(),
-                        subject: format!("/CN=docker:dind {name}"),
-                        config: cnf.clone(),
-                    },
-                    format!("the {name} certificate is made: {why}"),
-                ));
-                d.steps.push((
-                    Step::Sign {
-                        csr,
-                        dir: dir.clone(),
-                        cert: cert.clone(),
-                        config: cnf.clone(),
-                        ext: ext.into(),
-                    },
-                    format!(
-                        "signed by the CA, extendedKeyUsage {ext}Auth, valid {VALID_DAYS} days"
-                    ),
-                ));
-                d.steps.push((
-                    Step::Copy {
-                        from: ca_cert.clone(),
-                        to: pdir.join("ca.pem"),
-                    },
-                    "docker:dind's layout: each side has the CA next to its certificate".into(),
-                ));
-                d.steps.push((
-                    Step::Own {
-                        path: pdir.clone(),
-                        uid,
-                        gid: g,
-                        mode: dir_mode,
-                    },
-                    own_why(name, gid),
-                ));
-                d.steps.push((
-                    Step::Own {
-                        path: key,
-                        uid,
-                        gid: g,
-                        mode: key_mode,
-                    },
-                    own_why(name, gid),
-                ));
-                for f in ["cert.pem", "ca.pem"] {
-                    d.steps.push((
-                        Step::Own {
-                            path: pdir.join(f),
-                            uid: 0,
-                            gid: 0,
-                            mode: 0o644,
-                        },
-                        "certificates are public".into(),
-                    ));
-                }
-            }
-        }
-    }
+    let ca_ok = ca_steps(f, &mut d);
+    let server = Leaf {
+        name: "server",
+        sans: Some(&f.wanted_sans),
+        gid: None,
+    };
+    let client = Leaf {
+        name: "client",
+        sans: None,
+        gid: f.client_gid,
+    };
+    leaf_steps(f, &f.server, &server, ca_ok, &mut d);
+    leaf_steps(f, &f.client, &client, ca_ok, &mut d);
     if d.steps.iter().any(|(s, _)| s.openssl_args().is_some()) {
         if f.openssl.is_none() {
             return Err(Error::Docker {
@@ -561,6 +420,146 @@ pub fn decide(f: &CertFacts) -> Result<Decision> {
         d.config = Some(openssl_cnf(&f.wanted_sans));
     }
     Ok(d)
+}
+
+/// openssl follows links: a planted one would make root write a key anywhere.
+fn refuse_unsafe(f: &CertFacts) -> Result<()> {
+    let parts = [
+        &f.unsafe_dir,
+        &f.ca.unsafe_dir,
+        &f.server.unsafe_dir,
+        &f.client.unsafe_dir,
+    ];
+    match parts.into_iter().find_map(|u| u.clone()) {
+        None => Ok(()),
+        Some(why) => Err(Error::Docker {
+            msg: format!("DOCKER_TLS_CERTDIR: {why}; dind-init writes private keys there as root and will not"),
+            hint: "make DOCKER_TLS_CERTDIR and its ca/, server/, client/ root-owned directories that only root can write (or remove them so dind-init creates them)".into(),
+        }),
+    }
+}
+
+/// Keep the CA while it is valid, else make its certificate (and its key when that
+/// is unusable). True when it is kept.
+fn ca_steps(f: &CertFacts, d: &mut Decision) -> bool {
+    let ca_cert = f.dir.join("ca/cert.pem");
+    let ca_key = f.dir.join("ca/key.pem");
+    let ca_ok = f.ca.key == KeyState::Valid
+        && f.ca
+            .cert
+            .as_ref()
+            .is_some_and(|c| c.key_matches && c.verified && c.lasts);
+    if ca_ok {
+        d.notes.push(format!("{} is kept: valid for more than {RENEW_DAYS} days, so clients that trust it keep working", ca_cert.display()));
+        return true;
+    }
+    if f.ca.key != KeyState::Valid {
+        let key = Step::Key {
+            path: ca_key.clone(),
+        };
+        d.steps
+            .push((key, "the CA's private key (root only)".into()));
+    }
+    let why = match &f.ca.cert {
+        None => "no CA yet".to_string(),
+        Some(_) => format!("the CA certificate is unusable (key mismatch, not a CA, or expiring within {RENEW_DAYS} days)"),
+    };
+    let cert = Step::CaCert {
+        key: ca_key,
+        cert: ca_cert,
+        config: f.dir.join("ca/openssl.cnf"),
+    };
+    d.steps.push((cert, why));
+    false
+}
+
+/// server/ or client/: its name, the names its certificate must carry, the group that may read it.
+struct Leaf<'a> {
+    name: &'static str,
+    sans: Option<&'a [String]>,
+    gid: Option<u32>,
+}
+
+/// Keep a leaf that is still good (fixing only client/'s group), else make it anew.
+fn leaf_steps(f: &CertFacts, part: &PartFacts, leaf: &Leaf, ca_ok: bool, d: &mut Decision) {
+    let pdir = f.dir.join(leaf.name);
+    let dir_mode = match (leaf.gid, leaf.name) {
+        (Some(_), _) => 0o750,
+        (None, "client") => 0o755,
+        (None, _) => 0o700,
+    };
+    let key_mode = if leaf.gid.is_some() { 0o640 } else { 0o600 };
+    let g = leaf.gid.unwrap_or(0);
+    d.dirs.push((pdir.clone(), dir_mode));
+    let own = |path: PathBuf, gid: u32, mode: u32| Step::Own {
+        path,
+        uid: 0,
+        gid,
+        mode,
+    };
+    let Some(why) = leaf_problem(part, leaf.sans, !ca_ok) else {
+        d.notes.push(format!(
+            "{} is kept: it verifies against the CA and is valid for more than {RENEW_DAYS} days",
+            pdir.join("cert.pem").display()
+        ));
+        if leaf.name == "client" && part.dir_gid != Some(g) {
+            for (p, m) in [(pdir.clone(), dir_mode), (pdir.join("key.pem"), key_mode)] {
+                d.steps.push((
+                    own(p, g, m),
+                    "DIND_USER's group may read the client certificates".into(),
+                ));
+            }
+        }
+        return;
+    };
+    let (name, key, cnf) = (
+        leaf.name,
+        pdir.join("key.pem"),
+        f.dir.join("ca/openssl.cnf"),
+    );
+    if part.key != KeyState::Valid {
+        d.steps.push((
+            Step::Key { path: key.clone() },
+            format!("the {name}'s private key"),
+        ));
+    }
+    let csr = Step::Csr {
+        key: key.clone(),
+        csr: pdir.join("csr.pem"),
+        subject: format!("/CN=docker:dind {name}"),
+        config: cnf.clone(),
+    };
+    d.steps
+        .push((csr, format!("the {name} certificate is made: {why}")));
+    let sign = Step::Sign {
+        csr: pdir.join("csr.pem"),
+        dir: f.dir.clone(),
+        cert: pdir.join("cert.pem"),
+        config: cnf,
+        ext: name.into(),
+    };
+    d.steps.push((
+        sign,
+        format!("signed by the CA, extendedKeyUsage {name}Auth, valid {VALID_DAYS} days"),
+    ));
+    let copy = Step::Copy {
+        from: f.dir.join("ca/cert.pem"),
+        to: pdir.join("ca.pem"),
+    };
+    d.steps.push((
+        copy,
+        "docker:dind's layout: each side has the CA next to its certificate".into(),
+    ));
+    d.steps
+        .push((own(pdir.clone(), g, dir_mode), own_why(name, leaf.gid)));
+    d.steps
+        .push((own(key, g, key_mode), own_why(name, leaf.gid)));
+    for file in ["cert.pem", "ca.pem"] {
+        d.steps.push((
+            own(pdir.join(file), 0, 0o644),
+            "certificates are public".into(),
+        ));
+    }
 }
 
 fn own_why(name: &str, gid: Option<u32>) -> String {
