@@ -110,6 +110,9 @@ pub fn sidecar(cfg: &Config) -> i32 {
         eprintln!("dind-init: error: DIND_START_DOCKERD=\"false\" is not valid with `dind-init sidecar` — fix: a sidecar exists to run Docker; unset DIND_START_DOCKERD");
         return 2;
     }
+    if let Some(w) = crate::tls::sidecar_reach(cfg) {
+        warn!("{w}");
+    }
     run_as(cfg, Vec::new(), true)
 }
 

@@ -951,6 +951,20 @@ pub fn env_warnings(cfg: &Config) -> Vec<String> {
     w
 }
 
+/// A sidecar whose dockerd only listens on its own /var/run/docker.sock is of no use to
+/// the pod's other containers: say how to share it. Pure.
+pub fn sidecar_reach(cfg: &Config) -> Option<String> {
+    let shared =
+        matches!(cfg.docker_host, Some(DockerHost::Unix { .. })) || cfg.tls_certdir.is_some();
+    let hosts_flag = cfg
+        .dockerd_args
+        .iter()
+        .any(|a| a.starts_with("-H") || a.starts_with("--host"));
+    (!shared && !hosts_flag).then(|| {
+        "dind-init sidecar: dockerd listens only on /var/run/docker.sock inside this container (unless daemon.json sets hosts): set DOCKER_HOST=unix:///var/run/dind/docker.sock on a volume both containers mount, or DOCKER_TLS_CERTDIR=/certs for TLS on 2376".into()
+    })
+}
+
 /// Variables for the session's docker CLI, like docker:dind's client entrypoint:
 /// with a tcp DOCKER_HOST and TLS on, DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=<dir>/client
 /// unless the user set them.
@@ -1378,6 +1392,14 @@ mod tests {
         ] {
             assert!(env_warnings(&ok).is_empty(), "{ok:?}");
         }
+        assert!(sidecar_reach(&cfg(None, None))
+            .unwrap()
+            .contains("DOCKER_HOST=unix://"));
+        assert_eq!(
+            sidecar_reach(&cfg(None, Some("unix:///run/dind/docker.sock"))),
+            None
+        );
+        assert_eq!(sidecar_reach(&cfg(Some("/certs"), None)), None);
         let c = cfg(Some("/certs"), Some("tcp://127.0.0.1:2376"));
         assert_eq!(
             session_env(&c, |_| false),
