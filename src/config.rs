@@ -293,6 +293,14 @@ impl Config {
     }
 }
 
+/// docker:dind's variables dind-init reads: never dropped silently.
+const DOCKER_DIND_VARS: &[&str] = &[
+    "DOCKER_DRIVER",
+    "DOCKER_HOST",
+    "DOCKER_TLS_CERTDIR",
+    "DOCKER_TLS_SAN",
+];
+
 /// The environment as text. A setting's value (or DOCKER_DRIVER's) that is not
 /// UTF-8 is an error naming the variable: dropping it would silently use the
 /// default. Other variables that are not UTF-8 are none of dind-init's business;
@@ -308,13 +316,17 @@ fn env_snapshot(
             Err(v) => {
                 let lossy = v.to_string_lossy().into_owned();
                 let setting = SETTINGS.iter().find(|s| s.env == k);
-                if setting.is_none() && k != "DOCKER_DRIVER" {
+                if setting.is_none() && !DOCKER_DIND_VARS.contains(&k.as_str()) {
                     if k.starts_with("DIND_") {
                         env.insert(k, lossy);
                     }
                     continue;
                 }
-                let allowed = setting.map_or("a storage driver name", |s| s.allowed);
+                let allowed = match (setting, k.as_str()) {
+                    (Some(s), _) => s.allowed,
+                    (None, "DOCKER_DRIVER") => "a storage driver name",
+                    (None, _) => "a value docker:dind accepts",
+                };
                 return Err(Error::BadSetting {
                     key: k,
                     value: lossy,
@@ -931,13 +943,15 @@ mod tests {
     fn a_non_utf8_value_is_an_error_naming_the_variable() {
         use std::os::unix::ffi::OsStringExt;
         let os = |k: &str, v: &[u8]| (k.into(), std::ffi::OsString::from_vec(v.to_vec()));
-        let rows: [(&str, &[u8], Option<&str>); 5] = [
+        let rows: [(&str, &[u8], Option<&str>); 7] = [
             (
                 "DIND_STRATEGY",
                 b"bind\xe9",
                 Some("auto|bind|symlink|data-root|off"),
             ),
             ("DOCKER_DRIVER", b"overlay\xff", Some("storage driver")),
+            ("DOCKER_HOST", b"tcp://h\xff:2376", Some("docker:dind")),
+            ("DOCKER_TLS_CERTDIR", b"/c\xffrts", Some("docker:dind")),
             ("DIND_STRATGY", b"bind\xe9", None),
             ("HOME", b"/home/j\xe9r\xf4me", None),
             ("DIND_LOG", b"debug", None),
