@@ -144,6 +144,12 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
     // Holds the data-root lock until the very end, whatever happened.
     let mut lock: Option<Applied> = None;
     let mut env = Vec::new();
+    if !cfg.start_dockerd && crate::tls::client_certs_present(cfg) {
+        // A client of a docker:dind sidecar: docker:cli's own convention.
+        env.extend(crate::tls::session_env(cfg, |k| {
+            std::env::var_os(k).is_some()
+        }));
+    }
     if cfg.start_dockerd {
         let r = start_docker(
             &mut init,

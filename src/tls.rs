@@ -965,6 +965,15 @@ pub fn sidecar_reach(cfg: &Config) -> Option<String> {
     })
 }
 
+/// `$DOCKER_TLS_CERTDIR/client/{ca,cert,key}.pem` all exist (docker:cli's test for using TLS).
+pub fn client_certs_present(cfg: &Config) -> bool {
+    cfg.tls_certdir.as_ref().is_some_and(|d| {
+        ["ca.pem", "cert.pem", "key.pem"]
+            .iter()
+            .all(|f| non_empty(&d.join("client").join(f)))
+    })
+}
+
 /// Variables for the session's docker CLI, like docker:dind's client entrypoint:
 /// with a tcp DOCKER_HOST and TLS on, DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=<dir>/client
 /// unless the user set them.

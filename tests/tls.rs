@@ -59,3 +59,38 @@ fn without_openssl_the_plan_says_what_to_install() {
     );
     assert_eq!(err.lines().count(), 1, "one line: {err}");
 }
+
+/// In a workspace container that only runs dind-init as its init (DIND_START_DOCKERD=false)
+/// next to a docker:dind-style sidecar, DOCKER_TLS_CERTDIR with client certificates and a tcp
+/// DOCKER_HOST give the session DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as docker:cli does.
+#[test]
+fn a_client_of_a_tls_sidecar_gets_docker_cli_conventions() {
+    let dir = std::env::temp_dir().join(format!("dind-tls-client-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("client")).unwrap();
+    for f in ["ca.pem", "cert.pem", "key.pem"] {
+        std::fs::write(dir.join("client").join(f), "x").unwrap();
+    }
+    let run = |certdir: &std::path::Path| {
+        let out = Command::new(common::bin())
+            .args(["--", "env"])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("DIND_START_DOCKERD", "false")
+            .env("DOCKER_HOST", "tcp://docker:2376")
+            .env("DOCKER_TLS_CERTDIR", certdir)
+            .output()
+            .expect("run dind-init");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let with = run(&dir);
+    let without = run(&dir.join("nothing-here"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(with.contains("DOCKER_TLS_VERIFY=1"), "{with}");
+    let cert_path = format!("DOCKER_CERT_PATH={}", dir.join("client").display());
+    assert!(with.contains(&cert_path), "{with}");
+    assert!(
+        !without.contains("DOCKER_TLS_VERIFY"),
+        "no client certificates: {without}"
+    );
+}
