@@ -1,7 +1,9 @@
 //! dind-init as the Docker sidecar of a devpod, with the real binary and Debian's Docker 20.10
 //! (tests/sidecar/sidecar.sh): two containers with their own mount and pid namespaces share the
 //! socket's directory; `dind-init status` is the startup probe; `docker run` works from the
-//! workspace side as an unprivileged user; SIGTERM stops Docker in order and exits 0.
+//! workspace side as an unprivileged user, and so does the Docker CLI over TLS on the pod's
+//! loopback with the client certificates DIND_USER's group may read; SIGTERM stops Docker in
+//! order and exits 0.
 //! Needs root; in CI a missing prerequisite fails.
 
 mod common;

@@ -8,7 +8,9 @@
 #              2375; its own net namespace. Readiness is `dind-init status` run inside it,
 #              as the kubelet's startup probe would.
 #   workspace  uid 1000 with supplementary group 2375 (the pod's supplementalGroups),
-#              DOCKER_HOST at the same socket: `docker run` works from there.
+#              DOCKER_HOST at the same socket: `docker run` works from there; and over TLS
+#              on the sidecar's tcp://127.0.0.1:2376 (DOCKER_TLS_CERTDIR, DIND_USER=1000:1000
+#              makes client/ readable by it).
 # Then SIGTERM to the sidecar's PID 1: dockerd and containerd stop in order, exit 0, and
 # the socket is gone.
 #
@@ -25,7 +27,8 @@ chown 1000:1000 "$T/wscfg"
 busybox_tar "$T/busybox.tar"
 
 container_start sidecar DOCKER_HOST="unix://$SHARED/docker.sock" DIND_DATA_ROOT="$T/pvc/.docker-data" \
-	DIND_DOCKERD_ARGS=--group=2375 DIND_LOG=info -- "$BIN" sidecar
+	DIND_DOCKERD_ARGS=--group=2375 DOCKER_TLS_CERTDIR="$T/certs" DIND_USER=1000:1000 DIND_LOG=info \
+	-- "$BIN" sidecar
 SIDECAR=$CPID
 INIT=$(init_of "$SIDECAR")
 
@@ -51,6 +54,17 @@ unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
 	>"$LOGS/workspace.log" 2>&1 || fail "docker run from the workspace container failed"
 grep -q "hello from a container of the sidecar" "$LOGS/workspace.log" || fail "the container's output is missing"
 say "workspace (uid 1000, own mount+pid namespaces): docker run works through the shared socket"
+
+# The same workspace over TLS on the pod's loopback (containers of a pod share its network):
+# the client certificates are readable by DIND_USER's group.
+nsenter --net="/proc/$INIT/ns/net" \
+	unshare --mount --propagation private --pid --fork --kill-child --mount-proc \
+	setpriv --reuid 1000 --regid 1000 --groups 2375 --inh-caps=-all \
+	env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$T/wscfg" DOCKER_CONFIG="$T/wscfg" \
+	DOCKER_HOST=tcp://127.0.0.1:2376 DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH="$T/certs/client" \
+	docker version --format 'server {{.Server.Version}} over TLS' >"$LOGS/workspace-tls.log" 2>&1 ||
+	fail "docker over TLS from the workspace failed"
+say "workspace over tcp://127.0.0.1:2376 with the client certificates: $(cat "$LOGS/workspace-tls.log")"
 
 kill -TERM "$INIT"
 wait_exit "$SIDECAR" 60
