@@ -550,10 +550,12 @@ fn leaf_steps(f: &CertFacts, part: &PartFacts, leaf: &Leaf, ca_ok: bool, d: &mut
         copy,
         "docker:dind's layout: each side has the CA next to its certificate".into(),
     ));
+    d.steps.push((
+        own(pdir.clone(), g, dir_mode),
+        own_why(name, leaf.gid, true),
+    ));
     d.steps
-        .push((own(pdir.clone(), g, dir_mode), own_why(name, leaf.gid)));
-    d.steps
-        .push((own(key, g, key_mode), own_why(name, leaf.gid)));
+        .push((own(key, g, key_mode), own_why(name, leaf.gid, false)));
     for file in ["cert.pem", "ca.pem"] {
         d.steps.push((
             own(pdir.join(file), 0, 0o644),
@@ -562,12 +564,14 @@ fn leaf_steps(f: &CertFacts, part: &PartFacts, leaf: &Leaf, ca_ok: bool, d: &mut
     }
 }
 
-fn own_why(name: &str, gid: Option<u32>) -> String {
-    match (name, gid) {
-        ("client", Some(g)) => format!(
+fn own_why(name: &str, gid: Option<u32>, dir: bool) -> String {
+    match (name, gid, dir) {
+        ("client", Some(g), _) => format!(
             "root-owned, readable by group {g} (DIND_USER's), so the session's docker can use it"
         ),
-        _ => "private keys are root-owned 0600".into(),
+        ("client", None, true) => "root-owned; without DIND_USER its key is root's only".into(),
+        (_, _, true) => "root-owned 0700: only root (dockerd) reads the server's key".into(),
+        (_, _, false) => "private keys are root-owned 0600".into(),
     }
 }
 
