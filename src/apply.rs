@@ -62,6 +62,7 @@ enum Op {
     Write { path: PathBuf, content: String },
     Unlink { path: PathBuf },
     Lock { path: PathBuf },
+    Tls { step: crate::tls::Step },
 }
 
 /// A step after its checks: the changes to make (none: already in effect).
@@ -221,6 +222,7 @@ impl<'a> Virtual<'a> {
             Action::Symlink { target, link } => self.check_symlink(&abs(target)?, &abs(link)?)?,
             Action::WriteFile { path, content } => self.check_write(&abs(path)?, content)?,
             Action::RemoveStalePidfile { path } => self.check_pidfile(&abs(path)?)?,
+            Action::Tls { step } => prep(vec![Op::Tls { step: step.clone() }], step.render(), ""),
             Action::StartContainerd { .. } | Action::StartDockerd { .. } => return Ok(None),
         }))
     }
@@ -740,6 +742,7 @@ fn run(
         Op::Symlink { target, link } => sys.symlink(target, link),
         Op::Write { path, content } => sys.write_atomic(path, content.as_bytes(), keep_bak),
         Op::Unlink { path } => sys.remove_file(path),
+        Op::Tls { step } => crate::tls::execute(step, &crate::tls::SystemRunner),
         Op::Lock { path } => {
             if !locks.iter().any(|l| l.path() == path) {
                 locks.push(sys.flock_exclusive_nonblocking(path, holder)?);

@@ -209,6 +209,12 @@ pub struct Config {
     pub address_pools: PoolSetting,
     /// DOCKER_DRIVER (GitLab / docker:dind convention), honoured as a storage-driver wish.
     pub docker_driver_env: Option<String>,
+    /// DOCKER_TLS_CERTDIR (docker:dind): make certificates there and listen on 2376 with TLS.
+    pub tls_certdir: Option<PathBuf>,
+    /// DOCKER_TLS_SAN (docker:dind): extra names for the server certificate, canonical.
+    pub tls_san: Vec<String>,
+    /// DOCKER_HOST: a unix:// one is where dockerd listens (docker:dind); tcp:// is the session's.
+    pub docker_host: Option<crate::tls::DockerHost>,
     /// The TOML file that was read, if any (for messages).
     pub file: Option<PathBuf>,
     /// `DIND_*` variables that are no setting (likely typos), each with the closest
@@ -237,6 +243,9 @@ impl Default for Config {
             containerd: ContainerdMode::Auto,
             address_pools: PoolSetting::Auto,
             docker_driver_env: None,
+            tls_certdir: None,
+            tls_san: Vec::new(),
+            docker_host: None,
             file: None,
             unknown_env: Vec::new(),
         }
@@ -340,6 +349,7 @@ impl Config {
         if let Some(d) = env.get("DOCKER_DRIVER").filter(|d| !d.is_empty()) {
             cfg.docker_driver_env = Some(d.clone());
         }
+        docker_dind_env(&mut cfg, env)?;
         cfg.unknown_env = Config::unknown_env(env);
         Ok(cfg)
     }
@@ -356,6 +366,14 @@ impl Config {
     }
 }
 
+/// docker:dind's variables dind-init reads: never dropped silently.
+const DOCKER_DIND_VARS: &[&str] = &[
+    "DOCKER_DRIVER",
+    "DOCKER_HOST",
+    "DOCKER_TLS_CERTDIR",
+    "DOCKER_TLS_SAN",
+];
+
 /// The environment as text. A setting's value (or DOCKER_DRIVER's) that is not
 /// UTF-8 is an error naming the variable: dropping it would silently use the
 /// default. Other variables that are not UTF-8 are none of dind-init's business;
@@ -371,13 +389,17 @@ fn env_snapshot(
             Err(v) => {
                 let lossy = v.to_string_lossy().into_owned();
                 let setting = SETTINGS.iter().find(|s| s.env == k);
-                if setting.is_none() && k != "DOCKER_DRIVER" {
+                if setting.is_none() && !DOCKER_DIND_VARS.contains(&k.as_str()) {
                     if k.starts_with("DIND_") {
                         env.insert(k, lossy);
                     }
                     continue;
                 }
-                let allowed = setting.map_or("a storage driver name", |s| s.allowed);
+                let allowed = match (setting, k.as_str()) {
+                    (Some(s), _) => s.allowed,
+                    (None, "DOCKER_DRIVER") => "a storage driver name",
+                    (None, _) => "a value docker:dind accepts",
+                };
                 return Err(Error::BadSetting {
                     key: k,
                     value: lossy,
@@ -407,6 +429,8 @@ pub enum Cli {
     },
     /// Exit 0 only when Docker answers and storage works (a readiness probe).
     Status,
+    /// Run Docker for the pod's other containers, no command, until SIGTERM.
+    Sidecar,
     /// Print usage.
     Help,
     /// Print the version.
@@ -450,6 +474,10 @@ pub fn parse_cli(args: &[std::ffi::OsString]) -> Result<Cli> {
             flags(&[])?;
             Ok(Cli::Status)
         }
+        Some("sidecar") => {
+            flags(&[])?;
+            Ok(Cli::Sidecar)
+        }
         Some(s) if s.starts_with('-') => Err(Error::Usage(format!(
             "unknown option {s:?}; to run a program whose name starts with '-', put `--` before it"
         ))),
@@ -465,6 +493,7 @@ Usage:\n  dind-init [--] [CMD [ARGS...]]   run CMD (default: the user's login sh
 dind-init doctor [--json]         explain facts, plan and checks, with the remedy for each failure\n  \
 dind-init plan [--json]           print what would be done and why; change nothing\n  \
 dind-init status                  exit 0 only when Docker answers and storage works (readiness probe)\n  \
+dind-init sidecar                 run Docker for the pod's other containers (no command) until SIGTERM\n  \
 dind-init --help | --version\n\nSettings (environment; the same keys in lower case without DIND_ in the TOML file):\n",
     );
     for st in SETTINGS {
@@ -602,6 +631,46 @@ fn apply_one(cfg: &mut Config, key: &str, label: &str, value: Raw) -> Result<()>
             cfg.docker_group = s;
         }
         _ => return Err(bad(&s)),
+    }
+    Ok(())
+}
+
+/// docker:dind's variables: DOCKER_TLS_CERTDIR (empty means off, as there),
+/// DOCKER_TLS_SAN and DOCKER_HOST. A value that cannot work stops here (exit 2).
+fn docker_dind_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<()> {
+    let bad = |key: &str, value: &str, allowed: &str| Error::BadSetting {
+        key: key.into(),
+        value: value.into(),
+        allowed: allowed.into(),
+    };
+    if let Some(d) = env.get("DOCKER_TLS_CERTDIR").filter(|d| !d.is_empty()) {
+        let p = parse_abs_path(d.trim_end_matches('/'))
+            .filter(|p| p != Path::new("/") && !p.as_os_str().is_empty());
+        cfg.tls_certdir = Some(p.ok_or_else(|| {
+            bad(
+                "DOCKER_TLS_CERTDIR",
+                d,
+                "an absolute directory such as /certs (docker:dind's default), or empty for no TLS",
+            )
+        })?);
+    }
+    if let Some(s) = env.get("DOCKER_TLS_SAN") {
+        cfg.tls_san = crate::tls::parse_sans(s).ok_or_else(|| {
+            bad(
+                "DOCKER_TLS_SAN",
+                s,
+                "names for the server certificate, e.g. DNS:docker.example,IP:10.0.0.5",
+            )
+        })?;
+    }
+    if let Some(h) = env.get("DOCKER_HOST").filter(|h| !h.is_empty()) {
+        cfg.docker_host = Some(crate::tls::DockerHost::parse(h).ok_or_else(|| {
+            bad(
+                "DOCKER_HOST",
+                h,
+                "unix:///absolute/path.sock, tcp://host:port, or unset",
+            )
+        })?);
     }
     Ok(())
 }
@@ -964,13 +1033,15 @@ mod tests {
     fn a_non_utf8_value_is_an_error_naming_the_variable() {
         use std::os::unix::ffi::OsStringExt;
         let os = |k: &str, v: &[u8]| (k.into(), std::ffi::OsString::from_vec(v.to_vec()));
-        let rows: [(&str, &[u8], Option<&str>); 5] = [
+        let rows: [(&str, &[u8], Option<&str>); 7] = [
             (
                 "DIND_STRATEGY",
                 b"bind\xe9",
                 Some("auto|bind|symlink|data-root|off"),
             ),
             ("DOCKER_DRIVER", b"overlay\xff", Some("storage driver")),
+            ("DOCKER_HOST", b"tcp://h\xff:2376", Some("docker:dind")),
+            ("DOCKER_TLS_CERTDIR", b"/c\xffrts", Some("docker:dind")),
             ("DIND_STRATGY", b"bind\xe9", None),
             ("HOME", b"/home/j\xe9r\xf4me", None),
             ("DIND_LOG", b"debug", None),
@@ -1000,5 +1071,50 @@ mod tests {
         assert_eq!(split_words("'' x").unwrap(), vec!["", "x"]);
         assert_eq!(split_words(r#"a\ b "c\"d""#).unwrap(), vec!["a b", "c\"d"]);
         assert!(split_words("\"open").is_none());
+    }
+
+    #[test]
+    fn docker_dind_variables_are_read_and_bad_ones_stop_with_exit_2() {
+        let env = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let c = Config::from_sources(
+            &env(&[
+                ("DOCKER_TLS_CERTDIR", "/certs/"),
+                ("DOCKER_TLS_SAN", "DNS:dind.example,IP:10.0.0.9"),
+                ("DOCKER_HOST", "tcp://localhost:2376"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.tls_certdir, Some(PathBuf::from("/certs")));
+        assert_eq!(c.tls_san, ["DNS:dind.example", "IP:10.0.0.9"]);
+        assert!(matches!(
+            c.docker_host,
+            Some(crate::tls::DockerHost::Tcp { port: 2376, .. })
+        ));
+        let off = Config::from_sources(&env(&[("DOCKER_TLS_CERTDIR", "")]), None).unwrap();
+        assert_eq!(
+            off.tls_certdir, None,
+            "empty means no TLS, as in docker:dind"
+        );
+        for (k, v) in [
+            ("DOCKER_TLS_CERTDIR", "certs"),
+            ("DOCKER_TLS_CERTDIR", "/"),
+            ("DOCKER_TLS_SAN", "IP:999.1.1.1"),
+            ("DOCKER_HOST", "localhost:2376"),
+            ("DOCKER_HOST", "unix://relative.sock"),
+        ] {
+            let e = Config::from_sources(&env(&[(k, v)]), None).unwrap_err();
+            let msg = e.to_string();
+            assert_eq!(e.exit_code(), 2, "{msg}");
+            assert!(
+                msg.starts_with(&format!("{k}=")) && !msg.contains('\n'),
+                "{msg}"
+            );
+        }
     }
 }

@@ -555,6 +555,26 @@ pub fn supervise(
     stop_timeout: Duration,
     code: i32,
 ) -> i32 {
+    supervise_until(init, main, services, stop_timeout, code, false)
+}
+
+/// Sidecar mode: no command; keep the services running (restarting a daemon
+/// that dies) until a stop signal, then stop them in reverse order like
+/// [`supervise`]. Returns 0 after a clean stop.
+pub fn serve(init: &mut Init, services: &mut [Service], stop_timeout: Duration) -> i32 {
+    supervise_until(init, None, services, stop_timeout, 0, true)
+}
+
+/// [`supervise`]; `wait_for_stop` keeps the services running without a command
+/// until a stop signal.
+fn supervise_until(
+    init: &mut Init,
+    main: Option<Pid>,
+    services: &mut [Service],
+    stop_timeout: Duration,
+    code: i32,
+    wait_for_stop: bool,
+) -> i32 {
     let mut sv = Supervisor {
         main,
         main_killed: false,
@@ -563,7 +583,7 @@ pub fn supervise(
         leftover_grace: init.leftover_grace,
         stop: None,
     };
-    if main.is_none() {
+    if main.is_none() && !wait_for_stop {
         sv.begin_stop(true, !services.is_empty());
     }
     loop {

@@ -18,6 +18,7 @@ pub mod probe;
 pub mod session;
 pub mod settings;
 pub mod sys;
+pub mod tls;
 pub mod user;
 
 pub use error::{Error, Result};

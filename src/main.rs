@@ -35,6 +35,7 @@ fn main() {
         Cli::Doctor { json } => doctor::doctor(&cfg, json),
         Cli::Plan { json } => doctor::plan(&cfg, json),
         Cli::Status => doctor::status(&cfg),
+        Cli::Sidecar => session::sidecar(&cfg),
         Cli::Help | Cli::Version => 0,
     };
     std::process::exit(code);

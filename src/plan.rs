@@ -39,6 +39,8 @@ pub enum Action {
     StartContainerd { argv: Vec<String>, socket: PathBuf },
     /// Start dockerd with exactly these arguments.
     StartDockerd { argv: Vec<String>, socket: PathBuf },
+    /// Make a DOCKER_TLS_CERTDIR key or certificate (docker:dind's layout).
+    Tls { step: crate::tls::Step },
 }
 
 /// An action and the human reason for it.
@@ -203,6 +205,7 @@ fn render_action(a: &Action) -> String {
             let words: Vec<String> = argv.iter().map(|w| sh(w)).collect();
             format!("{} &", words.join(" "))
         }
+        Action::Tls { step } => step.render(),
     }
 }
 
@@ -1182,6 +1185,7 @@ fn plan_with(
         }
     }
     p.warnings.extend(merged.notes.iter().cloned());
+    tls_steps(facts, cfg, &mut p)?;
 
     for pf in &facts.stale_pidfiles {
         p.push(
@@ -1232,7 +1236,9 @@ fn plan_with(
         }
         _ => {}
     }
-    let socket = merged.socket_path();
+    let listen = listeners(cfg, user, &merged, &mut p);
+    dockerd_argv.extend(listen.args);
+    let socket = listen.socket.unwrap_or_else(|| merged.socket_path());
     let driver_words = match driver {
         Some(dr) => format!("storage driver {}", dr.name()),
         None => "the user's storage driver".into(),
@@ -1252,6 +1258,81 @@ fn plan_with(
     p.docker_root = Some(docker_root);
     p.containerd = Some(containerd);
     Ok(p)
+}
+
+/// DOCKER_TLS_CERTDIR's directories and certificate steps (docker:dind's layout),
+/// keeping what is still valid; and one line for each docker:dind variable
+/// that cannot be followed as it stands.
+fn tls_steps(facts: &Facts, cfg: &Config, p: &mut Plan) -> Result<()> {
+    p.warnings.extend(crate::tls::env_warnings(cfg));
+    let Some(certs) = &facts.tls else {
+        return Ok(());
+    };
+    let d = crate::tls::decide(certs)?;
+    let dirs_needed = !d.steps.is_empty();
+    for (path, mode) in d.dirs.into_iter().filter(|_| dirs_needed) {
+        p.push(
+            Action::CreateDir { path, mode },
+            "DOCKER_TLS_CERTDIR's layout, as docker:dind makes it",
+        );
+    }
+    if let Some(content) = d.config {
+        p.push(
+            Action::WriteFile {
+                path: certs.dir.join("ca/openssl.cnf"),
+                content,
+            },
+            "the extensions docker:dind gives its certificates, and the names the server certificate must carry",
+        );
+    }
+    for (step, reason) in d.steps {
+        p.push(Action::Tls { step }, reason);
+    }
+    p.notes.extend(d.notes);
+    p.warnings.extend(d.warnings);
+    Ok(())
+}
+
+/// dockerd's listeners for DOCKER_HOST (unix) and DOCKER_TLS_CERTDIR, unless the
+/// user set hosts or TLS options: theirs stand, and the plan says so.
+fn listeners(
+    cfg: &Config,
+    user: &UserSettings,
+    merged: &Merged,
+    p: &mut Plan,
+) -> crate::tls::Listen {
+    let hosts: Option<(Vec<String>, String)> = merged.effective.get("hosts").map(|(v, o)| {
+        let list = match v {
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            Value::String(s) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        (list, o.to_string())
+    });
+    let tls_keys = ["tlsverify", "tls", "tlscacert", "tlscert", "tlskey"];
+    let user_tls = tls_keys
+        .iter()
+        .find(|k| user.json.contains_key(**k))
+        .map(|k| format!("{k} in daemon.json"))
+        .or_else(|| {
+            user.passthrough
+                .iter()
+                .find(|w| w.starts_with("--tls"))
+                .map(|w| format!("{w} in the dockerd arguments"))
+        });
+    let l = crate::tls::listen(
+        cfg,
+        hosts.as_ref().map(|(h, o)| (h.as_slice(), o.clone())),
+        user_tls,
+        &merged.socket_path(),
+    );
+    p.notes.extend(l.notes.iter().cloned());
+    p.warnings.extend(l.warnings.iter().cloned());
+    l
 }
 
 fn toml_str(p: &Path) -> String {
@@ -1433,6 +1514,7 @@ mod tests {
             stale_pidfiles: Vec::new(),
             mtu: None,
             pod_nets: Default::default(),
+            tls: None,
             mounts: Ok(m),
         }
     }
@@ -1456,6 +1538,7 @@ mod tests {
                 Action::RemoveStalePidfile { .. } => "rm-pidfile",
                 Action::StartContainerd { .. } => "containerd",
                 Action::StartDockerd { .. } => "dockerd",
+                Action::Tls { .. } => "tls",
             })
             .collect()
     }
@@ -2342,6 +2425,51 @@ mod tests {
                 path: "/var/run/docker/containerd/containerd.toml".into(),
                 content: text.clone()
             }));
+    }
+
+    #[test]
+    fn tls_certdir_makes_certificates_and_a_tls_listener_and_keeps_the_socket() {
+        let mut f = seed(28);
+        f.tls = Some(crate::tls::CertFacts {
+            dir: "/certs".into(),
+            openssl: Some("/usr/bin/openssl".into()),
+            wanted_sans: vec!["DNS:docker".into(), "DNS:localhost".into()],
+            ..crate::tls::CertFacts::default()
+        });
+        let c = Config {
+            tls_certdir: Some("/certs".into()),
+            ..cfg()
+        };
+        let p = plan(&f, &c).unwrap();
+        let text = p.render();
+        assert!(text.contains("openssl genpkey -algorithm EC"), "{text}");
+        assert!(text.contains("-extensions server"), "{text}");
+        assert!(text.contains("> /certs/ca/openssl.cnf"), "{text}");
+        let argv = dockerd_argv(&p);
+        for w in [
+            "--host=unix:///var/run/docker.sock",
+            "--host=tcp://0.0.0.0:2376",
+            "--tlsverify",
+            "--tlscacert=/certs/server/ca.pem",
+        ] {
+            assert!(has(&argv, w), "{w} in {argv:?}");
+        }
+        let tls_at = kinds(&p).iter().position(|k| *k == "tls").unwrap();
+        let dockerd_at = kinds(&p).iter().position(|k| *k == "dockerd").unwrap();
+        assert!(tls_at < dockerd_at);
+        assert!(
+            daemon_json(&p).is_some_and(|j| !j.contains_key("hosts")),
+            "never written to daemon.json: TCP must not outlive the variable"
+        );
+        let plain = plan(&seed(28), &cfg()).unwrap();
+        assert!(
+            !dockerd_argv(&plain).iter().any(|w| w.starts_with("--host")),
+            "no TCP without DOCKER_TLS_CERTDIR"
+        );
+        let mut no_openssl = f.clone();
+        no_openssl.tls.as_mut().unwrap().openssl = None;
+        let e = plan(&no_openssl, &c).unwrap_err().to_string();
+        assert!(e.contains("openssl program is not installed"), "{e}");
     }
 
     #[test]

@@ -1694,6 +1694,8 @@ pub struct Facts {
     pub mtu: Option<Mtu>,
     /// The pod's IPv4 routes and addresses, which Docker's address pools must avoid.
     pub pod_nets: crate::netpool::PodNets,
+    /// DOCKER_TLS_CERTDIR's certificates as found (None when it is not set).
+    pub tls: Option<crate::tls::CertFacts>,
 }
 
 impl Facts {
@@ -2055,6 +2057,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         stale_pidfiles,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
         pod_nets: crate::netpool::PodNets::read(&roots.proc),
+        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
         mounts,
     }
 }

@@ -98,6 +98,25 @@ enum Failed {
 /// PID 1's whole life. Returns the exit code: the command's, or 128+N when a
 /// stop signal came before the command started, or the error's.
 pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
+    run_as(cfg, argv, false)
+}
+
+/// `dind-init sidecar`: Docker for the devpod's other containers (through a
+/// socket on a shared volume and/or TLS on 2376), no command. Runs until
+/// SIGTERM, then stops Docker in order like PID 1 in the main mode. With no
+/// session to keep alive, Docker failing to start is fatal (the kubelet restarts it).
+pub fn sidecar(cfg: &Config) -> i32 {
+    if !cfg.start_dockerd {
+        eprintln!("dind-init: error: DIND_START_DOCKERD=\"false\" is not valid with `dind-init sidecar` — fix: a sidecar exists to run Docker; unset DIND_START_DOCKERD");
+        return 2;
+    }
+    if let Some(w) = crate::tls::sidecar_reach(cfg) {
+        warn!("{w}");
+    }
+    run_as(cfg, Vec::new(), true)
+}
+
+fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
     let started = Instant::now();
     // Bad input stops here, before anything changes (exit 2), not at the
     // plan, where it would read as "Docker is not available".
@@ -126,6 +145,12 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
     // Holds the data-root lock until the very end, whatever happened.
     let mut lock: Option<Applied> = None;
     let mut env = Vec::new();
+    if !cfg.start_dockerd && crate::tls::client_certs_present(cfg) {
+        // A client of a docker:dind sidecar: docker:cli's own convention.
+        env.extend(crate::tls::session_env(cfg, |k| {
+            std::env::var_os(k).is_some()
+        }));
+    }
     if cfg.start_dockerd {
         let r = start_docker(
             &mut init,
@@ -138,13 +163,22 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
             &mut lock,
         );
         match r {
+            Ok(_) if sidecar => {
+                info!("sidecar: Docker is ready; serving until SIGTERM");
+                let code = init::serve(&mut init, &mut services, cfg.stop_timeout);
+                drop(lock);
+                return code;
+            }
             Ok(socket) => {
-                if !is_default_socket(&socket) {
+                if !is_default_socket(&socket) && cfg.docker_host.is_none() {
                     env.push((
                         "DOCKER_HOST".to_string(),
                         format!("unix://{}", socket.display()),
                     ));
                 }
+                env.extend(crate::tls::session_env(cfg, |k| {
+                    std::env::var_os(k).is_some()
+                }));
             }
             Err(Failed::Stopped(sig)) => {
                 info!("{sig} while starting Docker; stopping");
@@ -166,8 +200,13 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
                     ..State::default()
                 }
                 .save(&sys, &state_path);
-                if cfg.require_docker {
-                    error!("Docker is required (DIND_REQUIRE_DOCKER=true) but could not be started: {e}");
+                if cfg.require_docker || sidecar {
+                    let why = if sidecar {
+                        "dind-init sidecar"
+                    } else {
+                        "DIND_REQUIRE_DOCKER=true"
+                    };
+                    error!("Docker is required ({why}) but could not be started: {e}");
                     let code = init::supervise(&mut init, None, &mut services, cfg.stop_timeout, 1);
                     drop(lock);
                     return if code == 0 { 1 } else { code };
@@ -302,7 +341,7 @@ fn start_docker(
             let steps: Vec<_> = plan
                 .steps
                 .iter()
-                .filter(|s| !matches!(s.action, Action::Lock { .. }))
+                .filter(|s| !matches!(s.action, Action::Lock { .. } | Action::Tls { .. }))
                 .cloned()
                 .collect();
             apply::apply_steps_with(&steps, sys, false).map_err(Failed::Broken)?;

@@ -987,3 +987,78 @@ fn dockerfile_builds_amd64_and_arm64_with_buildkit() {
         );
     }
 }
+
+/// Issue 12: the sidecar manifest is a native sidecar (init container, restartPolicy Always)
+/// running `dind-init sidecar` with `dind-init status` as startup probe; both containers mount
+/// the socket's volume and name the same socket; the workspace is unprivileged; the sidecar's
+/// env loads with the real loader and its grace period covers DIND_STOP_TIMEOUT.
+#[test]
+fn k8s_sidecar_keeps_the_rules() {
+    let Some(py) = python_with_yaml() else {
+        common::require(false, "python3 with the yaml module");
+        return;
+    };
+    let docs = load_yaml(py, &examples().join("k8s/sidecar.yaml"));
+    let pod = docs
+        .iter()
+        .find(|d| d["kind"] == "Pod")
+        .expect("a Pod in sidecar.yaml");
+    let spec = &pod["spec"];
+    let sidecar = &spec["initContainers"][0];
+    let workspace = &spec["containers"][0];
+    assert_eq!(sidecar["restartPolicy"], "Always", "a native sidecar");
+    assert_eq!(sidecar["args"], serde_json::json!(["sidecar"]));
+    assert_eq!(sidecar["securityContext"]["privileged"], true);
+    assert_ne!(workspace["securityContext"]["privileged"], true);
+    assert_eq!(
+        sidecar["startupProbe"]["exec"]["command"],
+        serde_json::json!(["dind-init", "status"])
+    );
+    let env_of = |c: &Value| -> BTreeMap<String, String> {
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let v = e["value"].as_str().unwrap().to_string();
+                (e["name"].as_str().unwrap().to_string(), v)
+            })
+            .collect()
+    };
+    let (senv, wenv) = (env_of(sidecar), env_of(workspace));
+    let cfg = load_env(&senv, "sidecar.yaml env");
+    let Some(dind_init::tls::DockerHost::Unix { path }) = &cfg.docker_host else {
+        panic!(
+            "the sidecar listens on a unix DOCKER_HOST: {:?}",
+            cfg.docker_host
+        )
+    };
+    assert_eq!(wenv["DOCKER_HOST"], senv["DOCKER_HOST"], "same socket");
+    let grace = spec["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(grace > cfg.stop_timeout.as_secs());
+    let mounted_at = |c: &Value, vol: &str| -> Option<String> {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == vol)
+            .map(|m| m["mountPath"].as_str().unwrap().to_string())
+    };
+    for c in [sidecar, workspace] {
+        let at = mounted_at(c, "docker-socket").expect("both mount the socket volume");
+        assert!(path.starts_with(&at), "{} not under {at}", path.display());
+    }
+    let group = senv["DIND_DOCKERD_ARGS"].trim_start_matches("--group=");
+    let groups = &spec["securityContext"]["supplementalGroups"];
+    assert!(
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g.as_u64().map(|n| n.to_string()).as_deref() == Some(group)),
+        "the workspace user is in the socket's group {group}: {groups}"
+    );
+    let data = cfg.data_root.expect("DIND_DATA_ROOT on the PVC");
+    let home = mounted_at(sidecar, "home").expect("the sidecar mounts the PVC");
+    assert!(data.starts_with(home));
+}
