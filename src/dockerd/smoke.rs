@@ -229,69 +229,118 @@ pub fn smoke_test_typed(
     step_timeout: Duration,
 ) -> std::result::Result<SmokeReport, SmokeError> {
     let t0 = Instant::now();
-    let tag = unique_tag();
-    let image = format!("{SMOKE_NAME}:{tag}");
-    let name = format!("{SMOKE_NAME}-{tag}");
-    let expected = format!("dind-init smoke test {tag}\n");
-    let tar = ustar_one_file(SMOKE_NAME, expected.as_bytes(), 0o755);
-    let mut report = SmokeReport {
-        image: image.clone(),
-        container: String::new(),
-        expected: expected.clone(),
-        read_back: String::new(),
-        import_ms: 0.0,
-        create_ms: 0.0,
-        archive_ms: 0.0,
-        cleanup_ms: 0.0,
-        total_ms: 0.0,
-    };
-    let call = |method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]| {
-        exchange(socket, method, path, headers, body, step_timeout)
-    };
+    let mut run = SmokeRun::new(socket, step_timeout);
+    let outcome = run.steps();
+    let cleanup_errors = run.cleanup();
+    run.report.total_ms = ms(t0.elapsed());
+    verdict(run.report, outcome, &cleanup_errors)
+}
 
-    // What may exist on the daemon and so must be removed, whatever happens.
-    let mut image_sent = false;
-    let mut imported = false;
-    let mut container_sent = false;
-    let mut created = false;
+/// How a smoke-test step failed: the typed verdict and the one-line message.
+type StepResult<T> = std::result::Result<T, (SmokeFailure, String)>;
 
-    // 1. Import.
-    let t = Instant::now();
-    let import_path = format!("/images/create?fromSrc=-&repo={SMOKE_NAME}&tag={tag}");
-    let outcome: std::result::Result<(), (SmokeFailure, String)> = (|| {
+/// One smoke test under way: its names, what it measured so far, and what may
+/// exist on the daemon and so must be removed, whatever happens.
+struct SmokeRun<'a> {
+    socket: &'a Path,
+    step_timeout: Duration,
+    tag: String,
+    /// The container's name, to remove it by when its Id never came back.
+    name: String,
+    report: SmokeReport,
+    image_sent: bool,
+    imported: bool,
+    container_sent: bool,
+    created: bool,
+}
+
+impl SmokeRun<'_> {
+    fn new(socket: &Path, step_timeout: Duration) -> SmokeRun<'_> {
+        let tag = unique_tag();
+        SmokeRun {
+            socket,
+            step_timeout,
+            name: format!("{SMOKE_NAME}-{tag}"),
+            report: SmokeReport {
+                image: format!("{SMOKE_NAME}:{tag}"),
+                container: String::new(),
+                expected: format!("dind-init smoke test {tag}\n"),
+                read_back: String::new(),
+                import_ms: 0.0,
+                create_ms: 0.0,
+                archive_ms: 0.0,
+                cleanup_ms: 0.0,
+                total_ms: 0.0,
+            },
+            tag,
+            image_sent: false,
+            imported: false,
+            container_sent: false,
+            created: false,
+        }
+    }
+
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::result::Result<Response, HttpError> {
+        exchange(self.socket, method, path, headers, body, self.step_timeout)
+    }
+
+    /// The steps in order; the first failure stops them.
+    fn steps(&mut self) -> StepResult<()> {
+        self.import()?;
+        let id = self.create()?;
+        self.read_back(&id)
+    }
+
+    /// 1. Import a one-file image from an in-memory tar.
+    fn import(&mut self) -> StepResult<()> {
         const IMPORT: (&str, &str) = ("import image", "POST /images/create");
-        let r = call(
+        let tar = ustar_one_file(SMOKE_NAME, self.report.expected.as_bytes(), 0o755);
+        let t = Instant::now();
+        let import_path = format!(
+            "/images/create?fromSrc=-&repo={SMOKE_NAME}&tag={}",
+            self.tag
+        );
+        let r = self.call(
             "POST",
             &import_path,
             &[("Content-Type", "application/x-tar")],
             &tar,
         );
-        let r = step_answer(IMPORT, r, 200, &mut image_sent, step_timeout)?;
+        let r = step_answer(IMPORT, r, 200, &mut self.image_sent, self.step_timeout)?;
         if let Some(m) = stream_error(&r.body) {
             return Err((classify(&Got::Said(&m)), step_failed(IMPORT, &m)));
         }
-        imported = true;
-        report.import_ms = ms(t.elapsed());
+        self.imported = true;
+        self.report.import_ms = ms(t.elapsed());
+        Ok(())
+    }
 
-        // 2. Create (never started: no runtime, no network needed).
+    /// 2. Create a container (never started: no runtime, no network needed); its Id.
+    fn create(&mut self) -> StepResult<String> {
         const CREATE: (&str, &str) = ("create container", "POST /containers/create");
         let t = Instant::now();
         let spec = serde_json::json!({
-            "Image": image,
+            "Image": self.report.image,
             "Cmd": [format!("/{SMOKE_NAME}")],
             "NetworkDisabled": true,
             "Labels": { "dind-init.smoke": "1" },
             "HostConfig": { "NetworkMode": "none" },
         });
         let body = spec.to_string();
-        let r = call(
+        let r = self.call(
             "POST",
-            &format!("/containers/create?name={name}"),
+            &format!("/containers/create?name={}", self.name),
             &[("Content-Type", "application/json")],
             body.as_bytes(),
         );
-        let r = step_answer(CREATE, r, 201, &mut container_sent, step_timeout)?;
-        created = true;
+        let r = step_answer(CREATE, r, 201, &mut self.container_sent, self.step_timeout)?;
+        self.created = true;
         let id = serde_json::from_slice::<serde_json::Value>(&r.body)
             .ok()
             .and_then(|v| v.get("Id").and_then(|i| i.as_str()).map(str::to_string))
@@ -299,20 +348,23 @@ pub fn smoke_test_typed(
                 let m = "answer has no container Id";
                 (classify(&Got::Said(m)), step_failed(CREATE, m))
             })?;
-        report.container = id.clone();
-        report.create_ms = ms(t.elapsed());
+        self.report.container = id.clone();
+        self.report.create_ms = ms(t.elapsed());
+        Ok(id)
+    }
 
-        // 3. Read the file back: this mounts the container's root filesystem.
+    /// 3. Read the file back: this mounts the container's root filesystem.
+    fn read_back(&mut self, id: &str) -> StepResult<()> {
         const ARCHIVE: (&str, &str) = ("mount container rootfs", "GET /containers/{id}/archive");
         let t = Instant::now();
-        let r = call(
+        let r = self.call(
             "GET",
             &format!("/containers/{id}/archive?path=/{SMOKE_NAME}"),
             &[],
             &[],
         );
         // Reading makes nothing on the daemon, so there is nothing more to clean up.
-        let r = step_answer(ARCHIVE, r, 200, &mut false, step_timeout)?;
+        let r = step_answer(ARCHIVE, r, 200, &mut false, self.step_timeout)?;
         let got = tar_find_file(&r.body, SMOKE_NAME).ok_or_else(|| {
             let m = format!(
                 "the archive ({} bytes) holds no file {SMOKE_NAME}",
@@ -320,31 +372,50 @@ pub fn smoke_test_typed(
             );
             (classify(&Got::Said(&m)), step_failed(ARCHIVE, &m))
         })?;
-        report.read_back = String::from_utf8_lossy(&got).into_owned();
-        report.archive_ms = ms(t.elapsed());
-        if got != expected.as_bytes() {
+        self.report.read_back = String::from_utf8_lossy(&got).into_owned();
+        self.report.archive_ms = ms(t.elapsed());
+        if got != self.report.expected.as_bytes() {
             let m = format!(
                 "read back {:?} instead of {:?}",
-                report.read_back, report.expected
+                self.report.read_back, self.report.expected
             );
             return Err((SmokeFailure::Other, step_failed(ARCHIVE, &m)));
         }
         Ok(())
-    })();
+    }
 
-    // 4. Clean up, whatever happened.
-    let t = Instant::now();
-    let mut cleanup_errors = Vec::new();
-    // A create that failed mid-way may still have made the container: remove it by name then.
-    let container_ref = if report.container.is_empty() {
-        name.clone()
-    } else {
-        report.container.clone()
-    };
-    // Remove `what` (`/containers/…`, `/images/…`); a 404 is fine when it was never
-    // confirmed made. The failure, for the report, if any.
-    let remove = |what: &str, query: &str, ok: &[u16], made: bool| {
-        let answer = call("DELETE", &format!("{what}?{query}"), &[], &[]);
+    /// 4. Remove what may exist on the daemon, whatever happened; the failures, if any.
+    fn cleanup(&mut self) -> Vec<(SmokeFailure, String)> {
+        let t = Instant::now();
+        let mut cleanup_errors = Vec::new();
+        // A create that failed mid-way may still have made the container: remove it by name then.
+        let container_ref = if self.report.container.is_empty() {
+            self.name.clone()
+        } else {
+            self.report.container.clone()
+        };
+        if self.created || self.container_sent {
+            let what = format!("/containers/{container_ref}");
+            cleanup_errors.extend(self.remove(&what, "force=1&v=1", &[204, 200], self.created));
+        }
+        if self.imported || self.image_sent {
+            let what = format!("/images/{}", self.report.image);
+            cleanup_errors.extend(self.remove(&what, "force=1&noprune=0", &[200], self.imported));
+        }
+        self.report.cleanup_ms = ms(t.elapsed());
+        cleanup_errors
+    }
+
+    /// Remove `what` (`/containers/…`, `/images/…`); a 404 is fine when it was never
+    /// confirmed made. The failure, for the report, if any.
+    fn remove(
+        &self,
+        what: &str,
+        query: &str,
+        ok: &[u16],
+        made: bool,
+    ) -> Option<(SmokeFailure, String)> {
+        let answer = self.call("DELETE", &format!("{what}?{query}"), &[], &[]);
         match answer {
             Ok(r) if ok.contains(&r.status) => None,
             Ok(r) if r.status == 404 && !made => None,
@@ -355,21 +426,19 @@ pub fn smoke_test_typed(
             }
             Err(e) => Some((
                 classify(&Got::NoAnswer(&e)),
-                format!("DELETE {what}: {}", e.describe(step_timeout)),
+                format!("DELETE {what}: {}", e.describe(self.step_timeout)),
             )),
         }
-    };
-    if created || container_sent {
-        let what = format!("/containers/{container_ref}");
-        cleanup_errors.extend(remove(&what, "force=1&v=1", &[204, 200], created));
     }
-    if imported || image_sent {
-        let what = format!("/images/{image}");
-        cleanup_errors.extend(remove(&what, "force=1&noprune=0", &[200], imported));
-    }
-    report.cleanup_ms = ms(t.elapsed());
-    report.total_ms = ms(t0.elapsed());
+}
 
+/// The report when the steps and the cleanup passed; else the first failure, with
+/// any cleanup failure appended to a step's.
+fn verdict(
+    report: SmokeReport,
+    outcome: StepResult<()>,
+    cleanup_errors: &[(SmokeFailure, String)],
+) -> std::result::Result<SmokeReport, SmokeError> {
     let cleanup_text: Vec<&str> = cleanup_errors.iter().map(|(_, m)| m.as_str()).collect();
     let cleanup_text = cleanup_text.join("; ");
     match (outcome, cleanup_errors.first()) {
