@@ -9,28 +9,76 @@ use std::path::Path;
 /// Rules are tried in order (the storage problems this tool exists for first),
 /// each against every line.
 pub fn diagnose(lines: &[String], data_root: &Path, driver: &str) -> Option<String> {
-    let lower: Vec<String> = lines.iter().map(|l| l.to_ascii_lowercase()).collect();
-    let find = |pred: &dyn Fn(&str) -> bool| lower.iter().position(|l| pred(l));
-    let root = data_root.display();
+    let tail = Tail {
+        lines,
+        lower: lines.iter().map(|l| l.to_ascii_lowercase()).collect(),
+        root: data_root.display().to_string(),
+        driver,
+    };
+    RULES.iter().find_map(|rule| rule(&tail))
+}
 
-    if find(&|l| l.contains("overlay not found as a supported filesystem")).is_some() {
-        return Some(format!(
-            "the kernel has no overlay filesystem, so storage driver {driver} cannot start; \
-             load it on the node (modprobe overlay) or set DIND_STORAGE_DRIVER=fuse-overlayfs (or vfs)"
-        ));
+/// What the rules read: the daemon's lines (as logged, and lowercased for matching)
+/// and what dind-init asked for.
+struct Tail<'a> {
+    lines: &'a [String],
+    lower: Vec<String>,
+    root: String,
+    driver: &'a str,
+}
+
+impl Tail<'_> {
+    /// The first line (as logged) whose lowercased text satisfies `pred`.
+    fn find(&self, pred: impl Fn(&str) -> bool) -> Option<&str> {
+        let i = self.lower.iter().position(|l| pred(l))?;
+        self.lines.get(i).map(String::as_str)
     }
-    if find(&|l| {
-        l.contains("mount") && l.contains("operation not permitted") && !l.contains("cgroup")
-    })
-    .is_some()
-    {
-        return Some(
+
+    /// Does any line satisfy `pred`?
+    fn any(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.find(pred).is_some()
+    }
+}
+
+/// The rules, in the order they are tried: the storage problems this tool exists for first.
+const RULES: &[fn(&Tail) -> Option<String>] = &[
+    no_overlay_module,
+    may_not_mount,
+    overlay_on_overlay,
+    several_drivers,
+    graphdriver_failed,
+    pidfile_names_a_process,
+    address_in_use,
+    iptables_denied,
+    cgroup_denied,
+    not_root,
+    volume_trouble,
+    containerd_failed,
+];
+
+fn no_overlay_module(t: &Tail) -> Option<String> {
+    let driver = t.driver;
+    t.any(|l| l.contains("overlay not found as a supported filesystem"))
+        .then(|| {
+            format!(
+                "the kernel has no overlay filesystem, so storage driver {driver} cannot start; \
+         load it on the node (modprobe overlay) or set DIND_STORAGE_DRIVER=fuse-overlayfs (or vfs)"
+            )
+        })
+}
+
+fn may_not_mount(t: &Tail) -> Option<String> {
+    t.any(|l| l.contains("mount") && l.contains("operation not permitted") && !l.contains("cgroup"))
+        .then(|| {
             "dockerd may not mount filesystems: the pod is not privileged — \
              set securityContext.privileged: true on the container"
-                .to_string(),
-        );
-    }
-    if find(&|l| {
+                .to_string()
+        })
+}
+
+fn overlay_on_overlay(t: &Tail) -> Option<String> {
+    let (driver, root) = (t.driver, &t.root);
+    t.any(|l| {
         l.contains("driver not supported")
             || l.contains("not supported as upperdir")
             || l.contains("failed to mount overlay: invalid argument")
@@ -39,45 +87,55 @@ pub fn diagnose(lines: &[String], data_root: &Path, driver: &str) -> Option<Stri
             || l.contains("is not supported over overlay")
             || l.contains("backing file system is unsupported for this graph driver")
     })
-    .is_some()
-    {
-        return Some(format!(
+    .then(|| {
+        format!(
             "storage driver {driver} cannot work on overlayfs; data root is {root} — \
-             set DIND_DATA_ROOT to a directory on the pod's persistent volume"
-        ));
-    }
-    if find(&|l| l.contains("contains several valid graphdrivers")).is_some() {
-        return Some(format!(
-            "{root} holds data of several storage drivers and dockerd will not guess; \
-             set DIND_STORAGE_DRIVER to the one to keep (the other driver's directory in {root} can then be removed)"
-        ));
-    }
-    if let Some(i) = find(&|l| l.contains("error initializing graphdriver")) {
-        let detail = after(lines.get(i)?, "error initializing graphdriver");
-        return Some(format!(
-            "dockerd could not start storage driver {driver} on {root}{detail}; \
-             set DIND_STORAGE_DRIVER=auto or put DIND_DATA_ROOT on the pod's persistent volume"
-        ));
-    }
-    if let Some(i) = find(&|l| l.contains("pid file found, ensure docker is not running")) {
-        let file = lines
-            .get(i)
-            .and_then(|l| l.split("or delete ").nth(1))
-            .map(|f| f.trim().trim_end_matches('"').to_string())
-            .unwrap_or_else(|| "docker.pid".into());
-        return Some(format!(
-            "{file} names a running process, so dockerd thinks another dockerd is running; \
-             stop that dockerd, or delete {file} if the process is not dockerd"
-        ));
-    }
-    if find(&|l| l.contains("address already in use")).is_some() {
-        return Some(
-            "dockerd's API socket address is already in use: another dockerd runs in this pod, \
-             or -H/\"hosts\" (DIND_DOCKERD_ARGS, daemon.json) names a taken address"
-                .to_string(),
-        );
-    }
-    if find(&|l| {
+         set DIND_DATA_ROOT to a directory on the pod's persistent volume"
+        )
+    })
+}
+
+fn several_drivers(t: &Tail) -> Option<String> {
+    let root = &t.root;
+    t.any(|l| l.contains("contains several valid graphdrivers")).then(|| format!(
+        "{root} holds data of several storage drivers and dockerd will not guess; \
+         set DIND_STORAGE_DRIVER to the one to keep (the other driver's directory in {root} can then be removed)"
+    ))
+}
+
+fn graphdriver_failed(t: &Tail) -> Option<String> {
+    let (driver, root) = (t.driver, &t.root);
+    let line = t.find(|l| l.contains("error initializing graphdriver"))?;
+    let detail = after(line, "error initializing graphdriver");
+    Some(format!(
+        "dockerd could not start storage driver {driver} on {root}{detail}; \
+         set DIND_STORAGE_DRIVER=auto or put DIND_DATA_ROOT on the pod's persistent volume"
+    ))
+}
+
+fn pidfile_names_a_process(t: &Tail) -> Option<String> {
+    let line = t.find(|l| l.contains("pid file found, ensure docker is not running"))?;
+    let file = line
+        .split("or delete ")
+        .nth(1)
+        .map(|f| f.trim().trim_end_matches('"').to_string())
+        .unwrap_or_else(|| "docker.pid".into());
+    Some(format!(
+        "{file} names a running process, so dockerd thinks another dockerd is running; \
+         stop that dockerd, or delete {file} if the process is not dockerd"
+    ))
+}
+
+fn address_in_use(t: &Tail) -> Option<String> {
+    t.any(|l| l.contains("address already in use")).then(|| {
+        "dockerd's API socket address is already in use: another dockerd runs in this pod, \
+         or -H/\"hosts\" (DIND_DOCKERD_ARGS, daemon.json) names a taken address"
+            .to_string()
+    })
+}
+
+fn iptables_denied(t: &Tail) -> Option<String> {
+    t.any(|l| {
         l.contains("iptables")
             && (l.contains("failed")
                 || l.contains("permission denied")
@@ -86,53 +144,56 @@ pub fn diagnose(lines: &[String], data_root: &Path, driver: &str) -> Option<Stri
                 || l.contains("protocol not supported")
                 || l.contains("error"))
     })
-    .is_some()
-    {
-        return Some(
-            "dockerd cannot set up iptables (NAT for containers): run the pod privileged, \
-             or add --iptables=false --ip6tables=false to DIND_DOCKERD_ARGS (containers then get no NAT)"
-                .to_string(),
-        );
-    }
-    if find(&|l| {
+    .then(|| {
+        "dockerd cannot set up iptables (NAT for containers): run the pod privileged, \
+         or add --iptables=false --ip6tables=false to DIND_DOCKERD_ARGS (containers then get no NAT)"
+            .to_string()
+    })
+}
+
+fn cgroup_denied(t: &Tail) -> Option<String> {
+    t.any(|l| {
         l.contains("cgroup")
             && (l.contains("permission denied")
                 || l.contains("read-only file system")
                 || l.contains("operation not permitted"))
     })
-    .is_some()
-    {
-        return Some(
-            "dockerd cannot write the cgroup filesystem (permission denied), so containers cannot start; \
-             run the pod privileged (securityContext.privileged: true)"
-                .to_string(),
-        );
-    }
-    if find(&|l| l.contains("needs to be started with root privileges")).is_some() {
-        return Some("dockerd must run as root: run dind-init as root (set DIND_USER for the session instead)".into());
-    }
-    if let Some(t) = lines.iter().rev().find_map(|l| Trouble::from_text(l)) {
-        return Some(format!(
-            "{}: the volume holding {root} cannot be written; {}",
-            t.words(),
-            t.remedy()
-        ));
-    }
-    if find(&|l| {
+    .then(|| {
+        "dockerd cannot write the cgroup filesystem (permission denied), so containers cannot start; \
+         run the pod privileged (securityContext.privileged: true)"
+            .to_string()
+    })
+}
+
+fn not_root(t: &Tail) -> Option<String> {
+    t.any(|l| l.contains("needs to be started with root privileges")).then(|| {
+        "dockerd must run as root: run dind-init as root (set DIND_USER for the session instead)".into()
+    })
+}
+
+/// The volume's trouble (full, read-only, failing), from the last line that names one.
+fn volume_trouble(t: &Tail) -> Option<String> {
+    let trouble = t.lines.iter().rev().find_map(|l| Trouble::from_text(l))?;
+    Some(format!(
+        "{}: the volume holding {} cannot be written; {}",
+        trouble.words(),
+        t.root,
+        trouble.remedy()
+    ))
+}
+
+fn containerd_failed(t: &Tail) -> Option<String> {
+    t.any(|l| {
         l.contains("timeout waiting for containerd to start")
             || l.contains("containerd did not exit successfully")
             || l.contains("failed to start containerd")
             || l.contains("failed connecting to containerd")
     })
-    .is_some()
-    {
-        return Some(
-            "containerd did not start or died; its own lines above say why \
-             (DIND_CONTAINERD=managed lets dockerd start it instead)"
-                .to_string(),
-        );
-    }
-    None
+    .then(|| {
+        "containerd did not start or died; its own lines above say why \
+         (DIND_CONTAINERD=managed lets dockerd start it instead)"
+            .to_string()
+    })
 }
 
 /// `": <rest>"` of `line` after `marker` (case-insensitive), or "" when nothing follows.
