@@ -142,4 +142,80 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+/// The cause, for the variants that carry one, so callers (and reporters that walk
+/// the chain) can look at the `io::Error` or errno without parsing the message.
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } | Error::Exec { source, .. } => Some(source),
+            Error::Sys { errno, .. } => Some(errno),
+            Error::BadSetting { .. }
+            | Error::ConfigFile { .. }
+            | Error::Usage(_)
+            | Error::DaemonConfig { .. }
+            | Error::Locked { .. }
+            | Error::Docker { .. } => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// The causes down the chain, outermost first, as their Display texts.
+    fn chain(e: &Error) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            out.push(c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+
+    #[test]
+    fn source_walks_to_the_cause_for_the_variants_that_carry_one() {
+        let enoent = || io::Error::from_raw_os_error(libc::ENOENT);
+        let rows: Vec<(&str, Error, Vec<String>)> = vec![
+            (
+                "io",
+                Error::io("read pidfile", "/run/docker.pid", enoent()),
+                vec![enoent().to_string()],
+            ),
+            (
+                "exec",
+                Error::Exec {
+                    program: "bash".into(),
+                    source: enoent(),
+                },
+                vec![enoent().to_string()],
+            ),
+            (
+                "sys",
+                Error::sys(
+                    "mount dst=/var/lib/docker",
+                    nix::errno::Errno::EPERM,
+                    "run privileged",
+                ),
+                vec![nix::errno::Errno::EPERM.to_string()],
+            ),
+            (
+                "no cause",
+                Error::Docker {
+                    msg: "dockerd died".into(),
+                    hint: "read its log".into(),
+                },
+                vec![],
+            ),
+            ("usage", Error::Usage("no command".into()), vec![]),
+        ];
+        for (name, e, want) in rows {
+            assert_eq!(chain(&e), want, "{name}");
+        }
+        let e = Error::io("open", "/x", enoent());
+        let io = e.source().and_then(|c| c.downcast_ref::<io::Error>());
+        assert_eq!(io.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+    }
+}
