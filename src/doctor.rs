@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::dockerd;
 use crate::plan::{self, Driver, Plan};
 use crate::probe::{self, Facts, Roots, Trial};
-use crate::session::{State, STATE_FILE};
+use crate::session::{Phase, State, STATE_FILE};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;
@@ -114,7 +114,11 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         ));
     }
     let vld = &facts.var_lib_docker;
-    if vld.has_data && !vld.bind_of_data_root && vld.mount.is_none() && vld.symlink.is_none() {
+    if vld.has_data
+        && !vld.bind_of_data_root
+        && vld.symlink.is_none()
+        && !plan::outlives_pod(&vld.location)
+    {
         out.push(check(
             Warn,
             "/var/lib/docker",
@@ -201,7 +205,13 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
                 .into(),
             "make dind-init the container's ENTRYPOINT",
         ),
-        Some(s) if s.phase == "ready" && s.smoke_ok => check(
+        Some(s) if s.phase == Phase::Disabled => check(
+            Ok,
+            "Docker",
+            "not started (DIND_START_DOCKERD=false)".into(),
+            "",
+        ),
+        Some(s) if s.phase == Phase::Ready && s.smoke_ok => check(
             Ok,
             "Docker",
             format!(
@@ -217,7 +227,7 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         Some(s) => check(
             Fail,
             "Docker",
-            format!("{}: {}", s.phase, s.error),
+            format!("{}: {}", s.phase.name(), s.error),
             "read the pod log (kubectl logs) for dockerd's last lines",
         ),
     });
@@ -298,7 +308,10 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
     let facts = probe::probe(cfg, &Roots::default());
     let plan = plan::plan(&as_pid1(facts.clone()), cfg).map_err(|e| e.to_string());
     let state = State::load(Path::new(STATE_FILE)).ok();
-    let mut checks = input_checks(cfg, probe::validate(cfg, &Roots::default()));
+    let mut checks: Vec<Check> = pid1_check(read_pid1(Path::new("/proc")), cfg)
+        .into_iter()
+        .collect();
+    checks.extend(input_checks(cfg, probe::validate(cfg, &Roots::default())));
     checks.extend(self::checks(&facts, &plan, state.as_ref()));
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     if json {
@@ -309,26 +322,124 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
             checks: &'a [Check],
             state: Option<&'a State>,
         }
-        match serde_json::to_string_pretty(&Report {
+        let report = Report {
             facts: &facts,
             plan: &plan,
             checks: &checks,
             state: state.as_ref(),
-        }) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("dind-init: error: cannot encode the report: {e}");
-                return 1;
-            }
+        };
+        if let Err(code) = emit_json(&report) {
+            return code;
         }
     } else {
-        println!("Checks:\n{}", render_checks(&checks));
+        let mut text = format!("Checks:\n{}\n", render_checks(&checks));
         match &plan {
-            Ok(p) => println!("Plan (what dind-init does at start):\n{}", p.render()),
-            Err(e) => println!("Plan: cannot be made: {e}"),
+            Ok(p) => text.push_str(&format!(
+                "Plan (what dind-init does at start):\n{}\n",
+                p.render()
+            )),
+            Err(e) => text.push_str(&format!("Plan: cannot be made: {e}\n")),
         }
+        emit(&text);
     }
     i32::from(failed)
+}
+
+/// The version of the JSON that `doctor --json`, `plan --json` and
+/// `status --json` print (docs/json.md). Raised when a field changes meaning
+/// or goes away; new fields may appear within a version.
+pub const JSON_SCHEMA: u64 = 1;
+
+/// The documented JSON form of `v`: with `"schema": 1`, a fact that could
+/// not be read as `{"error": "..."}` and one that could as its value, file
+/// modes as octal strings ("0755"). No Rust internals (`{"Ok": ...}`).
+pub fn to_schema(v: &impl Serialize) -> serde_json::Result<serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    out.insert("schema".into(), JSON_SCHEMA.into());
+    match schema_value(serde_json::to_value(v)?) {
+        serde_json::Value::Object(m) => out.extend(m),
+        other => {
+            out.insert("value".into(), other);
+        }
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
+fn schema_value(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) if m.len() == 1 && (m.contains_key("Ok") || m.contains_key("Err")) => {
+            match m.into_iter().next() {
+                Some((k, inner)) if k == "Ok" => schema_value(inner),
+                Some((_, e)) => serde_json::json!({ "error": schema_value(e) }),
+                None => Value::Null,
+            }
+        }
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| match v {
+                    Value::Number(n) if k == "mode" => {
+                        let text = n.as_u64().map(|m| format!("{m:04o}"));
+                        (k, text.map_or(Value::Number(n), Value::String))
+                    }
+                    v => (k, schema_value(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(schema_value).collect()),
+        v => v,
+    }
+}
+
+/// Print `v` in the documented schema; Err(exit code) when it cannot be encoded.
+fn emit_json(v: &impl Serialize) -> Result<(), i32> {
+    match to_schema(v).and_then(|v| serde_json::to_string_pretty(&v)) {
+        Ok(s) => {
+            emit(&format!("{s}\n"));
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("dind-init: error: cannot encode the report: {e}");
+            Err(1)
+        }
+    }
+}
+
+/// Write to stdout. A reader that went away (`| head`) is not an error and
+/// never a panic: the rest of the output is simply not wanted.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// PID 1's command name and effective uid, from /proc/1/status.
+fn read_pid1(proc: &Path) -> Option<(String, u32)> {
+    let text = std::fs::read_to_string(proc.join("1/status")).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let name = field("Name:")?.to_string();
+    let euid = field("Uid:")?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((name, euid))
+}
+
+/// dind-init as this container's PID 1 but not root: the one ✘ that explains
+/// every other (no state, no Docker), so it comes first.
+fn pid1_check(pid1: Option<(String, u32)>, cfg: &Config) -> Option<Check> {
+    let (name, euid) = pid1?;
+    if name != "dind-init" {
+        return None;
+    }
+    let e = crate::session::root_needed(euid, cfg)?;
+    Some(check(
+        Verdict::Fail,
+        "dind-init runs as root",
+        e.to_string(),
+        "dind-init must be PID 1 as root; it runs the session as DIND_USER",
+    ))
 }
 
 /// `dind-init plan`: the actions and their reasons; changes nothing.
@@ -340,18 +451,9 @@ pub fn plan(cfg: &Config, json: bool) -> i32 {
     }
     let facts = as_pid1(probe::probe(cfg, &Roots::default()));
     match plan::plan(&facts, cfg) {
-        Ok(p) if json => match serde_json::to_string_pretty(&p) {
-            Ok(s) => {
-                println!("{s}");
-                0
-            }
-            Err(e) => {
-                eprintln!("dind-init: error: cannot encode the plan: {e}");
-                1
-            }
-        },
+        Ok(p) if json => emit_json(&p).err().unwrap_or(0),
         Ok(p) => {
-            print!("{}", p.render());
+            emit(&p.render());
             0
         }
         Err(e) => {
@@ -361,57 +463,108 @@ pub fn plan(cfg: &Config, json: bool) -> i32 {
     }
 }
 
-/// `dind-init status`: 0 only when Docker answers and the smoke test passed,
-/// so it works as a Kubernetes readiness/startup probe.
-pub fn status(_cfg: &Config) -> i32 {
-    let state = match State::load(Path::new(STATE_FILE)) {
-        Ok(s) => s,
-        Err(e) => {
-            let why = match &e {
-                crate::Error::Io { source, .. }
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    format!("{STATE_FILE} does not exist yet")
-                }
-                other => other.to_string(),
-            };
-            println!("not ready: dind-init has recorded no state ({why}) — it is still starting, or it is not this container's PID 1 (make it the ENTRYPOINT)");
-            return 1;
+/// `dind-init status`: 0 only when Docker answers and the smoke test passed
+/// (the readiness probe). `--settled`: 0 once PID 1 has finished trying, ready
+/// or degraded (the startup probe: a pod whose Docker failed keeps its session
+/// and must not be restarted). It waits at most [`PING_TIMEOUT`].
+pub fn status(_cfg: &Config, settled: bool, json: bool) -> i32 {
+    let loaded = State::load(Path::new(STATE_FILE));
+    let state = loaded.as_ref().ok();
+    let (code, mut message) = status_of(state, settled, |socket| {
+        dockerd::ping(socket, PING_TIMEOUT).unwrap_or(false)
+    });
+    if let Err(e) = &loaded {
+        message = no_state(e, read_pid1(Path::new("/proc")));
+    }
+    if json {
+        #[derive(Serialize)]
+        struct Status<'a> {
+            ready: bool,
+            settled: bool,
+            exit: i32,
+            message: &'a str,
+            state: Option<&'a State>,
         }
-    };
-    status_of(&state, |socket| {
-        dockerd::ping(socket, Duration::from_secs(2)).unwrap_or(false)
-    })
+        let ready = state.is_some_and(|s| s.phase == Phase::Ready) && (settled || code == 0);
+        let report = Status {
+            ready,
+            settled: state.is_some_and(|s| s.phase.settled()),
+            exit: code,
+            message: &message,
+            state,
+        };
+        if let Err(c) = emit_json(&report) {
+            return c;
+        }
+    } else {
+        emit(&format!("{message}\n"));
+    }
+    code
 }
 
-/// The decision of `status`, with the ping injected for tests.
-pub fn status_of(state: &State, ping: impl Fn(&Path) -> bool) -> i32 {
-    if state.phase != "ready" || !state.smoke_ok {
-        println!(
-            "not ready: Docker is {}{}",
-            state.phase,
-            if state.error.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", state.error)
-            }
+/// The longest `status` waits for Docker's answer: probes' timeoutSeconds
+/// must be above it (the examples use 5).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why there is no state, naming the fix when PID 1 is dind-init as non-root.
+fn no_state(e: &crate::Error, pid1: Option<(String, u32)>) -> String {
+    if let Some((name, euid)) = pid1.filter(|(n, u)| n == "dind-init" && *u != 0) {
+        return format!("not ready: {name} (PID 1) runs as uid {euid}, not root, so it starts no Docker — fix: `USER root` and `ENV DIND_USER=coder` in the image, or securityContext runAsUser: 0 in the pod");
+    }
+    let why = match e {
+        crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            format!("{STATE_FILE} does not exist yet")
+        }
+        other => other.to_string(),
+    };
+    format!("not ready: dind-init has recorded no state ({why}) — it is still starting, or it is not this container's PID 1 (make it the ENTRYPOINT)")
+}
+
+/// The decision of `status` (exit code and its one line), with the ping
+/// injected for tests. `settled` asks the startup question instead.
+pub fn status_of(
+    state: Option<&State>,
+    settled: bool,
+    ping: impl Fn(&Path) -> bool,
+) -> (i32, String) {
+    let Some(state) = state else {
+        return (1, "not ready: dind-init has recorded no state".into());
+    };
+    let err = if state.error.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", state.error)
+    };
+    if settled {
+        return match state.phase {
+            Phase::Starting => (1, "starting: dind-init is still starting Docker".into()),
+            p => (0, format!("settled: Docker is {}{err}", p.name())),
+        };
+    }
+    if state.phase != Phase::Ready || !state.smoke_ok {
+        return (
+            1,
+            format!("not ready: Docker is {}{err}", state.phase.name()),
         );
-        return 1;
     }
     if !ping(&state.socket) {
-        println!(
-            "not ready: Docker does not answer on {}",
-            state.socket.display()
+        return (
+            1,
+            format!(
+                "not ready: Docker does not answer on {}",
+                state.socket.display()
+            ),
         );
-        return 1;
     }
-    println!(
-        "ready: Docker answers on {}; {} on {} passed the smoke test",
-        state.socket.display(),
-        state.driver,
-        state.data_root.display()
-    );
-    0
+    (
+        0,
+        format!(
+            "ready: Docker answers on {}; {} on {} passed the smoke test",
+            state.socket.display(),
+            state.driver,
+            state.data_root.display()
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -420,7 +573,7 @@ mod tests {
 
     fn ready() -> State {
         State {
-            phase: "ready".into(),
+            phase: Phase::Ready,
             socket: "/var/run/docker.sock".into(),
             driver: "overlay2".into(),
             data_root: "/home/coder/.docker-data".into(),
@@ -433,14 +586,130 @@ mod tests {
 
     #[test]
     fn status_needs_ready_smoke_and_ping() {
-        assert_eq!(status_of(&ready(), |_| true), 0);
-        assert_eq!(status_of(&ready(), |_| false), 1);
+        assert_eq!(status_of(Some(&ready()), false, |_| true).0, 0);
+        assert_eq!(status_of(Some(&ready()), false, |_| false).0, 1);
         let mut s = ready();
         s.smoke_ok = false;
-        assert_eq!(status_of(&s, |_| true), 1);
+        assert_eq!(status_of(Some(&s), false, |_| true).0, 1);
         let mut s = ready();
-        s.phase = "starting".into();
-        assert_eq!(status_of(&s, |_| true), 1);
+        s.phase = Phase::Starting;
+        assert_eq!(status_of(Some(&s), false, |_| true).0, 1);
+    }
+
+    /// The probes' exit codes in each phase: (phase, Docker answers,
+    /// `status` = readiness, `status --settled` = startup).
+    #[test]
+    fn probe_exit_codes_per_phase() {
+        let rows = [
+            (None, true, 1, 1),
+            (Some(Phase::Starting), true, 1, 1),
+            (Some(Phase::Ready), true, 0, 0),
+            (Some(Phase::Ready), false, 1, 0),
+            (Some(Phase::Degraded), true, 1, 0),
+            (Some(Phase::Disabled), false, 1, 0),
+            (Some(Phase::Stopping), true, 1, 0),
+        ];
+        for (phase, answers, readiness, startup) in rows {
+            let state = phase.map(|p| State {
+                phase: p,
+                smoke_ok: p != Phase::Degraded,
+                ..ready()
+            });
+            let got = (
+                status_of(state.as_ref(), false, |_| answers).0,
+                status_of(state.as_ref(), true, |_| panic!("--settled never pings")).0,
+            );
+            assert_eq!(got, (readiness, startup), "{phase:?} answers={answers}");
+        }
+    }
+
+    #[test]
+    fn phases_keep_the_state_files_words() {
+        for (p, word) in [
+            (Phase::Starting, "starting"),
+            (Phase::Ready, "ready"),
+            (Phase::Degraded, "failed"),
+            (Phase::Disabled, "disabled"),
+            (Phase::Stopping, "stopping"),
+        ] {
+            assert_eq!(serde_json::to_value(p).unwrap(), serde_json::json!(word));
+            assert_eq!(p.name(), word);
+            let back: Phase = serde_json::from_value(serde_json::json!(word)).unwrap();
+            assert_eq!(back, p);
+        }
+    }
+
+    #[test]
+    fn non_root_pid1_is_the_first_failure_with_the_fix() {
+        let cfg = Config::default();
+        let c = pid1_check(Some(("dind-init".into(), 1000)), &cfg).expect("a check");
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert!(
+            c.found.contains("uid 1000") && c.found.contains("USER root"),
+            "{c:?}"
+        );
+        assert!(c.found.contains("runAsUser: 0"), "{c:?}");
+        assert_eq!(pid1_check(Some(("dind-init".into(), 0)), &cfg), None);
+        assert_eq!(pid1_check(Some(("systemd".into(), 1000)), &cfg), None);
+        assert_eq!(pid1_check(None, &cfg), None);
+        let plain = Config {
+            start_dockerd: false,
+            ..Config::default()
+        };
+        assert_eq!(pid1_check(Some(("dind-init".into(), 1000)), &plain), None);
+    }
+
+    #[test]
+    fn pid1_is_read_from_proc() {
+        let dir = std::env::temp_dir().join(format!("dind-doctor-proc-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("1")).unwrap();
+        std::fs::write(
+            dir.join("1/status"),
+            "Name:\tdind-init\nUmask:\t0022\nUid:\t1000\t1000\t1000\t1000\n",
+        )
+        .unwrap();
+        let got = read_pid1(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, Some(("dind-init".into(), 1000)));
+        let e = crate::Error::io(
+            "read",
+            STATE_FILE,
+            std::io::ErrorKind::PermissionDenied.into(),
+        );
+        assert!(no_state(&e, got).contains("USER root"));
+    }
+
+    /// The JSON schema: versioned, no `{"Ok": ...}`, errors as
+    /// `{"error": ...}`, modes as octal strings.
+    #[test]
+    fn json_follows_the_documented_schema() {
+        #[derive(Serialize)]
+        struct T {
+            fuse: Result<(), String>,
+            version: Result<String, String>,
+            dirs: Vec<crate::plan::Action>,
+            plan: Result<u8, String>,
+        }
+        let v = to_schema(&T {
+            fuse: Err("ENOENT".into()),
+            version: Ok("29.0".into()),
+            dirs: vec![crate::plan::Action::CreateDir {
+                path: "/x".into(),
+                mode: 0o710,
+            }],
+            plan: Ok(3),
+        })
+        .unwrap();
+        assert_eq!(v["schema"], serde_json::json!(1));
+        assert_eq!(v["fuse"], serde_json::json!({"error": "ENOENT"}));
+        assert_eq!(v["version"], serde_json::json!("29.0"));
+        assert_eq!(v["plan"], serde_json::json!(3));
+        assert_eq!(v["dirs"][0]["mode"], serde_json::json!("0710"));
+        let text = v.to_string();
+        assert!(
+            !text.contains("\"Ok\"") && !text.contains("\"Err\""),
+            "{text}"
+        );
     }
 
     #[test]

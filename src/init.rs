@@ -109,6 +109,8 @@ pub struct Init {
     pid1: bool,
     me: Pid,
     no_children: bool,
+    /// Called once when a stop (SIGTERM) begins, so `status` can say so.
+    on_stop: Option<Box<dyn FnMut()>>,
 }
 
 impl Init {
@@ -143,7 +145,13 @@ impl Init {
             pid1,
             me,
             no_children: true,
+            on_stop: None,
         })
+    }
+
+    /// Run `f` once when the pod's stop (SIGTERM) begins.
+    pub fn on_stop(&mut self, f: Box<dyn FnMut()>) {
+        self.on_stop = Some(f);
     }
 
     /// True when we are PID 1 of our pid namespace.
@@ -562,6 +570,9 @@ pub fn supervise(
                         init.signal(m, sig);
                     }
                     if sig == Signal::SIGTERM && deadline.is_none() {
+                        if let Some(mut f) = init.on_stop.take() {
+                            f();
+                        }
                         if !services.is_empty() {
                             info!(
                                 "SIGTERM: stopping the command, then Docker, within {}s",

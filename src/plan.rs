@@ -300,6 +300,14 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
     plan_with(facts, cfg, &user, settings::merge)
 }
 
+/// Whether data at `loc` survives the pod being recreated: not on the
+/// container's overlay, tmpfs or the like, nor on an emptyDir. The one answer
+/// both `plan` and `doctor` give about /var/lib/docker and DATA_ROOT.
+pub fn outlives_pod(loc: &Location) -> bool {
+    !probe::is_volatile_fs(&loc.fs_type())
+        && !loc.mount.as_ref().is_some_and(probe::is_ephemeral_volume)
+}
+
 fn where_fs(loc: &Location) -> String {
     match &loc.mount {
         Some(m) if m.source.starts_with('/') => format!("{} ({})", m.fs_type, m.source),
@@ -391,12 +399,7 @@ impl Ctx<'_> {
         // the pod; a DATA_ROOT on a real volume where overlay works is better.
         let vld_ephemeral = vld.mount.as_ref().is_some_and(probe::is_ephemeral_volume);
         let dr_fs = d.location.fs_type();
-        let dr_lasting = !probe::is_volatile_fs(&dr_fs)
-            && !d
-                .location
-                .mount
-                .as_ref()
-                .is_some_and(probe::is_ephemeral_volume);
+        let dr_lasting = outlives_pod(&d.location);
         let pvc_better = vld_ephemeral
             && !vld.has_data
             && dr_lasting
@@ -404,7 +407,7 @@ impl Ctx<'_> {
         let keeps = if own_mount {
             !pvc_better
         } else {
-            !probe::is_volatile_fs(&vld_fs)
+            outlives_pod(&vld.location)
         };
         if pvc_better {
             p.notes.push(format!(
@@ -2174,5 +2177,41 @@ mod tests {
         assert!(lines.last().unwrap().starts_with("warning: "));
         assert_eq!(sh("a b'c"), "'a b'\\''c'");
         assert_eq!(sh(""), "''");
+    }
+
+    /// `doctor` and `plan` give one answer on whether /var/lib/docker's data
+    /// outlives the pod: on a host's ext4 root it does (no "lost" warning), on
+    /// the pod's overlay root it does not (no "outlives").
+    #[test]
+    fn doctor_and_plan_agree_whether_var_lib_docker_outlives_the_pod() {
+        let host = mounts("docker-host.txt");
+        let mut on_host = seed(20);
+        on_host.user = Ok(Account {
+            name: "root".into(),
+            uid: 0,
+            home: "/root".into(),
+        });
+        on_host.data_root.path = "/root/.docker-data".into();
+        on_host.data_root.location = loc(&host, "/root/.docker-data", "/root", Trial::Ok);
+        on_host.var_lib_docker.location = loc(&host, VLD, VLD, Trial::Ok);
+        on_host.volumes.clear();
+        on_host.mounts = Ok(host);
+        let mut in_pod = seed(20);
+        in_pod.var_lib_docker.location.trial = Trial::Ok;
+        for (mut f, outlives) in [(on_host, true), (in_pod, false)] {
+            f.var_lib_docker.exists = true;
+            f.var_lib_docker.has_data = true;
+            let cfg = Config::default();
+            let p = plan(&f, &cfg).unwrap();
+            let said_outlives = p.notes.iter().any(|n| n.contains("outlives the pod"));
+            let checks = crate::doctor::checks(&f, &Ok(p.clone()), None);
+            let said_lost = checks.iter().any(|c| c.found.contains("lost when the pod"));
+            assert_eq!(
+                (said_outlives, said_lost),
+                (outlives, !outlives),
+                "{:?} {checks:#?}",
+                p.notes
+            );
+        }
     }
 }

@@ -224,3 +224,59 @@ fn a_non_utf8_passwd_line_does_not_stop_a_plain_init() {
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
 }
+
+/// `doctor` fails every check a start fails, with the same message: an unknown
+/// DIND_USER stops a start and `plan` with exit 2, and is doctor's ✘.
+#[test]
+fn an_unknown_dind_user_fails_start_plan_and_doctor_alike() {
+    if !ready() {
+        return;
+    }
+    let env: &[(&str, &OsStr)] = &[("DIND_USER", OsStr::new("nosuchuser"))];
+    let start = unshared("", "-- sh -c 'echo RAN'", env);
+    assert_stopped(&start, &["nosuchuser"], &[]);
+    let line = String::from_utf8_lossy(&start.stderr)
+        .trim()
+        .trim_start_matches("dind-init: error: ")
+        .to_string();
+    let plan = unshared("", "plan", env);
+    assert_stopped(&plan, &[&line], &[]);
+    let out = unshared("", "doctor", env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("✘ settings: {line}")),
+        "doctor shows the start's message {line:?}: {stdout}"
+    );
+}
+
+/// Output into a closed pipe (`doctor --json | head -1`) ends quietly, never
+/// with a panic (exit 134 / 101). `true` closes the pipe before dind-init writes.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    if !ready() {
+        return;
+    }
+    for args in [
+        "doctor --json",
+        "doctor",
+        "plan --json",
+        "plan",
+        "--help",
+        "status --json",
+    ] {
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "bash", "-c"])
+            .arg(format!(
+                "{PRIVATE} && {{ \"$0\" {args} | true; }} 2>&1; echo \"rc=${{PIPESTATUS[0]}}\""
+            ))
+            .arg(common::bin())
+            .env("DIND_DOCKERD", "/nonexistent/dockerd")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("panicked"), "{args}: {text}");
+        let rc = text.lines().last().unwrap_or_default();
+        assert!(["rc=0", "rc=1"].contains(&rc), "{args}: {text}");
+    }
+}
