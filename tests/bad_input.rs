@@ -280,3 +280,35 @@ fn a_closed_pipe_is_not_a_panic() {
         assert!(["rc=0", "rc=1"].contains(&rc), "{args}: {text}");
     }
 }
+
+/// Started as the user (an image ending with `USER coder`, runAsUser: 1000),
+/// dind-init says in one line what to change, and the session still starts;
+/// a plain init (DIND_START_DOCKERD=false) as the user is fine and quiet.
+#[test]
+fn started_as_non_root_names_the_fix_and_a_plain_init_is_fine() {
+    if !ready() || !common::require_program("setpriv") {
+        return;
+    }
+    let as_user = "setpriv --reuid 1000 --regid 1000 --clear-groups";
+    let out = unshared(as_user, "-- sh -c 'echo RAN'", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
+    let fix: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("runs as uid 1000, not root"))
+        .collect();
+    assert!(
+        fix.iter().any(|l| l.contains("USER root")
+            && l.contains("DIND_USER=coder")
+            && l.contains("runAsUser: 0")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Permission denied"), "{stderr}");
+    let env: &[(&str, &OsStr)] = &[("DIND_START_DOCKERD", OsStr::new("false"))];
+    let out = unshared(as_user, "-- sh -c 'echo RAN'", env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
+    assert!(stderr.trim().is_empty(), "{stderr}");
+}
