@@ -315,15 +315,17 @@ impl<'a> Virtual<'a> {
                     });
                 }
             }
-            FileKind::Symlink(t) => return Err(refuse(
-                &c,
-                Errno::ELOOP,
-                format!(
+            FileKind::Symlink(t) => {
+                return Err(refuse(
+                    &c,
+                    Errno::ELOOP,
+                    format!(
                     "{} is a symlink to {}; dind-init gives only a real home directory to its user",
                     path.display(),
                     t.display()
                 ),
-            )),
+                ))
+            }
             _ => skip_why = "it is not a directory".into(),
         }
         Ok(Prepared {

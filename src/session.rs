@@ -315,7 +315,7 @@ const SMOKE_STEP: Duration = Duration::from_secs(5);
 
 /// The smoke test runs on a thread while PID 1 keeps handling signals; past
 /// this it counts as failed (a hung daemon, not a storage verdict).
-const SMOKE_BUDGET: Duration = Duration::from_secs(20);
+pub const SMOKE_BUDGET: Duration = Duration::from_secs(20);
 
 /// A smoke-test failure that says the storage cannot mount (a slower driver may
 /// help), as opposed to a timeout, a full disk or a crash (it would not).
