@@ -520,6 +520,17 @@ fn no_state(e: &crate::Error, pid1: Option<(String, u32)>) -> String {
     format!("not ready: dind-init has recorded no state ({why}) — it is still starting, or it is not this container's PID 1 (make it the ENTRYPOINT)")
 }
 
+/// What a phase means, in the words `status` prints.
+fn phase_words(p: Phase) -> &'static str {
+    match p {
+        Phase::Starting => "dind-init is still starting Docker",
+        Phase::Ready => "Docker is ready",
+        Phase::Degraded => "Docker could not be started; the session runs without it",
+        Phase::Disabled => "Docker is not started here (DIND_START_DOCKERD=false)",
+        Phase::Stopping => "the pod is stopping",
+    }
+}
+
 /// The decision of `status` (exit code and its one line), with the ping
 /// injected for tests. `settled` asks the startup question instead.
 pub fn status_of(
@@ -535,17 +546,15 @@ pub fn status_of(
     } else {
         format!(": {}", state.error)
     };
+    let words = phase_words(state.phase);
     if settled {
         return match state.phase {
-            Phase::Starting => (1, "starting: dind-init is still starting Docker".into()),
-            p => (0, format!("settled: Docker is {}{err}", p.name())),
+            Phase::Starting => (1, format!("not settled: {words}")),
+            _ => (0, format!("settled: {words}{err}")),
         };
     }
     if state.phase != Phase::Ready || !state.smoke_ok {
-        return (
-            1,
-            format!("not ready: Docker is {}{err}", state.phase.name()),
-        );
+        return (1, format!("not ready: {words}{err}"));
     }
     if !ping(&state.socket) {
         return (

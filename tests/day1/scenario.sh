@@ -118,6 +118,13 @@ scenario_day1() { # scenario_day1 ""|-degraded
 	fi
 	# The pod is deleted: SIGTERM to PID 1; the kubelet would wait terminationGracePeriodSeconds.
 	kill -TERM "$init"
+	local phase="" tries=0
+	until [[ $phase == *'"phase": "stopping"'* ]] || ((tries++ >= 100)); do
+		phase=$(day1_in_pod "$init" dind-init status --settled --json 2>/dev/null || true)
+		sleep 0.02
+	done
+	[[ $phase == *'"phase": "stopping"'* ]] || fail "$name: status never said stopping after SIGTERM: $phase"
+	echo "evidence: after SIGTERM, status --settled --json: $(grep -E '"(phase|exit)"' <<<"$phase" | tr -d ' \n')"
 	pod_wait 40
 	say "$name: pod stopped, exit $RC after SIGTERM"
 	POD_EXTRA_ENV=()

@@ -152,7 +152,7 @@ def simulate(container, prefix, duration, until):
             if restarted:
                 log(f"t={time.monotonic() - t0:6.1f}s container restarted ({p.kind} probe failed {p.failures} times)")
                 break
-        if restarted:
+        if restarted or (until == "ready" and ready):
             break
         pending = [p.next for p in probes.values() if p.next is not None]
         wake = min(pending) if pending else duration
