@@ -754,12 +754,18 @@ fn daemon_json_merge_keeps_user_keys_and_adds_ours() {
         .collect();
     assert_eq!(
         added,
-        ["data-root", "default-shm-size", "mtu", "storage-driver"]
+        [
+            "default-shm-size",
+            "group",
+            "shutdown-timeout",
+            "storage-driver"
+        ]
     );
 }
 
 /// daemon.json.after is byte for byte what dind-init's real merge writes for
-/// daemon.json.before when the plan wants these four settings.
+/// daemon.json.before when the plan wants the settings it wanted in the example
+/// pod (the e2e scenario day1 checks the real run: tests/day1/scenario.sh).
 #[test]
 fn daemon_json_after_is_what_the_real_merge_writes() {
     use dind_init::settings::{merge, read, Sources, Wanted};
@@ -779,9 +785,9 @@ fn daemon_json_after_is_what_the_real_merge_writes() {
     };
     let wanted = [
         want("storage-driver", "overlay2".into()),
-        want("data-root", "/home/coder/.docker-data".into()),
-        want("mtu", 1450.into()),
+        want("shutdown-timeout", 12.into()),
         want("default-shm-size", "1g".into()),
+        want("group", "docker".into()),
     ];
     let merged = merge(&user, &wanted).unwrap();
     let (written_to, text) = merged.daemon_json.expect("the merge changes daemon.json");

@@ -61,6 +61,20 @@ day1_json() {
 	python3 -c 'import json, sys; print(json.dumps(json.loads(sys.argv[1])[sys.argv[2]]))' "$PROBES" "$1"
 }
 
+# What dind-init wrote for examples/daemon.json.before is examples/daemon.json.after, byte
+# for byte; DAY1_WRITE_AFTER=1 writes it there instead (then review the diff).
+day1_daemon_json_after() {
+	local after=$REPO/examples/daemon.json.after written=$ROOT/etc/docker/daemon.json
+	if [[ -n ${DAY1_WRITE_AFTER:-} ]]; then
+		cp "$written" "$after"
+		say "wrote $after from the pod's /etc/docker/daemon.json"
+	fi
+	cmp -s "$written" "$after" ||
+		fail "examples/daemon.json.after is not what dind-init wrote for daemon.json.before (regenerate: DAY1_WRITE_AFTER=1 devpod.sh --bin … day1):
+$(diff -u "$after" "$written")"
+	echo "evidence: the pod's /etc/docker/daemon.json after the start is examples/daemon.json.after: $(tr -d ' \n' <"$written")"
+}
+
 scenario_day1() { # scenario_day1 ""|-degraded
 	local variant=${1#-} name=day1${1} init owner
 	[[ -n $variant ]] || variant=healthy
@@ -79,6 +93,9 @@ scenario_day1() { # scenario_day1 ""|-degraded
 		chmod 0755 "$ROOT/usr/local/bin/dockerd-broken"
 		POD_EXTRA_ENV+=(DIND_DOCKERD=/usr/local/bin/dockerd-broken)
 	fi
+	# The image's own daemon.json is the README's example (no bridge/iptables overrides of
+	# the harness): what dind-init writes for it in this pod is examples/daemon.json.after.
+	install -m 0644 "$REPO/examples/daemon.json.before" "$ROOT/etc/docker/daemon.json"
 	owner=$(stat -c '%u:%g %a' "$ROOT/home/coder")
 	[[ $owner == "0:0 755" ]] || fail "$name: the fresh volume's root is $owner, not 0:0 755"
 	echo "evidence: fresh volume at /home/coder: ext4, owner:group mode $owner"
@@ -110,6 +127,7 @@ scenario_day1() { # scenario_day1 ""|-degraded
 	echo "evidence: as uid 1000: touch ~/day1-written and mkdir ~/.config: $(cat "$LOGS/$name-home.log")"
 	[[ $(stat -c %u "$ROOT/home/coder/lost+found") == 0 ]] || fail "$name: lost+found changed owner (the chown must not recurse)"
 	if [[ $variant == healthy ]]; then
+		day1_daemon_json_after
 		day1_as_coder "$init" 'docker import /opt/e2e/busybox.tar day1:bb >/dev/null &&
 			docker run --rm --pull=never --network none day1:bb echo container-ran' \
 			>"$LOGS/$name-docker.log" 2>&1 || fail "$name: docker run as coder failed: $(tail -3 "$LOGS/$name-docker.log")"
