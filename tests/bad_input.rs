@@ -312,3 +312,42 @@ fn started_as_non_root_names_the_fix_and_a_plain_init_is_fine() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
     assert!(stderr.trim().is_empty(), "{stderr}");
 }
+
+/// No key named `Ok`/`Err` anywhere, and every `mode` an octal string.
+fn assert_schema_1(v: &serde_json::Value, at: &str) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                assert!(k != "Ok" && k != "Err", "Rust internals at {at}.{k}");
+                assert!(
+                    !(k == "mode" && x.is_number()),
+                    "numeric mode at {at}.{k}: {x}"
+                );
+                assert_schema_1(x, &format!("{at}.{k}"));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                assert_schema_1(x, &format!("{at}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `doctor --json`, `plan --json` and `status --json` print schema 1 (docs/json.md).
+#[test]
+fn json_output_follows_schema_1() {
+    if !ready() {
+        return;
+    }
+    for args in ["doctor --json", "plan --json", "status --json"] {
+        let out = unshared("", args, &[("DIND_USER", OsStr::new("root"))]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let end = stdout.rfind('}').map_or(0, |i| i + 1);
+        let v: serde_json::Value = serde_json::from_str(&stdout[..end])
+            .unwrap_or_else(|e| panic!("{args}: {e}: {stdout}"));
+        assert_eq!(v["schema"], serde_json::json!(1), "{args}: {stdout}");
+        assert_schema_1(&v, args);
+    }
+}
