@@ -1081,3 +1081,31 @@ fn dockerfile_builds_amd64_and_arm64_with_buildkit() {
         );
     }
 }
+
+/// The README's doctor excerpt is the generated docs/doctor-seed.md (real output of the
+/// e2e explain scenario), not a hand edit, and shows none of the harness's own network
+/// overrides (`"bridge": "none"`, `"iptables": false`), which no real pod has.
+#[test]
+fn readme_doctor_excerpt_is_the_generated_seed_output() {
+    let first_block = |text: &str, after: &str| -> String {
+        let from = text.find(after).unwrap_or_else(|| panic!("no {after:?}"));
+        let rest = &text[from..];
+        let start = rest.find("```text\n").expect("a text block") + "```text\n".len();
+        let len = rest[start..].find("```").expect("its end");
+        rest[start..start + len].to_string()
+    };
+    let seed = read_text(&repo().join("docs/doctor-seed.md"));
+    let readme = read_text(&repo().join("README.md"));
+    let generated = first_block(&seed, "");
+    assert_eq!(
+        first_block(&readme, "## What `doctor` says in the seed's pod"),
+        generated,
+        "README's excerpt differs from docs/doctor-seed.md: copy it from there"
+    );
+    for leak in ["\"bridge\"", "iptables"] {
+        assert!(
+            !seed.contains(leak),
+            "docs/doctor-seed.md shows the harness's {leak}"
+        );
+    }
+}

@@ -205,6 +205,10 @@ make_layers() {
 	mkdir -p "$l/2/fs/etc/docker"
 	if [[ $ENGINE == bookworm && $SCENARIO == keepvfs ]]; then
 		echo '{"bridge": "none", "iptables": false, "ip6tables": false}'
+	elif [[ $SCENARIO == explain ]]; then
+		# explain starts no dockerd, and its --capture is the README's doctor/plan output:
+		# the seed's own daemon.json, without the network overrides the harness needs.
+		if [[ $ENGINE == bookworm ]]; then echo '{"storage-driver": "overlay2"}'; else echo '{"features": {"containerd-snapshotter": true}}'; fi
 	elif [[ $ENGINE == bookworm ]]; then
 		echo '{"storage-driver": "overlay2", "bridge": "none", "iptables": false, "ip6tables": false}'
 	else
