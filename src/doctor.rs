@@ -197,13 +197,27 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             "fix the file named above; dind-init never rewrites a file it cannot parse",
         )),
     }
-    out.push(match state {
+    out.push(docker_check(state));
+    out
+}
+
+/// What PID 1 recorded about Docker, as a check: only a Docker that could not
+/// be started fails; starting and stopping are moments, not faults.
+fn docker_check(state: Option<&State>) -> Check {
+    use Verdict::*;
+    match state {
         None => check(
             Warn,
             "Docker",
             "no dind-init PID 1 state here (not running under dind-init, or not started yet)"
                 .into(),
             "make dind-init the container's ENTRYPOINT",
+        ),
+        Some(s) if matches!(s.phase, Phase::Starting | Phase::Stopping) => check(
+            Warn,
+            "Docker",
+            phase_words(s.phase).into(),
+            "wait a moment and run `dind-init doctor` again; the pod log (kubectl logs) shows progress",
         ),
         Some(s) if s.phase == Phase::Disabled => check(
             Ok,
@@ -230,8 +244,7 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             format!("{}: {}", s.phase.name(), s.error),
             "read the pod log (kubectl logs) for dockerd's last lines",
         ),
-    });
-    out
+    }
 }
 
 /// The doctor's first lines: misspelt `DIND_*` names and bad input, which
@@ -743,6 +756,26 @@ mod tests {
         let c = input_checks(&Config::default(), Ok(()));
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].verdict, Verdict::Ok);
+    }
+
+    /// Only a Docker that could not be started is a failure; starting and
+    /// stopping are moments, not faults.
+    #[test]
+    fn docker_check_per_phase() {
+        let verdict = |phase| {
+            let state = State {
+                phase,
+                smoke_ok: phase == Phase::Ready,
+                ..ready()
+            };
+            docker_check(Some(&state)).verdict
+        };
+        assert_eq!(verdict(Phase::Ready), Verdict::Ok);
+        assert_eq!(verdict(Phase::Disabled), Verdict::Ok);
+        assert_eq!(verdict(Phase::Starting), Verdict::Warn);
+        assert_eq!(verdict(Phase::Stopping), Verdict::Warn);
+        assert_eq!(verdict(Phase::Degraded), Verdict::Fail);
+        assert_eq!(docker_check(None).verdict, Verdict::Warn);
     }
 
     #[test]
