@@ -480,13 +480,23 @@ pub fn plan(cfg: &Config, json: bool) -> i32 {
 /// (the readiness probe). `--settled`: 0 once PID 1 has finished trying, ready
 /// or degraded (the startup probe: a pod whose Docker failed keeps its session
 /// and must not be restarted). It waits at most [`PING_TIMEOUT`].
-pub fn status(_cfg: &Config, settled: bool, json: bool) -> i32 {
+pub fn status(cfg: &Config, settled: bool, json: bool) -> i32 {
     let loaded = State::load(Path::new(STATE_FILE));
-    let state = loaded.as_ref().ok();
+    // A plain init records nothing; the probe runs with the container's env,
+    // so it knows there is no Docker to wait for.
+    let state = match &loaded {
+        Ok(s) => Some(s.clone()),
+        Err(_) if !cfg.start_dockerd => Some(State {
+            phase: Phase::Disabled,
+            ..State::default()
+        }),
+        Err(_) => None,
+    };
+    let state = state.as_ref();
     let (code, mut message) = status_of(state, settled, |socket| {
         dockerd::ping(socket, PING_TIMEOUT).unwrap_or(false)
     });
-    if let Err(e) = &loaded {
+    if let (Err(e), None) = (&loaded, state) {
         message = no_state(e, read_pid1(Path::new("/proc")));
     }
     if json {

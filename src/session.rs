@@ -48,7 +48,8 @@ pub enum Phase {
     /// banner says why). Written as `failed`, the name it always had.
     #[serde(rename = "failed")]
     Degraded,
-    /// DIND_START_DOCKERD=false: a plain init, no Docker to wait for.
+    /// DIND_START_DOCKERD=false: a plain init, no Docker to wait for. Never
+    /// written: `status` infers it from the setting (probes see the pod's env).
     Disabled,
     /// The pod is being stopped (SIGTERM): the session, then Docker, end.
     Stopping,
@@ -161,15 +162,6 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
     let sys = LinuxSyscall;
     let state_path = PathBuf::from(STATE_FILE);
     let euid = nix::unistd::geteuid().as_raw();
-    // A plain init is settled at once (for a startup probe); only as PID 1,
-    // so a test run on a host never writes the host's /run.
-    if !cfg.start_dockerd && euid == 0 && init.is_pid1() {
-        State {
-            phase: Phase::Disabled,
-            ..State::default()
-        }
-        .save(&sys, &state_path);
-    }
     let stop_path = state_path.clone();
     init.on_stop(Box::new(move || mark_stopping(&stop_path)));
     let mut services = Vec::new();

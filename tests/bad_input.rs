@@ -351,3 +351,21 @@ fn json_output_follows_schema_1() {
         assert_schema_1(&v, args);
     }
 }
+
+/// A plain init (DIND_START_DOCKERD=false) records no state; its startup probe
+/// (`status --settled`) still succeeds, and readiness (`status`) says why not.
+#[test]
+fn a_plain_init_is_settled_but_not_ready() {
+    if !ready() {
+        return;
+    }
+    let env: &[(&str, &OsStr)] = &[("DIND_START_DOCKERD", OsStr::new("false"))];
+    let settled = unshared("", "status --settled", env);
+    let text = String::from_utf8_lossy(&settled.stdout);
+    assert_eq!(settled.status.code(), Some(0), "{text}");
+    assert!(text.contains("DIND_START_DOCKERD=false"), "{text}");
+    let ready = unshared("", "status", env);
+    assert_eq!(ready.status.code(), Some(1));
+    let starting = unshared("", "status --settled", &[]);
+    assert_eq!(starting.status.code(), Some(1), "no state yet: not settled");
+}
