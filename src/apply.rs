@@ -833,6 +833,17 @@ pub fn apply(plan: &Plan, sys: &dyn Syscall) -> Result<Applied> {
     apply_steps(&plan.steps, sys)
 }
 
+/// Every check [`apply`] makes before it changes anything, and nothing else
+/// (no lock, no change): `doctor` runs it, so it fails where a start would,
+/// with the same message.
+pub fn precheck(steps: &[Step], sys: &dyn Syscall) -> Result<()> {
+    let mut v = Virtual::new(sys);
+    for step in steps {
+        v.check(&step.action)?;
+    }
+    Ok(())
+}
+
 /// [`apply`] over bare steps, for callers and tests that build steps by hand.
 pub fn apply_steps(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
     apply_steps_with(steps, sys, true)
@@ -939,6 +950,30 @@ mod tests {
         RecordingSyscall::new()
             .with_dir("/home/coder")
             .with_dir("/var/lib")
+    }
+
+    /// The precheck refuses what apply refuses, with the same message, and
+    /// changes nothing.
+    #[test]
+    fn precheck_fails_like_apply_and_changes_nothing() {
+        let steps = plan(vec![Action::CreateDir {
+            path: p(DATA),
+            mode: 0o710,
+        }]);
+        let planted = || {
+            RecordingSyscall::new()
+                .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+                .with_dir("/etc")
+                .with_symlink(DATA, "/etc")
+        };
+        let sys = planted();
+        let pre = precheck(&steps, &sys).unwrap_err().to_string();
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        let real = apply(&steps, &planted()).unwrap_err().to_string();
+        assert_eq!(pre, real);
+        let fine = seed_fs();
+        precheck(&steps, &fine).unwrap();
+        assert!(fine.calls().is_empty(), "{:?}", fine.calls());
     }
 
     /// A fresh volume's root-owned root mounted as the home is given to the

@@ -247,6 +247,26 @@ fn docker_check(state: Option<&State>) -> Check {
     }
 }
 
+/// Whether apply would accept the plan's changes here (checked as root only:
+/// a user's view of permissions says nothing about PID 1's).
+fn apply_check(r: crate::Result<()>) -> Check {
+    match r {
+        Ok(()) => check(
+            Verdict::Ok,
+            "storage changes",
+            "every step of the plan passes apply's checks".into(),
+            "",
+        ),
+        Err(e) => Check {
+            verdict: Verdict::Fail,
+            what: "storage changes".into(),
+            found: e.to_string(),
+            remedy: "dind-init refuses this at start and Docker does not start until it is fixed"
+                .into(),
+        },
+    }
+}
+
 /// The doctor's first lines: misspelt `DIND_*` names and bad input, which
 /// PID 1 would stop on (exit 2) before changing anything.
 fn input_checks(cfg: &Config, valid: crate::Result<()>) -> Vec<Check> {
@@ -326,6 +346,12 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
         .collect();
     checks.extend(input_checks(cfg, probe::validate(cfg, &Roots::default())));
     checks.extend(self::checks(&facts, &plan, state.as_ref()));
+    if let (Ok(p), 0) = (&plan, facts.euid) {
+        checks.push(apply_check(crate::apply::precheck(
+            &p.steps,
+            &crate::sys::LinuxSyscall,
+        )));
+    }
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     if json {
         #[derive(Serialize)]
@@ -786,6 +812,19 @@ mod tests {
         assert_eq!(verdict(Phase::Stopping), Verdict::Warn);
         assert_eq!(verdict(Phase::Degraded), Verdict::Fail);
         assert_eq!(docker_check(None).verdict, Verdict::Warn);
+    }
+
+    #[test]
+    fn apply_refusals_are_failures_with_apply_s_message() {
+        assert_eq!(apply_check(Ok(())).verdict, Verdict::Ok);
+        let e = crate::Error::sys(
+            "mkdir /home/coder/x",
+            nix::errno::Errno::ELOOP,
+            "remove the link",
+        );
+        let text = e.to_string();
+        let c = apply_check(Err(e));
+        assert_eq!((c.verdict, c.found), (Verdict::Fail, text));
     }
 
     #[test]

@@ -369,3 +369,35 @@ fn a_plain_init_is_settled_but_not_ready() {
     let starting = unshared("", "status --settled", &[]);
     assert_eq!(starting.status.code(), Some(1), "no state yet: not settled");
 }
+
+/// What apply would refuse at start (a link planted where the data root goes)
+/// is a doctor ✘ with the very message the start prints.
+#[test]
+fn doctor_fails_where_apply_would_refuse_with_the_same_message() {
+    if !ready() {
+        return;
+    }
+    let setup =
+        "mkdir -p /run/plant && chown 1000:1000 /run/plant && ln -s /etc /run/plant/data &&";
+    let env: &[(&str, &OsStr)] = &[("DIND_DATA_ROOT", OsStr::new("/run/plant/data"))];
+    let start = unshared(setup, "-- sh -c 'echo RAN'", env);
+    let stderr = String::from_utf8_lossy(&start.stderr);
+    let refusal = stderr
+        .lines()
+        .find(|l| l.contains("/run/plant/data") && l.contains("fix:") && !l.contains("plan:"))
+        .unwrap_or_else(|| panic!("no refusal naming the link: {stderr}"))
+        .trim_start_matches("dind-init:")
+        .trim()
+        .to_string();
+    let doctor = unshared(setup, "doctor", env);
+    let stdout = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("✘ storage changes: "))
+        .unwrap_or_else(|| panic!("no storage-changes failure: {stdout}"));
+    assert!(
+        refusal.ends_with(line.trim_start_matches("✘ storage changes: ")),
+        "start: {refusal}\ndoctor: {line}"
+    );
+}
