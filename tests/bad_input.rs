@@ -290,7 +290,12 @@ fn started_as_non_root_names_the_fix_and_a_plain_init_is_fine() {
         return;
     }
     let as_user = "setpriv --reuid 1000 --regid 1000 --clear-groups";
-    let out = unshared(as_user, "-- sh -c 'echo RAN'", &[]);
+    // DIND_USER names the user it already runs as (the image's ENV DIND_USER=coder).
+    let out = unshared(
+        as_user,
+        "-- sh -c 'echo RAN'",
+        &[("DIND_USER", OsStr::new("1000"))],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
