@@ -475,7 +475,7 @@ fn pid1_check(pid1: Option<(String, u32)>, cfg: &Config) -> Option<Check> {
     let e = crate::session::root_needed(euid, cfg)?;
     Some(check(
         Verdict::Fail,
-        "dind-init runs as root",
+        "started as root",
         e.to_string(),
         "dind-init must be PID 1 as root; it runs the session as DIND_USER",
     ))

@@ -142,3 +142,8 @@ fn day1_healthy_fresh_volume_probes_ready_home_writable_docker_works() {
 fn day1_degraded_docker_fails_settled_not_ready_never_restarted() {
     scenario("day1-degraded");
 }
+
+#[test]
+fn day1_nonroot_start_names_the_fix_and_doctor_fails_first_on_it() {
+    scenario("day1-nonroot");
+}

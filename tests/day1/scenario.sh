@@ -14,6 +14,9 @@
 #   day1-degraded  dockerd fails to start (DIND_DOCKERD is a program that exits 1): the
 #                  startup probe still succeeds (dind-init settled), the pod is never ready
 #                  and never restarted, and coder's session and home still work.
+#   day1-nonroot   the mistake the pattern fixes: dind-init started as coder (an image
+#                  ending in `USER coder`): one line in the pod log names the fix, `doctor`
+#                  run as coder shows it as its first ✘, `status` says it, the session runs.
 
 DAY1_MANIFEST=$REPO/examples/k8s/devpod.yaml
 DAY1_SIM=$REPO/tests/probes/kubelet-probes.py
@@ -75,9 +78,37 @@ $(diff -u "$after" "$written")"
 	echo "evidence: the pod's /etc/docker/daemon.json after the start is examples/daemon.json.after: $(tr -d ' \n' <"$written")"
 }
 
+# day1_nonroot NAME: PID 1 started as coder (uid 1000), as `USER coder` would.
+day1_nonroot() {
+	local name=$1 init first rc=0 out
+	pod_start "$name" auto /usr/bin/setpriv --reuid 1000 --regid 1000 --init-groups \
+		"$DI" -- /bin/sleep infinity
+	init=$(pod_init_pid)
+	wait_line "$name" 'runs as uid 1000, not root' 20
+	expect_log "$name" 'USER root.*DIND_USER=coder.*runAsUser: 0' "one line naming the fix"
+	grep -m1 'runs as uid 1000, not root' "$LOGS/$name.log" | sed 's/^/evidence: pod log: /'
+	# kubectl exec and the probes run as the container's user: coder here.
+	day1_as_coder "$init" 'dind-init doctor' >"$LOGS/$name-doctor.log" 2>&1 || rc=$?
+	((rc == 1)) || fail "$name: doctor as coder exited $rc, expected 1: $(cat "$LOGS/$name-doctor.log")"
+	first=$(grep -m1 '^✘' "$LOGS/$name-doctor.log" || true)
+	[[ $first == '✘ started as root: dind-init runs as uid 1000, not root'* ]] ||
+		fail "$name: doctor's first ✘ is not the non-root start: $(cat "$LOGS/$name-doctor.log")"
+	echo "evidence: doctor as coder, exit $rc, first failure: $first"
+	rc=0
+	out=$(day1_as_coder "$init" 'dind-init status --settled' 2>&1) || rc=$?
+	((rc == 1)) && [[ $out == *'USER root'* ]] || fail "$name: status --settled as coder: exit $rc: $out"
+	echo "evidence: status --settled as coder: exit $rc: $out"
+	kill -0 "$POD_PID" 2>/dev/null || fail "$name: the pod ended; the session must run"
+	kill -TERM "$init"
+	pod_wait 40
+	POD_EXTRA_ENV=()
+	say "PASS $name: started as coder, dind-init names the fix, doctor's first ✘ says it"
+}
+
 scenario_day1() { # scenario_day1 ""|-degraded
 	local variant=${1#-} name=day1${1} init owner
 	[[ -n $variant ]] || variant=healthy
+	case $variant in healthy | degraded | nonroot) ;; *) fail "unknown day1 variant '$variant'" ;; esac
 	mapfile -t POD_EXTRA_ENV < <(day1_example_env)
 	((${#POD_EXTRA_ENV[@]} > 0)) || fail "no env in the example pod of $DAY1_MANIFEST"
 	# The example leaves DIND_REQUIRE_DOCKER unset (false): Docker trouble never locks the
@@ -100,6 +131,10 @@ scenario_day1() { # scenario_day1 ""|-degraded
 	[[ $owner == "0:0 755" ]] || fail "$name: the fresh volume's root is $owner, not 0:0 755"
 	echo "evidence: fresh volume at /home/coder: ext4, owner:group mode $owner"
 	say "$name: the example pod ($(printf '%s ' "${POD_EXTRA_ENV[@]}")) on a fresh root-owned volume"
+	if [[ $variant == nonroot ]]; then
+		day1_nonroot "$name"
+		return
+	fi
 	pod_start "$name" auto "$DI" -- /bin/sleep infinity
 	init=$(pod_init_pid)
 	if [[ $variant == healthy ]]; then

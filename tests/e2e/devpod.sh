@@ -32,7 +32,7 @@
 #                it, the session lives on, Docker answers and runs a container again
 #   keepvfs      (issue 4) run 1 pins DIND_STORAGE_DRIVER=vfs (native with trixie's
 #                containerd image store); run 2 on the same PVC with it unset keeps that driver
-#   day1, day1-degraded  (issue 11) the example pod (examples/k8s/devpod.yaml) on a fresh
+#   day1, day1-degraded, day1-nonroot  (issue 11) the example pod (examples/k8s/devpod.yaml) on a fresh
 #                root-owned volume, its probes run by tests/probes/kubelet-probes.py:
 #                tests/day1/scenario.sh
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
@@ -65,7 +65,7 @@ case $ENGINE in bookworm | trixie) ;; *) echo "devpod.sh: --engine must be bookw
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
-basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | day1 | day1-degraded)
+basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | day1 | day1-*)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
 	BIN=$(realpath "$BIN")
@@ -848,7 +848,7 @@ stale) scenario_stale ;;
 explain) scenario_explain ;;
 restart) scenario_restart ;;
 keepvfs) scenario_keepvfs ;;
-day1 | day1-degraded)
+day1 | day1-*)
 	# shellcheck source=../day1/scenario.sh
 	source "$REPO/tests/day1/scenario.sh"
 	scenario_day1 "${SCENARIO#day1}"
