@@ -53,16 +53,47 @@ impl Applied {
 /// One change, decided during the checks and made afterwards.
 #[derive(Debug, Clone)]
 enum Op {
-    Mkdir { path: PathBuf, mode: u32 },
-    Chown { path: PathBuf },
-    SecureDir { path: PathBuf, mode: u32 },
-    Bind { src: PathBuf, dst: PathBuf },
-    Rmdir { path: PathBuf },
-    Symlink { target: PathBuf, link: PathBuf },
-    Write { path: PathBuf, content: String },
-    Unlink { path: PathBuf },
-    Lock { path: PathBuf },
-    Tls { step: crate::tls::Step },
+    Mkdir {
+        path: PathBuf,
+        mode: u32,
+    },
+    Chown {
+        path: PathBuf,
+    },
+    SecureDir {
+        path: PathBuf,
+        mode: u32,
+    },
+    GiveDir {
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+        mode: u32,
+    },
+    Bind {
+        src: PathBuf,
+        dst: PathBuf,
+    },
+    Rmdir {
+        path: PathBuf,
+    },
+    Symlink {
+        target: PathBuf,
+        link: PathBuf,
+    },
+    Write {
+        path: PathBuf,
+        content: String,
+    },
+    Unlink {
+        path: PathBuf,
+    },
+    Lock {
+        path: PathBuf,
+    },
+    Tls {
+        step: crate::tls::Step,
+    },
 }
 
 /// A step after its checks: the changes to make (none: already in effect).
@@ -223,6 +254,7 @@ impl<'a> Virtual<'a> {
             Action::WriteFile { path, content } => self.check_write(&abs(path)?, content)?,
             Action::RemoveStalePidfile { path } => self.check_pidfile(&abs(path)?)?,
             Action::Tls { step } => prep(vec![Op::Tls { step: step.clone() }], step.render(), ""),
+            Action::OwnHome { path, uid, gid } => self.check_own_home(&abs(path)?, *uid, *gid)?,
             Action::StartContainerd { .. } | Action::StartDockerd { .. } => return Ok(None),
         }))
     }
@@ -262,6 +294,48 @@ impl<'a> Virtual<'a> {
             ops,
             what,
             skip_why: "it exists".into(),
+        })
+    }
+
+    /// Give the home `path` to `uid:gid`, keeping its mode: only a real
+    /// directory (a link is refused, never followed) that is still a mount
+    /// point owned by root; anything else is left as it is.
+    fn check_own_home(&mut self, path: &Path, uid: u32, gid: u32) -> Result<Prepared> {
+        let c = call::chown(path, uid, gid);
+        let what = format!("give {} to {uid}:{gid}", path.display());
+        let mut ops = Vec::new();
+        let mut skip_why = "it is not the mount point of a volume".to_string();
+        match self.kind(path)? {
+            FileKind::Dir => {
+                let (owner, _, mode) = self.sys.owner_mode(path)?;
+                if owner != 0 {
+                    skip_why = format!("it belongs to uid {owner} already");
+                } else if self.sys.is_mount_point(path)? {
+                    ops.push(Op::GiveDir {
+                        path: path.to_path_buf(),
+                        uid,
+                        gid,
+                        mode,
+                    });
+                }
+            }
+            FileKind::Symlink(t) => {
+                return Err(refuse(
+                    &c,
+                    Errno::ELOOP,
+                    format!(
+                    "{} is a symlink to {}; dind-init gives only a real home directory to its user",
+                    path.display(),
+                    t.display()
+                ),
+                ))
+            }
+            _ => skip_why = "it is not a directory".into(),
+        }
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why,
         })
     }
 
@@ -724,6 +798,12 @@ fn run(
         Op::Mkdir { path, mode } => sys.mkdir(path, *mode),
         Op::Chown { path } => sys.chown(path, 0, 0),
         Op::SecureDir { path, mode } => sys.secure_dir(path, 0, 0, *mode),
+        Op::GiveDir {
+            path,
+            uid,
+            gid,
+            mode,
+        } => sys.secure_dir(path, *uid, *gid, *mode),
         Op::Bind { src, dst } => sys.mount_bind(src, dst),
         Op::Rmdir { path } => {
             if sys.rmdir_if_empty(path)? {
@@ -758,6 +838,17 @@ fn run(
 /// held lock nothing has changed.
 pub fn apply(plan: &Plan, sys: &dyn Syscall) -> Result<Applied> {
     apply_steps(&plan.steps, sys)
+}
+
+/// Every check [`apply`] makes before it changes anything, and nothing else
+/// (no lock, no change): `doctor` runs it, so it fails where a start would,
+/// with the same message.
+pub fn precheck(steps: &[Step], sys: &dyn Syscall) -> Result<()> {
+    let mut v = Virtual::new(sys);
+    for step in steps {
+        v.check(&step.action)?;
+    }
+    Ok(())
 }
 
 /// [`apply`] over bare steps, for callers and tests that build steps by hand.
@@ -866,6 +957,69 @@ mod tests {
         RecordingSyscall::new()
             .with_dir("/home/coder")
             .with_dir("/var/lib")
+    }
+
+    /// The precheck refuses what apply refuses, with the same message, and
+    /// changes nothing.
+    #[test]
+    fn precheck_fails_like_apply_and_changes_nothing() {
+        let steps = plan(vec![Action::CreateDir {
+            path: p(DATA),
+            mode: 0o710,
+        }]);
+        let planted = || {
+            RecordingSyscall::new()
+                .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+                .with_dir("/etc")
+                .with_symlink(DATA, "/etc")
+        };
+        let sys = planted();
+        let pre = precheck(&steps, &sys).unwrap_err().to_string();
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        let real = apply(&steps, &planted()).unwrap_err().to_string();
+        assert_eq!(pre, real);
+        let fine = seed_fs();
+        precheck(&steps, &fine).unwrap();
+        assert!(fine.calls().is_empty(), "{:?}", fine.calls());
+    }
+
+    /// A fresh volume's root-owned root mounted as the home is given to the
+    /// user: that directory only, mode kept, through the O_NOFOLLOW seam; a
+    /// link, a home already the user's, or one that is no mount point is left.
+    #[test]
+    fn a_root_owned_volume_home_is_given_to_its_user_and_nothing_else() {
+        let own = plan(vec![Action::OwnHome {
+            path: p("/home/coder"),
+            uid: 1000,
+            gid: 1000,
+        }]);
+        let volume = |owner: u32| {
+            RecordingSyscall::new()
+                .with_dir_owned("/mnt/pvc", 0o755, owner, owner)
+                .with_file("/mnt/pvc/notes.txt", "mine")
+                .with_dir("/home/coder")
+                .with_bind("/mnt/pvc", "/home/coder")
+        };
+        let sys = volume(0);
+        let applied = apply(&own, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            vec!["fchown+fchmod /home/coder 1000:1000 mode=0755 (O_NOFOLLOW)".to_string()]
+        );
+        assert!(applied.log[0].changed);
+        let sys = volume(1000);
+        apply(&own, &sys).unwrap();
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        let not_mounted = RecordingSyscall::new().with_dir("/home/coder");
+        apply(&own, &not_mounted).unwrap();
+        assert!(not_mounted.calls().is_empty(), "{:?}", not_mounted.calls());
+        let link = RecordingSyscall::new()
+            .with_dir("/etc")
+            .with_dir("/home")
+            .with_symlink("/home/coder", "/etc");
+        let err = apply(&own, &link).unwrap_err().to_string();
+        assert!(err.contains("symlink") && err.contains("/etc"), "{err}");
+        assert!(link.calls().is_empty(), "{:?}", link.calls());
     }
 
     #[test]

@@ -428,7 +428,12 @@ pub enum Cli {
         json: bool,
     },
     /// Exit 0 only when Docker answers and storage works (a readiness probe).
-    Status,
+    Status {
+        /// Exit 0 once PID 1 has finished trying, ready or not (a startup probe).
+        settled: bool,
+        /// Machine-readable output.
+        json: bool,
+    },
     /// Run Docker for the pod's other containers, no command, until SIGTERM.
     Sidecar,
     /// Print usage.
@@ -470,10 +475,7 @@ pub fn parse_cli(args: &[std::ffi::OsString]) -> Result<Cli> {
         Some("plan") => Ok(Cli::Plan {
             json: flags(&["--json"])?,
         }),
-        Some("status") => {
-            flags(&[])?;
-            Ok(Cli::Status)
-        }
+        Some("status") => status_flags(first, rest),
         Some("sidecar") => {
             flags(&[])?;
             Ok(Cli::Sidecar)
@@ -485,6 +487,23 @@ pub fn parse_cli(args: &[std::ffi::OsString]) -> Result<Cli> {
     }
 }
 
+/// `status [--settled] [--json]`.
+fn status_flags(first: &std::ffi::OsString, rest: &[std::ffi::OsString]) -> Result<Cli> {
+    let (mut settled, mut json) = (false, false);
+    for a in rest {
+        match a.to_str() {
+            Some("--settled") => settled = true,
+            Some("--json") => json = true,
+            _ => {
+                return Err(Error::Usage(format!(
+                    "unexpected argument {a:?} for {first:?}"
+                )))
+            }
+        }
+    }
+    Ok(Cli::Status { settled, json })
+}
+
 /// The `--help` text, with every setting from [`SETTINGS`].
 pub fn usage() -> String {
     let mut s = String::from(
@@ -492,7 +511,8 @@ pub fn usage() -> String {
 Usage:\n  dind-init [--] [CMD [ARGS...]]   run CMD (default: the user's login shell) after starting Docker\n  \
 dind-init doctor [--json]         explain facts, plan and checks, with the remedy for each failure\n  \
 dind-init plan [--json]           print what would be done and why; change nothing\n  \
-dind-init status                  exit 0 only when Docker answers and storage works (readiness probe)\n  \
+dind-init status [--json]         exit 0 only when Docker answers and storage works (readiness probe)\n  \
+dind-init status --settled        exit 0 once dind-init has finished starting Docker, ready or not (startup probe)\n  \
 dind-init sidecar                 run Docker for the pod's other containers (no command) until SIGTERM\n  \
 dind-init --help | --version\n\nSettings (environment; the same keys in lower case without DIND_ in the TOML file):\n",
     );
@@ -820,7 +840,21 @@ mod tests {
             parse_cli(&os(&["--", "--help"])).unwrap(),
             Cli::Run(os(&["--help"]))
         );
-        assert_eq!(parse_cli(&os(&["status"])).unwrap(), Cli::Status);
+        assert_eq!(
+            parse_cli(&os(&["status"])).unwrap(),
+            Cli::Status {
+                settled: false,
+                json: false
+            }
+        );
+        assert_eq!(
+            parse_cli(&os(&["status", "--settled", "--json"])).unwrap(),
+            Cli::Status {
+                settled: true,
+                json: true
+            }
+        );
+        assert!(parse_cli(&os(&["status", "--ready"])).is_err());
         assert_eq!(
             parse_cli(&os(&["doctor", "--json"])).unwrap(),
             Cli::Doctor { json: true }
@@ -835,7 +869,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--frobnicate"));
-        assert!(parse_cli(&os(&["status", "--json"])).is_err());
+        assert!(parse_cli(&os(&["status", "--jsn"])).is_err());
         assert!(parse_cli(&os(&["doctor", "x"])).is_err());
     }
 

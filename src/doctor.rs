@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::dockerd;
 use crate::plan::{self, Driver, Plan};
 use crate::probe::{self, Facts, Roots, Trial};
-use crate::session::{State, STATE_FILE};
+use crate::session::{Phase, State, STATE_FILE};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -105,7 +105,11 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         ));
     }
     let vld = &facts.var_lib_docker;
-    if vld.has_data && !vld.bind_of_data_root && vld.mount.is_none() && vld.symlink.is_none() {
+    if vld.has_data
+        && !vld.bind_of_data_root
+        && vld.symlink.is_none()
+        && !plan::outlives_pod(&vld.location)
+    {
         out.push(check(
             Warn,
             "/var/lib/docker",
@@ -195,7 +199,15 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             "fix the file named above; dind-init never rewrites a file it cannot parse",
         )),
     }
-    out.push(match state {
+    out.push(docker_check(state));
+    out
+}
+
+/// What PID 1 recorded about Docker, as a check: only a Docker that could not
+/// be started fails; starting and stopping are moments, not faults.
+fn docker_check(state: Option<&State>) -> Check {
+    use Verdict::*;
+    match state {
         None => check(
             Warn,
             "Docker",
@@ -203,7 +215,19 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
                 .into(),
             "make dind-init the container's ENTRYPOINT",
         ),
-        Some(s) if s.phase == "ready" && s.smoke_ok => check(
+        Some(s) if matches!(s.phase, Phase::Starting | Phase::Stopping) => check(
+            Warn,
+            "Docker",
+            phase_words(s.phase).into(),
+            "wait a moment and run `dind-init doctor` again; the pod log (kubectl logs) shows progress",
+        ),
+        Some(s) if s.phase == Phase::Disabled => check(
+            Ok,
+            "Docker",
+            "not started (DIND_START_DOCKERD=false)".into(),
+            "",
+        ),
+        Some(s) if s.phase == Phase::Ready && s.smoke_ok => check(
             Ok,
             "Docker",
             format!(
@@ -219,11 +243,30 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         Some(s) => check(
             Fail,
             "Docker",
-            format!("{}: {}", s.phase, s.error),
+            format!("{}: {}", s.phase.name(), s.error),
             "read the pod log (kubectl logs) for dockerd's last lines",
         ),
-    });
-    out
+    }
+}
+
+/// Whether apply would accept the plan's changes here (checked as root only:
+/// a user's view of permissions says nothing about PID 1's).
+fn apply_check(r: crate::Result<()>) -> Check {
+    match r {
+        Ok(()) => check(
+            Verdict::Ok,
+            "storage changes",
+            "every step of the plan passes apply's checks".into(),
+            "",
+        ),
+        Err(e) => Check {
+            verdict: Verdict::Fail,
+            what: "storage changes".into(),
+            found: e.to_string(),
+            remedy: "dind-init refuses this at start and Docker does not start until it is fixed"
+                .into(),
+        },
+    }
 }
 
 /// Docker's address pools: where its networks come from, or which pod route they hide.
@@ -466,25 +509,29 @@ fn as_pid1(mut facts: Facts) -> Facts {
 
 /// `doctor --json`: the facts (kernel, cgroup, dockerd and containerd versions among them),
 /// the plan, the checks and PID 1's state.
+#[derive(Serialize)]
+struct Report<'a> {
+    facts: &'a Facts,
+    plan: &'a Result<Plan, String>,
+    checks: &'a [Check],
+    state: Option<&'a State>,
+}
+
+/// The report in schema 1 ([`to_schema`]), as `doctor --json` prints it.
+#[cfg(test)]
 fn report_json(
     facts: &Facts,
     plan: &Result<Plan, String>,
     checks: &[Check],
     state: Option<&State>,
 ) -> serde_json::Result<String> {
-    #[derive(Serialize)]
-    struct Report<'a> {
-        facts: &'a Facts,
-        plan: &'a Result<Plan, String>,
-        checks: &'a [Check],
-        state: Option<&'a State>,
-    }
-    serde_json::to_string_pretty(&Report {
+    let report = Report {
         facts,
         plan,
         checks,
         state,
-    })
+    };
+    to_schema(&report).and_then(|v| serde_json::to_string_pretty(&v))
 }
 
 /// `dind-init doctor`: facts, plan and checks with remedies. Exit 1 when a check fails.
@@ -493,26 +540,138 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
     let facts = probe::probe(cfg, &Roots::default());
     let plan = plan::plan(&as_pid1(facts.clone()), cfg).map_err(|e| e.to_string());
     let state = State::load(Path::new(STATE_FILE)).ok();
-    let mut checks = input_checks(cfg, probe::validate(cfg, &Roots::default()));
+    let mut checks: Vec<Check> = pid1_check(read_pid1(Path::new("/proc")), cfg)
+        .into_iter()
+        .collect();
+    checks.extend(input_checks(cfg, probe::validate(cfg, &Roots::default())));
     checks.extend(self::checks(&facts, &plan, state.as_ref()));
     checks.extend(docker_cli_checks(&find_docker_cli(cfg)));
+    if let (Ok(p), 0) = (&plan, facts.euid) {
+        checks.push(apply_check(crate::apply::precheck(
+            &p.steps,
+            &crate::sys::LinuxSyscall,
+        )));
+    }
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     if json {
-        match report_json(&facts, &plan, &checks, state.as_ref()) {
-            Ok(s) => println!("{s}"),
-            Err(e) => {
-                eprintln!("dind-init: error: cannot encode the report: {e}");
-                return 1;
-            }
+        let report = Report {
+            facts: &facts,
+            plan: &plan,
+            checks: &checks,
+            state: state.as_ref(),
+        };
+        if let Err(code) = emit_json(&report) {
+            return code;
         }
     } else {
-        println!("Checks:\n{}", render_checks(&checks));
+        let mut text = format!("Checks:\n{}\n", render_checks(&checks));
         match &plan {
-            Ok(p) => println!("Plan (what dind-init does at start):\n{}", p.render()),
-            Err(e) => println!("Plan: cannot be made: {e}"),
+            Ok(p) => text.push_str(&format!(
+                "Plan (what dind-init does at start):\n{}\n",
+                p.render()
+            )),
+            Err(e) => text.push_str(&format!("Plan: cannot be made: {e}\n")),
         }
+        emit(&text);
     }
     i32::from(failed)
+}
+
+/// The version of the JSON that `doctor --json`, `plan --json` and
+/// `status --json` print (docs/json.md). Raised when a field changes meaning
+/// or goes away; new fields may appear within a version.
+pub const JSON_SCHEMA: u64 = 1;
+
+/// The documented JSON form of `v`: with `"schema": 1`, a fact that could
+/// not be read as `{"error": "..."}` and one that could as its value, file
+/// modes as octal strings ("0755"). No Rust internals (`{"Ok": ...}`).
+pub fn to_schema(v: &impl Serialize) -> serde_json::Result<serde_json::Value> {
+    let mut out = serde_json::Map::new();
+    out.insert("schema".into(), JSON_SCHEMA.into());
+    match schema_value(serde_json::to_value(v)?) {
+        serde_json::Value::Object(m) => out.extend(m),
+        other => {
+            out.insert("value".into(), other);
+        }
+    }
+    Ok(serde_json::Value::Object(out))
+}
+
+fn schema_value(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) if m.len() == 1 && (m.contains_key("Ok") || m.contains_key("Err")) => {
+            match m.into_iter().next() {
+                Some((k, inner)) if k == "Ok" => schema_value(inner),
+                Some((_, e)) => serde_json::json!({ "error": schema_value(e) }),
+                None => Value::Null,
+            }
+        }
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| match v {
+                    Value::Number(n) if k == "mode" => {
+                        let text = n.as_u64().map(|m| format!("{m:04o}"));
+                        (k, text.map_or(Value::Number(n), Value::String))
+                    }
+                    v => (k, schema_value(v)),
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(schema_value).collect()),
+        v => v,
+    }
+}
+
+/// Print `v` in the documented schema; Err(exit code) when it cannot be encoded.
+fn emit_json(v: &impl Serialize) -> Result<(), i32> {
+    match to_schema(v).and_then(|v| serde_json::to_string_pretty(&v)) {
+        Ok(s) => {
+            emit(&format!("{s}\n"));
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("dind-init: error: cannot encode the report: {e}");
+            Err(1)
+        }
+    }
+}
+
+/// Write to stdout. A reader that went away (`| head`) is not an error and
+/// never a panic: the rest of the output is simply not wanted.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// PID 1's command name and effective uid, from /proc/1/status.
+fn read_pid1(proc: &Path) -> Option<(String, u32)> {
+    let text = std::fs::read_to_string(proc.join("1/status")).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let name = field("Name:")?.to_string();
+    let euid = field("Uid:")?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((name, euid))
+}
+
+/// dind-init as this container's PID 1 but not root: the one ✘ that explains
+/// every other (no state, no Docker), so it comes first.
+fn pid1_check(pid1: Option<(String, u32)>, cfg: &Config) -> Option<Check> {
+    let (name, euid) = pid1?;
+    if name != "dind-init" {
+        return None;
+    }
+    let e = crate::session::root_needed(euid, cfg)?;
+    Some(check(
+        Verdict::Fail,
+        "started as root",
+        e.to_string(),
+        "dind-init must be PID 1 as root; it runs the session as DIND_USER",
+    ))
 }
 
 /// `dind-init plan`: the actions and their reasons; changes nothing.
@@ -524,18 +683,9 @@ pub fn plan(cfg: &Config, json: bool) -> i32 {
     }
     let facts = as_pid1(probe::probe(cfg, &Roots::default()));
     match plan::plan(&facts, cfg) {
-        Ok(p) if json => match serde_json::to_string_pretty(&p) {
-            Ok(s) => {
-                println!("{s}");
-                0
-            }
-            Err(e) => {
-                eprintln!("dind-init: error: cannot encode the plan: {e}");
-                1
-            }
-        },
+        Ok(p) if json => emit_json(&p).err().unwrap_or(0),
         Ok(p) => {
-            print!("{}", p.render());
+            emit(&p.render());
             0
         }
         Err(e) => {
@@ -545,57 +695,127 @@ pub fn plan(cfg: &Config, json: bool) -> i32 {
     }
 }
 
-/// `dind-init status`: 0 only when Docker answers and the smoke test passed,
-/// so it works as a Kubernetes readiness/startup probe.
-pub fn status(_cfg: &Config) -> i32 {
-    let state = match State::load(Path::new(STATE_FILE)) {
-        Ok(s) => s,
-        Err(e) => {
-            let why = match &e {
-                crate::Error::Io { source, .. }
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    format!("{STATE_FILE} does not exist yet")
-                }
-                other => other.to_string(),
-            };
-            println!("not ready: dind-init has recorded no state ({why}) — it is still starting, or it is not this container's PID 1 (make it the ENTRYPOINT)");
-            return 1;
-        }
+/// `dind-init status`: 0 only when Docker answers and the smoke test passed
+/// (the readiness probe). `--settled`: 0 once PID 1 has finished trying, ready
+/// or degraded (the startup probe: a pod whose Docker failed keeps its session
+/// and must not be restarted). It waits at most [`PING_TIMEOUT`].
+pub fn status(cfg: &Config, settled: bool, json: bool) -> i32 {
+    let loaded = State::load(Path::new(STATE_FILE));
+    // A plain init records nothing; the probe runs with the container's env,
+    // so it knows there is no Docker to wait for.
+    let state = match &loaded {
+        Ok(s) => Some(s.clone()),
+        Err(_) if !cfg.start_dockerd => Some(State {
+            phase: Phase::Disabled,
+            ..State::default()
+        }),
+        Err(_) => None,
     };
-    status_of(&state, |socket| {
-        dockerd::ping(socket, Duration::from_secs(2)).unwrap_or(false)
-    })
+    let state = state.as_ref();
+    let (code, mut message) = status_of(state, settled, |socket| {
+        dockerd::ping(socket, PING_TIMEOUT).unwrap_or(false)
+    });
+    if let (Err(e), None) = (&loaded, state) {
+        message = no_state(e, read_pid1(Path::new("/proc")));
+    }
+    if json {
+        #[derive(Serialize)]
+        struct Status<'a> {
+            ready: bool,
+            settled: bool,
+            exit: i32,
+            message: &'a str,
+            state: Option<&'a State>,
+        }
+        let ready = state.is_some_and(|s| s.phase == Phase::Ready) && (settled || code == 0);
+        let report = Status {
+            ready,
+            settled: state.is_some_and(|s| s.phase.settled()),
+            exit: code,
+            message: &message,
+            state,
+        };
+        if let Err(c) = emit_json(&report) {
+            return c;
+        }
+    } else {
+        emit(&format!("{message}\n"));
+    }
+    code
 }
 
-/// The decision of `status`, with the ping injected for tests.
-pub fn status_of(state: &State, ping: impl Fn(&Path) -> bool) -> i32 {
-    if state.phase != "ready" || !state.smoke_ok {
-        println!(
-            "not ready: Docker is {}{}",
-            state.phase,
-            if state.error.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", state.error)
-            }
-        );
-        return 1;
+/// The longest `status` waits for Docker's answer: probes' timeoutSeconds
+/// must be above it (the examples use 5).
+pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why there is no state, naming the fix when PID 1 is dind-init as non-root.
+fn no_state(e: &crate::Error, pid1: Option<(String, u32)>) -> String {
+    if let Some((name, euid)) = pid1.filter(|(n, u)| n == "dind-init" && *u != 0) {
+        return format!("not ready: {name} (PID 1) runs as uid {euid}, not root, so it starts no Docker — fix: `USER root` and `ENV DIND_USER=coder` in the image, or securityContext runAsUser: 0 in the pod");
+    }
+    let why = match e {
+        crate::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+            format!("{STATE_FILE} does not exist yet")
+        }
+        other => other.to_string(),
+    };
+    format!("not ready: dind-init has recorded no state ({why}) — it is still starting, or it is not this container's PID 1 (make it the ENTRYPOINT)")
+}
+
+/// What a phase means, in the words `status` prints.
+fn phase_words(p: Phase) -> &'static str {
+    match p {
+        Phase::Starting => "dind-init is still starting Docker",
+        Phase::Ready => "Docker is ready",
+        Phase::Degraded => "Docker could not be started; the session runs without it",
+        Phase::Disabled => "Docker is not started here (DIND_START_DOCKERD=false)",
+        Phase::Stopping => "the pod is stopping",
+    }
+}
+
+/// The decision of `status` (exit code and its one line), with the ping
+/// injected for tests. `settled` asks the startup question instead.
+pub fn status_of(
+    state: Option<&State>,
+    settled: bool,
+    ping: impl Fn(&Path) -> bool,
+) -> (i32, String) {
+    let Some(state) = state else {
+        return (1, "not ready: dind-init has recorded no state".into());
+    };
+    let err = if state.error.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", state.error)
+    };
+    let words = phase_words(state.phase);
+    if settled {
+        return match state.phase {
+            Phase::Starting => (1, format!("not settled: {words}")),
+            _ => (0, format!("settled: {words}{err}")),
+        };
+    }
+    if state.phase != Phase::Ready || !state.smoke_ok {
+        return (1, format!("not ready: {words}{err}"));
     }
     if !ping(&state.socket) {
-        println!(
-            "not ready: Docker does not answer on {}",
-            state.socket.display()
+        return (
+            1,
+            format!(
+                "not ready: Docker does not answer on {}",
+                state.socket.display()
+            ),
         );
-        return 1;
     }
-    println!(
-        "ready: Docker answers on {}; {} on {} passed the smoke test",
-        state.socket.display(),
-        state.driver,
-        state.data_root.display()
-    );
-    0
+    (
+        0,
+        format!(
+            "ready: Docker answers on {}; {} on {} passed the smoke test",
+            state.socket.display(),
+            state.driver,
+            state.data_root.display()
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -604,7 +824,7 @@ mod tests {
 
     fn ready() -> State {
         State {
-            phase: "ready".into(),
+            phase: Phase::Ready,
             socket: "/var/run/docker.sock".into(),
             driver: "overlay2".into(),
             data_root: "/home/coder/.docker-data".into(),
@@ -617,14 +837,130 @@ mod tests {
 
     #[test]
     fn status_needs_ready_smoke_and_ping() {
-        assert_eq!(status_of(&ready(), |_| true), 0);
-        assert_eq!(status_of(&ready(), |_| false), 1);
+        assert_eq!(status_of(Some(&ready()), false, |_| true).0, 0);
+        assert_eq!(status_of(Some(&ready()), false, |_| false).0, 1);
         let mut s = ready();
         s.smoke_ok = false;
-        assert_eq!(status_of(&s, |_| true), 1);
+        assert_eq!(status_of(Some(&s), false, |_| true).0, 1);
         let mut s = ready();
-        s.phase = "starting".into();
-        assert_eq!(status_of(&s, |_| true), 1);
+        s.phase = Phase::Starting;
+        assert_eq!(status_of(Some(&s), false, |_| true).0, 1);
+    }
+
+    /// The probes' exit codes in each phase: (phase, Docker answers,
+    /// `status` = readiness, `status --settled` = startup).
+    #[test]
+    fn probe_exit_codes_per_phase() {
+        let rows = [
+            (None, true, 1, 1),
+            (Some(Phase::Starting), true, 1, 1),
+            (Some(Phase::Ready), true, 0, 0),
+            (Some(Phase::Ready), false, 1, 0),
+            (Some(Phase::Degraded), true, 1, 0),
+            (Some(Phase::Disabled), false, 1, 0),
+            (Some(Phase::Stopping), true, 1, 0),
+        ];
+        for (phase, answers, readiness, startup) in rows {
+            let state = phase.map(|p| State {
+                phase: p,
+                smoke_ok: p != Phase::Degraded,
+                ..ready()
+            });
+            let got = (
+                status_of(state.as_ref(), false, |_| answers).0,
+                status_of(state.as_ref(), true, |_| panic!("--settled never pings")).0,
+            );
+            assert_eq!(got, (readiness, startup), "{phase:?} answers={answers}");
+        }
+    }
+
+    #[test]
+    fn phases_keep_the_state_files_words() {
+        for (p, word) in [
+            (Phase::Starting, "starting"),
+            (Phase::Ready, "ready"),
+            (Phase::Degraded, "failed"),
+            (Phase::Disabled, "disabled"),
+            (Phase::Stopping, "stopping"),
+        ] {
+            assert_eq!(serde_json::to_value(p).unwrap(), serde_json::json!(word));
+            assert_eq!(p.name(), word);
+            let back: Phase = serde_json::from_value(serde_json::json!(word)).unwrap();
+            assert_eq!(back, p);
+        }
+    }
+
+    #[test]
+    fn non_root_pid1_is_the_first_failure_with_the_fix() {
+        let cfg = Config::default();
+        let c = pid1_check(Some(("dind-init".into(), 1000)), &cfg).expect("a check");
+        assert_eq!(c.verdict, Verdict::Fail);
+        assert!(
+            c.found.contains("uid 1000") && c.found.contains("USER root"),
+            "{c:?}"
+        );
+        assert!(c.found.contains("runAsUser: 0"), "{c:?}");
+        assert_eq!(pid1_check(Some(("dind-init".into(), 0)), &cfg), None);
+        assert_eq!(pid1_check(Some(("systemd".into(), 1000)), &cfg), None);
+        assert_eq!(pid1_check(None, &cfg), None);
+        let plain = Config {
+            start_dockerd: false,
+            ..Config::default()
+        };
+        assert_eq!(pid1_check(Some(("dind-init".into(), 1000)), &plain), None);
+    }
+
+    #[test]
+    fn pid1_is_read_from_proc() {
+        let dir = std::env::temp_dir().join(format!("dind-doctor-proc-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("1")).unwrap();
+        std::fs::write(
+            dir.join("1/status"),
+            "Name:\tdind-init\nUmask:\t0022\nUid:\t1000\t1000\t1000\t1000\n",
+        )
+        .unwrap();
+        let got = read_pid1(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, Some(("dind-init".into(), 1000)));
+        let e = crate::Error::io(
+            "read",
+            STATE_FILE,
+            std::io::ErrorKind::PermissionDenied.into(),
+        );
+        assert!(no_state(&e, got).contains("USER root"));
+    }
+
+    /// The JSON schema: versioned, no `{"Ok": ...}`, errors as
+    /// `{"error": ...}`, modes as octal strings.
+    #[test]
+    fn json_follows_the_documented_schema() {
+        #[derive(Serialize)]
+        struct T {
+            fuse: Result<(), String>,
+            version: Result<String, String>,
+            dirs: Vec<crate::plan::Action>,
+            plan: Result<u8, String>,
+        }
+        let v = to_schema(&T {
+            fuse: Err("ENOENT".into()),
+            version: Ok("29.0".into()),
+            dirs: vec![crate::plan::Action::CreateDir {
+                path: "/x".into(),
+                mode: 0o710,
+            }],
+            plan: Ok(3),
+        })
+        .unwrap();
+        assert_eq!(v["schema"], serde_json::json!(1));
+        assert_eq!(v["fuse"], serde_json::json!({"error": "ENOENT"}));
+        assert_eq!(v["version"], serde_json::json!("29.0"));
+        assert_eq!(v["plan"], serde_json::json!(3));
+        assert_eq!(v["dirs"][0]["mode"], serde_json::json!("0710"));
+        let text = v.to_string();
+        assert!(
+            !text.contains("\"Ok\"") && !text.contains("\"Err\""),
+            "{text}"
+        );
     }
 
     /// Facts from a probe of an empty tree, with the kernel and engine facts set per row.
@@ -747,23 +1083,23 @@ mod tests {
                 serde_json::from_str(&report_json(&f, &Err("x".into()), &[], None).unwrap())
                     .unwrap();
             let facts = &json["facts"];
-            assert_eq!(facts["kernel"], serde_json::to_value(&f.kernel).unwrap());
+            assert_eq!(
+                facts["kernel"],
+                schema_value(serde_json::to_value(&f.kernel).unwrap())
+            );
             assert_eq!(facts["cgroup"], serde_json::to_value(f.cgroup).unwrap());
             assert_eq!(
-                facts["dockerd"]["version"]["Ok"]["major"],
+                facts["dockerd"]["version"]["major"],
                 f.dockerd.version.as_ref().unwrap().major
-            );
-            assert_eq!(
-                facts["containerd_version"],
-                serde_json::to_value(&f.containerd_version).unwrap()
             );
         }
         let f = facts(Ok("6.8.0"), Hybrid, (28, 5, 2), Some(Ok((2, 1, 9))));
         let json = report_json(&f, &Err("x".into()), &[], None).unwrap();
         let j: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(j["facts"]["kernel"]["Ok"], "6.8.0");
+        assert_eq!(j["schema"], 1);
+        assert_eq!(j["facts"]["kernel"], "6.8.0");
         assert_eq!(j["facts"]["cgroup"], "hybrid");
-        assert_eq!(j["facts"]["containerd_version"]["Ok"]["major"], 2);
+        assert_eq!(j["facts"]["containerd_version"]["major"], 2);
     }
 
     #[test]
@@ -788,6 +1124,39 @@ mod tests {
         let c = input_checks(&Config::default(), Ok(()));
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].verdict, Verdict::Ok);
+    }
+
+    /// Only a Docker that could not be started is a failure; starting and
+    /// stopping are moments, not faults.
+    #[test]
+    fn docker_check_per_phase() {
+        let verdict = |phase| {
+            let state = State {
+                phase,
+                smoke_ok: phase == Phase::Ready,
+                ..ready()
+            };
+            docker_check(Some(&state)).verdict
+        };
+        assert_eq!(verdict(Phase::Ready), Verdict::Ok);
+        assert_eq!(verdict(Phase::Disabled), Verdict::Ok);
+        assert_eq!(verdict(Phase::Starting), Verdict::Warn);
+        assert_eq!(verdict(Phase::Stopping), Verdict::Warn);
+        assert_eq!(verdict(Phase::Degraded), Verdict::Fail);
+        assert_eq!(docker_check(None).verdict, Verdict::Warn);
+    }
+
+    #[test]
+    fn apply_refusals_are_failures_with_apply_s_message() {
+        assert_eq!(apply_check(Ok(())).verdict, Verdict::Ok);
+        let e = crate::Error::sys(
+            "mkdir /home/coder/x",
+            nix::errno::Errno::ELOOP,
+            "remove the link",
+        );
+        let text = e.to_string();
+        let c = apply_check(Err(e));
+        assert_eq!((c.verdict, c.found), (Verdict::Fail, text));
     }
 
     #[test]

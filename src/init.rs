@@ -110,6 +110,8 @@ pub struct Init {
     me: Pid,
     no_children: bool,
     leftover_grace: Duration,
+    /// Called once when a stop (SIGTERM) begins, so `status` can say so.
+    on_stop: Option<Box<dyn FnMut()>>,
 }
 
 impl Init {
@@ -145,6 +147,7 @@ impl Init {
             me,
             no_children: true,
             leftover_grace: DEFAULT_LEFTOVER_GRACE,
+            on_stop: None,
         })
     }
 
@@ -152,6 +155,11 @@ impl Init {
     /// SIGTERM and SIGKILL (`DIND_LEFTOVER_GRACE`).
     pub fn set_leftover_grace(&mut self, grace: Duration) {
         self.leftover_grace = grace;
+    }
+
+    /// Run `f` once when the pod's stop (SIGTERM) begins.
+    pub fn on_stop(&mut self, f: Box<dyn FnMut()>) {
+        self.on_stop = Some(f);
     }
 
     /// True when we are PID 1 of our pid namespace.
@@ -673,6 +681,9 @@ impl Supervisor {
                     init.signal(m, sig);
                 }
                 if sig == Signal::SIGTERM && self.stop.is_none() {
+                    if let Some(mut f) = init.on_stop.take() {
+                        f();
+                    }
                     if !services.is_empty() {
                         info!(
                             "SIGTERM: stopping the command, then Docker, within {}s",

@@ -13,11 +13,11 @@ fn main() {
     };
     match cli {
         Cli::Help => {
-            print!("{}", config::usage());
+            doctor::emit(&config::usage());
             return;
         }
         Cli::Version => {
-            println!("dind-init {}", env!("CARGO_PKG_VERSION"));
+            doctor::emit(&format!("dind-init {}\n", env!("CARGO_PKG_VERSION")));
             return;
         }
         _ => {}
@@ -34,7 +34,7 @@ fn main() {
         Cli::Run(argv) => session::run(&cfg, argv),
         Cli::Doctor { json } => doctor::doctor(&cfg, json),
         Cli::Plan { json } => doctor::plan(&cfg, json),
-        Cli::Status => doctor::status(&cfg),
+        Cli::Status { settled, json } => doctor::status(&cfg, settled, json),
         Cli::Sidecar => session::sidecar(&cfg),
         Cli::Help | Cli::Version => 0,
     };

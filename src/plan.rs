@@ -41,6 +41,10 @@ pub enum Action {
     StartDockerd { argv: Vec<String>, socket: PathBuf },
     /// Make a DOCKER_TLS_CERTDIR key or certificate (docker:dind's layout).
     Tls { step: crate::tls::Step },
+    /// Give the home directory `path` (a persistent volume's root, root-owned
+    /// when fresh) to the devpod user: that directory only, never recursive,
+    /// never through a link, and only while root still owns it (apply).
+    OwnHome { path: PathBuf, uid: u32, gid: u32 },
 }
 
 /// An action and the human reason for it.
@@ -201,6 +205,7 @@ fn render_action(a: &Action) -> String {
             format!("printf '%s' {} > {}", ansi_c(content), shp(path))
         }
         Action::RemoveStalePidfile { path } => format!("rm {}", shp(path)),
+        Action::OwnHome { path, uid, gid } => format!("chown {uid}:{gid} {}", shp(path)),
         Action::StartContainerd { argv, .. } | Action::StartDockerd { argv, .. } => {
             let words: Vec<String> = argv.iter().map(|w| sh(w)).collect();
             format!("{} &", words.join(" "))
@@ -240,6 +245,41 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
     }
     let user = settings::read(&facts.daemon.sources(cfg))?;
     plan_with(facts, cfg, &user, settings::merge)
+}
+
+/// A fresh PersistentVolume's root is `root:root 0755`: mounted as the devpod
+/// user's home, the user cannot write their own home. Give them that one
+/// directory when the home IS a persistent volume's mount point and root
+/// still owns it (never what is inside: that is the user's data).
+fn own_home(facts: &Facts) -> Option<Step> {
+    let a = facts.user.as_ref().ok()?;
+    let mounted = facts.volumes.iter().any(|v| v == &a.home);
+    if a.uid == 0 || a.home_owner != Some(0) || !mounted {
+        return None;
+    }
+    let who = if a.name.is_empty() {
+        format!("uid {}", a.uid)
+    } else {
+        a.name.clone()
+    };
+    Some(Step {
+        action: Action::OwnHome {
+            path: a.home.clone(),
+            uid: a.uid,
+            gid: a.gid,
+        },
+        reason: format!(
+            "{who}'s home is the root of a persistent volume and belongs to root (a fresh volume), so {who} could not write their own home; only this directory changes owner, nothing inside it"
+        ),
+    })
+}
+
+/// Whether data at `loc` survives the pod being recreated: not on the
+/// container's overlay, tmpfs or the like, nor on an emptyDir. The one answer
+/// both `plan` and `doctor` give about /var/lib/docker and DATA_ROOT.
+pub fn outlives_pod(loc: &Location) -> bool {
+    !probe::is_volatile_fs(&loc.fs_type())
+        && !loc.mount.as_ref().is_some_and(probe::is_ephemeral_volume)
 }
 
 fn where_fs(loc: &Location) -> String {
@@ -338,12 +378,7 @@ impl Ctx<'_> {
         // the pod; a DATA_ROOT on a real volume where overlay works is better.
         let vld_ephemeral = vld.mount.as_ref().is_some_and(probe::is_ephemeral_volume);
         let dr_fs = d.location.fs_type();
-        let dr_lasting = !probe::is_volatile_fs(&dr_fs)
-            && !d
-                .location
-                .mount
-                .as_ref()
-                .is_some_and(probe::is_ephemeral_volume);
+        let dr_lasting = outlives_pod(&d.location);
         let pvc_better = vld_ephemeral
             && !vld.has_data
             && dr_lasting
@@ -351,7 +386,7 @@ impl Ctx<'_> {
         let keeps = if own_mount {
             !pvc_better
         } else {
-            !probe::is_volatile_fs(&vld_fs)
+            outlives_pod(&vld.location)
         };
         if pvc_better {
             p.notes.push(format!(
@@ -742,6 +777,7 @@ fn plan_with(
     let ctx = Ctx { facts, cfg, user };
     let d = &facts.data_root;
     let vld = &facts.var_lib_docker;
+    p.steps.extend(own_home(facts));
 
     // Where Docker's data goes.
     let (storage, storage_why) = ctx.storage(&mut p);
@@ -1485,7 +1521,9 @@ mod tests {
             user: Ok(Account {
                 name: "coder".into(),
                 uid: 1000,
+                gid: 1000,
                 home: "/home/coder".into(),
+                home_owner: Some(1000),
             }),
             data_root: DataRoot {
                 path: D.into(),
@@ -1536,6 +1574,7 @@ mod tests {
                 Action::Symlink { .. } => "symlink",
                 Action::WriteFile { .. } => "write",
                 Action::RemoveStalePidfile { .. } => "rm-pidfile",
+                Action::OwnHome { .. } => "own-home",
                 Action::StartContainerd { .. } => "containerd",
                 Action::StartDockerd { .. } => "dockerd",
                 Action::Tls { .. } => "tls",
@@ -1613,7 +1652,9 @@ mod tests {
         f.user = Ok(Account {
             name: "root".into(),
             uid: 0,
+            gid: 0,
             home: "/root".into(),
+            home_owner: Some(0),
         });
         f.data_root.path = "/root/.docker-data".into();
         f.data_root.location = loc(&host, "/root/.docker-data", "/root", Trial::Ok);
@@ -2804,5 +2845,105 @@ mod tests {
         assert!(lines.last().unwrap().starts_with("warning: "));
         assert_eq!(sh("a b'c"), "'a b'\\''c'");
         assert_eq!(sh(""), "''");
+    }
+
+    /// `doctor` and `plan` give one answer on whether /var/lib/docker's data
+    /// outlives the pod: on a host's ext4 root it does (no "lost" warning), on
+    /// the pod's overlay root it does not (no "outlives").
+    #[test]
+    fn doctor_and_plan_agree_whether_var_lib_docker_outlives_the_pod() {
+        let host = mounts("docker-host.txt");
+        let mut on_host = seed(20);
+        on_host.user = Ok(Account {
+            name: "root".into(),
+            uid: 0,
+            gid: 0,
+            home: "/root".into(),
+            home_owner: Some(0),
+        });
+        on_host.data_root.path = "/root/.docker-data".into();
+        on_host.data_root.location = loc(&host, "/root/.docker-data", "/root", Trial::Ok);
+        on_host.var_lib_docker.location = loc(&host, VLD, VLD, Trial::Ok);
+        on_host.volumes.clear();
+        on_host.mounts = Ok(host);
+        let mut in_pod = seed(20);
+        in_pod.var_lib_docker.location.trial = Trial::Ok;
+        for (mut f, outlives) in [(on_host, true), (in_pod, false)] {
+            f.var_lib_docker.exists = true;
+            f.var_lib_docker.has_data = true;
+            let cfg = Config::default();
+            let p = plan(&f, &cfg).unwrap();
+            let said_outlives = p.notes.iter().any(|n| n.contains("outlives the pod"));
+            let checks = crate::doctor::checks(&f, &Ok(p.clone()), None);
+            let said_lost = checks.iter().any(|c| c.found.contains("lost when the pod"));
+            assert_eq!(
+                (said_outlives, said_lost),
+                (outlives, !outlives),
+                "{:?} {checks:#?}",
+                p.notes
+            );
+        }
+    }
+
+    /// The home is given to the user only when it is a persistent volume's
+    /// mount point still owned by root, first in the plan, with its reason.
+    #[test]
+    fn a_fresh_volume_home_is_given_to_the_user() {
+        let rows: [(&str, Option<u32>, bool, u32, bool); 5] = [
+            (
+                "fresh root-owned PVC at the home",
+                Some(0),
+                true,
+                1000,
+                true,
+            ),
+            ("home already the user's", Some(1000), true, 1000, false),
+            (
+                "home not a volume's mount point",
+                Some(0),
+                false,
+                1000,
+                false,
+            ),
+            (
+                "home is a link (no owner recorded)",
+                None,
+                true,
+                1000,
+                false,
+            ),
+            ("the user is root", Some(0), true, 0, false),
+        ];
+        for (name, owner, mounted, uid, wanted) in rows {
+            let mut f = seed(29);
+            if let Ok(a) = f.user.as_mut() {
+                a.home_owner = owner;
+                a.uid = uid;
+            }
+            if !mounted {
+                f.volumes.clear();
+            }
+            let p = plan(&f, &cfg()).unwrap();
+            let first = p.steps.first().map(|s| (&s.action, &s.reason));
+            match first {
+                Some((Action::OwnHome { path, uid: u, gid }, reason)) => {
+                    assert!(wanted, "{name}: {:?}", p.steps[0]);
+                    assert_eq!(
+                        (path.as_path(), *u, *gid),
+                        (Path::new("/home/coder"), 1000, 1000)
+                    );
+                    assert!(
+                        reason.contains("persistent volume") && reason.contains("nothing inside"),
+                        "{reason}"
+                    );
+                    assert!(
+                        p.render().contains("chown 1000:1000 /home/coder"),
+                        "{}",
+                        p.render()
+                    );
+                }
+                _ => assert!(!wanted, "{name}: {:?}", p.steps),
+            }
+        }
     }
 }

@@ -1643,8 +1643,12 @@ pub struct Account {
     pub name: String,
     /// uid.
     pub uid: u32,
+    /// Primary gid.
+    pub gid: u32,
     /// Home directory.
     pub home: PathBuf,
+    /// Owner uid of the home directory; None when it is missing or a link.
+    pub home_owner: Option<u32>,
 }
 
 /// Everything the planner decides from; `doctor --json` prints it.
@@ -1883,6 +1887,15 @@ impl ContainerdVersion {
     }
 }
 
+/// The owner of the directory `path` itself (lstat: a link is None).
+fn dir_owner(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())
+        .map(|m| m.uid())
+}
+
 /// Gather every fact the planner needs. Never fails and never panics: what cannot be
 /// probed is recorded as such. Creates only short-lived scratch dirs (trial, d_type).
 pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
@@ -1900,8 +1913,10 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
 
     let user = crate::user::resolve(&roots.etc, cfg.user.as_ref())
         .map(|u| Account {
+            home_owner: dir_owner(&u.home),
             name: u.name,
             uid: u.uid,
+            gid: u.gid,
             home: u.home,
         })
         .map_err(|e| e.to_string());

@@ -34,11 +34,51 @@ const POLL: Duration = Duration::from_millis(10);
 /// and dockerd cannot start before it, so every millisecond here is start time.
 const POLL_CONTAINERD: Duration = Duration::from_millis(2);
 
+/// Where PID 1 is in the pod's life, as `status` and the probes see it.
+/// Serialised as the lower-case strings the state file always held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Docker is being started (the session has not started yet).
+    #[default]
+    Starting,
+    /// Docker answers and a container root filesystem really mounted.
+    Ready,
+    /// Docker could not be made to work; the session runs without it (the
+    /// banner says why). Written as `failed`, the name it always had.
+    #[serde(rename = "failed")]
+    Degraded,
+    /// DIND_START_DOCKERD=false: a plain init, no Docker to wait for. Never
+    /// written: `status` infers it from the setting (probes see the pod's env).
+    Disabled,
+    /// The pod is being stopped (SIGTERM): the session, then Docker, end.
+    Stopping,
+}
+
+impl Phase {
+    /// PID 1 has finished trying to start Docker, whatever came of it: what a
+    /// startup probe waits for, so a degraded pod is not restarted in a loop.
+    pub fn settled(self) -> bool {
+        !matches!(self, Phase::Starting)
+    }
+
+    /// The word the state file and `status` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Starting => "starting",
+            Phase::Ready => "ready",
+            Phase::Degraded => "failed",
+            Phase::Disabled => "disabled",
+            Phase::Stopping => "stopping",
+        }
+    }
+}
+
 /// What `status` and `doctor` read back from PID 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct State {
-    /// starting | ready | failed | stopping.
-    pub phase: String,
+    /// starting | ready | failed | disabled | stopping.
+    pub phase: Phase,
     /// The Docker socket.
     pub socket: PathBuf,
     /// Storage driver in use.
@@ -141,6 +181,9 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
     };
     let sys = LinuxSyscall;
     let state_path = PathBuf::from(STATE_FILE);
+    let euid = nix::unistd::geteuid().as_raw();
+    let stop_path = state_path.clone();
+    init.on_stop(Box::new(move || mark_stopping(&stop_path)));
     let mut services = Vec::new();
     // Holds the data-root lock until the very end, whatever happened.
     let mut lock: Option<Applied> = None;
@@ -152,16 +195,19 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
         }));
     }
     if cfg.start_dockerd {
-        let r = start_docker(
-            &mut init,
-            cfg,
-            &mut user,
-            &sys,
-            &state_path,
-            started,
-            &mut services,
-            &mut lock,
-        );
+        let r = match root_needed(euid, cfg) {
+            Some(e) => Err(Failed::Broken(e)),
+            None => start_docker(
+                &mut init,
+                cfg,
+                &mut user,
+                &sys,
+                &state_path,
+                started,
+                &mut services,
+                &mut lock,
+            ),
+        };
         match r {
             Ok(_) if sidecar => {
                 info!("sidecar: Docker is ready; serving until SIGTERM");
@@ -182,6 +228,7 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
             }
             Err(Failed::Stopped(sig)) => {
                 info!("{sig} while starting Docker; stopping");
+                mark_stopping(&state_path);
                 let code = init::supervise(
                     &mut init,
                     None,
@@ -195,7 +242,7 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
             Err(Failed::Broken(e)) => {
                 let e = with_volume_words(e);
                 State {
-                    phase: "failed".into(),
+                    phase: Phase::Degraded,
                     error: e.to_string(),
                     ..State::default()
                 }
@@ -235,6 +282,28 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
     let code = init::supervise(&mut init, main, &mut services, cfg.stop_timeout, 0);
     drop(lock);
     code
+}
+
+/// Starting Docker needs root (mounts, cgroups, the daemons). An image ending
+/// with `USER coder`, or a pod with `runAsUser: 1000`, runs dind-init as the
+/// user: say in one line what to change. A plain init needs no root.
+pub fn root_needed(euid: u32, cfg: &Config) -> Option<Error> {
+    if euid == 0 || !cfg.start_dockerd {
+        return None;
+    }
+    Some(Error::Docker {
+        msg: format!("dind-init runs as uid {euid}, not root, so it cannot start Docker"),
+        hint: "start it as root and let it run the session as the user: `USER root` and `ENV DIND_USER=coder` at the end of the image, or securityContext runAsUser: 0 and runAsNonRoot: false in the pod (or DIND_START_DOCKERD=false for no Docker)".into(),
+    })
+}
+
+/// Record that the pod is stopping, keeping what the state said so far
+/// (nothing to mark when no state was recorded).
+fn mark_stopping(path: &Path) {
+    if let Ok(mut state) = State::load(path) {
+        state.phase = Phase::Stopping;
+        state.save(&LinuxSyscall, path);
+    }
 }
 
 fn is_default_socket(p: &Path) -> bool {
@@ -289,7 +358,7 @@ const SMOKE_STEP: Duration = Duration::from_secs(5);
 
 /// The smoke test runs on a thread while PID 1 keeps handling signals; past
 /// this it counts as failed (a hung daemon, not a storage verdict).
-const SMOKE_BUDGET: Duration = Duration::from_secs(20);
+pub const SMOKE_BUDGET: Duration = Duration::from_secs(20);
 
 /// The driver to restart dockerd with after the smoke test failed with `failure` on
 /// `driver`, or None: keep the driver and report the failure as what it is. Only a
@@ -353,7 +422,7 @@ fn start_docker(
             .unwrap_or_else(|| PathBuf::from("/var/lib/docker"));
         let mut socket = PathBuf::from("/var/run/docker.sock");
         State {
-            phase: "starting".into(),
+            phase: Phase::Starting,
             driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
             data_root: data_root.clone(),
             ..State::default()
@@ -454,7 +523,7 @@ fn start_docker(
                     report.total_ms
                 );
                 State {
-                    phase: "ready".into(),
+                    phase: Phase::Ready,
                     socket: socket.clone(),
                     driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
                     data_root,

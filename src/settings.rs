@@ -1160,10 +1160,11 @@ echo \"ignored\"
         let m = merge(
             &u,
             &[
+                // What the plan asked for in the example pod (e2e day1 checks the real run).
                 wanted("storage-driver", json!("overlay2"), false),
-                wanted("data-root", json!("/home/coder/.docker-data"), false),
-                wanted("mtu", json!(1450), false),
+                wanted("shutdown-timeout", json!(12), false),
                 wanted("default-shm-size", json!("1g"), false),
+                wanted("group", json!("docker"), false),
             ],
         )
         .unwrap();

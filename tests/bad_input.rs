@@ -224,3 +224,185 @@ fn a_non_utf8_passwd_line_does_not_stop_a_plain_init() {
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
 }
+
+/// `doctor` fails every check a start fails, with the same message: an unknown
+/// DIND_USER stops a start and `plan` with exit 2, and is doctor's ✘.
+#[test]
+fn an_unknown_dind_user_fails_start_plan_and_doctor_alike() {
+    if !ready() {
+        return;
+    }
+    let env: &[(&str, &OsStr)] = &[("DIND_USER", OsStr::new("nosuchuser"))];
+    let start = unshared("", "-- sh -c 'echo RAN'", env);
+    assert_stopped(&start, &["nosuchuser"], &[]);
+    let line = String::from_utf8_lossy(&start.stderr)
+        .trim()
+        .trim_start_matches("dind-init: error: ")
+        .to_string();
+    let plan = unshared("", "plan", env);
+    assert_stopped(&plan, &[&line], &[]);
+    let out = unshared("", "doctor", env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("✘ settings: {line}")),
+        "doctor shows the start's message {line:?}: {stdout}"
+    );
+}
+
+/// Output into a closed pipe (`doctor --json | head -1`) ends quietly, never
+/// with a panic (exit 134 / 101). `true` closes the pipe before dind-init writes.
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    if !ready() {
+        return;
+    }
+    for args in [
+        "doctor --json",
+        "doctor",
+        "plan --json",
+        "plan",
+        "--help",
+        "status --json",
+    ] {
+        let out = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "bash", "-c"])
+            .arg(format!(
+                "{PRIVATE} && {{ \"$0\" {args} | true; }} 2>&1; echo \"rc=${{PIPESTATUS[0]}}\""
+            ))
+            .arg(common::bin())
+            .env("DIND_DOCKERD", "/nonexistent/dockerd")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("panicked"), "{args}: {text}");
+        let rc = text.lines().last().unwrap_or_default();
+        assert!(["rc=0", "rc=1"].contains(&rc), "{args}: {text}");
+    }
+}
+
+/// Started as the user (an image ending with `USER coder`, runAsUser: 1000),
+/// dind-init says in one line what to change, and the session still starts;
+/// a plain init (DIND_START_DOCKERD=false) as the user is fine and quiet.
+#[test]
+fn started_as_non_root_names_the_fix_and_a_plain_init_is_fine() {
+    if !ready() || !common::require_program("setpriv") {
+        return;
+    }
+    let as_user = "setpriv --reuid 1000 --regid 1000 --clear-groups";
+    // DIND_USER names the user it already runs as (the image's ENV DIND_USER=coder).
+    let out = unshared(
+        as_user,
+        "-- sh -c 'echo RAN'",
+        &[("DIND_USER", OsStr::new("1000"))],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
+    let fix: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("runs as uid 1000, not root"))
+        .collect();
+    assert!(
+        fix.iter().any(|l| l.contains("USER root")
+            && l.contains("DIND_USER=coder")
+            && l.contains("runAsUser: 0")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Permission denied"), "{stderr}");
+    let env: &[(&str, &OsStr)] = &[("DIND_START_DOCKERD", OsStr::new("false"))];
+    let out = unshared(as_user, "-- sh -c 'echo RAN'", env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("RAN\n"));
+    assert!(stderr.trim().is_empty(), "{stderr}");
+}
+
+/// No key named `Ok`/`Err` anywhere, and every `mode` an octal string.
+fn assert_schema_1(v: &serde_json::Value, at: &str) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                assert!(k != "Ok" && k != "Err", "Rust internals at {at}.{k}");
+                assert!(
+                    !(k == "mode" && x.is_number()),
+                    "numeric mode at {at}.{k}: {x}"
+                );
+                assert_schema_1(x, &format!("{at}.{k}"));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                assert_schema_1(x, &format!("{at}[{i}]"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `doctor --json`, `plan --json` and `status --json` print schema 1 (docs/json.md).
+#[test]
+fn json_output_follows_schema_1() {
+    if !ready() {
+        return;
+    }
+    for args in ["doctor --json", "plan --json", "status --json"] {
+        let out = unshared("", args, &[("DIND_USER", OsStr::new("root"))]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let end = stdout.rfind('}').map_or(0, |i| i + 1);
+        let v: serde_json::Value = serde_json::from_str(&stdout[..end])
+            .unwrap_or_else(|e| panic!("{args}: {e}: {stdout}"));
+        assert_eq!(v["schema"], serde_json::json!(1), "{args}: {stdout}");
+        assert_schema_1(&v, args);
+    }
+}
+
+/// A plain init (DIND_START_DOCKERD=false) records no state; its startup probe
+/// (`status --settled`) still succeeds, and readiness (`status`) says why not.
+#[test]
+fn a_plain_init_is_settled_but_not_ready() {
+    if !ready() {
+        return;
+    }
+    let env: &[(&str, &OsStr)] = &[("DIND_START_DOCKERD", OsStr::new("false"))];
+    let settled = unshared("", "status --settled", env);
+    let text = String::from_utf8_lossy(&settled.stdout);
+    assert_eq!(settled.status.code(), Some(0), "{text}");
+    assert!(text.contains("DIND_START_DOCKERD=false"), "{text}");
+    let ready = unshared("", "status", env);
+    assert_eq!(ready.status.code(), Some(1));
+    let starting = unshared("", "status --settled", &[]);
+    assert_eq!(starting.status.code(), Some(1), "no state yet: not settled");
+}
+
+/// What apply would refuse at start (a link planted where the data root goes)
+/// is a doctor ✘ with the very message the start prints.
+#[test]
+fn doctor_fails_where_apply_would_refuse_with_the_same_message() {
+    if !ready() {
+        return;
+    }
+    let setup =
+        "mkdir -p /run/plant && chown 1000:1000 /run/plant && ln -s /etc /run/plant/data &&";
+    let env: &[(&str, &OsStr)] = &[("DIND_DATA_ROOT", OsStr::new("/run/plant/data"))];
+    let start = unshared(setup, "-- sh -c 'echo RAN'", env);
+    let stderr = String::from_utf8_lossy(&start.stderr);
+    let refusal = stderr
+        .lines()
+        .find(|l| l.contains("/run/plant/data") && l.contains("fix:") && !l.contains("plan:"))
+        .unwrap_or_else(|| panic!("no refusal naming the link: {stderr}"))
+        .trim_start_matches("dind-init:")
+        .trim()
+        .to_string();
+    let doctor = unshared(setup, "doctor", env);
+    let stdout = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("✘ storage changes: "))
+        .unwrap_or_else(|| panic!("no storage-changes failure: {stdout}"));
+    assert!(
+        refusal.ends_with(line.trim_start_matches("✘ storage changes: ")),
+        "start: {refusal}\ndoctor: {line}"
+    );
+}

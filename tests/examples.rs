@@ -208,20 +208,96 @@ fn k8s_pod_keeps_the_rules() {
         .unwrap_or_else(|| panic!("PVC volume not mounted"));
     let mount_path = mount["mountPath"].as_str().unwrap();
     assert_eq!(mount_path, "/home/coder");
-    let data_root = cfg.data_root.expect("DIND_DATA_ROOT set");
+    let data_root = cfg.data_root.clone().expect("DIND_DATA_ROOT set");
     assert!(
         data_root.starts_with(mount_path),
         "DIND_DATA_ROOT {data_root:?} is not on the PVC at {mount_path}"
     );
     assert_eq!(cfg.user, Some(UserSpec::Name("coder".into())));
 
-    for probe in ["startupProbe", "readinessProbe"] {
-        assert_eq!(
-            c[probe]["exec"]["command"],
-            serde_json::json!(["dind-init", "status"]),
-            "{probe}"
+    check_probes(
+        "devpod.yaml",
+        &cfg,
+        Probe::of(
+            &c["startupProbe"],
+            "exec",
+            "command",
+            "periodSeconds",
+            "timeoutSeconds",
+            "failureThreshold",
+        ),
+        Probe::of(
+            &c["readinessProbe"],
+            "exec",
+            "command",
+            "periodSeconds",
+            "timeoutSeconds",
+            "failureThreshold",
+        ),
+    );
+}
+
+/// A probe as a manifest or template spells it.
+#[derive(Debug)]
+struct Probe {
+    command: Value,
+    period: Option<u64>,
+    timeout: Option<u64>,
+    threshold: Option<u64>,
+}
+
+impl Probe {
+    fn of(
+        v: &Value,
+        exec: &str,
+        command: &str,
+        period: &str,
+        timeout: &str,
+        threshold: &str,
+    ) -> Probe {
+        let exec = if v[exec].is_array() {
+            &v[exec][0]
+        } else {
+            &v[exec]
+        };
+        Probe {
+            command: exec[command].clone(),
+            period: v[period].as_u64(),
+            timeout: v[timeout].as_u64(),
+            threshold: v[threshold].as_u64(),
+        }
+    }
+}
+
+/// The probes fit the design: the startup probe asks `status --settled`
+/// (a pod whose Docker failed keeps its session and is not restarted) over a
+/// window longer than PID 1's longest start; the readiness probe asks
+/// `status`; both have an explicit timeout above the longest `status` wait.
+fn check_probes(what: &str, cfg: &Config, startup: Probe, readiness: Probe) {
+    assert_eq!(
+        startup.command,
+        serde_json::json!(["dind-init", "status", "--settled"]),
+        "{what} startup probe"
+    );
+    assert_eq!(
+        readiness.command,
+        serde_json::json!(["dind-init", "status"]),
+        "{what} readiness probe"
+    );
+    let wait = dind_init::doctor::PING_TIMEOUT.as_secs();
+    for (name, p) in [("startup", &startup), ("readiness", &readiness)] {
+        let t = p.timeout.unwrap_or_else(|| panic!("{what} {name} probe: no timeoutSeconds (the default 1 s is below status's {wait} s)"));
+        assert!(
+            t > wait,
+            "{what} {name} probe: timeoutSeconds {t} <= {wait}"
         );
     }
+    let window = startup.period.unwrap_or(10) * startup.threshold.unwrap_or(3);
+    let longest = 3 * (cfg.ready_timeout + dind_init::session::SMOKE_BUDGET).as_secs();
+    assert!(
+        window > longest,
+        "{what} startup window {window} s must exceed dind-init's longest start {longest} s"
+    );
 }
 
 /// The Coder template as JSON, parsed by python-hcl2 (HCL's own grammar; terraform
@@ -368,14 +444,27 @@ fn coder_template_parses_with_hcl2_and_keeps_the_rules() {
         cfg.stop_timeout
     );
     let mount = block(c, "volume_mount")["mount_path"].as_str().unwrap();
-    assert!(cfg.data_root.expect("DIND_DATA_ROOT").starts_with(mount));
-    for probe in ["startup_probe", "readiness_probe"] {
-        assert_eq!(
-            block(block(c, probe), "exec")["command"],
-            serde_json::json!(["dind-init", "status"]),
-            "{probe}"
-        );
-    }
+    assert!(cfg
+        .data_root
+        .clone()
+        .expect("DIND_DATA_ROOT")
+        .starts_with(mount));
+    let probe = |name: &str| {
+        Probe::of(
+            block(c, name),
+            "exec",
+            "command",
+            "period_seconds",
+            "timeout_seconds",
+            "failure_threshold",
+        )
+    };
+    check_probes(
+        "coder/main.tf",
+        &cfg,
+        probe("startup_probe"),
+        probe("readiness_probe"),
+    );
     let mut all = Vec::new();
     strings_with_keys(&tf, "", &mut all);
     assert!(
@@ -634,7 +723,7 @@ fn devcontainer_keeps_the_rules() {
     let cfg = load_env(&env, "devcontainer.json containerEnv");
     // `docker stop` waits 10 s by default.
     assert!(cfg.stop_timeout.as_secs() < 10, "{:?}", cfg.stop_timeout);
-    let data_root = cfg.data_root.expect("DIND_DATA_ROOT set");
+    let data_root = cfg.data_root.clone().expect("DIND_DATA_ROOT set");
     let on_volume = j["mounts"]
         .as_array()
         .unwrap()
@@ -665,12 +754,18 @@ fn daemon_json_merge_keeps_user_keys_and_adds_ours() {
         .collect();
     assert_eq!(
         added,
-        ["data-root", "default-shm-size", "mtu", "storage-driver"]
+        [
+            "default-shm-size",
+            "group",
+            "shutdown-timeout",
+            "storage-driver"
+        ]
     );
 }
 
 /// daemon.json.after is byte for byte what dind-init's real merge writes for
-/// daemon.json.before when the plan wants these four settings.
+/// daemon.json.before when the plan wants the settings it wanted in the example
+/// pod (the e2e scenario day1 checks the real run: tests/day1/scenario.sh).
 #[test]
 fn daemon_json_after_is_what_the_real_merge_writes() {
     use dind_init::settings::{merge, read, Sources, Wanted};
@@ -690,9 +785,9 @@ fn daemon_json_after_is_what_the_real_merge_writes() {
     };
     let wanted = [
         want("storage-driver", "overlay2".into()),
-        want("data-root", "/home/coder/.docker-data".into()),
-        want("mtu", 1450.into()),
+        want("shutdown-timeout", 12.into()),
         want("default-shm-size", "1g".into()),
+        want("group", "docker".into()),
     ];
     let merged = merge(&user, &wanted).unwrap();
     let (written_to, text) = merged.daemon_json.expect("the merge changes daemon.json");
@@ -1061,4 +1156,32 @@ fn k8s_sidecar_keeps_the_rules() {
     let data = cfg.data_root.expect("DIND_DATA_ROOT on the PVC");
     let home = mounted_at(sidecar, "home").expect("the sidecar mounts the PVC");
     assert!(data.starts_with(home));
+}
+
+/// The README's doctor excerpt is the generated docs/doctor-seed.md (real output of the
+/// e2e explain scenario), not a hand edit, and shows none of the harness's own network
+/// overrides (`"bridge": "none"`, `"iptables": false`), which no real pod has.
+#[test]
+fn readme_doctor_excerpt_is_the_generated_seed_output() {
+    let first_block = |text: &str, after: &str| -> String {
+        let from = text.find(after).unwrap_or_else(|| panic!("no {after:?}"));
+        let rest = &text[from..];
+        let start = rest.find("```text\n").expect("a text block") + "```text\n".len();
+        let len = rest[start..].find("```").expect("its end");
+        rest[start..start + len].to_string()
+    };
+    let seed = read_text(&repo().join("docs/doctor-seed.md"));
+    let readme = read_text(&repo().join("README.md"));
+    let generated = first_block(&seed, "");
+    assert_eq!(
+        first_block(&readme, "## What `doctor` says in the seed's pod"),
+        generated,
+        "README's excerpt differs from docs/doctor-seed.md: copy it from there"
+    );
+    for leak in ["\"bridge\"", "iptables"] {
+        assert!(
+            !seed.contains(leak),
+            "docs/doctor-seed.md shows the harness's {leak}"
+        );
+    }
 }

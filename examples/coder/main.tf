@@ -282,13 +282,17 @@ resource "kubernetes_deployment" "main" {
               "memory" = "${data.coder_parameter.memory.value}Gi"
             }
           }
-          # dind-init: ready once dockerd answers and a container really mounted.
+          # dind-init: started once it has finished starting Docker, ready or not
+          # (when Docker fails the workspace keeps running, with a banner: no
+          # restart loop); 150 x 2 s covers its longest start. Ready while
+          # dockerd answers and a container really mounted.
           startup_probe {
             exec {
-              command = ["dind-init", "status"]
+              command = ["dind-init", "status", "--settled"]
             }
             period_seconds    = 2
-            failure_threshold = 60
+            timeout_seconds   = 5
+            failure_threshold = 150
           }
           readiness_probe {
             exec {

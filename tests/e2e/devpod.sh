@@ -37,6 +37,9 @@
 #                it, the session lives on, Docker answers and runs a container again
 #   keepvfs      (issue 4) run 1 pins DIND_STORAGE_DRIVER=vfs (native with the
 #                containerd image store); run 2 on the same PVC with it unset keeps that driver
+#   day1, day1-degraded, day1-nonroot  (issue 11) the example pod (examples/k8s/devpod.yaml) on a fresh
+#                root-owned volume, its probes run by tests/probes/kubelet-probes.py:
+#                tests/day1/scenario.sh
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
@@ -78,7 +81,7 @@ esac
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
-basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs)
+basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | day1 | day1-*)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
 	BIN=$(realpath "$BIN")
@@ -248,6 +251,10 @@ make_layers() {
 	mkdir -p "$l/2/fs/etc/docker"
 	if [[ $STORE == graphdriver && $SCENARIO == keepvfs ]]; then
 		echo '{"bridge": "none", "iptables": false, "ip6tables": false}'
+	elif [[ $SCENARIO == explain ]]; then
+		# explain starts no dockerd, and its --capture is the README's doctor/plan output:
+		# the seed's own daemon.json, without the network overrides the harness needs.
+		if [[ $STORE == graphdriver ]]; then echo '{"storage-driver": "overlay2"}'; else echo '{"features": {"containerd-snapshotter": true}}'; fi
 	elif [[ $STORE == graphdriver ]]; then
 		echo '{"storage-driver": "overlay2", "bridge": "none", "iptables": false, "ip6tables": false}'
 	else
@@ -312,7 +319,8 @@ pod_up() {
 	mnt -t tmpfs -o mode=1777,size=512m tmp "$ROOT/tmp"
 	mkdir -p "$ROOT/home/coder"
 	mnt -o loop "$T/pvc.img" "$ROOT/home/coder"
-	chown 1000:1000 "$ROOT/home/coder"
+	# day1: a fresh volume as a provisioner makes it, root:root 0755 (dind-init fixes it).
+	[[ $SCENARIO == day1* ]] || chown 1000:1000 "$ROOT/home/coder"
 	if [[ -n $EROOT ]]; then
 		mnt --bind "$EROOT" "$ROOT/opt/$ENGINE"
 		mount -o remount,bind,ro "$ROOT/opt/$ENGINE"
@@ -339,13 +347,14 @@ POD_EXTRA_ENV=()
 pod_env() { # pod_env [MODE]
 	local mode=${1:-$MODE}
 	printf '%s\n' "PATH=$POD_PATH" HOME=/root TERM=dumb HOSTNAME=devpod
-	((${#POD_EXTRA_ENV[@]} == 0)) || printf '%s\n' "${POD_EXTRA_ENV[@]}"
 	# explain: the seed's pod before the fix has no DIND_* settings; pod.sh passes DIND_USER
 	# to each dind-init command itself.
 	if [[ -n $BIN && $SCENARIO != explain ]]; then
 		printf '%s\n' DIND_USER=coder "DIND_CONTAINERD=$mode" "DIND_STOP_TIMEOUT=$STOP_TIMEOUT" \
 			DIND_REQUIRE_DOCKER=true DIND_LOG=info "DIND_READY_TIMEOUT=$READY_TIMEOUT"
 	fi
+	# A scenario's own settings come last: env -i keeps the last value of a name.
+	((${#POD_EXTRA_ENV[@]} == 0)) || printf '%s\n' "${POD_EXTRA_ENV[@]}"
 }
 
 # pod_cmd MODE ENTRYPOINT...: the command line that starts the pod (new pid/mount/net ns, chroot).
@@ -898,5 +907,10 @@ stale) scenario_stale ;;
 explain) scenario_explain ;;
 restart) scenario_restart ;;
 keepvfs) scenario_keepvfs ;;
+day1 | day1-*)
+	# shellcheck source=../day1/scenario.sh
+	source "$REPO/tests/day1/scenario.sh"
+	scenario_day1 "${SCENARIO#day1}"
+	;;
 esac
 say "done in $(($(now_ms) - T0)) ms"
