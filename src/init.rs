@@ -37,6 +37,45 @@ const FAULT_SIGNALS: [Signal; 7] = [
     Signal::SIGSYS,
 ];
 
+/// Mark every descriptor ≥ 3 close-on-exec, so whatever the runtime leaked
+/// into PID 1 (a sync pipe, a host socket) never reaches the command or the
+/// daemons, where it would hold pipes open or pin host resources for the pod's
+/// life. Marked rather than closed as catatonit does: an fd ≥ 3 may already be
+/// owned by something in this process, and closing it under its owner breaks
+/// Rust's I/O safety; our own descriptors are opened close-on-exec anyway. No
+/// exception for socket activation (`LISTEN_FDS`): Kubernetes passes no
+/// descriptors to a pod, and the command could not use them (LISTEN_PID names
+/// us, not it).
+fn cloexec_inherited_fds() {
+    // SAFETY: close_range(2) takes plain integers; with CLOSE_RANGE_CLOEXEC it
+    // only sets a flag in our descriptor table and closes nothing.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return;
+    }
+    // Before Linux 5.11: one fcntl per open descriptor.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        warn!("cannot list /proc/self/fd; descriptors leaked into dind-init may reach the command");
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= 3)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD takes plain integers and only sets the fd's flag; the
+        // listing's own fd is closed by now and gives a harmless EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
 /// Something that happened while we were waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -113,8 +152,9 @@ pub struct Init {
 }
 
 impl Init {
-    /// Block every catchable signal, open the signalfd, and become a child
-    /// subreaper when we are not PID 1 (so orphans are still ours to reap).
+    /// Block every catchable signal, open the signalfd, keep inherited
+    /// descriptors from our children, and become a child subreaper when we are
+    /// not PID 1 (so orphans are still ours to reap).
     pub fn setup() -> Result<Init> {
         let mut mask = SigSet::all();
         for s in FAULT_SIGNALS {
@@ -131,6 +171,7 @@ impl Init {
                     "the kernel must support signalfd (Linux ≥ 2.6.27)",
                 )
             })?;
+        cloexec_inherited_fds();
         let me = nix::unistd::getpid();
         let pid1 = me.as_raw() == 1;
         if !pid1 {

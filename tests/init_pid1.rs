@@ -1525,3 +1525,32 @@ fn leftovers_get_the_whole_stop_timeout_on_a_stop_request() {
         "DIND_STOP_TIMEOUT=4: the leftover was killed after {took:?}"
     );
 }
+
+/// Issue 13: a descriptor the runtime leaks into PID 1 (fd 7, opened without CLOEXEC by
+/// the wrapper shell, like a runtime's sync pipe) does not reach the command.
+#[test]
+fn inherited_descriptors_do_not_reach_the_command() {
+    if !pid1_prereqs() {
+        return;
+    }
+    let dir = TempDir::new("fds");
+    let body = "for f in /proc/$$/fd/*; do printf '%s ' \"${f##*/}\"; done > @D@/fds\n";
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "exec 7</dev/null; exec \"$@\"", "sh"])
+        .args(["unshare", "--pid", "--fork", "--mount-proc"])
+        .arg(init_bin())
+        .args(["--", "sh", "-c", &script(body, &dir)]);
+    hermetic(&mut cmd);
+    let out = start(cmd).wait(GUARD);
+    assert_eq!(out.code(), 0, "command failed; stderr: {:?}", out.stderr);
+    let fds = fs::read_to_string(dir.join("fds")).unwrap_or_default();
+    let open: Vec<&str> = fds.split_whitespace().collect();
+    assert!(
+        ["0", "1", "2"].iter().all(|fd| open.contains(fd)),
+        "the command's fd listing is broken: {fds:?}"
+    );
+    assert!(
+        !open.contains(&"7"),
+        "the command inherited PID 1's leaked fd 7: {fds:?}"
+    );
+}
