@@ -76,6 +76,20 @@ fn cloexec_inherited_fds() {
     }
 }
 
+/// True for a job-control stop the terminal itself sent (`SI_KERNEL`): Ctrl-Z
+/// while PID 1's group holds the terminal, or background terminal I/O by a
+/// process in PID 1's group. It is about PID 1's group, so passing it on would
+/// stop the command with nobody left to resume it (catatonit drops these too;
+/// tini drops SIGTTIN/SIGTTOU). A user's `kill -TSTP 1` (`SI_USER`) is still
+/// forwarded. PID 1 itself never stops either way: the three stay blocked and
+/// read from the signalfd, which the kernel also counts as ignored for terminal
+/// I/O, so PID 1's own log writes and `tcsetpgrp` raise no SIGTTOU. Not
+/// `SIG_IGN`: that would survive exec into the command and the daemons and
+/// break their job control, and hide a user's explicit stop.
+fn is_terminal_stop(sig: Signal, code: i32) -> bool {
+    matches!(sig, Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) && code == libc::SI_KERNEL
+}
+
 /// Something that happened while we were waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -339,11 +353,15 @@ impl Init {
                     break;
                 }
             };
-            // signalfd_siginfo starts with ssi_signo (u32).
+            // signalfd_siginfo starts with ssi_signo (u32), ssi_errno, ssi_code (i32).
             for info in buf[..n].chunks_exact(SIZE) {
                 let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+                let code = i32::from_ne_bytes([info[8], info[9], info[10], info[11]]);
                 match Signal::try_from(signo) {
                     Ok(Signal::SIGCHLD) => chld = true,
+                    Ok(sig) if is_terminal_stop(sig, code) => {
+                        debug!("ignoring {sig} from the terminal: it is meant for PID 1's own process group");
+                    }
                     Ok(sig) => events.push(Event::Signal(sig)),
                     Err(_) => events.push(Event::RealTime(signo)),
                 }
@@ -1005,6 +1023,23 @@ mod tests {
             main_budget(Duration::from_secs(25), false),
             Duration::from_secs(25)
         );
+    }
+
+    #[test]
+    fn only_the_terminal_s_job_control_stops_are_dropped() {
+        let rows = [
+            (Signal::SIGTSTP, libc::SI_KERNEL, true),
+            (Signal::SIGTTIN, libc::SI_KERNEL, true),
+            (Signal::SIGTTOU, libc::SI_KERNEL, true),
+            (Signal::SIGTSTP, libc::SI_USER, false),
+            (Signal::SIGTTOU, libc::SI_QUEUE, false),
+            (Signal::SIGTTIN, libc::SI_TKILL, false),
+            (Signal::SIGINT, libc::SI_KERNEL, false),
+            (Signal::SIGCONT, libc::SI_KERNEL, false),
+        ];
+        for (sig, code, dropped) in rows {
+            assert_eq!(is_terminal_stop(sig, code), dropped, "{sig} code {code}");
+        }
     }
 
     #[test]

@@ -1554,3 +1554,83 @@ fn inherited_descriptors_do_not_reach_the_command() {
         "the command inherited PID 1's leaked fd 7: {fds:?}"
     );
 }
+
+/// Issue 13: Ctrl-Z while PID 1's own group holds the terminal is the kernel's
+/// job-control signal for PID 1, not for the command: PID 1 neither stops nor passes it
+/// on. A user's explicit `kill -TSTP 1` still reaches the command (and SIGCONT resumes it).
+#[test]
+fn terminal_stop_for_pid1_does_not_stop_the_command() {
+    if !pid1_prereqs() || !common::require_program("setsid") || !common::require_program("perl") {
+        return;
+    }
+    let pty = nix::pty::openpty(None, None).unwrap_or_else(|e| panic!("openpty: {e}"));
+    let dir = TempDir::new("tstp");
+    let body = "perl -MPOSIX -e 'tcsetpgrp(0, 1) or die \"tcsetpgrp: $!\\n\"' || exit 9\n\
+        touch @D@/ready\n\
+        while :; do sleep 0.05; done\n";
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "setsid",
+        "--ctty",
+        "--wait",
+    ])
+    .arg(init_bin())
+    .args(["--", "sh", "-c", &script(body, &dir)]);
+    hermetic(&mut cmd);
+    let slave = |fd: &std::os::fd::OwnedFd| {
+        Stdio::from(fd.try_clone().unwrap_or_else(|e| panic!("dup pty: {e}")))
+    };
+    let mut run = start_with(cmd, slave(&pty.slave), Some(slave(&pty.slave)));
+    drop(pty.slave);
+    let mut master = File::from(pty.master);
+    run.wait_for_file(&dir.join("ready"));
+    let init = run.ns_init();
+    let child = children_of(init)
+        .into_iter()
+        .find(|&p| proc_stat(p).is_some_and(|s| s.comm == "sh"))
+        .unwrap_or_else(|| panic!("no command under PID 1 ({init})"));
+    let state = |pid: i32| proc_stat(pid).map_or('?', |s| s.state);
+
+    master
+        .write_all(b"\x1a")
+        .unwrap_or_else(|e| panic!("write ^Z: {e}"));
+    sleep(Duration::from_millis(300));
+    assert_ne!(state(init), 'T', "PID 1 stopped on the terminal's SIGTSTP");
+    assert_ne!(
+        state(child),
+        'T',
+        "PID 1 passed the terminal's SIGTSTP (meant for PID 1's group) on to the command"
+    );
+
+    kill(Pid::from_raw(init), Signal::SIGTSTP).unwrap_or_else(|e| panic!("kill -TSTP: {e}"));
+    let stopped = wait_state(child, |s| s == 'T');
+    assert!(
+        stopped,
+        "an explicit kill -TSTP 1 did not reach the command"
+    );
+    assert_ne!(state(init), 'T', "PID 1 stopped on kill -TSTP");
+    kill(Pid::from_raw(init), Signal::SIGCONT).unwrap_or_else(|e| panic!("kill -CONT: {e}"));
+    assert!(
+        wait_state(child, |s| s != 'T'),
+        "SIGCONT did not resume the command"
+    );
+
+    kill(Pid::from_raw(init), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill -TERM: {e}"));
+    let out = run.wait(GUARD);
+    assert_eq!(out.code(), 128 + 15, "stderr: {:?}", out.stderr);
+}
+
+/// Poll `pid`'s state until `want` holds (true) or REACT passes (false).
+fn wait_state(pid: i32, want: impl Fn(char) -> bool) -> bool {
+    let deadline = Instant::now() + REACT;
+    while Instant::now() < deadline {
+        if proc_stat(pid).is_some_and(|s| want(s.state)) {
+            return true;
+        }
+        sleep(POLL);
+    }
+    false
+}
