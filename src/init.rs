@@ -37,6 +37,59 @@ const FAULT_SIGNALS: [Signal; 7] = [
     Signal::SIGSYS,
 ];
 
+/// Mark every descriptor ≥ 3 close-on-exec, so whatever the runtime leaked
+/// into PID 1 (a sync pipe, a host socket) never reaches the command or the
+/// daemons, where it would hold pipes open or pin host resources for the pod's
+/// life. Marked rather than closed as catatonit does: an fd ≥ 3 may already be
+/// owned by something in this process, and closing it under its owner breaks
+/// Rust's I/O safety; our own descriptors are opened close-on-exec anyway. No
+/// exception for socket activation (`LISTEN_FDS`): Kubernetes passes no
+/// descriptors to a pod, and the command could not use them (LISTEN_PID names
+/// us, not it).
+fn cloexec_inherited_fds() {
+    // SAFETY: close_range(2) takes plain integers; with CLOSE_RANGE_CLOEXEC it
+    // only sets a flag in our descriptor table and closes nothing.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r == 0 {
+        return;
+    }
+    // Before Linux 5.11: one fcntl per open descriptor.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        warn!("cannot list /proc/self/fd; descriptors leaked into dind-init may reach the command");
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd >= 3)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD takes plain integers and only sets the fd's flag; the
+        // listing's own fd is closed by now and gives a harmless EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
+/// True for a job-control stop the terminal itself sent (`SI_KERNEL`): Ctrl-Z
+/// while PID 1's group holds the terminal, or background terminal I/O by a
+/// process in PID 1's group. It is about PID 1's group, so passing it on would
+/// stop the command with nobody left to resume it (catatonit drops these too;
+/// tini drops SIGTTIN/SIGTTOU). A user's `kill -TSTP 1` (`SI_USER`) is still
+/// forwarded. PID 1 itself never stops either way: the three stay blocked and
+/// read from the signalfd, which the kernel also counts as ignored for terminal
+/// I/O, so PID 1's own log writes and `tcsetpgrp` raise no SIGTTOU. Not
+/// `SIG_IGN`: that would survive exec into the command and the daemons and
+/// break their job control, and hide a user's explicit stop.
+fn is_terminal_stop(sig: Signal, code: i32) -> bool {
+    matches!(sig, Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU) && code == libc::SI_KERNEL
+}
+
 /// Something that happened while we were waiting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -115,8 +168,9 @@ pub struct Init {
 }
 
 impl Init {
-    /// Block every catchable signal, open the signalfd, and become a child
-    /// subreaper when we are not PID 1 (so orphans are still ours to reap).
+    /// Block every catchable signal, open the signalfd, keep inherited
+    /// descriptors from our children, and become a child subreaper when we are
+    /// not PID 1 (so orphans are still ours to reap).
     pub fn setup() -> Result<Init> {
         let mut mask = SigSet::all();
         for s in FAULT_SIGNALS {
@@ -133,6 +187,7 @@ impl Init {
                     "the kernel must support signalfd (Linux ≥ 2.6.27)",
                 )
             })?;
+        cloexec_inherited_fds();
         let me = nix::unistd::getpid();
         let pid1 = me.as_raw() == 1;
         if !pid1 {
@@ -306,11 +361,15 @@ impl Init {
                     break;
                 }
             };
-            // signalfd_siginfo starts with ssi_signo (u32).
+            // signalfd_siginfo starts with ssi_signo (u32), ssi_errno, ssi_code (i32).
             for info in buf[..n].chunks_exact(SIZE) {
                 let signo = u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32;
+                let code = i32::from_ne_bytes([info[8], info[9], info[10], info[11]]);
                 match Signal::try_from(signo) {
                     Ok(Signal::SIGCHLD) => chld = true,
+                    Ok(sig) if is_terminal_stop(sig, code) => {
+                        debug!("ignoring {sig} from the terminal: it is meant for PID 1's own process group");
+                    }
                     Ok(sig) => events.push(Event::Signal(sig)),
                     Err(_) => events.push(Event::RealTime(signo)),
                 }
@@ -975,6 +1034,23 @@ mod tests {
             main_budget(Duration::from_secs(25), false),
             Duration::from_secs(25)
         );
+    }
+
+    #[test]
+    fn only_the_terminal_s_job_control_stops_are_dropped() {
+        let rows = [
+            (Signal::SIGTSTP, libc::SI_KERNEL, true),
+            (Signal::SIGTTIN, libc::SI_KERNEL, true),
+            (Signal::SIGTTOU, libc::SI_KERNEL, true),
+            (Signal::SIGTSTP, libc::SI_USER, false),
+            (Signal::SIGTTOU, libc::SI_QUEUE, false),
+            (Signal::SIGTTIN, libc::SI_TKILL, false),
+            (Signal::SIGINT, libc::SI_KERNEL, false),
+            (Signal::SIGCONT, libc::SI_KERNEL, false),
+        ];
+        for (sig, code, dropped) in rows {
+            assert_eq!(is_terminal_stop(sig, code), dropped, "{sig} code {code}");
+        }
     }
 
     #[test]

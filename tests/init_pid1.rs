@@ -1525,3 +1525,112 @@ fn leftovers_get_the_whole_stop_timeout_on_a_stop_request() {
         "DIND_STOP_TIMEOUT=4: the leftover was killed after {took:?}"
     );
 }
+
+/// Issue 13: a descriptor the runtime leaks into PID 1 (fd 7, opened without CLOEXEC by
+/// the wrapper shell, like a runtime's sync pipe) does not reach the command.
+#[test]
+fn inherited_descriptors_do_not_reach_the_command() {
+    if !pid1_prereqs() {
+        return;
+    }
+    let dir = TempDir::new("fds");
+    let body = "for f in /proc/$$/fd/*; do printf '%s ' \"${f##*/}\"; done > @D@/fds\n";
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "exec 7</dev/null; exec \"$@\"", "sh"])
+        .args(["unshare", "--pid", "--fork", "--mount-proc"])
+        .arg(init_bin())
+        .args(["--", "sh", "-c", &script(body, &dir)]);
+    hermetic(&mut cmd);
+    let out = start(cmd).wait(GUARD);
+    assert_eq!(out.code(), 0, "command failed; stderr: {:?}", out.stderr);
+    let fds = fs::read_to_string(dir.join("fds")).unwrap_or_default();
+    let open: Vec<&str> = fds.split_whitespace().collect();
+    assert!(
+        ["0", "1", "2"].iter().all(|fd| open.contains(fd)),
+        "the command's fd listing is broken: {fds:?}"
+    );
+    assert!(
+        !open.contains(&"7"),
+        "the command inherited PID 1's leaked fd 7: {fds:?}"
+    );
+}
+
+/// Issue 13: Ctrl-Z while PID 1's own group holds the terminal is the kernel's
+/// job-control signal for PID 1, not for the command: PID 1 neither stops nor passes it
+/// on. A user's explicit `kill -TSTP 1` still reaches the command (and SIGCONT resumes it).
+#[test]
+fn terminal_stop_for_pid1_does_not_stop_the_command() {
+    if !pid1_prereqs() || !common::require_program("setsid") || !common::require_program("perl") {
+        return;
+    }
+    let pty = nix::pty::openpty(None, None).unwrap_or_else(|e| panic!("openpty: {e}"));
+    let dir = TempDir::new("tstp");
+    let body = "perl -MPOSIX -e 'tcsetpgrp(0, 1) or die \"tcsetpgrp: $!\\n\"' || exit 9\n\
+        touch @D@/ready\n\
+        while :; do sleep 0.05; done\n";
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "setsid",
+        "--ctty",
+        "--wait",
+    ])
+    .arg(init_bin())
+    .args(["--", "sh", "-c", &script(body, &dir)]);
+    hermetic(&mut cmd);
+    let slave = |fd: &std::os::fd::OwnedFd| {
+        Stdio::from(fd.try_clone().unwrap_or_else(|e| panic!("dup pty: {e}")))
+    };
+    let mut run = start_with(cmd, slave(&pty.slave), Some(slave(&pty.slave)));
+    drop(pty.slave);
+    let mut master = File::from(pty.master);
+    run.wait_for_file(&dir.join("ready"));
+    let init = run.ns_init();
+    let child = children_of(init)
+        .into_iter()
+        .find(|&p| proc_stat(p).is_some_and(|s| s.comm == "sh"))
+        .unwrap_or_else(|| panic!("no command under PID 1 ({init})"));
+    let state = |pid: i32| proc_stat(pid).map_or('?', |s| s.state);
+
+    master
+        .write_all(b"\x1a")
+        .unwrap_or_else(|e| panic!("write ^Z: {e}"));
+    sleep(Duration::from_millis(300));
+    assert_ne!(state(init), 'T', "PID 1 stopped on the terminal's SIGTSTP");
+    assert_ne!(
+        state(child),
+        'T',
+        "PID 1 passed the terminal's SIGTSTP (meant for PID 1's group) on to the command"
+    );
+
+    kill(Pid::from_raw(init), Signal::SIGTSTP).unwrap_or_else(|e| panic!("kill -TSTP: {e}"));
+    let stopped = wait_state(child, |s| s == 'T');
+    assert!(
+        stopped,
+        "an explicit kill -TSTP 1 did not reach the command"
+    );
+    assert_ne!(state(init), 'T', "PID 1 stopped on kill -TSTP");
+    kill(Pid::from_raw(init), Signal::SIGCONT).unwrap_or_else(|e| panic!("kill -CONT: {e}"));
+    assert!(
+        wait_state(child, |s| s != 'T'),
+        "SIGCONT did not resume the command"
+    );
+
+    kill(Pid::from_raw(init), Signal::SIGTERM).unwrap_or_else(|e| panic!("kill -TERM: {e}"));
+    let out = run.wait(GUARD);
+    assert_eq!(out.code(), 128 + 15, "stderr: {:?}", out.stderr);
+}
+
+/// Poll `pid`'s state until `want` holds (true) or REACT passes (false).
+fn wait_state(pid: i32, want: impl Fn(char) -> bool) -> bool {
+    let deadline = Instant::now() + REACT;
+    while Instant::now() < deadline {
+        if proc_stat(pid).is_some_and(|s| want(s.state)) {
+            return true;
+        }
+        sleep(POLL);
+    }
+    false
+}
