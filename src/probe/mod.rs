@@ -2095,21 +2095,6 @@ mod tests {
     const SNAP: &str =
         "/var/lib/rancher/k3s/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
 
-    /// A scratch directory removed on drop (no tempfile crate).
-    struct TempDir(PathBuf);
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let p = std::env::temp_dir().join(scratch_name(&format!("test-{tag}")));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     fn leftovers(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir)
             .unwrap()
@@ -2339,10 +2324,10 @@ mod tests {
 
     #[test]
     fn d_type_probe_cleans_up() {
-        let t = TempDir::new("dtype");
-        assert_eq!(d_type_supported(&t.0), Ok(true));
-        assert!(leftovers(&t.0).is_empty());
-        assert!(d_type_supported(&t.0.join("missing")).is_err());
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(d_type_supported(t.path()), Ok(true));
+        assert!(leftovers(t.path()).is_empty());
+        assert!(d_type_supported(&t.path().join("missing")).is_err());
     }
 
     #[test]
@@ -2457,13 +2442,13 @@ mod tests {
                      eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
         assert_eq!(default_route_iface(route), Some("eth0".into()));
         assert_eq!(default_route_iface("Iface\tDestination\n"), None);
-        let t = TempDir::new("mtu");
-        std::fs::create_dir_all(t.0.join("proc/net")).unwrap();
-        std::fs::create_dir_all(t.0.join("net/eth0")).unwrap();
-        std::fs::write(t.0.join("proc/net/route"), route).unwrap();
-        std::fs::write(t.0.join("net/eth0/mtu"), "1450\n").unwrap();
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("proc/net")).unwrap();
+        std::fs::create_dir_all(t.path().join("net/eth0")).unwrap();
+        std::fs::write(t.path().join("proc/net/route"), route).unwrap();
+        std::fs::write(t.path().join("net/eth0/mtu"), "1450\n").unwrap();
         assert_eq!(
-            probe_mtu(&t.0.join("proc"), &t.0.join("net")),
+            probe_mtu(&t.path().join("proc"), &t.path().join("net")),
             Some(Mtu {
                 iface: "eth0".into(),
                 mtu: 1450
@@ -2473,8 +2458,8 @@ mod tests {
 
     #[test]
     fn stale_pidfiles() {
-        let t = TempDir::new("pid");
-        let proc = t.0.join("proc");
+        let t = tempfile::tempdir().unwrap();
+        let proc = t.path().join("proc");
         std::fs::create_dir_all(proc.join("4242")).unwrap();
         std::fs::create_dir_all(proc.join("4343")).unwrap();
         std::fs::write(
@@ -2483,7 +2468,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(proc.join("4343/cmdline"), b"/bin/bash\0").unwrap();
-        let pf = t.0.join("docker.pid");
+        let pf = t.path().join("docker.pid");
         assert_eq!(stale_pidfile(&pf, "dockerd", &proc), None);
         std::fs::write(&pf, "4242").unwrap();
         assert_eq!(stale_pidfile(&pf, "dockerd", &proc), Some(false));
@@ -2600,25 +2585,26 @@ mod tests {
 
     #[test]
     fn driver_dirs_and_layers() {
-        let t = TempDir::new("drivers");
-        assert!(driver_data(&t.0).is_empty());
-        assert!(!has_data(&t.0));
-        std::fs::create_dir_all(t.0.join("lost+found")).unwrap();
-        std::fs::write(t.0.join(".dind-init.lock"), "").unwrap();
-        assert!(!has_data(&t.0), "lost+found and our lock are not data");
-        std::fs::write(t.0.join("lost+found/#12"), "recovered").unwrap();
-        assert!(has_data(&t.0), "what fsck recovered is the user's");
-        std::fs::remove_file(t.0.join("lost+found/#12")).unwrap();
+        let t = tempfile::tempdir().unwrap();
+        assert!(driver_data(t.path()).is_empty());
+        assert!(!has_data(t.path()));
+        std::fs::create_dir_all(t.path().join("lost+found")).unwrap();
+        std::fs::write(t.path().join(".dind-init.lock"), "").unwrap();
+        assert!(!has_data(t.path()), "lost+found and our lock are not data");
+        std::fs::write(t.path().join("lost+found/#12"), "recovered").unwrap();
+        assert!(has_data(t.path()), "what fsck recovered is the user's");
+        std::fs::remove_file(t.path().join("lost+found/#12")).unwrap();
         for l in ["a", "b", "c"] {
-            std::fs::create_dir_all(t.0.join("vfs/dir").join(l)).unwrap();
+            std::fs::create_dir_all(t.path().join("vfs/dir").join(l)).unwrap();
         }
-        std::fs::create_dir_all(t.0.join("overlay2/l")).unwrap();
+        std::fs::create_dir_all(t.path().join("overlay2/l")).unwrap();
         std::fs::create_dir_all(
-            t.0.join("containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/1"),
+            t.path()
+                .join("containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/1"),
         )
         .unwrap();
-        assert!(has_data(&t.0));
-        let d = driver_data(&t.0);
+        assert!(has_data(t.path()));
+        let d = driver_data(t.path());
         let find = |dr: Driver, snap: bool| {
             d.iter()
                 .find(|x| x.driver == dr && x.snapshotter == snap)
@@ -2642,26 +2628,32 @@ mod tests {
 
     #[test]
     fn which_needs_an_executable() {
-        let t = TempDir::new("which");
-        std::fs::write(t.0.join("tool"), "#!/bin/sh\n").unwrap();
-        let path = OsString::from(t.0.as_os_str());
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("tool"), "#!/bin/sh\n").unwrap();
+        let path = OsString::from(t.path().as_os_str());
         assert_eq!(which("tool", &path), None, "not executable");
-        std::fs::set_permissions(t.0.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(which("tool", &path), Some(t.0.join("tool")));
-        assert!(dev_fuse_usable(&t.0).is_err());
+        std::fs::set_permissions(
+            t.path().join("tool"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        assert_eq!(which("tool", &path), Some(t.path().join("tool")));
+        assert!(dev_fuse_usable(t.path()).is_err());
     }
 
     #[test]
     fn trial_not_tried_without_cap_or_dir() {
-        let t = TempDir::new("nocap");
+        let t = tempfile::tempdir().unwrap();
         assert!(
-            matches!(overlay_trial_with(&t.0, false), Trial::NotTried { why } if why.contains("CAP_SYS_ADMIN"))
+            matches!(overlay_trial_with(t.path(), false), Trial::NotTried { why } if why.contains("CAP_SYS_ADMIN"))
         );
         assert!(
-            matches!(overlay_trial_with(&t.0.join("missing"), true), Trial::NotTried { why } if why.contains("missing"))
+            matches!(overlay_trial_with(&t.path().join("missing"), true), Trial::NotTried { why } if why.contains("missing"))
         );
-        assert!(leftovers(&t.0).is_empty());
-        assert!(nearest_existing(&t.0.join("a/b/c")) == std::fs::canonicalize(&t.0).unwrap());
+        assert!(leftovers(t.path()).is_empty());
+        assert!(
+            nearest_existing(&t.path().join("a/b/c")) == std::fs::canonicalize(t.path()).unwrap()
+        );
     }
 
     #[test]
@@ -2786,10 +2778,10 @@ mod tests {
 
     #[test]
     fn scratch_dirs_are_never_made_through_a_link() {
-        let t = TempDir::new("nofollow");
-        let real = t.0.join("real");
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
         std::fs::create_dir(&real).unwrap();
-        let link = t.0.join("link");
+        let link = t.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
         assert!(d_type_supported(&link).is_err(), "d_type through a link");
         let trial = overlay_trial_with(&link, true);
@@ -2837,8 +2829,8 @@ mod tests {
 
     #[test]
     fn version_cache_is_used_only_for_the_same_binary() {
-        let dir = std::env::temp_dir().join(format!("dind-init-vcache-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let file = dir.join(VERSION_CACHE);
         let v = Version {
             major: 26,
@@ -2867,7 +2859,6 @@ mod tests {
             Some(c)
         );
         assert_eq!(read_version_cache(&file, "/usr/bin/containerd 9 1.3"), None);
-        std::fs::remove_dir_all(&dir).unwrap();
         let key = version_cache_key("sh").expect("sh is on PATH");
         assert!(key.starts_with('/'), "{key}");
         assert_eq!(version_cache_key("/nonexistent/dockerd"), None);
@@ -2901,10 +2892,10 @@ mod tests {
             ),
         ];
         for (file, bytes, want) in rows {
-            let t = TempDir::new("daemonfiles");
+            let t = tempfile::tempdir().unwrap();
             let r = Roots {
-                etc: t.0.join("etc"),
-                var_run: t.0.join("var/run"),
+                etc: t.path().join("etc"),
+                var_run: t.path().join("var/run"),
                 ..Roots::default()
             };
             let path = r.etc.join(file);
@@ -2934,18 +2925,18 @@ mod tests {
 
     #[test]
     fn probe_on_a_temp_tree_records_every_fact() {
-        let t = TempDir::new("probe");
+        let t = tempfile::tempdir().unwrap();
         let r = Roots {
-            proc: t.0.join("proc"),
-            etc: t.0.join("etc"),
-            dev: t.0.join("dev"),
+            proc: t.path().join("proc"),
+            etc: t.path().join("etc"),
+            dev: t.path().join("dev"),
             sys_cgroup: "/sys/fs/cgroup".into(),
-            sys_class_net: t.0.join("net"),
-            run: t.0.join("run"),
-            var_run: t.0.join("var/run"),
-            var_lib: t.0.join("var/lib"),
+            sys_class_net: t.path().join("net"),
+            run: t.path().join("run"),
+            var_run: t.path().join("var/run"),
+            var_lib: t.path().join("var/lib"),
         };
-        let home = t.0.join("home/coder");
+        let home = t.path().join("home/coder");
         for d in [
             r.proc.join("self"),
             r.proc.join("net"),
@@ -2954,7 +2945,7 @@ mod tests {
             r.var_run.join("docker/containerd"),
             r.var_lib.join("docker/vfs/dir/layer1"),
             home.clone(),
-            t.0.join("net/eth0"),
+            t.path().join("net/eth0"),
         ] {
             std::fs::create_dir_all(d).unwrap();
         }
@@ -2964,7 +2955,7 @@ mod tests {
             "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\nenp1\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\nenp1\t000010AC\t0101A8C0\t0003\t0\t0\t0\t0000F0FF\n",
         )
         .unwrap();
-        std::fs::write(t.0.join("net/eth0/mtu"), "1450\n").unwrap();
+        std::fs::write(t.path().join("net/eth0/mtu"), "1450\n").unwrap();
         std::fs::write(r.proc.join("77/cmdline"), b"sleep\0").unwrap();
         std::fs::write(
             r.etc.join("passwd"),
@@ -3084,8 +3075,8 @@ mod tests {
             None::<&str>,
         )
         .unwrap();
-        let t = TempDir::new("trial");
-        let good = t.0.join("real fs, with: odd chars");
+        let t = tempfile::tempdir().unwrap();
+        let good = t.path().join("real fs, with: odd chars");
         std::fs::create_dir_all(&good).unwrap();
         let fs = fs_kind(&good).unwrap().name;
         if fs == "overlay" {
@@ -3101,7 +3092,12 @@ mod tests {
         assert_eq!(overlay_trial(&good), Trial::Ok, "on {fs}");
         assert!(leftovers(&good).is_empty());
 
-        let (l, u, w, m) = (t.0.join("l"), t.0.join("u"), t.0.join("w"), t.0.join("m"));
+        let (l, u, w, m) = (
+            t.path().join("l"),
+            t.path().join("u"),
+            t.path().join("w"),
+            t.path().join("m"),
+        );
         for d in [&l, &u, &w, &m] {
             std::fs::create_dir(d).unwrap();
         }
@@ -3178,10 +3174,10 @@ mod tests {
             return;
         }
         private_mounts();
-        let t = TempDir::new("volumes");
+        let t = tempfile::tempdir().unwrap();
 
         // Full to the last inode: mkdir of the scratch dir gets ENOSPC.
-        let full = t.0.join("full");
+        let full = t.path().join("full");
         tmpfs(&full, "size=1m,nr_inodes=8");
         for i in 0.. {
             if std::fs::write(full.join(format!("f{i}")), b"x").is_err() {
@@ -3196,7 +3192,7 @@ mod tests {
         assert!(!trial.failed(), "no verdict on overlay");
 
         // Read-only: EROFS.
-        let ro = t.0.join("ro");
+        let ro = t.path().join("ro");
         tmpfs(&ro, "ro,size=1m");
         let trial = overlay_trial(&ro);
         assert!(
@@ -3211,7 +3207,7 @@ mod tests {
         );
 
         // A data root deeper than one page of mount options still gets its trial.
-        let deep_fs = t.0.join("deep");
+        let deep_fs = t.path().join("deep");
         tmpfs(&deep_fs, "size=4m");
         let mut deep = deep_fs.clone();
         while deep.as_os_str().len() < 1500 {
