@@ -18,13 +18,19 @@ use std::convert::Infallible;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 mod mountinfo;
 pub use mountinfo::{is_bind_of, mount_at, mount_for, parse_mountinfo, unescape, Mount, Overlay};
+
+mod host;
+use host::probe_mtu;
+pub use host::{
+    cap_sys_admin, cgroup_version, default_route_iface, dev_fuse_usable, kernel_release, which,
+    CgroupVersion, Mtu,
+};
 
 /// Where the probe looks; `Roots::default()` is the real system, tests use temp trees.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -210,83 +216,6 @@ pub fn d_type_supported(dir: &Path) -> std::result::Result<bool, String> {
             base.display()
         )
     })
-}
-
-/// Whether `<dev>/fuse` opens read-write (what fuse-overlayfs needs).
-pub fn dev_fuse_usable(dev: &Path) -> std::result::Result<(), String> {
-    let p = dev.join("fuse");
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&p)
-        .map(drop)
-        .map_err(|e| format!("open {}: {e}", p.display()))
-}
-
-/// The first executable `name` in the directories of a PATH-style list.
-pub fn which(name: &str, path_var: &OsStr) -> Option<PathBuf> {
-    std::env::split_paths(path_var)
-        .map(|d| d.join(name))
-        .find(|p| {
-            std::fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-}
-
-/// Whether this thread has CAP_SYS_ADMIN in its effective set (needed to mount).
-pub fn cap_sys_admin() -> std::result::Result<bool, String> {
-    caps::has_cap(
-        None,
-        caps::CapSet::Effective,
-        caps::Capability::CAP_SYS_ADMIN,
-    )
-    .map_err(|e| format!("read capabilities: {e}"))
-}
-
-/// Which cgroup hierarchy the container sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CgroupVersion {
-    /// Only cgroup v1 controllers.
-    V1,
-    /// The unified hierarchy at the root.
-    V2,
-    /// v1 controllers plus a cgroup2 mount (usually `unified/`).
-    Hybrid,
-    /// No cgroup filesystem under the root at all.
-    Unknown,
-}
-
-/// The cgroup version at `root` (e.g. /sys/fs/cgroup) according to the mount table.
-pub fn cgroup_version(mounts: &[Mount], root: &Path) -> CgroupVersion {
-    if mount_at(mounts, root).is_some_and(|m| m.fs_type == "cgroup2") {
-        return CgroupVersion::V2;
-    }
-    let under = |fs: &str| {
-        mounts
-            .iter()
-            .any(|m| m.fs_type == fs && m.mount_point.starts_with(root) && m.mount_point != root)
-    };
-    let v1 = under("cgroup") || mount_at(mounts, root).is_some_and(|m| m.fs_type == "cgroup");
-    match (v1, under("cgroup2")) {
-        (true, true) => CgroupVersion::Hybrid,
-        (true, false) => CgroupVersion::V1,
-        (false, _) => CgroupVersion::Unknown,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// dockerd
-
-/// The kernel's release, as `uname -r` prints it, from procfs.
-pub fn kernel_release(proc: &Path) -> std::result::Result<String, String> {
-    let file = proc.join("sys/kernel/osrelease");
-    match std::fs::read_to_string(&file) {
-        Ok(t) if !t.trim().is_empty() => Ok(t.trim().to_string()),
-        Ok(_) => Err(format!("{} is empty", file.display())),
-        Err(e) => Err(format!("read {}: {e}", file.display())),
-    }
 }
 
 /// A Docker engine version.
@@ -1178,37 +1107,6 @@ pub fn pidfile_verdict<'n, E>(
     })
 }
 
-/// The interface of the default route in /proc/net/route text.
-pub fn default_route_iface(route: &str) -> Option<String> {
-    route.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() >= 8 && f[1] == "00000000" && f[7] == "00000000").then(|| f[0].to_string())
-    })
-}
-
-/// The pod's default-route interface and its MTU (overlay networks are often below 1500).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Mtu {
-    /// Interface name.
-    pub iface: String,
-    /// Its MTU.
-    pub mtu: u32,
-}
-
-fn probe_mtu(proc: &Path, sys_class_net: &Path) -> Option<Mtu> {
-    let route = std::fs::read_to_string(proc.join("net/route")).ok()?;
-    let iface = default_route_iface(&route)?;
-    let mtu = std::fs::read_to_string(sys_class_net.join(&iface).join("mtu"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Mtu { iface, mtu })
-}
-
-// ---------------------------------------------------------------------------
-// Facts
-
 /// Where DATA_ROOT came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -1833,29 +1731,6 @@ mod tests {
     }
 
     #[test]
-    fn this_vm_parses_and_is_cgroup_hybrid() {
-        let m = fixture("this-vm.txt");
-        assert!(m.len() >= 10);
-        assert_eq!(
-            cgroup_version(&m, Path::new("/sys/fs/cgroup")),
-            CgroupVersion::Hybrid
-        );
-        assert_eq!(
-            cgroup_version(&fixture("k3s-devpod.txt"), Path::new("/sys/fs/cgroup")),
-            CgroupVersion::V2
-        );
-        let v1: Vec<Mount> = m.into_iter().filter(|x| x.fs_type != "cgroup2").collect();
-        assert_eq!(
-            cgroup_version(&v1, Path::new("/sys/fs/cgroup")),
-            CgroupVersion::V1
-        );
-        assert_eq!(
-            cgroup_version(&fixture("escapes.txt"), Path::new("/sys/fs/cgroup")),
-            CgroupVersion::Unknown
-        );
-    }
-
-    #[test]
     fn persistent_volumes_finds_the_pvc_only() {
         let dir = |_: &Path| true;
         let k3s = fixture("k3s-devpod.txt");
@@ -2001,28 +1876,6 @@ mod tests {
         );
         assert!(containerd_store_on(v(29), &on, None, true));
         assert!(!containerd_store_on(None, &none, None, false));
-    }
-
-    #[test]
-    fn default_route_and_mtu() {
-        let route =
-            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
-                     eth0\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
-                     eth0\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
-        assert_eq!(default_route_iface(route), Some("eth0".into()));
-        assert_eq!(default_route_iface("Iface\tDestination\n"), None);
-        let t = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(t.path().join("proc/net")).unwrap();
-        std::fs::create_dir_all(t.path().join("net/eth0")).unwrap();
-        std::fs::write(t.path().join("proc/net/route"), route).unwrap();
-        std::fs::write(t.path().join("net/eth0/mtu"), "1450\n").unwrap();
-        assert_eq!(
-            probe_mtu(&t.path().join("proc"), &t.path().join("net")),
-            Some(Mtu {
-                iface: "eth0".into(),
-                mtu: 1450
-            })
-        );
     }
 
     #[test]
@@ -2193,21 +2046,6 @@ mod tests {
         );
         assert_eq!(find(Driver::Overlayfs, true), Some(1));
         assert_eq!(find(Driver::Native, true), None);
-    }
-
-    #[test]
-    fn which_needs_an_executable() {
-        let t = tempfile::tempdir().unwrap();
-        std::fs::write(t.path().join("tool"), "#!/bin/sh\n").unwrap();
-        let path = std::ffi::OsString::from(t.path().as_os_str());
-        assert_eq!(which("tool", &path), None, "not executable");
-        std::fs::set_permissions(
-            t.path().join("tool"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-        assert_eq!(which("tool", &path), Some(t.path().join("tool")));
-        assert!(dev_fuse_usable(t.path()).is_err());
     }
 
     #[test]
