@@ -673,37 +673,55 @@ fn by_data(
     chosen
 }
 
-/// Where the storage driver dind-init decided goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DriverPlace {
-    /// As the merge put it (the user's own value, or no driver).
+/// Where dind-init's own settings (storage driver, data root) go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OwnPlace {
+    /// As the merge put them (the user's own values, or none of dind-init's).
     AsIs,
-    /// On dockerd's command line: the user's daemon.json never holds dind-init's choice.
-    Flag,
-    /// In a merged copy dockerd reads with --config-file; the user's file stays as it is.
-    Copy,
+    /// These keys went on dockerd's command line: the user's daemon.json never holds them.
+    Flags(Vec<&'static str>),
+    /// In a merged copy dockerd reads with --config-file (over the user's own value
+    /// of this key); the user's file stays as it is.
+    Copy(&'static str),
 }
 
-/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) out of the
-/// user's daemon.json: written there, the next start would read it back as the user's
-/// own pin and never change it again. With no storage-driver in the user's file it goes
-/// on dockerd's command line; over the user's own value, dockerd gets a merged copy.
-fn driver_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<DriverPlace> {
-    let Some((value, origin)) = merged.effective.get("storage-driver") else {
-        return Ok(DriverPlace::AsIs);
-    };
-    if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
-        return Ok(DriverPlace::AsIs);
+/// dind-init's own settings that must never land in the user's daemon.json, with
+/// dockerd's flag for each and the older key that means the same.
+const OWN_KEYS: &[(&str, &str, Option<&str>)] = &[
+    ("storage-driver", "--storage-driver", None),
+    ("data-root", "--data-root", Some("graph")),
+];
+
+/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) and its
+/// data root out of the user's daemon.json: written there, the next start would
+/// read them back as the user's own pin or data-root and never change them again.
+/// With no such key in the user's file they go on dockerd's command line; over the
+/// user's own value, dockerd gets a merged copy.
+fn own_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<OwnPlace> {
+    let mut flags = Vec::new();
+    for &(key, flag, alias) in OWN_KEYS {
+        let Some((value, origin)) = merged.effective.get(key) else {
+            continue;
+        };
+        if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
+            continue;
+        }
+        let theirs = user
+            .json
+            .get(key)
+            .or_else(|| alias.and_then(|a| user.json.get(a)));
+        match theirs {
+            Some(theirs) if theirs == value => continue,
+            Some(_) => return Ok(OwnPlace::Copy(key)),
+            None => {}
+        }
+        if let Some(text) = value.as_str() {
+            flags.push((key, format!("{flag}={text}")));
+        }
     }
-    match user.json.get("storage-driver") {
-        Some(theirs) if theirs == value => return Ok(DriverPlace::AsIs),
-        Some(_) => return Ok(DriverPlace::Copy),
-        None => {}
+    if flags.is_empty() {
+        return Ok(OwnPlace::AsIs);
     }
-    let Some(name) = value.as_str() else {
-        return Ok(DriverPlace::AsIs);
-    };
-    merged.args.push(format!("--storage-driver={name}"));
     if let Some((path, text)) = merged.daemon_json.take() {
         let bad = |e: serde_json::Error| crate::error::Error::DaemonConfig {
             path: path.clone(),
@@ -712,14 +730,17 @@ fn driver_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<Dri
             hint: "report this as a dind-init bug with your daemon.json".into(),
         };
         let mut json: serde_json::Map<String, Value> = serde_json::from_str(&text).map_err(bad)?;
-        json.remove("storage-driver");
+        for (key, _) in &flags {
+            json.remove(*key);
+        }
         if json != user.json {
             let mut text = serde_json::to_string_pretty(&json).map_err(bad)?;
             text.push('\n');
             merged.daemon_json = Some((path, text));
         }
     }
-    Ok(DriverPlace::Flag)
+    merged.args.extend(flags.iter().map(|(_, f)| f.clone()));
+    Ok(OwnPlace::Flags(flags.into_iter().map(|(k, _)| k).collect()))
 }
 
 /// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
@@ -1183,25 +1204,26 @@ fn plan_with(
     let mut merged = merge(user, &wanted)?;
     p.docker_group = socket_group(cfg, &merged, &mut p.notes);
     let place = match facts.daemon.daemon_json_read_only {
-        true => DriverPlace::Copy,
-        false => driver_off_users_file(user, &mut merged)?,
+        true => OwnPlace::Copy(""),
+        false => own_off_users_file(user, &mut merged)?,
     };
     if let Some((path, content)) = &merged.daemon_json {
         let keys: Vec<&str> = wanted
             .iter()
             .map(|w| w.key.as_str())
-            .filter(|k| place != DriverPlace::Flag || *k != "storage-driver")
+            .filter(|k| !matches!(&place, OwnPlace::Flags(f) if f.contains(k)))
             .collect();
-        if place == DriverPlace::Copy {
+        if let OwnPlace::Copy(key) = place {
             // A ConfigMap mount, or the user's own storage-driver that cannot work here:
             // leave the file untouched, hand dockerd a merged copy.
             let copy = PathBuf::from(MERGED_DAEMON_JSON);
             let why = match facts.daemon.daemon_json_read_only {
                 true => "is read-only (a ConfigMap?)".to_string(),
                 false => format!(
-                    "holds your storage-driver {}, which dind-init overrides here",
+                    "holds your {key} {}, which dind-init overrides here",
                     user.json
-                        .get("storage-driver")
+                        .get(key)
+                        .or_else(|| user.json.get("graph").filter(|_| key == "data-root"))
                         .map_or(String::new(), |v| v.to_string())
                 ),
             };
@@ -2100,7 +2122,60 @@ mod tests {
                 }
             }
         }
+        // The next probe decides DATA_ROOT from what the written file says.
+        let user = settings::read(&f.daemon.sources(&cfg())).unwrap();
+        let theirs = user
+            .effective
+            .get("data-root")
+            .and_then(|(v, o)| v.as_str().map(|s| (PathBuf::from(s), o.to_string())));
+        if theirs.is_some() {
+            let (path, from, why) =
+                probe::choose_data_root(&cfg(), theirs, &f.user, f.mount_table(), &f.volumes);
+            f.data_root.path = path;
+            f.data_root.from = from;
+            f.data_root.why = why;
+        }
         f
+    }
+
+    #[test]
+    fn a_data_root_dind_init_chose_never_reads_back_as_the_users() {
+        let mut c = cfg();
+        c.strategy = Strategy::DataRoot;
+        let first = plan(&seed(20), &c).unwrap();
+        assert!(
+            dockerd_argv(&first).contains(&format!("--data-root={D}")),
+            "{}",
+            first.render()
+        );
+        let again = after_start(seed(20), &first);
+        assert_ne!(
+            again.data_root.from,
+            DataRootFrom::DaemonConfig,
+            "not the user's"
+        );
+        let second = plan(&again, &c).unwrap();
+        assert!(
+            second
+                .notes
+                .iter()
+                .any(|n| n.starts_with("DIND_STRATEGY=data-root")),
+            "{}",
+            second.render()
+        );
+        assert_eq!(dockerd_argv(&second), dockerd_argv(&first));
+        assert_eq!(daemon_json(&second), None, "nothing left to write");
+
+        // DIND_DATA_ROOT over the user's own data-root: a merged copy, their file untouched.
+        let mut f = seed(20);
+        let users = "{\"data-root\": \"/srv/docker\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        f.data_root.from = DataRootFrom::Setting;
+        let mut c = cfg();
+        c.data_root = Some(D.into());
+        let p = plan(&f, &c).unwrap();
+        assert!(dockerd_argv(&p).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
+        assert_eq!(after_start(f, &p).daemon.daemon_json.unwrap().1, users);
     }
 
     #[test]
@@ -2280,12 +2355,13 @@ mod tests {
     }
 
     #[test]
-    fn data_root_strategy_puts_data_root_in_daemon_json() {
+    fn data_root_strategy_puts_data_root_on_dockerds_command_line() {
         let mut c = cfg();
         c.strategy = Strategy::DataRoot;
         let p = plan(&seed(29), &c).unwrap();
         assert_eq!(kinds(&p), seq(&[&["mkdir", "lock", "write"], &SEPARATE]));
-        assert_eq!(daemon_json(&p).unwrap()["data-root"], D);
+        assert_eq!(daemon_json(&p).unwrap().get("data-root"), None);
+        assert!(dockerd_argv(&p).contains(&format!("--data-root={D}")));
         assert_eq!(p.docker_root, Some(D.into()));
         let text = containerd_toml(Path::new(D), Path::new("/var/run/docker"));
         assert!(p.steps.iter().any(|s| s.action

@@ -1756,7 +1756,7 @@ pub fn validate(cfg: &Config, roots: &Roots) -> Result<()> {
 /// Decide DATA_ROOT (never creating it): DIND_DATA_ROOT, else the user's own `data-root`,
 /// else `<home>/.docker-data`, unless that home is on overlay/tmpfs and the pod has exactly
 /// one persistent volume, then `<volume>/.docker-data`.
-fn choose_data_root(
+pub(crate) fn choose_data_root(
     cfg: &Config,
     user_data_root: Option<(PathBuf, String)>,
     user: &std::result::Result<Account, String>,
