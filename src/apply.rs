@@ -183,7 +183,9 @@ impl<'a> Virtual<'a> {
             skip_why: skip_why.to_string(),
         };
         Ok(Some(match action {
-            Action::CreateDir { path, mode } => self.check_create_dir(&abs(path)?, *mode)?,
+            Action::CreateDir { path, mode } | Action::SecureDir { path, mode, .. } => {
+                self.check_create_dir(&abs(path)?, *mode)?
+            }
             Action::Lock { path } => {
                 let path = abs(path)?;
                 let c = call::flock(&path);

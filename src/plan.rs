@@ -94,6 +94,13 @@ pub enum Action {
     /// an existing last component is made root-owned with `mode`, and a symlink a
     /// non-root user could replace, there or above, is refused (apply).
     CreateDir { path: PathBuf, mode: u32 },
+    /// The directory exists with `was` (another owner or mode): apply makes it
+    /// root-owned with `mode`, exactly as [`Action::CreateDir`] does for an existing one.
+    SecureDir {
+        path: PathBuf,
+        mode: u32,
+        was: probe::Owner,
+    },
     /// Take an exclusive lock on this file for the daemon's whole life.
     Lock { path: PathBuf },
     /// Bind-mount `src` onto `dst` (dst created as an empty dir if missing).
@@ -258,6 +265,13 @@ fn ansi_c(text: &str) -> String {
 fn render_action(a: &Action) -> String {
     match a {
         Action::CreateDir { path, mode } => format!("mkdir -p -m {mode:04o} {}", shp(path)),
+        Action::SecureDir { path, mode, was } => format!(
+            "chown root:root, chmod {mode:04o} {} (was uid {} gid {} {:04o})",
+            shp(path),
+            was.uid,
+            was.gid,
+            was.mode
+        ),
         Action::Lock { path } => format!("flock --exclusive {}", shp(path)),
         Action::BindMount { src, dst } => format!("mount --bind {} {}", shp(src), shp(dst)),
         Action::Symlink { target, link } => format!("ln -s {} {}", shp(target), shp(link)),
@@ -858,11 +872,20 @@ fn plan_with(
         ));
     }
     if storage != Storage::Off {
-        p.push(
-            Action::CreateDir {
+        let mode = 0o710;
+        let action = match d.owner.filter(|o| data_home == d.path && !o.is(0, 0, mode)) {
+            Some(was) => Action::SecureDir {
                 path: data_home.clone(),
-                mode: 0o710,
+                mode,
+                was,
             },
+            None => Action::CreateDir {
+                path: data_home.clone(),
+                mode,
+            },
+        };
+        p.push(
+            action,
             format!(
                 "Docker's data lives here, on {}; root-owned 0710 like dockerd's own data root",
                 where_fs(target)
@@ -1443,6 +1466,7 @@ mod tests {
                 from: DataRootFrom::Home,
                 why: "home of coder + /.docker-data".into(),
                 exists: false,
+                owner: None,
                 has_data: false,
                 drivers: Vec::new(),
                 location: loc(&m, D, "/home/coder", Trial::Ok),
@@ -1479,7 +1503,7 @@ mod tests {
         p.steps
             .iter()
             .map(|s| match s.action {
-                Action::CreateDir { .. } => "mkdir",
+                Action::CreateDir { .. } | Action::SecureDir { .. } => "mkdir",
                 Action::Lock { .. } => "lock",
                 Action::BindMount { .. } => "bind",
                 Action::Symlink { .. } => "symlink",
@@ -2550,6 +2574,43 @@ mod tests {
             .filter(|a| a.starts_with("--config-file"))
             .collect();
         assert_eq!(flags, [&format!("--config-file={MERGED_DAEMON_JSON}")]);
+    }
+
+    #[test]
+    fn an_existing_data_root_is_shown_with_the_owner_and_mode_apply_fixes() {
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.owner = Some(probe::Owner {
+            uid: 1000,
+            gid: 1000,
+            mode: 0o755,
+        });
+        let p = plan(&f, &cfg()).unwrap();
+        let text = p.render();
+        assert!(
+            text.starts_with(&format!(
+                "1. chown root:root, chmod 0710 {D} (was uid 1000 gid 1000 0755)  — "
+            )),
+            "{text}"
+        );
+        let sys = crate::sys::RecordingSyscall::new()
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+            .with_dir_owned(D, 0o755, 1000, 1000);
+        let storage: Vec<Step> = p.steps[..2].to_vec();
+        crate::apply::apply_steps(&storage, &sys).unwrap();
+        assert_eq!(sys.dir_meta(D), Some((0o710, 0, 0)), "{:?}", sys.calls());
+
+        // Already root's 0710: nothing to fix, nothing said.
+        f.data_root.owner = Some(probe::Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o710,
+        });
+        let text = plan(&f, &cfg()).unwrap().render();
+        assert!(
+            text.starts_with(&format!("1. mkdir -p -m 0710 {D}  — ")),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1462,6 +1462,37 @@ pub enum DataRootFrom {
     Volume,
 }
 
+/// Owner and permission bits of an existing directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// Owner uid.
+    pub uid: u32,
+    /// Group gid.
+    pub gid: u32,
+    /// Permission bits (mode & 0o7777).
+    pub mode: u32,
+}
+
+impl Owner {
+    /// Exactly this owner, group and mode.
+    pub fn is(&self, uid: u32, gid: u32, mode: u32) -> bool {
+        (self.uid, self.gid, self.mode) == (uid, gid, mode)
+    }
+}
+
+/// The owner and mode of `path` when it is a real directory (a link is not followed).
+fn dir_owner(path: &Path) -> Option<Owner> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())?;
+    Some(Owner {
+        uid: m.uid(),
+        gid: m.gid(),
+        mode: m.mode() & 0o7777,
+    })
+}
+
 /// The directory that should hold Docker's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DataRoot {
@@ -1473,6 +1504,8 @@ pub struct DataRoot {
     pub why: String,
     /// It exists already.
     pub exists: bool,
+    /// Its owner and mode when it is a real directory: the plan says what apply changes.
+    pub owner: Option<Owner>,
     /// It holds data (beyond dind-init's files).
     pub has_data: bool,
     /// Storage-driver data inside it.
@@ -1862,6 +1895,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
     let dr_loc = locate(&dr_path, table);
     let data_root = DataRoot {
         exists: dr_path.is_dir(),
+        owner: dir_owner(&dr_path),
         has_data: has_data(&dr_path),
         drivers: driver_data(&dr_path),
         path: dr_path.clone(),
@@ -2849,6 +2883,14 @@ mod tests {
         assert_eq!(f.data_root.path, home.join(".docker-data"));
         assert_eq!(f.data_root.from, DataRootFrom::Home);
         assert!(!f.data_root.exists, "the probe never creates DATA_ROOT");
+        assert_eq!(f.data_root.owner, None);
+        let mine = t.0.join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::symlink(&mine, t.0.join("link")).unwrap();
+        let euid = nix::unistd::geteuid().as_raw();
+        assert!(dir_owner(&mine).is_some_and(|o| o.mode == 0o750 && o.uid == euid));
+        assert_eq!(dir_owner(&t.0.join("link")), None, "a link is not followed");
         assert!(!home.join(".docker-data").exists());
         assert_eq!(
             f.data_root.location.probed,
