@@ -315,6 +315,9 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
     if let Some(e) = &facts.daemon.error {
         return Err(e.to_error());
     }
+    if let Some(f) = facts.daemon.foreign_pidfiles.first() {
+        return Err(f.to_error());
+    }
     let user = settings::read(&facts.daemon.sources(cfg))?;
     plan_with(facts, cfg, &user, settings::merge)
 }

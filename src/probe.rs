@@ -1555,6 +1555,119 @@ pub struct DaemonFiles {
     /// mount, EROFS): the plan then writes its merge elsewhere and says so.
     #[serde(default)]
     pub daemon_json_read_only: bool,
+    /// Files named as dockerd's or containerd's pidfile that are not provably
+    /// pidfiles: the daemon would overwrite them at start, so nothing starts.
+    #[serde(default)]
+    pub foreign_pidfiles: Vec<ForeignPidfile>,
+}
+
+/// A file at a daemon's pidfile path that is not provably a pidfile ([`pidfile_pid`]),
+/// e.g. `"pidfile": "/home/coder/thesis.tex"`: dockerd writes its PID over it at start
+/// and deletes it at stop, so dind-init refuses to start before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignPidfile {
+    /// The file.
+    pub path: PathBuf,
+    /// The daemon that writes it: "dockerd" or "containerd".
+    pub daemon: &'static str,
+    /// The setting that put the pidfile there: `pidfile` or `exec-root`.
+    pub key: &'static str,
+    /// Where that setting came from; None for dockerd's default path.
+    pub set_by: Option<Origin>,
+    /// What is there, e.g. "a file of 2345 bytes".
+    pub what: String,
+}
+
+impl ForeignPidfile {
+    /// The refusal (exit 2): names the setting's source, the file and the fix.
+    pub fn to_error(&self) -> Error {
+        let path = match &self.set_by {
+            Some(Origin::DaemonJson(p)) => p.clone(),
+            Some(Origin::DockerOpts) => PathBuf::from(settings::DEFAULT_DOCKER_FILE),
+            Some(o) => PathBuf::from(o.to_string()),
+            None => self.path.clone(),
+        };
+        Error::ConfigFile {
+            path,
+            msg: self.words(),
+            hint: self.fix(),
+        }
+    }
+
+    /// What is wrong, in one sentence naming the setting's source and the file.
+    pub fn words(&self) -> String {
+        let by = match &self.set_by {
+            Some(Origin::DaemonJson(_)) => format!("{} in daemon.json", self.key),
+            Some(Origin::DockerOpts) => format!("{} in DOCKER_OPTS", self.key),
+            Some(_) => self.key.to_string(),
+            None => format!("{}'s default pidfile", self.daemon),
+        };
+        format!(
+            "{by} makes {} {} its pidfile, but it is {}, not a pidfile: {} would overwrite it at start and delete it at stop",
+            self.daemon,
+            self.path.display(),
+            self.what,
+            self.daemon
+        )
+    }
+
+    /// The fix.
+    pub fn fix(&self) -> String {
+        format!("point {} at a path under /run, or move the file", self.key)
+    }
+}
+
+/// What is at `path` when a daemon must not use it as its pidfile: None when it is
+/// absent, empty or provably a pidfile ([`pidfile_pid`]). A link is not followed.
+fn foreign_at(path: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let t = std::fs::read_link(path).unwrap_or_default();
+        return Some(format!("a symlink to {}", t.display()));
+    }
+    if kind.is_dir() {
+        return Some("a directory".into());
+    }
+    if !kind.is_file() {
+        return Some("a device, socket or fifo".into());
+    }
+    let head = read_pidfile_head(path).ok()?;
+    (!head.is_empty() && pidfile_pid(&head).is_none())
+        .then(|| format!("a file of {} bytes", meta.len()))
+}
+
+/// The pidfiles dockerd and its containerd will write that hold something else.
+fn foreign_pidfiles(
+    files: &DaemonFiles,
+    effective: &BTreeMap<String, (Value, Origin)>,
+) -> Vec<ForeignPidfile> {
+    let origin = |key: &str| effective.get(key).map(|(_, o)| o.clone());
+    let dockerd = match origin("pidfile") {
+        Some(o) => ("pidfile", Some(o)),
+        None => ("exec-root", origin("exec-root")),
+    };
+    let containerd = ("exec-root", origin("exec-root"));
+    [
+        (files.pidfile.clone(), "dockerd", dockerd),
+        (
+            files.exec_root.join("containerd/containerd.pid"),
+            "containerd",
+            containerd,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(path, daemon, (key, set_by))| {
+        let what = foreign_at(&path)?;
+        Some(ForeignPidfile {
+            path,
+            daemon,
+            key: if set_by.is_none() { "pidfile" } else { key },
+            set_by,
+            what,
+        })
+    })
+    .collect()
 }
 
 impl DaemonFiles {
@@ -1766,6 +1879,7 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settin
                 .unwrap_or(&roots.var_run)
                 .join("docker.pid")
         });
+        files.foreign_pidfiles = foreign_pidfiles(&files, eff);
     }
     (files, user)
 }
@@ -1783,7 +1897,12 @@ pub fn validate(cfg: &Config, roots: &Roots) -> Result<()> {
         };
         return settings::read(&args).map(|_| ());
     }
-    read_daemon_files(cfg, roots).1.map(|_| ())
+    let (files, user) = read_daemon_files(cfg, roots);
+    user?;
+    match files.foreign_pidfiles.first() {
+        Some(f) => Err(f.to_error()),
+        None => Ok(()),
+    }
 }
 
 /// Decide DATA_ROOT (never creating it): DIND_DATA_ROOT, else the user's own `data-root`,
@@ -2922,6 +3041,78 @@ mod tests {
         assert!(serde_json::to_string(&f).is_ok());
         assert!(leftovers(&home).is_empty());
         assert!(leftovers(&r.var_lib).is_empty());
+    }
+
+    #[test]
+    fn a_pidfile_setting_naming_a_users_file_stops_before_anything_changes() {
+        let t = TempDir::new("foreign-pidfile");
+        let r = Roots {
+            proc: t.0.join("proc"),
+            etc: t.0.join("etc"),
+            dev: t.0.join("dev"),
+            sys_cgroup: "/sys/fs/cgroup".into(),
+            sys_class_net: t.0.join("net"),
+            run: t.0.join("run"),
+            var_run: t.0.join("var/run"),
+            var_lib: t.0.join("var/lib"),
+        };
+        std::fs::create_dir_all(r.etc.join("docker")).unwrap();
+        std::fs::create_dir_all(r.var_run.join("docker")).unwrap();
+        let thesis = t.0.join("thesis.tex");
+        std::fs::write(&thesis, "\\documentclass{article}\n").unwrap();
+        let json = format!("{{\"pidfile\": \"{}\"}}\n", thesis.display());
+        std::fs::write(r.etc.join("docker/daemon.json"), &json).unwrap();
+        let cfg = Config {
+            dockerd: "/nonexistent/dockerd".into(),
+            ..Config::default()
+        };
+        let e = validate(&cfg, &r).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let line = e.to_string();
+        assert!(
+            line.starts_with("/etc/docker/daemon.json: pidfile in daemon.json makes dockerd ")
+                && line.contains(&thesis.display().to_string())
+                && line.ends_with("— fix: point pidfile at a path under /run, or move the file"),
+            "{line}"
+        );
+        let f = probe(&cfg, &r);
+        assert_eq!(f.daemon.foreign_pidfiles.len(), 1);
+        let plan = crate::plan::plan(&f, &cfg).map_err(|e| e.to_string());
+        assert!(plan.is_err(), "the plan refuses too");
+        let checks = crate::doctor::checks(&f, &plan, None);
+        let fail: Vec<_> = checks
+            .iter()
+            .filter(|c| c.verdict == crate::doctor::Verdict::Fail && c.what == "daemon pidfile")
+            .collect();
+        assert_eq!(fail.len(), 1, "{checks:?}");
+        assert!(fail[0].remedy.contains("under /run"), "{checks:?}");
+        assert_eq!(
+            std::fs::read_to_string(&thesis).unwrap(),
+            "\\documentclass{article}\n"
+        );
+
+        // DIND_DOCKERD_ARGS names the same file; a real pidfile (stale or not) is fine.
+        std::fs::remove_file(r.etc.join("docker/daemon.json")).unwrap();
+        let args = Config {
+            dockerd_args: vec![format!("--pidfile={}", thesis.display())],
+            ..cfg.clone()
+        };
+        let line = validate(&args, &r).unwrap_err().to_string();
+        assert!(
+            line.starts_with("DIND_DOCKERD_ARGS: pidfile makes dockerd"),
+            "{line}"
+        );
+        std::fs::write(&thesis, "4242\n").unwrap();
+        assert!(validate(&args, &r).is_ok());
+        // containerd's pidfile under the exec-root: a user's file there is refused too.
+        std::fs::create_dir_all(r.var_run.join("docker/containerd")).unwrap();
+        std::fs::write(
+            r.var_run.join("docker/containerd/containerd.pid"),
+            "notes\n",
+        )
+        .unwrap();
+        let f = probe(&cfg, &r);
+        assert_eq!(f.daemon.foreign_pidfiles[0].daemon, "containerd");
     }
 
     /// The CI rule of tests/common: skip politely when not root, fail in CI.
