@@ -270,6 +270,16 @@ impl<'a> Virtual<'a> {
     /// admin made is followed as before). A link in a directory a user can write
     /// is refused (`c`): its owner can point root at any directory, at any time.
     fn trusted_path(&self, path: &Path, c: &str) -> Result<PathBuf> {
+        self.trusted_path_or(path, c, &link_refusal)
+    }
+
+    /// [`Self::trusted_path`], with `refusal(link, target)` saying why and the fix.
+    fn trusted_path_or(
+        &self,
+        path: &Path,
+        c: &str,
+        refusal: &dyn Fn(&Path, &Path) -> String,
+    ) -> Result<PathBuf> {
         let mut p = path.to_path_buf();
         for _ in 0..8 {
             let FileKind::Symlink(t) = self.kind(&p)? else {
@@ -279,7 +289,7 @@ impl<'a> Virtual<'a> {
             if !self.planned(parent) {
                 let (uid, _, mode) = self.sys.owner_mode(parent)?;
                 if uid != 0 || mode & 0o022 != 0 {
-                    return Err(refuse(c, Errno::ELOOP, link_refusal(&p, &t)));
+                    return Err(refuse(c, Errno::ELOOP, refusal(&p, &t)));
                 }
             }
             p = link_target(&p, &t);
@@ -516,23 +526,40 @@ impl<'a> Virtual<'a> {
         })
     }
 
+    /// Replace `path` atomically. A symlink there (a daemon.json kept in dotfiles) is
+    /// written through, never replaced, but only the way a data root is reached: no
+    /// link a non-root user could repoint, at the file or at any directory above the
+    /// real file ([`Self::trusted_path`]); root's write must not land where they say.
     fn check_write(&mut self, path: &Path, content: &str) -> Result<Prepared> {
         let c = call::write(path, content.len(), true);
-        // Write through a symlink (a daemon.json kept on the volume) rather than replacing it.
-        let mut real = path.to_path_buf();
-        let mut hops = 0;
-        let kind = loop {
-            match self.kind(&real)? {
-                FileKind::Symlink(t) if hops < 40 => {
-                    real = link_target(&real, &t);
-                    hops += 1;
+        let refusal = |link: &Path, t: &Path| write_link_refusal(path, link, t);
+        let mut real = self.trusted_path_or(path, &c, &refusal)?;
+        'resolve: for _ in 0..8 {
+            for a in real.clone().ancestors().skip(1) {
+                let resolved = self.trusted_path_or(a, &c, &refusal)?;
+                if resolved != a {
+                    let rest = real.strip_prefix(a).unwrap_or(Path::new(""));
+                    real = self.trusted_path_or(&resolved.join(rest), &c, &refusal)?;
+                    continue 'resolve;
                 }
-                FileKind::Symlink(_) => {
-                    return Err(refuse(&c, Errno::ELOOP, "fix the symlink loop".into()))
-                }
-                k => break k,
             }
-        };
+            return self.check_write_real(path, real, content);
+        }
+        Err(refuse(
+            &c,
+            Errno::ELOOP,
+            format!(
+                "{} is reached through too many symlinks; name the real file",
+                path.display()
+            ),
+        ))
+    }
+
+    /// [`Self::check_write`] once `real`, the file written, is reached through no link
+    /// above it that a user could repoint.
+    fn check_write_real(&mut self, path: &Path, real: PathBuf, content: &str) -> Result<Prepared> {
+        let c = call::write(path, content.len(), true);
+        let kind = self.kind(&real)?;
         let what = if real == path {
             format!("write {}", path.display())
         } else {
@@ -661,6 +688,19 @@ fn link_refusal(path: &Path, t: &Path) -> String {
         t = t.display(),
         parent = path.parent().unwrap_or(Path::new("/")).display(),
         real = real.display()
+    )
+}
+
+/// Why a file apply writes (`file`) is not written through `link` (to `t`), and the fix.
+fn write_link_refusal(file: &Path, link: &Path, t: &Path) -> String {
+    format!(
+        "{l} is a symlink to {t}, and whoever owns {parent} can repoint it, so dind-init does not write {f} through it: \
+         make {f} a plain file, or a link to {real} through no link a user owns",
+        l = link.display(),
+        t = t.display(),
+        parent = link.parent().unwrap_or(Path::new("/")).display(),
+        f = file.display(),
+        real = link_target(link, t).display()
     )
 }
 
@@ -1139,6 +1179,59 @@ mod tests {
             "checked before the mkdir/mount/lock: {:?}",
             sys.calls()
         );
+    }
+
+    #[test]
+    fn a_write_through_a_link_a_user_can_repoint_is_refused() {
+        let pl = plan(vec![Action::WriteFile {
+            path: p("/etc/docker/daemon.json"),
+            content: "{}\n".into(),
+        }]);
+        // Root's link into the dotfiles, but a directory on the way is the user's link.
+        let sys = RecordingSyscall::new()
+            .with_dir("/etc/docker")
+            .with_file("/home/coder/dotfiles-v2/docker/daemon.json", "{\"a\":1}")
+            .with_symlink("/home/coder/dotfiles", "/home/coder/dotfiles-v2")
+            .with_symlink(
+                "/etc/docker/daemon.json",
+                "/home/coder/dotfiles/docker/daemon.json",
+            )
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000);
+        let err = apply(&pl, &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("/home/coder/dotfiles is a symlink to /home/coder/dotfiles-v2")
+                && err.contains("/etc/docker/daemon.json"),
+            "{err}"
+        );
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        assert_eq!(
+            sys.file("/home/coder/dotfiles-v2/docker/daemon.json")
+                .unwrap(),
+            b"{\"a\":1}"
+        );
+
+        // Root's own link above, whose target holds the user's link: refused as well.
+        let sys = RecordingSyscall::new()
+            .with_file("/home/coder/dotfiles-v2/docker/daemon.json", "{\"a\":1}")
+            .with_symlink("/home/coder/dotfiles", "/home/coder/dotfiles-v2")
+            .with_symlink("/etc/docker", "/home/coder/dotfiles/docker")
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000);
+        let err = apply(&pl, &sys).unwrap_err().to_string();
+        assert!(err.contains("/home/coder/dotfiles is a symlink"), "{err}");
+
+        // A second hop in the user's own directory: they can repoint it at any file.
+        let sys = RecordingSyscall::new()
+            .with_dir("/etc/docker")
+            .with_file("/home/coder/real.json", "{\"a\":1}")
+            .with_symlink("/home/coder/daemon.json", "/home/coder/real.json")
+            .with_symlink("/etc/docker/daemon.json", "/home/coder/daemon.json")
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000);
+        let err = apply(&pl, &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("/home/coder/daemon.json is a symlink"),
+            "{err}"
+        );
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
     }
 
     #[test]
