@@ -1600,20 +1600,22 @@ impl ForeignPidfile {
             Some(Origin::DaemonJson(_)) => format!("{} in daemon.json", self.key),
             Some(Origin::DockerOpts) => format!("{} in DOCKER_OPTS", self.key),
             Some(_) => self.key.to_string(),
-            None => format!("{}'s default pidfile", self.daemon),
+            None => "its default pidfile".to_string(),
         };
         format!(
-            "{by} makes {} {} its pidfile, but it is {}, not a pidfile: {} would overwrite it at start and delete it at stop",
-            self.daemon,
+            "{by} makes {d} write its PID into {}, but that is {}, not a pidfile: {d} would overwrite it at start and delete it at stop",
             self.path.display(),
             self.what,
-            self.daemon
+            d = self.daemon
         )
     }
 
     /// The fix.
     pub fn fix(&self) -> String {
-        format!("point {} at a path under /run, or move the file", self.key)
+        match self.set_by {
+            Some(_) => format!("point {} at a path under /run, or move the file", self.key),
+            None => format!("move the file: {} keeps its pidfile there", self.daemon),
+        }
     }
 }
 
@@ -1662,7 +1664,7 @@ fn foreign_pidfiles(
         Some(ForeignPidfile {
             path,
             daemon,
-            key: if set_by.is_none() { "pidfile" } else { key },
+            key,
             set_by,
             what,
         })
