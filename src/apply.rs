@@ -528,31 +528,44 @@ impl<'a> Virtual<'a> {
 
     /// Replace `path` atomically. A symlink there (a daemon.json kept in dotfiles) is
     /// written through, never replaced, but only the way a data root is reached: no
-    /// link a non-root user could repoint, at the file or at any directory above the
-    /// real file ([`Self::trusted_path`]); root's write must not land where they say.
+    /// link a non-root user could repoint, at the file or at any directory above it or
+    /// above a link's target ([`Self::trusted_path`]); root's write must not land where
+    /// they say. The file is named in a directory whose own name is no link, as the
+    /// write opens it `O_NOFOLLOW`.
     fn check_write(&mut self, path: &Path, content: &str) -> Result<Prepared> {
         let c = call::write(path, content.len(), true);
         let refusal = |link: &Path, t: &Path| write_link_refusal(path, link, t);
-        let mut real = self.trusted_path_or(path, &c, &refusal)?;
-        'resolve: for _ in 0..8 {
-            for a in real.clone().ancestors().skip(1) {
-                let resolved = self.trusted_path_or(a, &c, &refusal)?;
-                if resolved != a {
-                    let rest = real.strip_prefix(a).unwrap_or(Path::new(""));
-                    real = self.trusted_path_or(&resolved.join(rest), &c, &refusal)?;
-                    continue 'resolve;
-                }
-            }
-            return self.check_write_real(path, real, content);
-        }
-        Err(refuse(
-            &c,
-            Errno::ELOOP,
-            format!(
+        let real = self.trusted_path_or(path, &c, &refusal)?;
+        let name = real.file_name().unwrap_or_default().to_owned();
+        let parent = self.trusted_path_or(real.parent().unwrap_or(Path::new("/")), &c, &refusal)?;
+        let real = parent.join(name);
+        self.check_links(&real, &c, &refusal, 0)?;
+        self.check_write_real(path, real, content)
+    }
+
+    /// Refuse `c` when `path` or a directory above it is a link a user could repoint;
+    /// a link only root can change is followed and its target checked the same way.
+    fn check_links(
+        &self,
+        path: &Path,
+        c: &str,
+        refusal: &dyn Fn(&Path, &Path) -> String,
+        depth: usize,
+    ) -> Result<()> {
+        if depth > 8 {
+            let why = format!(
                 "{} is reached through too many symlinks; name the real file",
                 path.display()
-            ),
-        ))
+            );
+            return Err(refuse(c, Errno::ELOOP, why));
+        }
+        for a in path.ancestors() {
+            let resolved = self.trusted_path_or(a, c, refusal)?;
+            if resolved != a {
+                self.check_links(&resolved, c, refusal, depth + 1)?;
+            }
+        }
+        Ok(())
     }
 
     /// [`Self::check_write`] once `real`, the file written, is reached through no link
@@ -1218,6 +1231,36 @@ mod tests {
             .with_dir_owned("/home/coder", 0o755, 1000, 1000);
         let err = apply(&pl, &sys).unwrap_err().to_string();
         assert!(err.contains("/home/coder/dotfiles is a symlink"), "{err}");
+
+        // Links only root can change are followed: /var/run -> /run above a directory
+        // an earlier step creates, and /etc/docker -> a directory of root's.
+        let sys = RecordingSyscall::new()
+            .with_dir("/run")
+            .with_symlink("/var/run", "/run");
+        let toml = p("/var/run/docker/containerd/containerd.toml");
+        let steps = plan(vec![
+            Action::CreateDir {
+                path: p("/var/run/docker/containerd"),
+                mode: 0o700,
+            },
+            Action::WriteFile {
+                path: toml,
+                content: "x".into(),
+            },
+        ]);
+        apply(&steps, &sys).unwrap();
+        assert_eq!(
+            sys.file("/run/docker/containerd/containerd.toml").unwrap(),
+            b"x"
+        );
+        let sys = RecordingSyscall::new()
+            .with_dir("/srv/dotfiles/docker")
+            .with_symlink("/etc/docker", "/srv/dotfiles/docker");
+        apply(&pl, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            ["write /srv/dotfiles/docker/daemon.json (3 bytes, keep .bak)"]
+        );
 
         // A second hop in the user's own directory: they can repoint it at any file.
         let sys = RecordingSyscall::new()
