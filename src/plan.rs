@@ -1085,6 +1085,16 @@ fn plan_with(
                         dr.name(),
                         pn.origin
                     ));
+                    let from_file = matches!(
+                        user.effective.get("storage-driver"),
+                        Some((_, Origin::DaemonJson(_)))
+                    );
+                    if from_file && !pn.dind && facts.daemon.driver_maybe_older_dind_init {
+                        p.notes.push(format!(
+                            "daemon.json.bak (daemon.json before dind-init's last change) has no storage-driver: an older dind-init may have written {} there; it is kept as your choice — remove it from daemon.json to let dind-init choose",
+                            pn.name
+                        ));
+                    }
                     // The user's pin wins, but never silently over data it cannot show.
                     if let Some(x) = drivers_here
                         .iter()
@@ -2613,6 +2623,25 @@ mod tests {
         assert!(
             text.starts_with(&format!("1. mkdir -p -m 0710 {D}  — ")),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_driver_an_older_dind_init_may_have_written_is_kept_with_a_note() {
+        let mut f = seed(20);
+        let json = "{\"storage-driver\": \"overlay2\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), json.into()));
+        let p = plan(&f, &cfg()).unwrap();
+        assert!(!p.render().contains("older dind-init"), "{}", p.render());
+        f.daemon.driver_maybe_older_dind_init = true;
+        let p = plan(&f, &cfg()).unwrap();
+        assert!(p.pinned_by.is_some(), "still the user's pin: no guess");
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("older dind-init may have written overlay2")),
+            "{}",
+            p.render()
         );
     }
 

@@ -1559,6 +1559,12 @@ pub struct DaemonFiles {
     /// pidfiles: the daemon would overwrite them at start, so nothing starts.
     #[serde(default)]
     pub foreign_pidfiles: Vec<ForeignPidfile>,
+    /// daemon.json has a storage-driver and its daemon.json.bak (the version before
+    /// dind-init's last change) is a JSON object without one: an older dind-init,
+    /// which wrote its own choice there, may have put it there. Only a hint: a user
+    /// who added it after that change leaves the same trace.
+    #[serde(default)]
+    pub driver_maybe_older_dind_init: bool,
 }
 
 /// A file at a daemon's pidfile path that is not provably a pidfile ([`pidfile_pid`]),
@@ -1864,6 +1870,10 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settin
         Ok(t) => files.daemon_json = t.map(|t| (json_path, t)),
         Err(e) => files.error = files.error.take().or(Some(e)),
     }
+    files.driver_maybe_older_dind_init = files
+        .daemon_json
+        .as_ref()
+        .is_some_and(|(_, t)| driver_added_since_bak(t, &json_file));
     if let Some(e) = &files.error {
         let err = e.to_error();
         return (files, Err(err));
@@ -1884,6 +1894,19 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settin
         files.foreign_pidfiles = foreign_pidfiles(&files, eff);
     }
     (files, user)
+}
+
+/// `text` (daemon.json at `file`) has a storage-driver that `<file>.bak` lacks.
+fn driver_added_since_bak(text: &str, file: &Path) -> bool {
+    let has_driver = |t: &str| {
+        serde_json::from_str::<serde_json::Map<String, Value>>(t)
+            .ok()
+            .map(|m| m.contains_key("storage-driver"))
+    };
+    let mut bak = file.as_os_str().to_owned();
+    bak.push(".bak");
+    let bak = std::fs::read_to_string(PathBuf::from(bak)).ok();
+    has_driver(text) == Some(true) && bak.as_deref().and_then(has_driver) == Some(false)
 }
 
 /// Check every input before anything changes: DIND_USER names a user,
@@ -3092,6 +3115,17 @@ mod tests {
             std::fs::read_to_string(&thesis).unwrap(),
             "\\documentclass{article}\n"
         );
+
+        assert!(!f.daemon.driver_maybe_older_dind_init);
+        let json = r#"{"storage-driver": "overlay2"}"#;
+        let file = r.etc.join("docker/daemon.json");
+        std::fs::write(&file, json).unwrap();
+        std::fs::write(r.etc.join("docker/daemon.json.bak"), "{}\n").unwrap();
+        assert!(driver_added_since_bak(json, &file));
+        std::fs::write(r.etc.join("docker/daemon.json.bak"), json).unwrap();
+        assert!(!driver_added_since_bak(json, &file), "the .bak had it too");
+        std::fs::remove_file(r.etc.join("docker/daemon.json.bak")).unwrap();
+        assert!(!driver_added_since_bak(json, &file), "no .bak, no hint");
 
         // DIND_DOCKERD_ARGS names the same file; a real pidfile (stale or not) is fine.
         std::fs::remove_file(r.etc.join("docker/daemon.json")).unwrap();
