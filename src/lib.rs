@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod error;
 pub mod init;
 pub mod netpool;
+pub mod parse;
 pub mod plan;
 pub mod probe;
 pub mod session;
