@@ -6,8 +6,8 @@
 //! Pure functions over text; the planner calls them and turns the result into
 //! `WriteFile` / `StartDockerd` actions.
 
-use crate::config::split_words;
 use crate::error::{Error, Result};
+use crate::parse::shell;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -582,196 +582,31 @@ struct DockerOpts {
     line: usize,
 }
 
-/// Read /etc/default/docker as the sysvinit script's shell would for plain
-/// assignments: comments, `export`, quotes, `$VAR` of earlier assignments,
-/// last assignment wins. Other commands are ignored.
+/// Read /etc/default/docker as Debian's /etc/init.d/docker does: the file is
+/// sourced by sh (last assignment wins) and `$DOCKER_OPTS` is expanded unquoted
+/// on dockerd's command line, i.e. split on blanks only.
 fn parse_default_docker(text: &str) -> Result<Option<DockerOpts>> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut sc = Scanner {
-        chars: &chars,
-        i: 0,
-        line: 1,
-    };
-    let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    let mut found: Option<(String, usize)> = None;
-    loop {
-        while let Some(c) = sc.peek() {
-            if c == '\n' || c == ';' || c.is_whitespace() {
-                sc.bump();
-            } else {
-                break;
-            }
-        }
-        let Some(c) = sc.peek() else { break };
-        if c == '#' {
-            sc.skip_line();
-            continue;
-        }
-        let line = sc.line;
-        let mut name = sc.name();
-        if name == "export" && sc.peek().is_some_and(|c| c == ' ' || c == '\t') {
-            while sc.peek().is_some_and(|c| c == ' ' || c == '\t') {
-                sc.bump();
-            }
-            name = sc.name();
-        }
-        if !name.is_empty() && sc.peek() == Some('=') {
-            sc.bump();
-            let value = sc.word(&vars).map_err(|quote| Error::DaemonConfig {
-                path: PathBuf::from(DEFAULT_DOCKER_FILE),
-                line,
-                msg: format!("{name}= has an unterminated {quote} quote"),
-                hint: format!("close the {quote} quote, e.g. DOCKER_OPTS=\"--data-root=/home/coder/.docker-data\""),
-            })?;
-            if name == "DOCKER_OPTS" {
-                found = Some((value.clone(), line));
-            }
-            vars.insert(name, value);
-        }
-        sc.skip_line();
-    }
-    let Some((value, line)) = found else {
-        return Ok(None);
-    };
-    let words = split_words(&value).ok_or_else(|| Error::DaemonConfig {
+    let assigned = shell::assignments(text).map_err(|open| Error::DaemonConfig {
         path: PathBuf::from(DEFAULT_DOCKER_FILE),
-        line,
-        msg: format!("DOCKER_OPTS={value:?} has an unterminated quote inside"),
-        hint: "balance the quotes inside DOCKER_OPTS".into(),
+        line: open.line,
+        msg: format!(
+            "{}= has an unterminated {} quote",
+            open.name,
+            open.quote.name()
+        ),
+        hint: format!(
+            "close the {} quote, e.g. DOCKER_OPTS=\"--data-root=/home/coder/.docker-data\"",
+            open.quote.name()
+        ),
     })?;
-    Ok(Some(DockerOpts { words, line }))
-}
-
-/// A cursor over shell text that counts lines.
-struct Scanner<'a> {
-    chars: &'a [char],
-    i: usize,
-    line: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).copied()
-    }
-
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.i += 1;
-        if c == '\n' {
-            self.line += 1;
-        }
-        Some(c)
-    }
-
-    /// A shell variable name, possibly empty.
-    fn name(&mut self) -> String {
-        let mut s = String::new();
-        while let Some(c) = self.peek() {
-            let ok = c == '_' || c.is_ascii_alphabetic() || (!s.is_empty() && c.is_ascii_digit());
-            if !ok {
-                break;
-            }
-            s.push(c);
-            self.bump();
-        }
-        s
-    }
-
-    /// Skip the rest of the line, honouring backslash-newline continuations.
-    fn skip_line(&mut self) {
-        while let Some(c) = self.bump() {
-            match c {
-                '\n' => break,
-                '\\' => {
-                    self.bump();
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// One shell word (the right side of an assignment): quotes removed,
-    /// `$NAME` / `${NAME}` expanded from `vars` (unset: empty). Err names the open quote.
-    fn word(
-        &mut self,
-        vars: &BTreeMap<String, String>,
-    ) -> std::result::Result<String, &'static str> {
-        let mut out = String::new();
-        while let Some(c) = self.peek() {
-            match c {
-                c if c.is_whitespace() || c == ';' => break,
-                '\'' => {
-                    self.bump();
-                    loop {
-                        match self.bump() {
-                            None => return Err("single"),
-                            Some('\'') => break,
-                            Some(c) => out.push(c),
-                        }
-                    }
-                }
-                '"' => {
-                    self.bump();
-                    loop {
-                        match self.bump() {
-                            None => return Err("double"),
-                            Some('"') => break,
-                            Some('\\') => match self.bump() {
-                                None => return Err("double"),
-                                Some('\n') => {}
-                                Some(c @ ('$' | '`' | '"' | '\\')) => out.push(c),
-                                Some(c) => {
-                                    out.push('\\');
-                                    out.push(c);
-                                }
-                            },
-                            Some('$') => self.expand(vars, &mut out),
-                            Some(c) => out.push(c),
-                        }
-                    }
-                }
-                '\\' => {
-                    self.bump();
-                    match self.bump() {
-                        None | Some('\n') => {}
-                        Some(c) => out.push(c),
-                    }
-                }
-                '$' => {
-                    self.bump();
-                    self.expand(vars, &mut out);
-                }
-                c => {
-                    out.push(c);
-                    self.bump();
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// After a `$`: expand `NAME` or `{NAME}`; anything else keeps the `$`.
-    fn expand(&mut self, vars: &BTreeMap<String, String>, out: &mut String) {
-        if self.peek() == Some('{') {
-            let start = self.i;
-            self.bump();
-            let name = self.name();
-            if !name.is_empty() && self.peek() == Some('}') {
-                self.bump();
-                out.push_str(vars.get(&name).map_or("", String::as_str));
-                return;
-            }
-            self.i = start;
-            out.push('$');
-            return;
-        }
-        let name = self.name();
-        if name.is_empty() {
-            out.push('$');
-        } else {
-            out.push_str(vars.get(&name).map_or("", String::as_str));
-        }
-    }
+    Ok(assigned
+        .into_iter()
+        .rev()
+        .find(|a| a.name == "DOCKER_OPTS")
+        .map(|a| DockerOpts {
+            words: shell::fields(&a.value),
+            line: a.line,
+        }))
 }
 
 /// Which flag source is parsed, for error messages.
@@ -1021,7 +856,7 @@ mod tests {
         DOCKER_OPTS=\"--data-root=/home/coder/.docker-data --storage-driver=overlay2\"\n";
 
     fn words(s: &str) -> Vec<String> {
-        split_words(s).unwrap()
+        shell::words(s).unwrap()
     }
 
     fn wanted(key: &str, value: Value, force: bool) -> Wanted {
@@ -1076,7 +911,8 @@ echo \"ignored\"
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(u.effective["labels"].0, json!(["a b"]));
+        // The quotes inside the value stay: the init script's `$DOCKER_OPTS` splits on blanks only.
+        assert_eq!(u.effective["labels"].0, json!(["'a"]));
         assert_eq!(u.effective["hosts"].0, json!(["unix:///run/d.sock"]));
         assert_eq!(u.effective["mtu"].0, json!(1400));
         assert!(
@@ -1084,7 +920,45 @@ echo \"ignored\"
             "an earlier assignment lost: {:?}",
             u.effective
         );
-        assert!(u.passthrough.is_empty(), "{:?}", u.passthrough);
+        assert_eq!(u.passthrough, ["b'"]);
+    }
+
+    /// /etc/init.d/docker sources the file and runs `dockerd … $DOCKER_OPTS`: the
+    /// assignment follows sh quoting, the unquoted expansion is split on blanks only
+    /// (no second quote removal). Expected words checked against dash.
+    #[test]
+    fn docker_opts_reach_dockerd_as_the_sysvinit_script_passes_them() {
+        let rows: &[(&str, &[&str])] = &[
+            (r"DOCKER_OPTS='--label=a\b'", &[r"--label=a\b"]),
+            (r#"DOCKER_OPTS="--label=a\b""#, &[r"--label=a\b"]),
+            (r"DOCKER_OPTS=--label=a\\b", &[r"--label=a\b"]),
+            (
+                r#"DOCKER_OPTS="--label 'a b' -H unix:///x""#,
+                &["--label", "'a", "b'", "-H", "unix:///x"],
+            ),
+            (
+                r#"DOCKER_OPTS="--label \"x y\" --mtu=1\ 2""#,
+                &["--label", "\"x", "y\"", r"--mtu=1\", "2"],
+            ),
+            (
+                "L=lab; DOCKER_OPTS=\"--label=\\$L:$L ${L}x $Lx\"",
+                &["--label=$L:lab", "labx"],
+            ),
+            (
+                "DOCKER_OPTS='--dns 1.1.1.1'\"\t--label=t\"\\\nz",
+                &["--dns", "1.1.1.1", "--label=tz"],
+            ),
+        ];
+        for (text, want) in rows {
+            let opts = parse_default_docker(text).unwrap().unwrap();
+            assert_eq!(opts.words, *want, "{text}");
+        }
+        let u = read(&Sources {
+            default_docker: Some(r"DOCKER_OPTS='--label=a\b'"),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(merge(&u, &[]).unwrap().args, [r"--label=a\b"]);
     }
 
     #[test]

@@ -9,3 +9,4 @@
 
 pub mod mountinfo;
 pub mod passwd;
+pub mod shell;
