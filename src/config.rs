@@ -5,7 +5,7 @@
 //! pure function of an environment snapshot and the file text, so it is
 //! table-tested without touching the process environment.
 
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 use crate::netpool::PoolSetting;
 use crate::parse::shell;
 use std::collections::BTreeMap;
@@ -480,10 +480,6 @@ fn toml_keys() -> String {
         .map(|s| s.key)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The setting whose env name is closest to `k` (at most 3 edits away).

@@ -7,7 +7,7 @@
 //! owns every child and reaps with `waitpid(-1)`. Everything that talks to a
 //! daemon is bounded by a timeout so PID 1 is never stuck on a hung socket.
 
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 use crate::probe::Trouble;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -416,20 +416,6 @@ fn parse_status_line(line: &[u8]) -> std::result::Result<u16, HttpError> {
             "status line {:?}",
             text.chars().take(60).collect::<String>()
         ))),
-    }
-}
-
-/// Collapse a multi-line daemon message into one line (messages must be one line).
-fn one_line(s: &str) -> String {
-    let s = s.trim();
-    if s.contains('\n') {
-        s.split('\n')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-    } else {
-        s.to_string()
     }
 }
 
