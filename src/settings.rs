@@ -278,14 +278,8 @@ const DUPLICATES_ALLOWED: &[&str] = &["runtimes"];
 /// (`--config-file`), so the caller reads the right file before calling [`read`].
 pub fn config_file_path(default_docker: Option<&str>, dind_args: &[String]) -> Result<PathBuf> {
     let mut path = PathBuf::from(DEFAULT_DAEMON_JSON);
-    if let Some(text) = default_docker {
-        if let Some(opts) = parse_default_docker(text)? {
-            if let Some(p) =
-                parse_flags(&opts.words, &FlagSource::DockerOpts(opts.line))?.config_file
-            {
-                path = p;
-            }
-        }
+    if let Some(p) = docker_opts_flags(default_docker)?.config_file {
+        path = p;
     }
     if let Some(p) = parse_flags(dind_args, &FlagSource::DindArgs)?.config_file {
         path = p;
@@ -296,100 +290,30 @@ pub fn config_file_path(default_docker: Option<&str>, dind_args: &[String]) -> R
 /// Parse the user's sources. Invalid JSON is an error naming the file and line;
 /// the file is never touched in that case.
 pub fn read(src: &Sources) -> Result<UserSettings> {
-    let opts = match src.default_docker {
-        Some(text) => parse_default_docker(text)?,
-        None => None,
-    };
-    let opts_flags = match &opts {
-        Some(o) => parse_flags(&o.words, &FlagSource::DockerOpts(o.line))?,
-        None => Flags::default(),
-    };
+    let opts_flags = docker_opts_flags(src.default_docker)?;
     let dind_flags = parse_flags(src.dind_args, &FlagSource::DindArgs)?;
 
     let config_flag = dind_flags
         .config_file
         .clone()
         .or_else(|| opts_flags.config_file.clone());
-    // The caller may read the file under another root (tests, a mounted image):
-    // accept any path ending in the one dockerd will read.
-    let daemon_json_path = match (src.daemon_json, &config_flag) {
-        (Some((path, _)), Some(c)) if !path.ends_with(c.strip_prefix("/").unwrap_or(c)) => {
-            return Err(Error::DaemonConfig {
-                path: c.clone(),
-                line: 0,
-                msg: format!(
-                    "dockerd reads this file (--config-file) but {} was read instead",
-                    path.display()
-                ),
-                hint:
-                    "read the file settings::config_file_path names before calling settings::read"
-                        .into(),
-            })
-        }
-        (Some((path, _)), _) => path.to_path_buf(),
-        (None, Some(c)) => c.clone(),
-        (None, None) => PathBuf::from(DEFAULT_DAEMON_JSON),
-    };
+    let daemon_json_path = daemon_json_path(src.daemon_json.map(|(p, _)| p), &config_flag)?;
     let json = match src.daemon_json {
         Some((path, text)) => parse_daemon_json(path, text)?,
         None => serde_json::Map::new(),
     };
 
-    let file_origin = Origin::DaemonJson(daemon_json_path.clone());
-    let mut effective: BTreeMap<String, (Value, Origin)> = json
-        .iter()
-        .map(|(k, v)| (k.clone(), (v.clone(), file_origin.clone())))
-        .collect();
-    if let (None, Some(g)) = (json.get("data-root"), json.get("graph")) {
-        effective.insert("data-root".into(), (g.clone(), file_origin.clone()));
-    }
+    let mut effective = file_directives(&json, &daemon_json_path);
     let mut notes = Vec::new();
+    apply_docker_driver(&mut effective, src.docker_driver_env, &mut notes);
+    apply_flags(&mut effective, &opts_flags, Origin::DockerOpts, &mut notes);
+    apply_flags(&mut effective, &dind_flags, Origin::DindArgs, &mut notes);
+    notes.extend(flag_and_file_conflicts(
+        &effective,
+        &json,
+        &daemon_json_path,
+    ));
 
-    if let Some(d) = src
-        .docker_driver_env
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        let v = Value::String(d.to_string());
-        if let Some((old, o)) = effective.get("storage-driver") {
-            if *old != v {
-                notes.push(format!(
-                    "storage-driver is {} in {o} but DOCKER_DRIVER={d}; using the DOCKER_DRIVER value",
-                    show(old)
-                ));
-            }
-        }
-        effective.insert("storage-driver".into(), (v, Origin::DockerDriverEnv));
-    }
-    for (flags, origin) in [
-        (&opts_flags, Origin::DockerOpts),
-        (&dind_flags, Origin::DindArgs),
-    ] {
-        for (k, v) in &flags.directives {
-            if let Some((old, o)) = effective.get(k) {
-                let lower_flag = o.is_flag() || *o == Origin::DockerDriverEnv;
-                if lower_flag && old != v {
-                    notes.push(format!(
-                        "{k} is {} in {o} but {} in {origin}; using the {} value",
-                        show(old),
-                        show(v),
-                        origin.short()
-                    ));
-                }
-            }
-            effective.insert(k.clone(), (v.clone(), origin.clone()));
-        }
-    }
-    for (k, (_, o)) in &effective {
-        let in_file = json.contains_key(k) || (k == "data-root" && json.contains_key("graph"));
-        if o.is_flag() && in_file && !DUPLICATES_ALLOWED.contains(&k.as_str()) {
-            notes.push(format!(
-                "{k} is set both in daemon.json ({}) and {o}; dockerd refuses that — using the {} value",
-                daemon_json_path.display(),
-                o.short()
-            ));
-        }
-    }
     // --config-file is passed on unchanged (the winning one only).
     let mut passthrough: Vec<String> = config_flag
         .iter()
@@ -414,76 +338,235 @@ pub fn read(src: &Sources) -> Result<UserSettings> {
     })
 }
 
+/// The flags of /etc/default/docker's DOCKER_OPTS (none without the file or the variable).
+fn docker_opts_flags(default_docker: Option<&str>) -> Result<Flags> {
+    let opts = match default_docker {
+        Some(text) => parse_default_docker(text)?,
+        None => None,
+    };
+    match &opts {
+        Some(o) => parse_flags(&o.words, &FlagSource::DockerOpts(o.line)),
+        None => Ok(Flags::default()),
+    }
+}
+
+/// The daemon.json path to report and write: the one read, else `--config-file`, else
+/// the default. The caller may read the file under another root (tests, a mounted
+/// image): any path ending in the one dockerd will read is accepted.
+fn daemon_json_path(read: Option<&Path>, config_flag: &Option<PathBuf>) -> Result<PathBuf> {
+    match (read, config_flag) {
+        (Some(path), Some(c)) if !path.ends_with(c.strip_prefix("/").unwrap_or(c)) => {
+            Err(Error::DaemonConfig {
+                path: c.clone(),
+                line: 0,
+                msg: format!(
+                    "dockerd reads this file (--config-file) but {} was read instead",
+                    path.display()
+                ),
+                hint:
+                    "read the file settings::config_file_path names before calling settings::read"
+                        .into(),
+            })
+        }
+        (Some(path), _) => Ok(path.to_path_buf()),
+        (None, Some(c)) => Ok(c.clone()),
+        (None, None) => Ok(PathBuf::from(DEFAULT_DAEMON_JSON)),
+    }
+}
+
+/// Every key of daemon.json as a directive from the file (`graph` also as `data-root`).
+fn file_directives(
+    json: &serde_json::Map<String, Value>,
+    path: &Path,
+) -> BTreeMap<String, (Value, Origin)> {
+    let file_origin = Origin::DaemonJson(path.to_path_buf());
+    let mut effective: BTreeMap<String, (Value, Origin)> = json
+        .iter()
+        .map(|(k, v)| (k.clone(), (v.clone(), file_origin.clone())))
+        .collect();
+    if let (None, Some(g)) = (json.get("data-root"), json.get("graph")) {
+        effective.insert("data-root".into(), (g.clone(), file_origin.clone()));
+    }
+    effective
+}
+
+/// DOCKER_DRIVER (when set and not blank) beats the file's storage-driver, with a note.
+fn apply_docker_driver(
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+    docker_driver_env: Option<&str>,
+    notes: &mut Vec<String>,
+) {
+    let Some(d) = docker_driver_env.map(str::trim).filter(|d| !d.is_empty()) else {
+        return;
+    };
+    let v = Value::String(d.to_string());
+    if let Some((old, o)) = effective.get("storage-driver") {
+        if *old != v {
+            notes.push(format!(
+                "storage-driver is {} in {o} but DOCKER_DRIVER={d}; using the DOCKER_DRIVER value",
+                show(old)
+            ));
+        }
+    }
+    effective.insert("storage-driver".into(), (v, Origin::DockerDriverEnv));
+}
+
+/// One flag source's directives beat everything before them; a different value from
+/// a lower flag source or DOCKER_DRIVER is noted (the file's is noted as a conflict later).
+fn apply_flags(
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+    flags: &Flags,
+    origin: Origin,
+    notes: &mut Vec<String>,
+) {
+    for (k, v) in &flags.directives {
+        if let Some((old, o)) = effective.get(k) {
+            let lower_flag = o.is_flag() || *o == Origin::DockerDriverEnv;
+            if lower_flag && old != v {
+                notes.push(format!(
+                    "{k} is {} in {o} but {} in {origin}; using the {} value",
+                    show(old),
+                    show(v),
+                    origin.short()
+                ));
+            }
+        }
+        effective.insert(k.clone(), (v.clone(), origin.clone()));
+    }
+}
+
+/// Notes for directives given as a flag that daemon.json also sets (dockerd refuses that).
+fn flag_and_file_conflicts(
+    effective: &BTreeMap<String, (Value, Origin)>,
+    json: &serde_json::Map<String, Value>,
+    path: &Path,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (k, (_, o)) in effective {
+        let in_file = json.contains_key(k) || (k == "data-root" && json.contains_key("graph"));
+        if o.is_flag() && in_file && !DUPLICATES_ALLOWED.contains(&k.as_str()) {
+            notes.push(format!(
+                "{k} is set both in daemon.json ({}) and {o}; dockerd refuses that — using the {} value",
+                path.display(),
+                o.short()
+            ));
+        }
+    }
+    notes
+}
+
 /// Merge `wanted` into `user`: the user's explicit value wins unless `force`.
 pub fn merge(user: &UserSettings, wanted: &[Wanted]) -> Result<Merged> {
     let mut effective = user.effective.clone();
     let mut notes = user.notes.clone();
     for w in wanted {
-        let current = effective.get(&w.key).cloned();
-        match current {
-            None => {
-                effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
+        merge_wanted(&mut effective, w, &mut notes);
+    }
+    let (json, args) = place_directives(user, &mut effective);
+    let daemon_json = if json == user.json {
+        None
+    } else {
+        Some((user.daemon_json_path.clone(), render(&json, user)?))
+    };
+    Ok(Merged {
+        daemon_json,
+        args,
+        effective,
+        notes,
+    })
+}
+
+/// One wanted setting against the current value: set when unset, override when
+/// forced, else keep the user's; objects are merged key by key. Each override or
+/// keep is noted.
+fn merge_wanted(
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+    w: &Wanted,
+    notes: &mut Vec<String>,
+) {
+    let current = effective.get(&w.key).cloned();
+    match current {
+        None => {
+            effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
+        }
+        Some((old, _)) if old == w.value => {}
+        Some((Value::Object(old), origin)) if w.value.is_object() => {
+            if let Some(merged) = merge_object(&old, &origin, w, notes) {
+                effective.insert(w.key.clone(), (Value::Object(merged), Origin::Plan));
             }
-            Some((old, _)) if old == w.value => {}
-            Some((Value::Object(old), origin)) if w.value.is_object() => {
-                let mut merged = old.clone();
-                let mut changed = false;
-                if let Value::Object(want) = &w.value {
-                    for (sub, v) in want {
-                        match old.get(sub) {
-                            None => {
-                                merged.insert(sub.clone(), v.clone());
-                                changed = true;
-                            }
-                            Some(o) if o == v => {}
-                            Some(o) if w.force => {
-                                notes.push(format!(
-                                    "{}.{sub}: overriding {} from {origin} with {}: {}",
-                                    w.key,
-                                    show(o),
-                                    show(v),
-                                    w.reason
-                                ));
-                                merged.insert(sub.clone(), v.clone());
-                                changed = true;
-                            }
-                            Some(o) => notes.push(format!(
-                                "{}.{sub}: keeping your {} from {origin}; dind-init would use {}: {}",
-                                w.key,
-                                show(o),
-                                show(v),
-                                w.reason
-                            )),
-                        }
-                    }
-                }
-                if changed {
-                    effective.insert(w.key.clone(), (Value::Object(merged), Origin::Plan));
-                }
-            }
-            Some((old, origin)) if w.force => {
-                notes.push(format!(
-                    "{}: overriding {} from {origin} with {}: {}",
-                    w.key,
-                    show(&old),
-                    show(&w.value),
-                    w.reason
-                ));
-                effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
-            }
-            Some((old, origin)) => notes.push(format!(
-                "{}: keeping your {} from {origin}; dind-init would use {}: {}",
+        }
+        Some((old, origin)) if w.force => {
+            notes.push(format!(
+                "{}: overriding {} from {origin} with {}: {}",
                 w.key,
                 show(&old),
                 show(&w.value),
                 w.reason
-            )),
+            ));
+            effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
+        }
+        Some((old, origin)) => notes.push(format!(
+            "{}: keeping your {} from {origin}; dind-init would use {}: {}",
+            w.key,
+            show(&old),
+            show(&w.value),
+            w.reason
+        )),
+    }
+}
+
+/// The user's object with the wanted object's keys merged in (same rule per key),
+/// or None when nothing changes.
+fn merge_object(
+    old: &serde_json::Map<String, Value>,
+    origin: &Origin,
+    w: &Wanted,
+    notes: &mut Vec<String>,
+) -> Option<serde_json::Map<String, Value>> {
+    let mut merged = old.clone();
+    let mut changed = false;
+    if let Value::Object(want) = &w.value {
+        for (sub, v) in want {
+            match old.get(sub) {
+                None => {
+                    merged.insert(sub.clone(), v.clone());
+                    changed = true;
+                }
+                Some(o) if o == v => {}
+                Some(o) if w.force => {
+                    notes.push(format!(
+                        "{}.{sub}: overriding {} from {origin} with {}: {}",
+                        w.key,
+                        show(o),
+                        show(v),
+                        w.reason
+                    ));
+                    merged.insert(sub.clone(), v.clone());
+                    changed = true;
+                }
+                Some(o) => notes.push(format!(
+                    "{}.{sub}: keeping your {} from {origin}; dind-init would use {}: {}",
+                    w.key,
+                    show(o),
+                    show(v),
+                    w.reason
+                )),
+            }
         }
     }
+    changed.then_some(merged)
+}
 
+/// Split the final directives between daemon.json and dockerd's flags: a flag
+/// source's directive stays a flag (and leaves the file), DOCKER_DRIVER's and the
+/// plan's go into the file; passthrough words follow the flags.
+fn place_directives(
+    user: &UserSettings,
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+) -> (serde_json::Map<String, Value>, Vec<String>) {
     let mut json = user.json.clone();
     let mut args = Vec::new();
-    for (key, (value, origin)) in &effective {
+    for (key, (value, origin)) in effective.iter() {
         match origin {
             Origin::DaemonJson(_) => {}
             Origin::DockerOpts | Origin::DindArgs => {
@@ -511,27 +594,21 @@ pub fn merge(user: &UserSettings, wanted: &[Wanted]) -> Result<Merged> {
         json.remove(&key);
     }
     args.extend(user.passthrough.iter().cloned());
+    (json, args)
+}
 
-    let daemon_json = if json == user.json {
-        None
-    } else {
-        let mut text = serde_json::to_string_pretty(&Value::Object(json)).map_err(|e| {
-            Error::DaemonConfig {
-                path: user.daemon_json_path.clone(),
-                line: 0,
-                msg: format!("cannot render the merged settings: {e}"),
-                hint: "report this as a dind-init bug with your daemon.json".into(),
-            }
-        })?;
-        text.push('\n');
-        Some((user.daemon_json_path.clone(), text))
-    };
-    Ok(Merged {
-        daemon_json,
-        args,
-        effective,
-        notes,
-    })
+/// daemon.json text: pretty JSON with a final newline.
+fn render(json: &serde_json::Map<String, Value>, user: &UserSettings) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(&Value::Object(json.clone())).map_err(|e| {
+        Error::DaemonConfig {
+            path: user.daemon_json_path.clone(),
+            line: 0,
+            msg: format!("cannot render the merged settings: {e}"),
+            hint: "report this as a dind-init bug with your daemon.json".into(),
+        }
+    })?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// A value as shown in notes: strings bare, everything else as JSON.
