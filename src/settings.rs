@@ -738,126 +738,160 @@ fn parse_flags(words: &[String], src: &FlagSource) -> Result<Flags> {
     while i < words.len() {
         let word = &words[i];
         i += 1;
-        let (spec, inline): (Option<&Flag>, Option<String>) =
-            if let Some(rest) = word.strip_prefix("--") {
-                let (name, val) = match rest.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_string())),
-                    None => (rest, None),
-                };
-                if name == "config-file" {
-                    let v = match val {
-                        Some(v) => v,
-                        None if i < words.len() => {
-                            i += 1;
-                            words[i - 1].clone()
-                        }
-                        None => return Err(src.error(word, "needs a value")),
-                    };
-                    out.config_file = Some(PathBuf::from(v));
-                    continue;
-                }
-                (FLAGS.iter().find(|f| f.long == name), val)
-            } else if let Some(rest) = word
-                .strip_prefix('-')
-                .filter(|r| !r.is_empty() && !r.starts_with('-'))
-            {
-                let mut cs = rest.chars();
-                let c = cs.next();
-                let tail: String = cs.collect();
-                let spec = FLAGS.iter().find(|f| f.short.is_some() && f.short == c);
-                match spec {
-                    Some(f) if tail.is_empty() => (Some(f), None),
-                    Some(f) if f.kind != Kind::Bool => (
-                        Some(f),
-                        Some(tail.strip_prefix('=').unwrap_or(&tail).to_string()),
-                    ),
-                    Some(f) => match tail.strip_prefix('=') {
-                        Some(v) => (Some(f), Some(v.to_string())),
-                        None => (None, None),
-                    },
-                    None => (None, None),
-                }
-            } else {
-                (None, None)
-            };
-        let Some(spec) = spec else {
-            out.passthrough.push(word.clone());
-            if word.starts_with('-')
-                && !word.contains('=')
-                && i < words.len()
-                && !words[i].starts_with('-')
-            {
-                out.passthrough.push(words[i].clone());
-                i += 1;
+        let (spec, inline) = match classify(word) {
+            FlagWord::ConfigFile(inline) => {
+                let v = take_value(inline, words, &mut i)
+                    .ok_or_else(|| src.error(word, "needs a value"))?;
+                out.config_file = Some(PathBuf::from(v));
+                continue;
             }
-            continue;
+            FlagWord::Modelled(spec, inline) => (spec, inline),
+            FlagWord::Other => {
+                out.passthrough.push(word.clone());
+                if word.starts_with('-')
+                    && !word.contains('=')
+                    && i < words.len()
+                    && !words[i].starts_with('-')
+                {
+                    out.passthrough.push(words[i].clone());
+                    i += 1;
+                }
+                continue;
+            }
         };
         let value = match (spec.kind, inline) {
             (Kind::Bool, None) => "true".to_string(),
-            (_, Some(v)) => v,
-            (_, None) if i < words.len() => {
-                i += 1;
-                words[i - 1].clone()
+            (_, inline) => {
+                take_value(inline, words, &mut i).ok_or_else(|| src.error(word, "needs a value"))?
             }
-            (_, None) => return Err(src.error(word, "needs a value")),
         };
-        let shown = format!("--{} {value}", spec.long);
-        let d = &mut out.directives;
-        match spec.kind {
-            Kind::Str => {
-                d.insert(spec.key.into(), Value::String(value));
+        add_directive(&mut out.directives, spec, value, src)?;
+    }
+    Ok(out)
+}
+
+/// One dockerd word, before its value is taken.
+enum FlagWord {
+    /// `--config-file`, with its `=value` if any.
+    ConfigFile(Option<String>),
+    /// A modelled flag, with its inline value (`--flag=v`, `-sv`, `-s=v`) if any.
+    Modelled(&'static Flag, Option<String>),
+    /// Anything else: passed to dockerd unchanged.
+    Other,
+}
+
+fn classify(word: &str) -> FlagWord {
+    if let Some(rest) = word.strip_prefix("--") {
+        let (name, val) = match rest.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (rest, None),
+        };
+        if name == "config-file" {
+            return FlagWord::ConfigFile(val);
+        }
+        return match FLAGS.iter().find(|f| f.long == name) {
+            Some(f) => FlagWord::Modelled(f, val),
+            None => FlagWord::Other,
+        };
+    }
+    let Some(rest) = word
+        .strip_prefix('-')
+        .filter(|r| !r.is_empty() && !r.starts_with('-'))
+    else {
+        return FlagWord::Other;
+    };
+    let mut cs = rest.chars();
+    let c = cs.next();
+    let tail: String = cs.collect();
+    let spec = FLAGS.iter().find(|f| f.short.is_some() && f.short == c);
+    match spec {
+        Some(f) if tail.is_empty() => FlagWord::Modelled(f, None),
+        Some(f) if f.kind != Kind::Bool => {
+            FlagWord::Modelled(f, Some(tail.strip_prefix('=').unwrap_or(&tail).to_string()))
+        }
+        Some(f) => match tail.strip_prefix('=') {
+            Some(v) => FlagWord::Modelled(f, Some(v.to_string())),
+            None => FlagWord::Other,
+        },
+        None => FlagWord::Other,
+    }
+}
+
+/// A flag's value: the inline one, else the next word (consumed).
+fn take_value(inline: Option<String>, words: &[String], i: &mut usize) -> Option<String> {
+    if inline.is_some() {
+        return inline;
+    }
+    let next = words.get(*i)?.clone();
+    *i += 1;
+    Some(next)
+}
+
+/// Record one modelled flag's value as its daemon.json directive.
+fn add_directive(
+    d: &mut BTreeMap<String, Value>,
+    spec: &Flag,
+    value: String,
+    src: &FlagSource,
+) -> Result<()> {
+    let shown = format!("--{} {value}", spec.long);
+    match spec.kind {
+        Kind::Str => {
+            d.insert(spec.key.into(), Value::String(value));
+        }
+        Kind::Num => {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| src.error(&shown, "needs a whole number"))?;
+            d.insert(spec.key.into(), Value::from(n));
+        }
+        Kind::Bool => {
+            let b =
+                parse_go_bool(&value).ok_or_else(|| src.error(&shown, "needs true or false"))?;
+            d.insert(spec.key.into(), Value::Bool(b));
+        }
+        Kind::List | Kind::Pool => {
+            let item = if spec.kind == Kind::Pool {
+                pool_value(&value)
+                    .ok_or_else(|| src.error(&shown, "needs base=a.b.c.d/n,size=n"))?
+            } else {
+                Value::String(value)
+            };
+            let entry = d
+                .entry(spec.key.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = entry {
+                a.push(item);
             }
-            Kind::Num => {
-                let n: i64 = value
-                    .parse()
-                    .map_err(|_| src.error(&shown, "needs a whole number"))?;
-                d.insert(spec.key.into(), Value::from(n));
-            }
-            Kind::Bool => {
-                let b = parse_go_bool(&value)
-                    .ok_or_else(|| src.error(&shown, "needs true or false"))?;
-                d.insert(spec.key.into(), Value::Bool(b));
-            }
-            Kind::List | Kind::Pool => {
-                let item = if spec.kind == Kind::Pool {
-                    pool_value(&value)
-                        .ok_or_else(|| src.error(&shown, "needs base=a.b.c.d/n,size=n"))?
-                } else {
-                    Value::String(value)
-                };
-                let entry = d
-                    .entry(spec.key.to_string())
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Value::Array(a) = entry {
-                    a.push(item);
-                }
-            }
-            Kind::Features | Kind::KeyValues => {
-                let (k, v) =
-                    match (spec.kind, value.split_once('=')) {
-                        (Kind::Features, None) => (value.clone(), Value::Bool(true)),
-                        (Kind::Features, Some((k, v))) => (
-                            k.to_string(),
-                            Value::Bool(parse_go_bool(v).ok_or_else(|| {
-                                src.error(&shown, "needs name or name=true|false")
-                            })?),
-                        ),
-                        (_, Some((k, v))) => (k.to_string(), Value::String(v.to_string())),
-                        (_, None) => return Err(src.error(&shown, "needs key=value")),
-                    };
-                if k.is_empty() {
-                    return Err(src.error(&shown, "needs a name"));
-                }
-                let entry = d
-                    .entry(spec.key.to_string())
-                    .or_insert_with(|| Value::Object(Default::default()));
-                if let Value::Object(m) = entry {
-                    m.insert(k, v);
-                }
+        }
+        Kind::Features | Kind::KeyValues => {
+            let (k, v) = named_value(spec.kind, &value).map_err(|need| src.error(&shown, need))?;
+            let entry = d
+                .entry(spec.key.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(m) = entry {
+                m.insert(k, v);
             }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// `--feature name[=bool]` or `--log-opt key=value` as (name, value); Err says what is needed.
+fn named_value(kind: Kind, value: &str) -> std::result::Result<(String, Value), &'static str> {
+    let (k, v) = match (kind, value.split_once('=')) {
+        (Kind::Features, None) => (value.to_string(), Value::Bool(true)),
+        (Kind::Features, Some((k, v))) => (
+            k.to_string(),
+            Value::Bool(parse_go_bool(v).ok_or("needs name or name=true|false")?),
+        ),
+        (_, Some((k, v))) => (k.to_string(), Value::String(v.to_string())),
+        (_, None) => return Err("needs key=value"),
+    };
+    if k.is_empty() {
+        return Err("needs a name");
+    }
+    Ok((k, v))
 }
 
 /// `base=a.b.c.d/n,size=n` (either order) as daemon.json's `{"base": …, "size": n}`.
