@@ -7,7 +7,7 @@
 //! (`mount src=… dst=… flags=MS_BIND: EPERM`), and a fix for the errno.
 
 use crate::error::{Error, Result};
-use crate::probe::parse_mountinfo;
+use crate::parse::mountinfo::parse_mountinfo;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;

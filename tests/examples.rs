@@ -6,7 +6,8 @@
 
 mod common;
 
-use dind_init::config::{split_words, Config, UserSpec, SETTINGS};
+use dind_init::config::{Config, UserSpec, SETTINGS};
+use dind_init::parse::shell::words as split_words;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
