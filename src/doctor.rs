@@ -265,13 +265,34 @@ fn as_pid1(mut facts: Facts) -> Facts {
     facts
 }
 
+/// On cgroup v2, what nesting did (or will do) seen from PID 1's cgroup and the root's
+/// `cgroup.subtree_control`: the pod's limits for containers depend on it.
+fn cgroup_nesting_check(facts: &Facts) -> Option<Check> {
+    if facts.cgroup != probe::CgroupVersion::V2 {
+        return None;
+    }
+    let pid1 = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    let subtree =
+        std::fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control").unwrap_or_default();
+    let nesting = crate::cgroup::nesting(&pid1, &subtree);
+    let (verdict, remedy) = match nesting {
+        crate::cgroup::Nesting::NoControllers => (
+            Verdict::Warn,
+            "give the pod a writable cgroupfs (privileged) so dind-init can enable the controllers",
+        ),
+        _ => (Verdict::Ok, ""),
+    };
+    Some(check(verdict, "cgroup v2 nesting", nesting.text(), remedy))
+}
+
 /// `dind-init doctor`: facts, plan and checks with remedies. Exit 1 when a check fails.
 pub fn doctor(cfg: &Config, json: bool) -> i32 {
     not_root_note();
     let facts = probe::probe(cfg, &Roots::default());
     let plan = plan::plan(&as_pid1(facts.clone()), cfg).map_err(|e| e.to_string());
     let state = State::load(Path::new(STATE_FILE)).ok();
-    let checks = checks(&facts, &plan, state.as_ref());
+    let mut checks = checks(&facts, &plan, state.as_ref());
+    checks.extend(cgroup_nesting_check(&facts));
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     if json {
         #[derive(Serialize)]
@@ -320,6 +341,9 @@ pub fn plan(cfg: &Config, json: bool) -> i32 {
         },
         Ok(p) => {
             print!("{}", p.render());
+            if let Some(c) = cgroup_nesting_check(&facts) {
+                println!("cgroup v2: {}", c.found);
+            }
             0
         }
         Err(e) => {
