@@ -9,6 +9,9 @@
 set -uo pipefail
 REPO=$1 BIN=$2 CELLS=$3
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
+# Under TCG (and a busy host) everything is several times slower than on the host: dockerd
+# alone takes ~10-25 s to answer. The harness's limits for a pod run and for readiness grow.
+export DEVPOD_POD_TIMEOUT=${DEVPOD_POD_TIMEOUT:-300} DEVPOD_READY_TIMEOUT=${DEVPOD_READY_TIMEOUT:-150}
 now_ms() { date +%s%3N; }
 
 setup() {
