@@ -14,7 +14,7 @@ set -euo pipefail
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$VM_DIR/../.." && pwd)
 BIN=
-TIMEOUT=${VM_TIMEOUT:-600}
+TIMEOUT=${VM_TIMEOUT:-900}
 CELLS=()
 while (($#)); do
 	case $1 in
@@ -84,12 +84,18 @@ qemu_cmd() { # qemu_cmd ACCEL MEM KERNEL-ARGS
 }
 
 # KVM when a bounded trial boot with it reaches the guest's init and powers off; TCG otherwise.
+# The verdict is kept for this host boot and kernel (a hanging trial costs its whole limit).
 ACCEL=tcg,thread=multi
-if [[ -z ${VM_ACCEL:-} && -w /dev/kvm ]]; then
+TRIAL=$WORK/kvm-trial-$KVER-$(cat /proc/sys/kernel/random/boot_id)
+if [[ -z ${VM_ACCEL:-} && -w /dev/kvm && -s $TRIAL ]]; then
+	ACCEL=$(cat "$TRIAL")
+	say "KVM trial boot (earlier, this host boot): ${ACCEL%%,*}"
+elif [[ -z ${VM_ACCEL:-} && -w /dev/kvm ]]; then
 	qemu_cmd kvm 256 "dindvm.trial=1"
 	if timeout -k 2 "${VM_KVM_TRIAL:-15}" "${QEMU_CMD[@]}" </dev/null 2>&1 | grep -q '^VMTRIAL ok'; then
 		ACCEL=kvm
 	fi
+	echo "$ACCEL" >"$TRIAL"
 	say "KVM trial boot: $([[ $ACCEL == kvm ]] && echo works || echo 'no answer within the limit: TCG')"
 elif [[ -n ${VM_ACCEL:-} ]]; then
 	ACCEL=$VM_ACCEL
