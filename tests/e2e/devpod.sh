@@ -740,7 +740,7 @@ scenario_cg2_control() {
 	show_evidence cg2control
 	expect_rc cg2control 0
 	expect_log cg2control '^STEP_OK' "completed control step"
-	expect_log cg2control '^LIMITS_RC=[1-9]' "failing docker run --memory (it worked without dind-init)"
+	expect_log cg2control '^LIMITS_RC=[1-9]' "failing docker run --memory (no nesting without dind-init)"
 	# runc's words for /docker, a child of the pod's populated root cgroup: "threaded mode" once
 	# something made it threaded, "an invalid state" (domain invalid) on a first start.
 	expect_log cg2control 'cannot enter cgroupv2 "/sys/fs/cgroup/docker" with domain controllers -- it is in (threaded mode|an invalid state)' \
