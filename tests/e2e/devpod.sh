@@ -34,6 +34,12 @@
 #                containerd image store); run 2 on the same PVC with it unset keeps that driver
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
+#   cg2-control  (issue 14, tests/vm only) dockerd by hand in a cgroup v2 pod: docker run
+#                --memory fails (runc: cannot enter cgroupv2 … with domain controllers)
+#   cg2-nest     (issue 14, tests/vm only) dind-init as PID 1 there: the basic checks, and the
+#                container gets memory, pids and cpu limits; the pod's root cgroup is empty
+# DEVPOD_CGROUP2_POD=DIR (tests/vm only) places each pod alone in DIR/podN, own cgroupns and
+#                cgroup2 mount, as on a cgroup v2 node (see cg2_pod_wrap).
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
 #                (docs/doctor-seed.md, which the README includes), once the assertions pass.
 # Exit 0 when the scenario's assertions hold. Lines "evidence: …" are the key facts.
