@@ -238,13 +238,35 @@ pub fn persistent_volumes(mounts: &[Mount], is_dir: impl Fn(&Path) -> bool) -> V
     out
 }
 
-/// The owner of the directory `path` itself (lstat: a link is None).
-pub(super) fn dir_owner(path: &Path) -> Option<u32> {
+/// Owner and permission bits of an existing directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// Owner uid.
+    pub uid: u32,
+    /// Group gid.
+    pub gid: u32,
+    /// Permission bits (mode & 0o7777).
+    pub mode: u32,
+}
+
+impl Owner {
+    /// Exactly this owner, group and mode.
+    pub fn is(&self, uid: u32, gid: u32, mode: u32) -> bool {
+        (self.uid, self.gid, self.mode) == (uid, gid, mode)
+    }
+}
+
+/// The owner and mode of `path` when it is a real directory (a link is not followed).
+pub(super) fn dir_owner(path: &Path) -> Option<Owner> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
+    let m = std::fs::symlink_metadata(path)
         .ok()
-        .filter(|m| m.is_dir())
-        .map(|m| m.uid())
+        .filter(|m| m.is_dir())?;
+    Some(Owner {
+        uid: m.uid(),
+        gid: m.gid(),
+        mode: m.mode() & 0o7777,
+    })
 }
 
 #[cfg(test)]

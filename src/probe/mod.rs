@@ -21,9 +21,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-mod mountinfo;
-pub use mountinfo::{is_bind_of, mount_at, mount_for, parse_mountinfo, unescape, Mount, Overlay};
-
 mod host;
 use host::probe_mtu;
 pub use host::{
@@ -35,7 +32,7 @@ mod fs;
 use fs::dir_owner;
 pub use fs::{
     free_bytes, fs_kind, fs_name, has_data, is_block_fs, is_data_entry, is_ephemeral_volume,
-    is_volatile_fs, locate, nearest_existing, persistent_volumes, FsKind, Location,
+    is_volatile_fs, locate, nearest_existing, persistent_volumes, FsKind, Location, Owner,
 };
 
 mod trial;
@@ -78,7 +75,14 @@ impl Default for Roots {
 }
 
 // ---------------------------------------------------------------------------
-// mountinfo
+// mountinfo: parsed in crate::parse::mountinfo, re-exported so `probe::Mount` etc. keep working
+
+pub use crate::parse::mountinfo::{
+    is_bind_of, mount_at, mount_for, parse_mountinfo, unescape, Mount, Overlay,
+};
+
+// ---------------------------------------------------------------------------
+// filesystem facts
 
 /// A Docker engine version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -468,6 +472,8 @@ pub struct DataRoot {
     pub why: String,
     /// It exists already.
     pub exists: bool,
+    /// Its owner and mode when it is a real directory: the plan says what apply changes.
+    pub owner: Option<Owner>,
     /// It holds data (beyond dind-init's files).
     pub has_data: bool,
     /// Storage-driver data inside it.
@@ -517,6 +523,127 @@ pub struct DaemonFiles {
     /// mount, EROFS): the plan then writes its merge elsewhere and says so.
     #[serde(default)]
     pub daemon_json_read_only: bool,
+    /// Files named as dockerd's or containerd's pidfile that are not provably
+    /// pidfiles: the daemon would overwrite them at start, so nothing starts.
+    #[serde(default)]
+    pub foreign_pidfiles: Vec<ForeignPidfile>,
+    /// daemon.json has a storage-driver and its daemon.json.bak (the version before
+    /// dind-init's last change) is a JSON object without one: an older dind-init,
+    /// which wrote its own choice there, may have put it there. Only a hint: a user
+    /// who added it after that change leaves the same trace.
+    #[serde(default)]
+    pub driver_maybe_older_dind_init: bool,
+}
+
+/// A file at a daemon's pidfile path that is not provably a pidfile ([`pidfile_pid`]),
+/// e.g. `"pidfile": "/home/coder/thesis.tex"`: dockerd writes its PID over it at start
+/// and deletes it at stop, so dind-init refuses to start before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignPidfile {
+    /// The file.
+    pub path: PathBuf,
+    /// The daemon that writes it: "dockerd" or "containerd".
+    pub daemon: &'static str,
+    /// The setting that put the pidfile there: `pidfile` or `exec-root`.
+    pub key: &'static str,
+    /// Where that setting came from; None for dockerd's default path.
+    pub set_by: Option<Origin>,
+    /// What is there, e.g. "a file of 2345 bytes".
+    pub what: String,
+}
+
+impl ForeignPidfile {
+    /// The refusal (exit 2): names the setting's source, the file and the fix.
+    pub fn to_error(&self) -> Error {
+        let path = match &self.set_by {
+            Some(Origin::DaemonJson(p)) => p.clone(),
+            Some(Origin::DockerOpts) => PathBuf::from(settings::DEFAULT_DOCKER_FILE),
+            Some(o) => PathBuf::from(o.to_string()),
+            None => self.path.clone(),
+        };
+        Error::ConfigFile {
+            path,
+            msg: self.words(),
+            hint: self.fix(),
+        }
+    }
+
+    /// What is wrong, in one sentence naming the setting's source and the file.
+    pub fn words(&self) -> String {
+        let by = match &self.set_by {
+            Some(Origin::DaemonJson(_)) => format!("{} in daemon.json", self.key),
+            Some(Origin::DockerOpts) => format!("{} in DOCKER_OPTS", self.key),
+            Some(_) => self.key.to_string(),
+            None => "its default pidfile".to_string(),
+        };
+        format!(
+            "{by} makes {d} write its PID into {}, but that is {}, not a pidfile: {d} would overwrite it at start and delete it at stop",
+            self.path.display(),
+            self.what,
+            d = self.daemon
+        )
+    }
+
+    /// The fix.
+    pub fn fix(&self) -> String {
+        match self.set_by {
+            Some(_) => format!("point {} at a path under /run, or move the file", self.key),
+            None => format!("move the file: {} keeps its pidfile there", self.daemon),
+        }
+    }
+}
+
+/// What is at `path` when a daemon must not use it as its pidfile: None when it is
+/// absent, empty or provably a pidfile ([`pidfile_pid`]). A link is not followed.
+fn foreign_at(path: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let t = std::fs::read_link(path).unwrap_or_default();
+        return Some(format!("a symlink to {}", t.display()));
+    }
+    if kind.is_dir() {
+        return Some("a directory".into());
+    }
+    if !kind.is_file() {
+        return Some("a device, socket or fifo".into());
+    }
+    let head = read_pidfile_head(path).ok()?;
+    (!head.is_empty() && pidfile_pid(&head).is_none())
+        .then(|| format!("a file of {} bytes", meta.len()))
+}
+
+/// The pidfiles dockerd and its containerd will write that hold something else.
+fn foreign_pidfiles(
+    files: &DaemonFiles,
+    effective: &BTreeMap<String, (Value, Origin)>,
+) -> Vec<ForeignPidfile> {
+    let origin = |key: &str| effective.get(key).map(|(_, o)| o.clone());
+    let dockerd = match origin("pidfile") {
+        Some(o) => ("pidfile", Some(o)),
+        None => ("exec-root", origin("exec-root")),
+    };
+    let containerd = ("exec-root", origin("exec-root"));
+    [
+        (files.pidfile.clone(), "dockerd", dockerd),
+        (
+            files.exec_root.join("containerd/containerd.pid"),
+            "containerd",
+            containerd,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(path, daemon, (key, set_by))| {
+        let what = foreign_at(&path)?;
+        Some(ForeignPidfile {
+            path,
+            daemon,
+            key,
+            set_by,
+            what,
+        })
+    })
+    .collect()
 }
 
 impl DaemonFiles {
@@ -723,6 +850,10 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settin
         Ok(t) => files.daemon_json = t.map(|t| (json_path, t)),
         Err(e) => files.error = files.error.take().or(Some(e)),
     }
+    files.driver_maybe_older_dind_init = files
+        .daemon_json
+        .as_ref()
+        .is_some_and(|(_, t)| driver_added_since_bak(t, &json_file));
     if let Some(e) = &files.error {
         let err = e.to_error();
         return (files, Err(err));
@@ -740,8 +871,22 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settin
                 .unwrap_or(&roots.var_run)
                 .join("docker.pid")
         });
+        files.foreign_pidfiles = foreign_pidfiles(&files, eff);
     }
     (files, user)
+}
+
+/// `text` (daemon.json at `file`) has a storage-driver that `<file>.bak` lacks.
+fn driver_added_since_bak(text: &str, file: &Path) -> bool {
+    let has_driver = |t: &str| {
+        serde_json::from_str::<serde_json::Map<String, Value>>(t)
+            .ok()
+            .map(|m| m.contains_key("storage-driver"))
+    };
+    let mut bak = file.as_os_str().to_owned();
+    bak.push(".bak");
+    let bak = std::fs::read_to_string(PathBuf::from(bak)).ok();
+    has_driver(text) == Some(true) && bak.as_deref().and_then(has_driver) == Some(false)
 }
 
 /// Check every input before anything changes: DIND_USER names a user,
@@ -757,13 +902,18 @@ pub fn validate(cfg: &Config, roots: &Roots) -> Result<()> {
         };
         return settings::read(&args).map(|_| ());
     }
-    read_daemon_files(cfg, roots).1.map(|_| ())
+    let (files, user) = read_daemon_files(cfg, roots);
+    user?;
+    match files.foreign_pidfiles.first() {
+        Some(f) => Err(f.to_error()),
+        None => Ok(()),
+    }
 }
 
 /// Decide DATA_ROOT (never creating it): DIND_DATA_ROOT, else the user's own `data-root`,
 /// else `<home>/.docker-data`, unless that home is on overlay/tmpfs and the pod has exactly
 /// one persistent volume, then `<volume>/.docker-data`.
-fn choose_data_root(
+pub(crate) fn choose_data_root(
     cfg: &Config,
     user_data_root: Option<(PathBuf, String)>,
     user: &std::result::Result<Account, String>,
@@ -866,7 +1016,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
 
     let user = crate::user::resolve(&roots.etc, cfg.user.as_ref())
         .map(|u| Account {
-            home_owner: dir_owner(&u.home),
+            home_owner: dir_owner(&u.home).map(|o| o.uid),
             name: u.name,
             uid: u.uid,
             gid: u.gid,
@@ -903,6 +1053,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
     let dr_loc = locate(&dr_path, table);
     let data_root = DataRoot {
         exists: dr_path.is_dir(),
+        owner: dir_owner(&dr_path),
         has_data: has_data(&dr_path),
         drivers: driver_data(&dr_path),
         path: dr_path.clone(),
@@ -1033,6 +1184,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     pub(super) fn fixture_text(name: &str) -> String {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -1044,9 +1196,6 @@ mod tests {
     pub(super) fn fixture(name: &str) -> Vec<Mount> {
         parse_mountinfo(&fixture_text(name)).unwrap()
     }
-
-    pub(super) const SNAP: &str =
-        "/var/lib/rancher/k3s/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
 
     pub(super) fn leftovers(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir)
@@ -1464,6 +1613,18 @@ mod tests {
         assert_eq!(f.data_root.path, home.join(".docker-data"));
         assert_eq!(f.data_root.from, DataRootFrom::Home);
         assert!(!f.data_root.exists, "the probe never creates DATA_ROOT");
+        assert_eq!(f.data_root.owner, None);
+        let mine = t.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::symlink(&mine, t.path().join("link")).unwrap();
+        let euid = nix::unistd::geteuid().as_raw();
+        assert!(dir_owner(&mine).is_some_and(|o| o.mode == 0o750 && o.uid == euid));
+        assert_eq!(
+            dir_owner(&t.path().join("link")),
+            None,
+            "a link is not followed"
+        );
         assert!(!home.join(".docker-data").exists());
         assert_eq!(
             f.data_root.location.probed,
@@ -1524,5 +1685,88 @@ mod tests {
         assert!(serde_json::to_string(&f).is_ok());
         assert!(leftovers(&home).is_empty());
         assert!(leftovers(&r.var_lib).is_empty());
+    }
+
+    #[test]
+    fn a_pidfile_setting_naming_a_users_file_stops_before_anything_changes() {
+        let t = tempfile::tempdir().unwrap();
+        let r = Roots {
+            proc: t.path().join("proc"),
+            etc: t.path().join("etc"),
+            dev: t.path().join("dev"),
+            sys_cgroup: "/sys/fs/cgroup".into(),
+            sys_class_net: t.path().join("net"),
+            run: t.path().join("run"),
+            var_run: t.path().join("var/run"),
+            var_lib: t.path().join("var/lib"),
+        };
+        std::fs::create_dir_all(r.etc.join("docker")).unwrap();
+        std::fs::create_dir_all(r.var_run.join("docker")).unwrap();
+        let thesis = t.path().join("thesis.tex");
+        std::fs::write(&thesis, "\\documentclass{article}\n").unwrap();
+        let json = format!("{{\"pidfile\": \"{}\"}}\n", thesis.display());
+        std::fs::write(r.etc.join("docker/daemon.json"), &json).unwrap();
+        let cfg = Config {
+            dockerd: "/nonexistent/dockerd".into(),
+            ..Config::default()
+        };
+        let e = validate(&cfg, &r).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let line = e.to_string();
+        assert!(
+            line.starts_with("/etc/docker/daemon.json: pidfile in daemon.json makes dockerd ")
+                && line.contains(&thesis.display().to_string())
+                && line.ends_with("— fix: point pidfile at a path under /run, or move the file"),
+            "{line}"
+        );
+        let f = probe(&cfg, &r);
+        assert_eq!(f.daemon.foreign_pidfiles.len(), 1);
+        let plan = crate::plan::plan(&f, &cfg).map_err(|e| e.to_string());
+        assert!(plan.is_err(), "the plan refuses too");
+        let checks = crate::doctor::checks(&f, &plan, None);
+        let fail: Vec<_> = checks
+            .iter()
+            .filter(|c| c.verdict == crate::doctor::Verdict::Fail && c.what == "daemon pidfile")
+            .collect();
+        assert_eq!(fail.len(), 1, "{checks:?}");
+        assert!(fail[0].remedy.contains("under /run"), "{checks:?}");
+        assert_eq!(
+            std::fs::read_to_string(&thesis).unwrap(),
+            "\\documentclass{article}\n"
+        );
+
+        assert!(!f.daemon.driver_maybe_older_dind_init);
+        let json = r#"{"storage-driver": "overlay2"}"#;
+        let file = r.etc.join("docker/daemon.json");
+        std::fs::write(&file, json).unwrap();
+        std::fs::write(r.etc.join("docker/daemon.json.bak"), "{}\n").unwrap();
+        assert!(driver_added_since_bak(json, &file));
+        std::fs::write(r.etc.join("docker/daemon.json.bak"), json).unwrap();
+        assert!(!driver_added_since_bak(json, &file), "the .bak had it too");
+        std::fs::remove_file(r.etc.join("docker/daemon.json.bak")).unwrap();
+        assert!(!driver_added_since_bak(json, &file), "no .bak, no hint");
+
+        // DIND_DOCKERD_ARGS names the same file; a real pidfile (stale or not) is fine.
+        std::fs::remove_file(r.etc.join("docker/daemon.json")).unwrap();
+        let args = Config {
+            dockerd_args: vec![format!("--pidfile={}", thesis.display())],
+            ..cfg.clone()
+        };
+        let line = validate(&args, &r).unwrap_err().to_string();
+        assert!(
+            line.starts_with("DIND_DOCKERD_ARGS: pidfile makes dockerd"),
+            "{line}"
+        );
+        std::fs::write(&thesis, "4242\n").unwrap();
+        assert!(validate(&args, &r).is_ok());
+        // containerd's pidfile under the exec-root: a user's file there is refused too.
+        std::fs::create_dir_all(r.var_run.join("docker/containerd")).unwrap();
+        std::fs::write(
+            r.var_run.join("docker/containerd/containerd.pid"),
+            "notes\n",
+        )
+        .unwrap();
+        let f = probe(&cfg, &r);
+        assert_eq!(f.daemon.foreign_pidfiles[0].daemon, "containerd");
     }
 }

@@ -1,8 +1,7 @@
-//! The mount table: /proc/self/mountinfo parsed into [`Mount`]s, and lookups in it
-//! (the mount holding a path, the mount at a path, binds of a directory).
-//!
-//! Owns parsing and lookup only: it reads no file and judges no filesystem (that is
-//! [`super::fs`]).
+//! /proc/self/mountinfo (proc(5)): the mount table, escapes and overlay layers
+//! undone, and the pure queries over it (which mount holds a path, which is
+//! mounted at one, whether one is a bind of a directory). Decides nothing
+//! about Docker; a malformed line is an error, never a guess.
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -286,7 +285,20 @@ pub fn is_bind_of(mounts: &[Mount], m: &Mount, dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::tests::{fixture, SNAP};
+
+    fn fixture_text(name: &str) -> String {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mountinfo")
+            .join(name);
+        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    }
+
+    fn fixture(name: &str) -> Vec<Mount> {
+        parse_mountinfo(&fixture_text(name)).unwrap()
+    }
+
+    const SNAP: &str =
+        "/var/lib/rancher/k3s/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
 
     #[test]
     fn k3s_devpod_root_is_a_26_layer_overlay() {
