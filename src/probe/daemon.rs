@@ -37,6 +37,22 @@ pub fn stale_pidfile(path: &Path, name: &str, proc: &Path) -> Option<bool> {
     Some(matches!(verdict, Ok(Pidfile::Stale(_))))
 }
 
+/// The pidfiles of dockerd and its containerd that are stale ([`stale_pidfile`]):
+/// either would stop its daemon from starting.
+pub(super) fn stale_pidfiles(files: &DaemonFiles, proc: &Path) -> Vec<PathBuf> {
+    [
+        (files.pidfile.clone(), "dockerd"),
+        (
+            files.exec_root.join("containerd/containerd.pid"),
+            "containerd",
+        ),
+    ]
+    .into_iter()
+    .filter(|(p, name)| stale_pidfile(p, name, proc) == Some(true))
+    .map(|(p, _)| p)
+    .collect()
+}
+
 /// The largest file that can be a pidfile: a PID and a newline fit many times over.
 pub const PIDFILE_MAX: usize = 32;
 

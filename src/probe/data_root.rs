@@ -5,12 +5,18 @@
 //! d_type, driver data, the version caches) is read at the path it picks, so it cannot
 //! wait for the plan. It never creates DATA_ROOT and reads only the facts given to it.
 
+use super::daemon::setting_path;
+use super::fs::dir_owner;
 use super::{
-    is_volatile_fs, mount_for, nearest_existing, Account, DriverData, Location, Mount, Owner,
+    driver_data, has_data, is_bind_of, is_volatile_fs, locate, mount_at, mount_for,
+    nearest_existing, Account, DriverData, Location, Mount, Owner,
 };
 use crate::config::Config;
+use crate::settings::Origin;
 use serde::Serialize;
-use std::path::PathBuf;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 /// Where DATA_ROOT came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,6 +74,92 @@ pub struct VarLibDocker {
     pub location: Location,
     /// Its parent is writable (a symlink could replace it).
     pub parent_writable: bool,
+}
+
+/// The user's own `data-root` (daemon.json, DOCKER_OPTS, DIND_DOCKERD_ARGS) and
+/// where it was set.
+pub(super) fn user_data_root(
+    effective: &BTreeMap<String, (Value, Origin)>,
+) -> Option<(PathBuf, String)> {
+    let path = setting_path(effective, "data-root")?;
+    let origin = effective
+        .get("data-root")
+        .map(|(_, o)| o.to_string())
+        .unwrap_or_default();
+    Some((path, origin))
+}
+
+impl DataRoot {
+    /// What is at the chosen DATA_ROOT `path` and on its filesystem (never creates it).
+    pub(super) fn probe(path: PathBuf, from: DataRootFrom, why: String, mounts: &[Mount]) -> Self {
+        DataRoot {
+            exists: path.is_dir(),
+            owner: dir_owner(&path),
+            has_data: has_data(&path),
+            drivers: driver_data(&path),
+            location: locate(&path, mounts),
+            path,
+            from,
+            why,
+        }
+    }
+}
+
+impl VarLibDocker {
+    /// What is at `path` (/var/lib/docker): a symlink, a mount (maybe a bind of
+    /// DATA_ROOT from an earlier start), data, and its filesystem.
+    pub(super) fn probe(path: PathBuf, data_root: &DataRoot, mounts: &[Mount]) -> Self {
+        let meta = std::fs::symlink_metadata(&path).ok();
+        let symlink = meta
+            .as_ref()
+            .filter(|m| m.file_type().is_symlink())
+            .and_then(|_| std::fs::read_link(&path).ok());
+        let mount = match symlink {
+            Some(_) => None,
+            None => mount_point(&path, mounts),
+        };
+        let bind_of_data_root = match (&mount, std::fs::canonicalize(&data_root.path)) {
+            (Some(m), Ok(d)) => is_bind_of(mounts, m, &d),
+            _ => false,
+        };
+        VarLibDocker {
+            exists: meta.is_some(),
+            symlink,
+            mount,
+            bind_of_data_root,
+            has_data: has_data(&path),
+            drivers: driver_data(&path),
+            parent_writable: path
+                .parent()
+                .is_some_and(|p| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()),
+            location: location_beside(&path, data_root, mounts),
+            path,
+        }
+    }
+}
+
+/// The mount at `path` itself (an emptyDir, tmpfs or bind), looked up under its
+/// parent's canonical path as the mount table names it.
+fn mount_point(path: &Path, mounts: &[Mount]) -> Option<Mount> {
+    let parent = nearest_existing(path.parent().unwrap_or(Path::new("/")));
+    mount_at(mounts, &parent.join("docker")).cloned()
+}
+
+/// `path`'s filesystem: DATA_ROOT's facts (trial included) when both are on one
+/// mount, so the trial runs once; else probed there.
+fn location_beside(path: &Path, data_root: &DataRoot, mounts: &[Mount]) -> Location {
+    let probed = nearest_existing(path);
+    let holder = mount_for(mounts, &probed);
+    let dr_mount_id = data_root.location.mount.as_ref().map(|m| m.id);
+    match holder {
+        Some(m) if Some(m.id) == dr_mount_id => Location {
+            path: path.to_path_buf(),
+            probed,
+            mount: Some(m.clone()),
+            ..data_root.location.clone()
+        },
+        _ => locate(path, mounts),
+    }
 }
 
 /// Decide DATA_ROOT (never creating it): DIND_DATA_ROOT, else the user's own `data-root`,

@@ -6,7 +6,7 @@
 //! (the plan does).
 
 use super::which;
-use crate::config::Driver;
+use crate::config::{Config, Driver};
 use crate::settings::Origin;
 use serde::Serialize;
 use serde_json::Value;
@@ -105,14 +105,14 @@ pub fn containerd_cache_text(key: &str, version: &Version) -> String {
 }
 
 /// The cached version, when the file is for exactly this binary.
-pub(super) fn read_version_cache(file: &Path, key: &str) -> Option<Version> {
+fn read_version_cache(file: &Path, key: &str) -> Option<Version> {
     let text = std::fs::read_to_string(file).ok()?;
     let (k, v) = text.split_once('\n')?;
     (k == key).then(|| parse_docker_version(v)).flatten()
 }
 
 /// Start `<program> --version` so it runs while the other probes do (it costs ~35 ms).
-pub(super) fn spawn_version(program: &str) -> std::result::Result<std::process::Child, String> {
+fn spawn_version(program: &str) -> std::result::Result<std::process::Child, String> {
     use std::process::{Command, Stdio};
     Command::new(program)
         .arg("--version")
@@ -124,7 +124,7 @@ pub(super) fn spawn_version(program: &str) -> std::result::Result<std::process::
 }
 
 /// Wait (at most 5 s from now) for the child of [`spawn_version`] and parse its output.
-pub(super) fn finish_version(
+fn finish_version(
     program: &str,
     child: std::result::Result<std::process::Child, String>,
     parse: fn(&str) -> Option<Version>,
@@ -296,32 +296,75 @@ pub struct Dockerd {
     pub version: std::result::Result<Version, String>,
 }
 
-/// `containerd --version`, from the data root's cache for this very binary or run beside
-/// the other probes (a Go binary: 30–90 ms).
-pub(super) enum ContainerdVersion {
+/// `<program> --version`, from the data root's cache for this very binary or run
+/// beside the other probes (Go binaries: 30–90 ms, most of the probe's time).
+pub(super) enum PendingVersion {
     Cached(Version),
-    Running(PathBuf, std::result::Result<std::process::Child, String>),
+    Running {
+        program: String,
+        child: std::result::Result<std::process::Child, String>,
+        parse: fn(&str) -> Option<Version>,
+    },
 }
 
-impl ContainerdVersion {
-    pub(super) fn start(bin: &Path, data_root: &Path) -> ContainerdVersion {
-        let program = bin.to_string_lossy();
-        let cached = version_cache_key(&program)
-            .and_then(|k| read_version_cache(&data_root.join(CONTAINERD_VERSION_CACHE), &k));
+impl PendingVersion {
+    /// dockerd's version, cached in [`VERSION_CACHE`].
+    pub(super) fn dockerd(program: &str, data_root: &Path) -> PendingVersion {
+        let cache = data_root.join(VERSION_CACHE);
+        PendingVersion::start(program, &cache, parse_docker_version)
+    }
+
+    /// containerd's version, cached in [`CONTAINERD_VERSION_CACHE`].
+    pub(super) fn containerd(bin: &Path, data_root: &Path) -> PendingVersion {
+        let cache = data_root.join(CONTAINERD_VERSION_CACHE);
+        PendingVersion::start(&bin.to_string_lossy(), &cache, parse_containerd_version)
+    }
+
+    fn start(program: &str, cache: &Path, parse: fn(&str) -> Option<Version>) -> PendingVersion {
+        let cached = version_cache_key(program).and_then(|k| read_version_cache(cache, &k));
         match cached {
-            Some(v) => ContainerdVersion::Cached(v),
-            None => ContainerdVersion::Running(bin.to_path_buf(), spawn_version(&program)),
+            Some(v) => PendingVersion::Cached(v),
+            None => PendingVersion::Running {
+                program: program.to_string(),
+                child: spawn_version(program),
+                parse,
+            },
         }
     }
 
+    /// The version: cached, or the child's output (waited for at most 5 s).
     pub(super) fn finish(self) -> std::result::Result<Version, String> {
         match self {
-            ContainerdVersion::Cached(v) => Ok(v),
-            ContainerdVersion::Running(bin, child) => {
-                finish_version(&bin.to_string_lossy(), child, parse_containerd_version)
-            }
+            PendingVersion::Cached(v) => Ok(v),
+            PendingVersion::Running {
+                program,
+                child,
+                parse,
+            } => finish_version(&program, child, parse),
         }
     }
+}
+
+/// Whether dockerd will use the containerd image store ([`containerd_store_on`]), given
+/// the driver the user pinned (settings, else DOCKER_DRIVER) and graphdriver layers
+/// in the data root.
+pub(super) fn image_store(
+    cfg: &Config,
+    dockerd: &Dockerd,
+    effective: &BTreeMap<String, (Value, Origin)>,
+    drivers: &[DriverData],
+) -> bool {
+    let pinned = effective
+        .get("storage-driver")
+        .and_then(|(v, _)| v.as_str().map(str::to_string))
+        .or_else(|| cfg.docker_driver_env.clone());
+    let graph_data = drivers.iter().any(|d| !d.snapshotter && d.layers > 0);
+    containerd_store_on(
+        dockerd.version.as_ref().ok().copied(),
+        effective,
+        pinned.as_deref(),
+        graph_data,
+    )
 }
 
 #[cfg(test)]

@@ -13,6 +13,11 @@ use crate::settings;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+// mountinfo: parsed in crate::parse::mountinfo, re-exported so `probe::Mount` etc. keep working
+pub use crate::parse::mountinfo::{
+    is_bind_of, mount_at, mount_for, parse_mountinfo, unescape, Mount, Overlay,
+};
+
 mod host;
 use host::probe_mtu;
 pub use host::{
@@ -37,17 +42,18 @@ pub use docker::{
     version_cache_key, version_cache_text, Dockerd, DriverData, Version, CONTAINERD_VERSION_CACHE,
     VERSION_CACHE,
 };
-use docker::{finish_version, read_version_cache, spawn_version, ContainerdVersion};
+use docker::{image_store, PendingVersion};
 
 mod daemon;
 pub use daemon::{
     pidfile_pid, pidfile_verdict, read_pidfile_head, socket_serving, stale_pidfile, DaemonFiles,
     ForeignPidfile, Pidfile, Unreadable, PIDFILE_MAX,
 };
-use daemon::{read_daemon_files, setting_path};
+use daemon::{read_daemon_files, stale_pidfiles};
 
 mod data_root;
 pub(crate) use data_root::choose_data_root;
+use data_root::user_data_root;
 pub use data_root::{DataRoot, DataRootFrom, VarLibDocker};
 
 /// Where the probe looks; `Roots::default()` is the real system, tests use temp trees.
@@ -85,16 +91,6 @@ impl Default for Roots {
         }
     }
 }
-
-// ---------------------------------------------------------------------------
-// mountinfo: parsed in crate::parse::mountinfo, re-exported so `probe::Mount` etc. keep working
-
-pub use crate::parse::mountinfo::{
-    is_bind_of, mount_at, mount_for, parse_mountinfo, unescape, Mount, Overlay,
-};
-
-// ---------------------------------------------------------------------------
-// filesystem facts
 
 /// The devpod user, as far as the data root needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -198,170 +194,47 @@ pub fn validate(cfg: &Config, roots: &Roots) -> Result<()> {
 /// Gather every fact the planner needs. Never fails and never panics: what cannot be
 /// probed is recorded as such. Creates only short-lived scratch dirs (trial, d_type).
 pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
-    let euid = nix::unistd::geteuid().as_raw();
-    let cap = cap_sys_admin().unwrap_or(false);
-    let mounts = std::fs::read_to_string(roots.proc.join("self/mountinfo"))
-        .map_err(|e| format!("read {}: {e}", roots.proc.join("self/mountinfo").display()))
-        .and_then(|t| parse_mountinfo(&t).map_err(|e| e.to_string()));
+    let mounts = read_mounts(&roots.proc);
     let table: &[Mount] = mounts.as_deref().unwrap_or(&[]);
-    let path_var = std::env::var_os("PATH")
-        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
-
+    let path_var = path_var();
     let (daemon, user_settings) = read_daemon_files(cfg, roots);
     let effective = user_settings.map(|u| u.effective).unwrap_or_default();
-
-    let user = crate::user::resolve(&roots.etc, cfg.user.as_ref())
-        .map(|u| Account {
-            home_owner: dir_owner(&u.home).map(|o| o.uid),
-            name: u.name,
-            uid: u.uid,
-            gid: u.gid,
-            home: u.home,
-        })
-        .map_err(|e| e.to_string());
-
-    let volumes: Vec<PathBuf> = persistent_volumes(table, |p| p.is_dir())
-        .into_iter()
-        .map(|m| m.mount_point.clone())
-        .collect();
-    let user_data_root = setting_path(&effective, "data-root").map(|p| {
-        let origin = effective
-            .get("data-root")
-            .map(|(_, o)| o.to_string())
-            .unwrap_or_default();
-        (p, origin)
-    });
-    let (dr_path, from, why) = choose_data_root(cfg, user_data_root, &user, table, &volumes);
-    // `dockerd --version` is most of the probe's time: skip it when this very binary's
-    // version is cached on the data root (a pod restart), else run it beside the probes below.
-    let cache_key = version_cache_key(&cfg.dockerd);
-    let cached = cache_key
-        .as_deref()
-        .and_then(|k| read_version_cache(&dr_path.join(VERSION_CACHE), k));
-    let version_child = match cached {
-        Some(_) => None,
-        None => Some(spawn_version(&cfg.dockerd)),
-    };
+    let user = account(cfg, roots);
+    let volumes = volume_paths(table);
+    let (dr_path, from, why) =
+        choose_data_root(cfg, user_data_root(&effective), &user, table, &volumes);
+    // The versions run beside the probes below unless cached on the data root.
+    let dockerd_version = PendingVersion::dockerd(&cfg.dockerd, &dr_path);
     let containerd_bin = which("containerd", &path_var);
-    let containerd_pending = containerd_bin
+    let containerd_version = containerd_bin
         .as_deref()
-        .map(|bin| ContainerdVersion::start(bin, &dr_path));
-    let dr_loc = locate(&dr_path, table);
-    let data_root = DataRoot {
-        exists: dr_path.is_dir(),
-        owner: dir_owner(&dr_path),
-        has_data: has_data(&dr_path),
-        drivers: driver_data(&dr_path),
-        path: dr_path.clone(),
-        from,
-        why,
-        location: dr_loc,
-    };
-
-    let vld_path = roots.var_lib.join("docker");
-    let vld_meta = std::fs::symlink_metadata(&vld_path).ok();
-    let symlink = vld_meta
-        .as_ref()
-        .filter(|m| m.file_type().is_symlink())
-        .and_then(|_| std::fs::read_link(&vld_path).ok());
-    let vld_mount_path =
-        nearest_existing(vld_path.parent().unwrap_or(Path::new("/"))).join("docker");
-    let vld_mount = if symlink.is_none() {
-        mount_at(table, &vld_mount_path).cloned()
-    } else {
-        None
-    };
-    let dr_canonical = std::fs::canonicalize(&dr_path).ok();
-    let bind_of_data_root = match (&vld_mount, &dr_canonical) {
-        (Some(m), Some(d)) => is_bind_of(table, m, d),
-        _ => false,
-    };
-    let vld_probed = nearest_existing(&vld_path);
-    let vld_holder = mount_for(table, &vld_probed);
-    let dr_mount_id = data_root.location.mount.as_ref().map(|m| m.id);
-    let vld_loc = if vld_holder.is_some() && vld_holder.map(|m| m.id) == dr_mount_id {
-        Location {
-            path: vld_path.clone(),
-            probed: vld_probed.clone(),
-            mount: vld_holder.cloned(),
-            fs: data_root.location.fs.clone(),
-            free_bytes: data_root.location.free_bytes.clone(),
-            d_type: data_root.location.d_type.clone(),
-            trial: data_root.location.trial.clone(),
-        }
-    } else {
-        locate(&vld_path, table)
-    };
-    let var_lib_docker = VarLibDocker {
-        exists: vld_meta.is_some(),
-        symlink,
-        mount: vld_mount,
-        bind_of_data_root,
-        has_data: has_data(&vld_path),
-        drivers: driver_data(&vld_path),
-        parent_writable: vld_path
-            .parent()
-            .is_some_and(|p| nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()),
-        path: vld_path,
-        location: vld_loc,
-    };
-
+        .map(|bin| PendingVersion::containerd(bin, &dr_path));
+    let data_root = DataRoot::probe(dr_path, from, why, table);
+    let var_lib_docker = VarLibDocker::probe(roots.var_lib.join("docker"), &data_root, table);
     let containerd_socket = roots.run.join("containerd/containerd.sock");
     let containerd_serving = socket_serving(&containerd_socket);
     let var_lib_containerd =
         containerd_serving.then(|| locate(&roots.var_lib.join("containerd"), table));
-
     let dockerd = Dockerd {
         program: cfg.dockerd.clone(),
-        version: match (cached, version_child) {
-            (Some(v), _) => Ok(v),
-            (None, Some(child)) => finish_version(&cfg.dockerd, child, parse_docker_version),
-            (None, None) => Err("no version".into()),
-        },
+        version: dockerd_version.finish(),
     };
-    let pinned = effective
-        .get("storage-driver")
-        .and_then(|(v, _)| v.as_str().map(str::to_string))
-        .or_else(|| cfg.docker_driver_env.clone());
-    let graph_data = data_root
-        .drivers
-        .iter()
-        .any(|d| !d.snapshotter && d.layers > 0);
-    let containerd_store = containerd_store_on(
-        dockerd.version.as_ref().ok().copied(),
-        &effective,
-        pinned.as_deref(),
-        graph_data,
-    );
-
-    let mut stale_pidfiles = Vec::new();
-    for (p, name) in [
-        (daemon.pidfile.clone(), "dockerd"),
-        (
-            daemon.exec_root.join("containerd/containerd.pid"),
-            "containerd",
-        ),
-    ] {
-        if stale_pidfile(&p, name, &roots.proc) == Some(true) {
-            stale_pidfiles.push(p);
-        }
-    }
-
     Facts {
-        euid,
-        cap_sys_admin: cap,
+        euid: nix::unistd::geteuid().as_raw(),
+        cap_sys_admin: cap_sys_admin().unwrap_or(false),
         cgroup: cgroup_version(table, &roots.sys_cgroup),
         kernel: kernel_release(&roots.proc),
         dev_fuse: dev_fuse_usable(&roots.dev),
         fuse_overlayfs: which("fuse-overlayfs", &path_var),
-        containerd_version: match containerd_pending {
+        containerd_version: match containerd_version {
             Some(pending) => pending.finish(),
             None => Err("containerd is not on PATH".into()),
         },
         containerd_bin,
+        containerd_store: image_store(cfg, &dockerd, &effective, &data_root.drivers),
         dockerd,
+        stale_pidfiles: stale_pidfiles(&daemon, &roots.proc),
         daemon,
-        containerd_store,
         user,
         data_root,
         volumes,
@@ -369,12 +242,46 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         var_lib_containerd,
         containerd_socket,
         containerd_serving,
-        stale_pidfiles,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
         pod_nets: crate::netpool::PodNets::read(&roots.proc),
         tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
         mounts,
     }
+}
+
+/// The mount table, or why it could not be read.
+fn read_mounts(proc: &Path) -> std::result::Result<Vec<Mount>, String> {
+    let file = proc.join("self/mountinfo");
+    std::fs::read_to_string(&file)
+        .map_err(|e| format!("read {}: {e}", file.display()))
+        .and_then(|t| parse_mountinfo(&t).map_err(|e| e.to_string()))
+}
+
+/// `$PATH`, or the usual system one when it is unset (PID 1 may start without it).
+fn path_var() -> std::ffi::OsString {
+    std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into())
+}
+
+/// The devpod user (DIND_USER) and the owner of its home, or why it is unknown.
+fn account(cfg: &Config, roots: &Roots) -> std::result::Result<Account, String> {
+    crate::user::resolve(&roots.etc, cfg.user.as_ref())
+        .map(|u| Account {
+            home_owner: dir_owner(&u.home).map(|o| o.uid),
+            name: u.name,
+            uid: u.uid,
+            gid: u.gid,
+            home: u.home,
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// Where the pod's persistent volumes are mounted.
+fn volume_paths(mounts: &[Mount]) -> Vec<PathBuf> {
+    persistent_volumes(mounts, |p| p.is_dir())
+        .into_iter()
+        .map(|m| m.mount_point.clone())
+        .collect()
 }
 
 #[cfg(test)]
