@@ -375,17 +375,9 @@ fn options(prefix: &str) -> String {
 }
 
 fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
-    use TrialStep::{Overlay, Prepare};
-    if !dir.is_dir() {
-        return Trial::NotTried {
-            why: format!("{} is not an existing directory", dir.display()),
-        };
-    }
-    if !cap {
-        return Trial::NotTried {
-            why: "no CAP_SYS_ADMIN: this process cannot mount (run as root in a privileged pod)"
-                .into(),
-        };
+    use TrialStep::Prepare;
+    if let Some(why) = cannot_try(dir, cap) {
+        return Trial::NotTried { why };
     }
     let root = match open_dir_nofollow(dir) {
         Ok(fd) => fd,
@@ -401,21 +393,52 @@ fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
         base: base.clone(),
         mounted: None,
     };
+    if let Err(not_tried) = make_layers(&base, &base_fd) {
+        return not_tried;
+    }
+    mount_and_write(&base, &base_fd, &mut guard)
+}
+
+/// Why the trial cannot run at all: `dir` is no directory, or no CAP_SYS_ADMIN.
+fn cannot_try(dir: &Path, cap: bool) -> Option<String> {
+    if !dir.is_dir() {
+        return Some(format!("{} is not an existing directory", dir.display()));
+    }
+    if !cap {
+        let why = "no CAP_SYS_ADMIN: this process cannot mount (run as root in a privileged pod)";
+        return Some(why.into());
+    }
+    None
+}
+
+/// The scratch tree's lower, upper, work and merged dirs, with a file in lower.
+fn make_layers(base: &Path, base_fd: &std::os::fd::OwnedFd) -> Result<(), Trial> {
+    use TrialStep::Prepare;
     let mut subdirs = Vec::new();
     for sub in ["lower", "upper", "work", "merged"] {
-        match mkdir_nofollow(&base_fd, sub) {
+        match mkdir_nofollow(base_fd, sub) {
             Ok(fd) => subdirs.push(fd),
             Err(e) => {
-                return trial_verdict(Prepare, format!("mkdir {}", base.join(sub).display()), e)
+                return Err(trial_verdict(
+                    Prepare,
+                    format!("mkdir {}", base.join(sub).display()),
+                    e,
+                ))
             }
         }
     }
-    let (lower, upper, merged) = (&subdirs[0], base.join("upper"), base.join("merged"));
-    if let Err(e) = write_new_at(lower, "from-lower", b"lower\n") {
+    write_new_at(&subdirs[0], "from-lower", b"lower\n").map_err(|e| {
         let p = base.join("lower/from-lower");
-        return trial_verdict(Prepare, format!("write {}", p.display()), e);
-    }
-    let prefix = option_prefix(&base, &base_fd);
+        trial_verdict(Prepare, format!("write {}", p.display()), e)
+    })
+}
+
+/// Mount the overlay on `merged`, write a new file and copy one up through it, unmount,
+/// and see the new file in upper: the kernel's answer on overlay at `base`.
+fn mount_and_write(base: &Path, base_fd: &std::os::fd::OwnedFd, guard: &mut Scratch) -> Trial {
+    use TrialStep::Overlay;
+    let (upper, merged) = (base.join("upper"), base.join("merged"));
+    let prefix = option_prefix(base, base_fd);
     let data = options(&prefix);
     let call = format!(
         "mount src=overlay dst={} flags=0 data={data}",
@@ -452,7 +475,6 @@ fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
             ),
         };
     }
-    drop(guard);
     Trial::Ok
 }
 
