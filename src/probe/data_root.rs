@@ -1,9 +1,10 @@
-//! Where Docker's data is and will be: the choice of DATA_ROOT ([`choose_data_root`])
-//! and what is found there and at /var/lib/docker ([`DataRoot`], [`VarLibDocker`]).
+//! Where Docker's data is and will be: the choice of DATA_ROOT ([`choose_data_root`],
+//! from the user's own `data-root` when set) and what is found there and at
+//! /var/lib/docker ([`DataRoot`], [`VarLibDocker`]).
 //!
 //! The choice is the one decision made during the probe: every other fact (the trial,
 //! d_type, driver data, the version caches) is read at the path it picks, so it cannot
-//! wait for the plan. It never creates DATA_ROOT and reads only the facts given to it.
+//! wait for the plan. It must not create DATA_ROOT or change anything there.
 
 use super::daemon::setting_path;
 use super::fs::dir_owner;

@@ -1,10 +1,10 @@
 //! Filesystem facts: the statfs type ([`FsKind`]) and which types are volatile or
 //! block-device ones, free bytes, what a directory's filesystem offers ([`Location`],
-//! [`locate`]), the pod's persistent volumes, and the one emptiness rule
-//! ([`is_data_entry`], [`has_data`]).
+//! [`locate`]), a directory's [`Owner`], the pod's persistent volumes, and the one
+//! emptiness rule ([`is_data_entry`], [`has_data`]).
 //!
 //! Owns reading these facts; it never creates, changes or removes anything (the
-//! trial's scratch dirs are [`super::trial`]'s) and decides nothing.
+//! trial's scratch dirs are `trial`'s) and decides nothing.
 
 use super::{d_type_supported, mount_for, overlay_trial, Mount, Trial};
 use serde::Serialize;

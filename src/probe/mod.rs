@@ -6,6 +6,15 @@
 //! work dirs on the target. Every probe takes the paths it reads as arguments
 //! ([`Roots`]) so tests point it at temp trees, and none of them panics: a probe
 //! that fails records its failure as a fact (`Err(String)`, [`Trial::NotTried`]).
+//!
+//! This module owns [`Facts`], [`Roots`], [`validate`] and [`probe`], the sequence of
+//! steps; the facts themselves come from `host` (capabilities, cgroups, kernel, MTU),
+//! `fs` (filesystems, volumes, emptiness), `trial` (overlay trial, d_type), `docker`
+//! (versions, image store, driver data), `daemon` (daemon files, pidfiles, sockets) and
+//! `data_root` (the DATA_ROOT choice and what is there); the mount table is
+//! `crate::parse::mountinfo`'s. Probes gather facts and decide nothing (the plan
+//! does), except the DATA_ROOT choice every storage fact is read at. Everything is
+//! re-exported here, so callers name `probe::Facts`, `probe::Trial`, …
 
 use crate::config::Config;
 use crate::error::Result;
