@@ -14,6 +14,7 @@ pub mod error;
 pub mod init;
 pub mod plan;
 pub mod probe;
+pub mod proof;
 pub mod session;
 pub mod settings;
 pub mod sys;

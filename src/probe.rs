@@ -1692,6 +1692,8 @@ pub struct Facts {
     pub stale_pidfiles: Vec<PathBuf>,
     /// Default-route interface and MTU.
     pub mtu: Option<Mtu>,
+    /// The storage proof on the data root and the binaries it must name (issue 15).
+    pub storage_proof: crate::proof::Found,
 }
 
 impl Facts {
@@ -2028,6 +2030,8 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         }
     }
 
+    let storage_proof =
+        crate::proof::find(&data_root.path, &cfg.dockerd, containerd_bin.as_deref());
     Facts {
         euid,
         cap_sys_admin: cap,
@@ -2052,6 +2056,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         containerd_serving,
         stale_pidfiles,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
+        storage_proof,
         mounts,
     }
 }
