@@ -15,6 +15,7 @@ pub mod init;
 pub mod plan;
 pub mod probe;
 pub mod proof;
+pub mod ready;
 pub mod session;
 pub mod settings;
 pub mod sys;

@@ -15,6 +15,7 @@ use crate::init::{self, Init, Output, Ready, Restart, Service, Spawn};
 use crate::plan::{self, Action, Driver, Plan};
 use crate::probe::{self, Roots};
 use crate::proof::SmokePlan;
+use crate::ready::PingProbe;
 use crate::sys::{LinuxSyscall, Syscall};
 use crate::user::User;
 use log::{error, info, warn};
@@ -394,13 +395,12 @@ fn start_docker(
                     services.push(svc);
                     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
                     let mut ping_err = None;
-                    let r = init.wait_ready(&watch, deadline, POLL, || {
-                        match dockerd::ping(dsock, Duration::from_millis(200)) {
-                            Ok(ok) => ok,
-                            Err(e) => {
-                                ping_err = Some(e);
-                                true
-                            }
+                    let mut probe = PingProbe::new(dsock);
+                    let r = init.wait_ready(&watch, deadline, POLL, || match probe.poll() {
+                        Ok(ok) => ok,
+                        Err(e) => {
+                            ping_err = Some(e);
+                            true
                         }
                     });
                     if let Some(e) = ping_err {
