@@ -419,13 +419,14 @@ fn start_docker(
         info!("Docker answers on {} after {ready_ms} ms", socket.display());
         let e = match verify_storage(init, &socket, services, plan.smoke.as_ref(), sys)? {
             Ok(report) => {
-                let smoke_ms = report.map_or(0.0, |r| r.total_ms);
-                info!(
-                    "storage works: a container root filesystem mounted with {} on {} (smoke test {:.0} ms)",
-                    driver.map(|d| d.name()).unwrap_or("the configured driver"),
-                    data_root.display(),
-                    smoke_ms
-                );
+                let smoke_ms = report.as_ref().map_or(0.0, |r| r.total_ms);
+                if report.is_some() {
+                    info!(
+                        "storage works: a container root filesystem mounted with {} on {} (smoke test {smoke_ms:.0} ms)",
+                        driver.map(|d| d.name()).unwrap_or("the configured driver"),
+                        data_root.display(),
+                    );
+                }
                 State {
                     phase: "ready".into(),
                     socket: socket.clone(),
