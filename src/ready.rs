@@ -64,9 +64,9 @@ impl PingProbe {
         while i < self.pending.len() {
             let p = &mut self.pending[i];
             match read_available(&mut p.stream, &mut p.answer) {
-                Heard::Waiting if p.opened.elapsed() < GIVE_UP => i += 1,
-                Heard::Waiting => drop(self.pending.remove(i)),
-                Heard::Done => {
+                Heard::Waiting if !complete(&p.answer) && p.opened.elapsed() < GIVE_UP => i += 1,
+                Heard::Waiting if !complete(&p.answer) => drop(self.pending.remove(i)),
+                Heard::Waiting | Heard::Done => {
                     let p = self.pending.remove(i);
                     match verdict(&p.answer) {
                         Some(true) => return Ok(true),
@@ -124,6 +124,20 @@ fn read_available(stream: &mut UnixStream, into: &mut Vec<u8>) -> Heard {
             Err(_) => return Heard::Done,
         }
     }
+}
+
+/// The headers and as many body bytes as Content-Length says are in: an answer
+/// complete before the server closes (a keep-alive server never closes).
+fn complete(answer: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(answer);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+        .is_some_and(|n| body.len() >= n)
 }
 
 /// A complete answer: Some(true) for 200 "OK", Some(false) for nothing, a reset or a
@@ -213,6 +227,44 @@ mod tests {
             1,
             "the silent connection is still waiting"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_answer_is_complete_at_its_content_length_or_when_closed() {
+        let rows: &[(&[u8], bool)] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK", true),
+            (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nO", false),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", false),
+            (b"HTTP/1.0 200 OK\r\n\r\nOK", false),
+        ];
+        for (answer, want) in rows {
+            assert_eq!(
+                complete(answer),
+                *want,
+                "{}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+    }
+
+    /// A server that keeps the connection open after its answer is still heard.
+    #[test]
+    fn a_keep_alive_answer_is_ready_without_the_close() {
+        let dir = std::env::temp_dir().join(format!("dind-init-ready-ka-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("docker.sock");
+        let _ = std::fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock).unwrap();
+        let mut probe = PingProbe::new(&sock);
+        assert!(!probe.poll().unwrap());
+        let (mut c, _) = listener.accept().unwrap();
+        let mut req = [0u8; 256];
+        let _ = c.read(&mut req);
+        c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+            .unwrap();
+        assert!(probe.poll().unwrap(), "answered, connection still open");
+        drop(c);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
