@@ -310,17 +310,30 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
     }
     let user = settings::read(&facts.daemon.sources(cfg))?;
     let mut p = plan_with(facts, cfg, &user, settings::merge)?;
-    p.smoke = Some(smoke_plan(facts, &p));
+    let storage_opts = user
+        .effective
+        .get("storage-opts")
+        .map(|(v, _)| v.to_string());
+    p.smoke = Some(smoke_plan(facts, &p, storage_opts.unwrap_or_default()));
     Ok(p)
 }
 
-/// Smoke test or proof: the identity of this start against the proof found.
-fn smoke_plan(facts: &Facts, p: &Plan) -> SmokePlan {
+/// Smoke test or proof: the identity of this start (with dockerd's arguments and the
+/// user's storage-opts, which change how layers mount) against the proof found.
+fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
+    let args = p.steps.iter().find_map(|s| match &s.action {
+        Action::StartDockerd { argv, .. } => Some(argv.join(" ")),
+        _ => None,
+    });
     let id = proof::identity(
         facts,
         p.driver,
         p.data_root.as_deref(),
         p.containerd.as_ref(),
+        [
+            ("dockerd-args", args.unwrap_or_default()),
+            ("storage-opts", storage_opts),
+        ],
     );
     let file = facts.data_root.path.join(proof::PROOF_FILE);
     proof::decide(facts.storage_proof.text.as_deref(), id, &file)
@@ -2717,6 +2730,11 @@ mod tests {
                 "no version",
                 |f, _| f.kernel = Err("unknown".into()),
                 "no storage proof possible",
+            ),
+            (
+                "args",
+                |_, c| c.dockerd_args = vec!["--storage-opt=overlay2.size=1G".into()],
+                "dockerd-args changed",
             ),
         ];
         for (name, change, want) in rows {

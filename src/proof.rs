@@ -5,7 +5,8 @@
 //! filesystem and device the data root lives on, the kernel and the data root's
 //! path. After the smoke test passed, dind-init writes that identity into
 //! [`PROOF_FILE`] on the data root; a later start whose identity is exactly the
-//! same skips the smoke test (~130 ms). Anything different, or unknown (a
+//! same skips the smoke test (~130 ms). dockerd's arguments and the user's
+//! `storage-opts` are part of it too: they change how layers are mounted. Anything different, or unknown (a
 //! version that could not be read, an external containerd whose binary is not
 //! ours to know), means the full smoke test, and a new proof after it passes.
 //! The decision ([`decide`]) is pure: the proof's text (read by the probe) and
@@ -73,6 +74,7 @@ pub fn identity(
     driver: Option<Driver>,
     data_root: Option<&Path>,
     containerd: Option<&ContainerdUse>,
+    daemon: [(&'static str, String); 2],
 ) -> std::result::Result<Identity, String> {
     let dr = &facts.data_root;
     if data_root != Some(dr.path.as_path()) {
@@ -99,7 +101,7 @@ pub fn identity(
         .binaries
         .as_ref()
         .map_err(Clone::clone)?;
-    Ok(Identity(vec![
+    let mut pairs = vec![
         ("dind-init", env!("CARGO_PKG_VERSION").to_string()),
         ("dockerd", dockerd.to_string()),
         ("containerd", containerd_version.to_string()),
@@ -115,7 +117,9 @@ pub fn identity(
         ("source", mount.source.clone()),
         ("kernel", kernel.clone()),
         ("data-root", dr.path.display().to_string()),
-    ]))
+    ];
+    pairs.extend(daemon);
+    Ok(Identity(pairs))
 }
 
 fn image_store(containerd: bool) -> &'static str {
