@@ -329,6 +329,11 @@ verdict() {
     for engine in "${engines[@]}"; do
         v=${res[$engine,version]}
         floor=$(med "$engine,floor,cmd")
+        line="- Docker $v, dind-init (separate) time to the command, warm, against the anchors:"
+        for a in floor bare tini dumb-init catatonit; do
+            line+=" ÷ $a $(ratio "$(med "$engine,separate,cmd")" "$(med "$engine,$a,cmd")"),"
+        done
+        echo "${line%,}"
         if [ "$engine" = bookworm ]; then
             echo "- Docker $v, ready ≤ 1.05× bare dockerd: separate" \
                 "$(verdict "$(ratio "$(med "$engine,separate,ready")" "$(med "$engine,bare,ready")")" 1.05)," \
