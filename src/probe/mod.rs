@@ -165,6 +165,8 @@ pub struct Facts {
     pub pod_nets: crate::netpool::PodNets,
     /// DOCKER_TLS_CERTDIR's certificates as found (None when it is not set).
     pub tls: Option<crate::tls::CertFacts>,
+    /// The storage proof on the data root and the binaries it must name (issue 15).
+    pub storage_proof: crate::proof::Found,
 }
 
 impl Facts {
@@ -228,6 +230,8 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         program: cfg.dockerd.clone(),
         version: dockerd_version.finish(),
     };
+    let storage_proof =
+        crate::proof::find(&data_root.path, &cfg.dockerd, containerd_bin.as_deref());
     Facts {
         euid: nix::unistd::geteuid().as_raw(),
         cap_sys_admin: cap_sys_admin().unwrap_or(false),
@@ -254,6 +258,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
         pod_nets: crate::netpool::PodNets::read(&roots.proc),
         tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
+        storage_proof,
         mounts,
     }
 }

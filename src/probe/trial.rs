@@ -446,7 +446,12 @@ fn mount_and_write(base: &Path, base_fd: &std::os::fd::OwnedFd, guard: &mut Scra
     );
     // The target by fd too: `merged` is the directory made above, whatever links appear.
     let target = PathBuf::from(format!("{prefix}/merged"));
-    if let Err(e) = sys_mount_overlay(&target, &data) {
+    // `volatile` (Linux ≥ 5.10) spares the sync of the upper filesystem at umount, about
+    // 20 ms on ext4 at every start; a kernel without it refuses the option, and then the
+    // plain mount, the one dockerd makes, gives the verdict.
+    let mounted = sys_mount_overlay(&target, &format!("{data},volatile"))
+        .or_else(|_| sys_mount_overlay(&target, &data));
+    if let Err(e) = mounted {
         return trial_verdict(Overlay, call, e);
     }
     guard.mounted = Some(target.clone());
