@@ -189,4 +189,9 @@ e2e! {
     // when the next start leaves the driver to auto, and says so.
     bookworm_keepvfs_keeps_vfs: Bookworm, "keepvfs", Some("separate");
     trixie_keepvfs_keeps_native: Trixie, "keepvfs", Some("separate");
+    // Issue 10: overlay images on a PVC filled to the last block: dind-init keeps the overlay
+    // driver, Docker answers and lists the images, "volume full" is named; after freeing space
+    // the next start is healthy. DIND_CONTAINERD=auto, the default.
+    bookworm_volfull_keeps_overlay2: Bookworm, "volfull", Some("auto");
+    trixie_volfull_keeps_overlayfs: Trixie, "volfull", Some("auto");
 }

@@ -32,6 +32,9 @@
 #                it, the session lives on, Docker answers and runs a container again
 #   keepvfs      (issue 4) run 1 pins DIND_STORAGE_DRIVER=vfs (native with trixie's
 #                containerd image store); run 2 on the same PVC with it unset keeps that driver
+#   volfull      (issue 10) overlay images on the PVC, then the PVC filled to the last block:
+#                dind-init keeps the overlay driver, Docker answers and lists the images,
+#                "volume full" is named; with the space freed the next start is healthy
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
@@ -62,7 +65,7 @@ case $ENGINE in bookworm | trixie) ;; *) echo "devpod.sh: --engine must be bookw
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
-basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs)
+basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | volfull)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
 	BIN=$(realpath "$BIN")
@@ -695,6 +698,108 @@ scenario_keepvfs() {
 	say "PASS keepvfs: data made with $slow keeps $slow when the driver is left to auto; image and volume still there"
 }
 
+# ---- volfull (issue 10): a PVC full to the last block, holding overlay data.
+
+# volfull_fill DIR: fill the filesystem at DIR as root until root itself gets ENOSPC: no block
+# left, the ext4 reserve for root included (dind-init runs as root). fallocate allocates without
+# writing: big files first, then smaller ones down to one block; files DIR/.e2e-filler-N.
+volfull_fill() {
+	local dir=$1 n=0 size
+	for size in 256M 64M 16M 4M 1M 256K 64K 16K 4K; do
+		while fallocate -l "$size" "$dir/.e2e-filler-$n" 2>/dev/null; do n=$((n + 1)); done
+		n=$((n + 1))
+	done
+	# Whatever fallocate could not take (delayed allocation): write until ENOSPC.
+	dd if=/dev/zero of="$dir/.e2e-filler-$n" bs=4096 2>/dev/null && fail "dd filled $dir without ENOSPC"
+	sync -f "$dir"
+	local err
+	err=$(fallocate -l 4096 "$dir/.e2e-filler-probe" 2>&1) && fail "$dir is not full: root could still allocate a block"
+	[[ $err == *"No space left on device"* ]] || fail "fallocate on $dir failed, but not with ENOSPC: $err"
+	err=$(mkdir "$dir/.e2e-filler-dir" 2>&1) && fail "$dir is not full: root could still make a directory"
+	[[ $err == *"No space left on device"* ]] || fail "mkdir on $dir failed, but not with ENOSPC: $err"
+	echo "evidence: PVC filled as root to the last block: fallocate and mkdir by root fail with ENOSPC; df: $(df -B1 --output=size,used,avail,pcent "$dir" | tail -1 | tr -s ' ')"
+}
+
+# What a fallback driver would have left on the data root: graphdriver dirs of fuse-overlayfs
+# and vfs, snapshots of containerd's native snapshotter.
+volfull_fallback_data() {
+	local data=$ROOT/home/coder/.docker-data
+	find "$data" -maxdepth 1 \( -name fuse-overlayfs -o -name vfs \) -printf '%P\n' 2>/dev/null
+	find "$data" -mindepth 4 -maxdepth 4 -path '*/io.containerd.snapshotter.v1.native/snapshots/*' -printf '%P\n' 2>/dev/null
+	find "$data" -mindepth 4 -maxdepth 4 -path '*/io.containerd.snapshotter.v1.fuse-overlayfs/snapshots/*' -printf '%P\n' 2>/dev/null
+	true
+}
+
+# Run 1 leaves overlay images on the PVC; the PVC is then filled to the last block. Run 2 must
+# keep the overlay driver (a trial mount that could not run is no verdict), Docker must answer
+# and list the images, and dind-init must name the full volume. Run 3, with the space freed,
+# must be healthy.
+scenario_volfull() {
+	local want line
+	if [[ $ENGINE == bookworm ]]; then want=overlay2; else want=overlayfs; fi
+	pod_up
+	say "volfull run 1 (DIND_CONTAINERD=$MODE): images, a built image and a volume with $want on the PVC"
+	pod_run volfull1 "$MODE" "$DI" -- /bin/bash "$STEP" persist-write
+	show_evidence volfull1
+	expect_rc volfull1 0
+	expect_log volfull1 '^STEP_OK' "completed run 1"
+	expect_data_on_pvc
+	pod_down
+	pod_up
+	say "volfull: pod recreated; the PVC filled to the last block as root"
+	volfull_fill "$ROOT/home/coder"
+	say "volfull run 2 on the full PVC (DIND_REQUIRE_DOCKER=false: the command starts whatever happens)"
+	pod_run volfull2 "$MODE" /usr/bin/env DIND_REQUIRE_DOCKER=false "$DI" -- /bin/bash "$STEP" volfull-full
+	grep -E '^dind-init(\[(info|warn|error)\]|: )' "$LOGS/volfull2.log" | grep -v "printf '%s'" | sed 's/^/  [volfull2] evidence: /' || true
+	show_evidence volfull2
+	# Every check, then one failure naming all that went wrong: the report says what dind-init
+	# got right on the full PVC as well as what it got wrong.
+	local bad=() dind_lines
+	dind_lines=$(grep -E '^dind-init' "$LOGS/volfull2.log" || true)
+	[[ $RC == 0 ]] || bad+=("the pod exited $RC, expected 0 (the command starts with DIND_REQUIRE_DOCKER=false)")
+	grep -q '^STEP_OK' "$LOGS/volfull2.log" || bad+=("the user command did not complete")
+	grep -qx "DRIVER=$want" "$LOGS/volfull2.log" ||
+		bad+=("docker info does not show $want: $(grep -E '^DRIVER=' "$LOGS/volfull2.log" || echo 'no DRIVER line')")
+	grep -qE '^IMAGES=.*\be2e/busybox\b' "$LOGS/volfull2.log" && grep -qE '^IMAGES=.*\be2e/built\b' "$LOGS/volfull2.log" ||
+		bad+=("Docker does not list e2e/busybox and e2e/built: $(grep -E '^IMAGES=' "$LOGS/volfull2.log" || echo 'no IMAGES line')")
+	# The plan's dockerd step names the driver dockerd gets.
+	line=$(grep -E '^dind-init\[info\] plan: [0-9]+\. dockerd .*storage driver [a-z0-9-]+' <<<"$dind_lines" | tail -1 | grep -oE 'storage driver [a-z0-9-]+' || true)
+	[[ $line == "storage driver $want" ]] || bad+=("dind-init's plan gives dockerd '${line:-no storage driver}', expected $want")
+	line=$(grep -E "overlay mounts fail \(mkdir [^)]*ENOSPC|overridden with|trying [a-z-]+ instead|cannot work here|Put DATA_ROOT on a PersistentVolume" <<<"$dind_lines" | head -1 || true)
+	[[ -z $line ]] || bad+=("dind-init reads the full volume as 'overlay does not work': $line")
+	line=$(grep -iE '^(dind-init|STATUS_LINE=).*(volume full|volume [^;]* is full)' "$LOGS/volfull2.log" | head -1 || true)
+	if [[ -n $line ]]; then
+		echo "evidence: run 2 names the full volume: $line"
+	else
+		bad+=("neither dind-init's log/banner nor \`dind-init status\` names the full volume")
+	fi
+	line=$(volfull_fallback_data)
+	[[ -z $line ]] || bad+=("data of a fallback driver on the data root: $line")
+	if ((${#bad[@]})); then
+		printf 'volfull run 2 on the full PVC: %s\n' "${bad[@]}" >&2
+		fail "run 2 on the full PVC: ${#bad[@]} checks failed (listed above)"
+	fi
+	echo "evidence: run 2 on the full PVC: docker info shows $want, images listed, plan keeps $want, no fallback driver data"
+	pod_down
+	pod_up
+	rm -f "$ROOT/home/coder"/.e2e-filler-*
+	sync -f "$ROOT/home/coder"
+	say "volfull run 3: filler removed ($(df -h --output=avail "$ROOT/home/coder" | tail -1 | tr -d ' ') free), the next start must be healthy"
+	pod_run volfull3 "$MODE" "$DI" -- /bin/bash "$STEP" volfull-freed
+	show_evidence volfull3
+	expect_rc volfull3 0
+	expect_log volfull3 '^STEP_OK' "completed run 3"
+	expect_log volfull3 "^DRIVER=$want\$" "storage driver $want after the space was freed"
+	expect_log volfull3 '^STATUS_RC=0$' "exit 0 from \`dind-init status\` after the space was freed [$(grep -E '^STATUS_LINE=' "$LOGS/volfull3.log")]"
+	expect_log volfull3 '^STATUS_LINE=ready:' "'ready:' from \`dind-init status\` after the space was freed"
+	if line=$(grep -iE 'volume (is )?full' "$LOGS/volfull3.log" | head -1); then
+		fail "run 3 with the space freed still says the volume is full: $line"
+	fi
+	line=$(volfull_fallback_data)
+	[[ -z $line ]] || fail "run 3 left data of a fallback driver on the data root: $line"
+	say "PASS volfull: on the full PVC dind-init kept $want, Docker answered and listed the images, the full volume was named; after freeing space the next start is healthy"
+}
+
 # The explain scenario's outputs, written by pod.sh into the pod's /tmp (a tmpfs this script
 # mounted, so still readable here after the pod ended).
 XDIR=
@@ -839,5 +944,6 @@ stale) scenario_stale ;;
 explain) scenario_explain ;;
 restart) scenario_restart ;;
 keepvfs) scenario_keepvfs ;;
+volfull) scenario_volfull ;;
 esac
 say "done in $(($(now_ms) - T0)) ms"
