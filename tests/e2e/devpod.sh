@@ -730,6 +730,13 @@ volfull_fallback_data() {
 	true
 }
 
+# volfull_plan_driver NAME: the storage driver the last plan in pod run NAME's log gives dockerd
+# (its dockerd step says "storage driver X"), or "none".
+volfull_plan_driver() {
+	grep -E '^dind-init\[info\] plan: [0-9]+\. dockerd .*storage driver [a-z0-9-]+' "$LOGS/$1.log" | tail -1 |
+		grep -oE 'storage driver [a-z0-9-]+' | sed 's/^storage driver //' | grep . || echo none
+}
+
 # Run 1 leaves overlay images on the PVC; the PVC is then filled to the last block. Run 2 must
 # keep the overlay driver (a trial mount that could not run is no verdict), Docker must answer
 # and list the images, and dind-init must name the full volume. Run 3, with the space freed,
@@ -762,9 +769,8 @@ scenario_volfull() {
 		bad+=("docker info does not show $want: $(grep -E '^DRIVER=' "$LOGS/volfull2.log" || echo 'no DRIVER line')")
 	grep -qE '^IMAGES=.*\be2e/busybox\b' "$LOGS/volfull2.log" && grep -qE '^IMAGES=.*\be2e/built\b' "$LOGS/volfull2.log" ||
 		bad+=("Docker does not list e2e/busybox and e2e/built: $(grep -E '^IMAGES=' "$LOGS/volfull2.log" || echo 'no IMAGES line')")
-	# The plan's dockerd step names the driver dockerd gets.
-	line=$(grep -E '^dind-init\[info\] plan: [0-9]+\. dockerd .*storage driver [a-z0-9-]+' <<<"$dind_lines" | tail -1 | grep -oE 'storage driver [a-z0-9-]+' || true)
-	[[ $line == "storage driver $want" ]] || bad+=("dind-init's plan gives dockerd '${line:-no storage driver}', expected $want")
+	line=$(volfull_plan_driver volfull2)
+	[[ $line == "$want" ]] || bad+=("dind-init's plan gives dockerd storage driver '$line', expected $want")
 	line=$(grep -E "overlay mounts fail \(mkdir [^)]*ENOSPC|overridden with|trying [a-z-]+ instead|cannot work here|Put DATA_ROOT on a PersistentVolume" <<<"$dind_lines" | head -1 || true)
 	[[ -z $line ]] || bad+=("dind-init reads the full volume as 'overlay does not work': $line")
 	line=$(grep -iE '^(dind-init|STATUS_LINE=).*(volume full|volume [^;]* is full)' "$LOGS/volfull2.log" | head -1 || true)
@@ -792,7 +798,9 @@ scenario_volfull() {
 	expect_log volfull3 "^DRIVER=$want\$" "storage driver $want after the space was freed"
 	expect_log volfull3 '^STATUS_RC=0$' "exit 0 from \`dind-init status\` after the space was freed [$(grep -E '^STATUS_LINE=' "$LOGS/volfull3.log")]"
 	expect_log volfull3 '^STATUS_LINE=ready:' "'ready:' from \`dind-init status\` after the space was freed"
-	if line=$(grep -iE 'volume (is )?full' "$LOGS/volfull3.log" | head -1); then
+	line=$(volfull_plan_driver volfull3)
+	[[ $line == "$want" ]] || fail "run 3: dind-init's plan gives dockerd storage driver '$line', expected $want"
+	if line=$(grep -iE 'volume full|volume [^;]* is full' "$LOGS/volfull3.log" | head -1); then
 		fail "run 3 with the space freed still says the volume is full: $line"
 	fi
 	line=$(volfull_fallback_data)
