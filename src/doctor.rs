@@ -94,6 +94,7 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             format!("{call}: {errno}"),
             "overlay2/overlayfs cannot work there: put DIND_DATA_ROOT on an ext4/xfs volume (a PVC), or accept the slower fuse-overlayfs/vfs fallback the plan shows",
         ),
+        Trial::Blocked { trouble, errno, call } => check(Fail, "overlay mount on the data root", format!("could not run: {trouble} ({call}: {errno})"), trouble.remedy()),
         Trial::NotTried { why } => check(Warn, "overlay mount on the data root", format!("not tried: {why}"), "run `dind-init doctor` as root in the pod to test it"),
     });
     if let std::result::Result::Ok(false) = dr.location.d_type {

@@ -303,6 +303,11 @@ fn trial_words(t: &Trial) -> String {
     match t {
         Trial::Ok => "a trial overlay mount works".into(),
         Trial::Failed { errno, call } => format!("overlay mounts fail ({call}: {errno})"),
+        Trial::Blocked {
+            trouble,
+            errno,
+            call,
+        } => format!("the trial overlay mount could not run: {trouble} ({call}: {errno})"),
         Trial::NotTried { why } => format!("overlay mounts were not tried ({why})"),
     }
 }
@@ -313,7 +318,7 @@ fn overlay_works(t: &Trial, loc_fs: &str) -> (Option<bool>, bool) {
     match t {
         Trial::Ok => (Some(true), true),
         Trial::Failed { .. } => (Some(false), false),
-        Trial::NotTried { .. } => (None, !probe::is_volatile_fs(loc_fs)),
+        Trial::Blocked { .. } | Trial::NotTried { .. } => (None, !probe::is_volatile_fs(loc_fs)),
     }
 }
 

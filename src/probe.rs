@@ -450,16 +450,24 @@ pub fn d_type_supported(dir: &Path) -> std::result::Result<bool, String> {
     use nix::dir::Dir;
     use nix::fcntl::OFlag;
     use nix::sys::stat::Mode;
-    let base = dir.join(scratch_name("dtype"));
-    std::fs::create_dir(&base).map_err(|e| format!("mkdir {}: {e}", base.display()))?;
+    let root = open_dir_nofollow(dir).map_err(|e| format!("open {}: {e}", dir.display()))?;
+    let name = scratch_name("dtype");
+    let base = dir.join(&name);
+    let base_fd =
+        mkdir_nofollow(&root, &name).map_err(|e| format!("mkdir {}: {e}", base.display()))?;
     let guard = Scratch {
         base: base.clone(),
         mounted: None,
     };
-    let file = base.join("f");
-    std::fs::write(&file, b"").map_err(|e| format!("create {}: {e}", file.display()))?;
-    let mut d = Dir::open(&base, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty())
-        .map_err(|e| format!("opendir {}: {e}", base.display()))?;
+    write_new_at(&base_fd, "f", b"")
+        .map_err(|e| format!("create {}: {e}", base.join("f").display()))?;
+    let mut d = Dir::openat(
+        &base_fd,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("opendir {}: {e}", base.display()))?;
     let mut seen = None;
     for entry in d.iter() {
         let entry = entry.map_err(|e| format!("readdir {}: {e}", base.display()))?;
@@ -811,6 +819,70 @@ pub fn nearest_existing(path: &Path) -> PathBuf {
 // ---------------------------------------------------------------------------
 // the trial mount
 
+/// What keeps a volume from being written, whoever meets it (the trial mount, the
+/// smoke test): none of these says anything about overlay, and no other storage
+/// driver would help, so the driver stays and the user gets this remedy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trouble {
+    /// ENOSPC / EDQUOT: no block or inode (or quota) left.
+    VolumeFull,
+    /// EROFS: mounted (or remounted after errors) read-only.
+    ReadOnly,
+    /// EIO: the disk or its network path fails.
+    Io,
+}
+
+impl Trouble {
+    /// The trouble an errno means, if any.
+    pub fn from_errno(errno: i32) -> Option<Trouble> {
+        match errno {
+            libc::ENOSPC | libc::EDQUOT => Some(Trouble::VolumeFull),
+            libc::EROFS => Some(Trouble::ReadOnly),
+            libc::EIO => Some(Trouble::Io),
+            _ => None,
+        }
+    }
+
+    /// The trouble a daemon's message names with strerror's words, if any.
+    pub fn from_text(text: &str) -> Option<Trouble> {
+        let t = text.to_ascii_lowercase();
+        if t.contains("no space left on device") || t.contains("disk quota exceeded") {
+            Some(Trouble::VolumeFull)
+        } else if t.contains("read-only file system") {
+            Some(Trouble::ReadOnly)
+        } else if t.contains("input/output error") {
+            Some(Trouble::Io)
+        } else {
+            None
+        }
+    }
+
+    /// Stable words for banners, `status` and `doctor` (tests and scripts look for them).
+    pub fn words(self) -> &'static str {
+        match self {
+            Trouble::VolumeFull => "volume full",
+            Trouble::ReadOnly => "read-only volume",
+            Trouble::Io => "I/O error on the volume",
+        }
+    }
+
+    /// What to do about it.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            Trouble::VolumeFull => "free space on the volume holding the data root (`docker system df` shows what uses it, `docker system prune` frees it) or grow the PVC; the storage driver is kept, so no image is hidden",
+            Trouble::ReadOnly => "the volume holding the data root is read-only (a ro mount, or ext4 remounted ro after errors: see the node's dmesg); make it writable and restart the pod; the storage driver is kept",
+            Trouble::Io => "the volume holding the data root returns I/O errors: check the disk (the node's dmesg, `kubectl describe pvc`) and restart the pod; the storage driver is kept",
+        }
+    }
+}
+
+impl std::fmt::Display for Trouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.words())
+    }
+}
+
 /// Outcome of a real overlay mount with its upper and work dirs on the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
@@ -824,7 +896,17 @@ pub enum Trial {
         /// The failing call with its arguments.
         call: String,
     },
-    /// Could not try (no CAP_SYS_ADMIN, directory missing).
+    /// The volume stopped the trial (full, read-only, I/O error): no verdict on overlay,
+    /// and no other driver would do better on that volume.
+    Blocked {
+        /// What is wrong with the volume.
+        trouble: Trouble,
+        /// errno name, e.g. `ENOSPC`.
+        errno: String,
+        /// The failing call with its arguments.
+        call: String,
+    },
+    /// Could not try (no CAP_SYS_ADMIN, directory missing, scratch dir refused).
     NotTried {
         /// Why.
         why: String,
@@ -848,6 +930,14 @@ impl std::fmt::Display for Trial {
         match self {
             Trial::Ok => write!(f, "a trial overlay mount works"),
             Trial::Failed { errno, call } => write!(f, "{call}: {errno}"),
+            Trial::Blocked {
+                trouble,
+                errno,
+                call,
+            } => write!(
+                f,
+                "trial overlay mount could not run: {trouble} ({call}: {errno})"
+            ),
             Trial::NotTried { why } => write!(f, "trial overlay mount not tried: {why}"),
         }
     }
@@ -894,7 +984,19 @@ pub fn overlay_trial(dir: &Path) -> Trial {
             errno,
             call: without_scratch_ids(&call),
         },
-        other => other,
+        Trial::Blocked {
+            trouble,
+            errno,
+            call,
+        } => Trial::Blocked {
+            trouble,
+            errno,
+            call: without_scratch_ids(&call),
+        },
+        Trial::NotTried { why } => Trial::NotTried {
+            why: without_scratch_ids(&why),
+        },
+        Trial::Ok => Trial::Ok,
     }
 }
 
@@ -912,7 +1014,101 @@ fn without_scratch_ids(s: &str) -> String {
     out
 }
 
+/// Longest overlay option string the kernel takes: one page. A data root deeper than
+/// about a third of it goes through the scratch dir's short `/proc/self/fd/N` name.
+const MOUNT_DATA_MAX: usize = 4095;
+
+/// Which part of the trial a failed call belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TrialStep {
+    /// Making the scratch tree: a failure here says nothing about overlay.
+    Prepare,
+    /// The overlay mount, writing through it, unmounting: the kernel's answer on overlay.
+    Overlay,
+}
+
+/// The one decision on a failed trial call. A full, read-only or failing volume stops
+/// the trial without a verdict on overlay ([`Trial::Blocked`]), and so does a scratch
+/// tree that could not be made ([`Trial::NotTried`]); only the overlay steps' own
+/// refusal (EINVAL on an overlay upper, ENODEV, …) says overlay does not work here.
+fn trial_verdict(step: TrialStep, call: String, errno: nix::errno::Errno) -> Trial {
+    if let Some(trouble) = Trouble::from_errno(errno as i32) {
+        return Trial::Blocked {
+            trouble,
+            errno: format!("{errno:?}"),
+            call,
+        };
+    }
+    match step {
+        TrialStep::Prepare => Trial::NotTried {
+            why: format!("{call}: {errno:?}"),
+        },
+        TrialStep::Overlay => failed(call, errno),
+    }
+}
+
+/// Open `dir` itself, refusing a symlink in its last component, so the scratch tree
+/// is made inside the directory that was probed and nowhere a planted link points.
+fn open_dir_nofollow(dir: &Path) -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+}
+
+/// `mkdirat(parent, name, 0700)` then open it the same way as [`open_dir_nofollow`].
+fn mkdir_nofollow(parent: &std::os::fd::OwnedFd, name: &str) -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o700))?;
+    nix::fcntl::openat(
+        parent,
+        name,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Create `name` in `dir` (never through a link) and write `content` into it.
+fn write_new_at(dir: &std::os::fd::OwnedFd, name: &str, content: &[u8]) -> nix::Result<()> {
+    use nix::fcntl::OFlag;
+    use std::io::Write;
+    let fd = nix::fcntl::openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(content)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io_errno(&e))
+}
+
+/// How the overlay options name the scratch dir `base` (open as `fd`): its path when
+/// the kernel can take it (no `,` `:` `\`, UTF-8, short enough for one page of
+/// options), else `/proc/self/fd/N`.
+fn option_prefix(base: &Path, fd: &std::os::fd::OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    let s = base.as_os_str().as_bytes();
+    let plain = !s.iter().any(|c| matches!(c, b',' | b':' | b'\\'))
+        && std::str::from_utf8(s).is_ok()
+        && options(&base.display().to_string()).len() <= MOUNT_DATA_MAX;
+    if plain {
+        base.display().to_string()
+    } else {
+        format!("/proc/self/fd/{}", fd.as_raw_fd())
+    }
+}
+
+fn options(prefix: &str) -> String {
+    format!("lowerdir={prefix}/lower,upperdir={prefix}/upper,workdir={prefix}/work")
+}
+
 fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
+    use TrialStep::{Overlay, Prepare};
     if !dir.is_dir() {
         return Trial::NotTried {
             why: format!("{} is not an existing directory", dir.display()),
@@ -924,83 +1120,67 @@ fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
                 .into(),
         };
     }
-    let base = dir.join(scratch_name("trial"));
-    if let Err(e) = std::fs::create_dir(&base) {
-        return failed(format!("mkdir {}", base.display()), io_errno(&e));
-    }
+    let root = match open_dir_nofollow(dir) {
+        Ok(fd) => fd,
+        Err(e) => return trial_verdict(Prepare, format!("open {} O_NOFOLLOW", dir.display()), e),
+    };
+    let name = scratch_name("trial");
+    let base = dir.join(&name);
+    let base_fd = match mkdir_nofollow(&root, &name) {
+        Ok(fd) => fd,
+        Err(e) => return trial_verdict(Prepare, format!("mkdir {}", base.display()), e),
+    };
     let mut guard = Scratch {
         base: base.clone(),
         mounted: None,
     };
-    let (lower, upper, work, merged) = (
-        base.join("lower"),
-        base.join("upper"),
-        base.join("work"),
-        base.join("merged"),
-    );
-    for d in [&lower, &upper, &work, &merged] {
-        if let Err(e) = std::fs::create_dir(d) {
-            return failed(format!("mkdir {}", d.display()), io_errno(&e));
+    let mut subdirs = Vec::new();
+    for sub in ["lower", "upper", "work", "merged"] {
+        match mkdir_nofollow(&base_fd, sub) {
+            Ok(fd) => subdirs.push(fd),
+            Err(e) => {
+                return trial_verdict(Prepare, format!("mkdir {}", base.join(sub).display()), e)
+            }
         }
     }
-    let in_lower = lower.join("from-lower");
-    if let Err(e) = std::fs::write(&in_lower, b"lower\n") {
-        return failed(format!("write {}", in_lower.display()), io_errno(&e));
+    let (lower, upper, merged) = (&subdirs[0], base.join("upper"), base.join("merged"));
+    if let Err(e) = write_new_at(lower, "from-lower", b"lower\n") {
+        let p = base.join("lower/from-lower");
+        return trial_verdict(Prepare, format!("write {}", p.display()), e);
     }
-    // Option values cannot carry ',' or ':'; reach such dirs through an O_PATH fd.
-    let plain = |p: &Path| {
-        let s = p.as_os_str().as_bytes();
-        !s.iter().any(|c| matches!(c, b',' | b':' | b'\\')) && std::str::from_utf8(s).is_ok()
-    };
-    let fd = if plain(&base) {
-        None
-    } else {
-        match nix::fcntl::open(
-            &base,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY,
-            nix::sys::stat::Mode::empty(),
-        ) {
-            Ok(fd) => Some(fd),
-            Err(e) => return failed(format!("open {} O_PATH", base.display()), e),
-        }
-    };
-    let prefix = match &fd {
-        None => base.display().to_string(),
-        Some(fd) => {
-            use std::os::fd::AsRawFd;
-            format!("/proc/self/fd/{}", fd.as_raw_fd())
-        }
-    };
-    let data = format!("lowerdir={prefix}/lower,upperdir={prefix}/upper,workdir={prefix}/work");
+    let prefix = option_prefix(&base, &base_fd);
+    let data = options(&prefix);
     let call = format!(
         "mount src=overlay dst={} flags=0 data={data}",
         merged.display()
     );
-    if let Err(e) = sys_mount_overlay(&merged, &data) {
-        return failed(call, e);
+    // The target by fd too: `merged` is the directory made above, whatever links appear.
+    let target = PathBuf::from(format!("{prefix}/merged"));
+    if let Err(e) = sys_mount_overlay(&target, &data) {
+        return trial_verdict(Overlay, call, e);
     }
-    guard.mounted = Some(merged.clone());
-    let through = merged.join("from-merged");
-    if let Err(e) = std::fs::write(&through, b"upper\n") {
-        return failed(format!("write {}", through.display()), io_errno(&e));
+    guard.mounted = Some(target.clone());
+    // Reached through `prefix` (a path beyond PATH_MAX works too); named by path.
+    let at = |rel: &str| PathBuf::from(format!("{prefix}/{rel}"));
+    let shown = |rel: &str| base.join(rel).display().to_string();
+    if let Err(e) = std::fs::write(at("merged/from-merged"), b"upper\n") {
+        let call = format!("write {}", shown("merged/from-merged"));
+        return trial_verdict(Overlay, call, io_errno(&e));
     }
-    let copied_up = merged.join("from-lower");
-    if let Err(e) = std::fs::write(&copied_up, b"copied up\n") {
-        return failed(
-            format!("write {} (copy-up)", copied_up.display()),
-            io_errno(&e),
-        );
+    if let Err(e) = std::fs::write(at("merged/from-lower"), b"copied up\n") {
+        let call = format!("write {} (copy-up)", shown("merged/from-lower"));
+        return trial_verdict(Overlay, call, io_errno(&e));
     }
-    if let Err(e) = sys_umount(&merged) {
-        return failed(format!("umount {}", merged.display()), e);
+    if let Err(e) = sys_umount(&target) {
+        return trial_verdict(Overlay, format!("umount {}", merged.display()), e);
     }
     guard.mounted = None;
-    if !upper.join("from-merged").is_file() {
+    if !at("upper/from-merged").is_file() {
         return Trial::Failed {
             errno: "EIO".into(),
             call: format!(
                 "write {} (the file did not reach upperdir {})",
-                through.display(),
+                shown("merged/from-merged"),
                 upper.display()
             ),
         };
@@ -2126,6 +2306,147 @@ mod tests {
     }
 
     #[test]
+    fn a_trial_that_could_not_run_is_no_verdict_on_overlay() {
+        use nix::errno::Errno::*;
+        use TrialStep::{Overlay, Prepare};
+        let mkdir = "mkdir /home/coder/.dind-init-trial-1";
+        let mount = "mount src=overlay dst=/home/coder/.dind-init-trial-1/merged flags=0 data=…";
+        let full = |errno: &str, call: &str| Trial::Blocked {
+            trouble: Trouble::VolumeFull,
+            errno: errno.into(),
+            call: call.into(),
+        };
+        let rows: Vec<(&str, TrialStep, &str, nix::errno::Errno, Trial)> = vec![
+            (
+                "PVC full to the last block",
+                Prepare,
+                mkdir,
+                ENOSPC,
+                full("ENOSPC", mkdir),
+            ),
+            ("user quota", Prepare, mkdir, EDQUOT, full("EDQUOT", mkdir)),
+            (
+                "full while copying up",
+                Overlay,
+                mount,
+                ENOSPC,
+                full("ENOSPC", mount),
+            ),
+            (
+                "ext4 remounted ro after errors",
+                Prepare,
+                mkdir,
+                EROFS,
+                Trial::Blocked {
+                    trouble: Trouble::ReadOnly,
+                    errno: "EROFS".into(),
+                    call: mkdir.into(),
+                },
+            ),
+            (
+                "failing disk",
+                Overlay,
+                mount,
+                EIO,
+                Trial::Blocked {
+                    trouble: Trouble::Io,
+                    errno: "EIO".into(),
+                    call: mount.into(),
+                },
+            ),
+            (
+                "a planted symlink",
+                Prepare,
+                mkdir,
+                ELOOP,
+                Trial::NotTried {
+                    why: format!("{mkdir}: ELOOP"),
+                },
+            ),
+            (
+                "overlay upper on overlay: the kernel refuses",
+                Overlay,
+                mount,
+                EINVAL,
+                Trial::Failed {
+                    errno: "EINVAL".into(),
+                    call: mount.into(),
+                },
+            ),
+            (
+                "no overlay in this kernel",
+                Overlay,
+                mount,
+                ENODEV,
+                Trial::Failed {
+                    errno: "ENODEV".into(),
+                    call: mount.into(),
+                },
+            ),
+        ];
+        for (name, step, call, errno, want) in rows {
+            let got = trial_verdict(step, call.into(), errno);
+            assert_eq!(got, want, "{name}");
+            assert_eq!(got.failed(), matches!(errno, EINVAL | ENODEV), "{name}");
+        }
+        let t = full("ENOSPC", mkdir);
+        assert!(t.to_string().contains("volume full"), "{t}");
+    }
+
+    #[test]
+    fn volume_trouble_from_daemon_words() {
+        let rows = [
+            (
+                "write /var/lib/docker/tmp/x: no space left on device",
+                Some(Trouble::VolumeFull),
+            ),
+            (
+                "mkdir /home/coder/.docker-data/overlay2/abc: disk quota exceeded",
+                Some(Trouble::VolumeFull),
+            ),
+            (
+                "open /var/lib/docker/image/x: read-only file system",
+                Some(Trouble::ReadOnly),
+            ),
+            (
+                "read /var/lib/docker/overlay2/l/X: input/output error",
+                Some(Trouble::Io),
+            ),
+            (
+                "failed to mount /tmp/containerd-mount1: invalid argument",
+                None,
+            ),
+        ];
+        for (text, want) in rows {
+            assert_eq!(Trouble::from_text(text), want, "{text}");
+        }
+        assert!(Trouble::ReadOnly.words().contains("read-only"));
+        assert!(Trouble::Io.words().contains("I/O error"));
+        assert!(Trouble::VolumeFull.remedy().contains("docker system df"));
+    }
+
+    #[test]
+    fn scratch_dirs_are_never_made_through_a_link() {
+        let t = TempDir::new("nofollow");
+        let real = t.0.join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = t.0.join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(d_type_supported(&link).is_err(), "d_type through a link");
+        let trial = overlay_trial_with(&link, true);
+        assert!(
+            matches!(&trial, Trial::NotTried { why } if why.contains("ELOOP") || why.contains("ENOTDIR")),
+            "{trial:?}"
+        );
+        assert!(
+            leftovers(&real).is_empty(),
+            "nothing made at the link's target"
+        );
+        assert_eq!(d_type_supported(&real), Ok(true));
+        assert!(leftovers(&real).is_empty());
+    }
+
+    #[test]
     fn scratch_ids_are_dropped_from_trial_calls() {
         assert_eq!(
             without_scratch_ids("mount src=overlay dst=/v/.dind-init-trial-16-3487-3/merged data=lowerdir=/v/.dind-init-trial-16-3487-3/lower: EINVAL"),
@@ -2358,6 +2679,91 @@ mod tests {
         nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).unwrap();
         if fs == "overlay" {
             nix::mount::umount2(&good, nix::mount::MntFlags::MNT_DETACH).unwrap();
+        }
+    }
+
+    /// A private mount namespace for this test thread only: nothing leaks to the host.
+    fn private_mounts() {
+        use nix::mount::{mount, MsFlags};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).unwrap();
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .unwrap();
+    }
+
+    fn tmpfs(at: &Path, opts: &str) {
+        use nix::mount::{mount, MsFlags};
+        std::fs::create_dir_all(at).unwrap();
+        mount(
+            Some("tmpfs"),
+            at,
+            Some("tmpfs"),
+            MsFlags::empty(),
+            Some(opts),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn trial_on_a_full_a_read_only_and_a_very_deep_volume() {
+        if !root_or_skip() {
+            return;
+        }
+        private_mounts();
+        let t = TempDir::new("volumes");
+
+        // Full to the last inode: mkdir of the scratch dir gets ENOSPC.
+        let full = t.0.join("full");
+        tmpfs(&full, "size=1m,nr_inodes=8");
+        for i in 0.. {
+            if std::fs::write(full.join(format!("f{i}")), b"x").is_err() {
+                break;
+            }
+        }
+        let trial = overlay_trial(&full);
+        assert!(
+            matches!(&trial, Trial::Blocked { trouble: Trouble::VolumeFull, errno, .. } if errno == "ENOSPC"),
+            "{trial:?}"
+        );
+        assert!(!trial.failed(), "no verdict on overlay");
+
+        // Read-only: EROFS.
+        let ro = t.0.join("ro");
+        tmpfs(&ro, "ro,size=1m");
+        let trial = overlay_trial(&ro);
+        assert!(
+            matches!(
+                &trial,
+                Trial::Blocked {
+                    trouble: Trouble::ReadOnly,
+                    ..
+                }
+            ),
+            "{trial:?}"
+        );
+
+        // A data root deeper than one page of mount options still gets its trial.
+        let deep_fs = t.0.join("deep");
+        tmpfs(&deep_fs, "size=4m");
+        let mut deep = deep_fs.clone();
+        while deep.as_os_str().len() < 1500 {
+            deep.push("a-rather-long-directory-name-on-the-volume");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        assert_eq!(
+            overlay_trial(&deep),
+            Trial::Ok,
+            "{} bytes",
+            deep.as_os_str().len()
+        );
+        assert!(leftovers(&deep).is_empty());
+        for d in [&deep_fs, &ro, &full] {
+            nix::mount::umount2(d, nix::mount::MntFlags::MNT_DETACH).unwrap();
         }
     }
 }
