@@ -591,6 +591,74 @@ fn migration_warning(vld: &Path, d: &Path, fs: &str) -> String {
     )
 }
 
+/// The driver for a data root nobody pinned a driver for: the one holding the user's
+/// images (most layers, then the most recently used) when it `works` here, else `best`.
+/// Every other driver's data is named in a warning with the way back to it.
+fn by_data(
+    drivers_here: &[DriverData],
+    store: bool,
+    best: Driver,
+    works: impl Fn(Driver) -> bool,
+    data_home: &Path,
+    fallback_why: &dyn Fn(Driver) -> String,
+    warnings: &mut Vec<String>,
+) -> Driver {
+    let mut data: Vec<&DriverData> = drivers_here
+        .iter()
+        .filter(|x| x.snapshotter == store && x.layers > 0)
+        .collect();
+    data.sort_by_key(|x| std::cmp::Reverse((x.layers, x.newest)));
+    let dh = data_home.display();
+    let chosen = match data.first() {
+        None => {
+            if !best.needs_overlay() {
+                warnings.push(format!(
+                    "storage driver {}: {}; {}. Put DATA_ROOT on a PersistentVolume formatted ext4 or xfs to get {}",
+                    best.name(),
+                    fallback_why(best),
+                    best.cost(),
+                    if store { "overlayfs" } else { "overlay2" }
+                ));
+            }
+            return best;
+        }
+        Some(x) if works(x.driver) => {
+            if x.driver != best {
+                warnings.push(format!(
+                    "{dh} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), stop the pod, move {dh} aside (mv {dh} {dh}.old) and start again",
+                    x.layers,
+                    x.driver.name(),
+                    x.driver.name(),
+                    best.name(),
+                ));
+            }
+            x.driver
+        }
+        Some(x) => {
+            warnings.push(format!(
+                "{dh} holds {} layers made with {}, which cannot work here ({}); dockerd uses {} and those images stay on disk in {} but are not visible",
+                x.layers,
+                x.driver.name(),
+                fallback_why(x.driver),
+                best.name(),
+                x.path.display()
+            ));
+            best
+        }
+    };
+    for x in data.iter().filter(|x| x.driver != chosen) {
+        warnings.push(format!(
+            "{dh} also holds {} layers made with {}, which storage driver {} does not show; they stay on disk in {}. To use them again: `docker save` what you need, then start with DIND_STORAGE_DRIVER={} and `docker load` it there (or the other way round)",
+            x.layers,
+            x.driver.name(),
+            chosen.name(),
+            x.path.display(),
+            x.driver.name()
+        ));
+    }
+    chosen
+}
+
 /// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
 /// (daemon.json, DOCKER_OPTS, DOCKER_DRIVER, DIND_DOCKERD_ARGS).
 struct Pinned {
@@ -915,59 +983,33 @@ fn plan_with(
                 None
             }
         },
-        None => {
-            let existing = drivers_here
-                .iter()
-                .filter(|x| x.snapshotter == store && x.layers > 0 && x.driver != best)
-                .max_by_key(|x| x.layers);
-            match existing {
-                Some(x) => {
-                    let works = match x.driver {
-                        Driver::Overlay2 | Driver::Overlayfs => overlay_ok,
-                        Driver::FuseOverlayfs => fuse && !store,
-                        Driver::Vfs | Driver::Native => true,
-                    };
-                    if works {
-                        p.warnings.push(format!(
-                            "{} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), stop the pod, move {} aside (mv {} {}.old) and start again",
-                            data_home.display(),
-                            x.layers,
-                            x.driver.name(),
-                            x.driver.name(),
-                            best.name(),
-                            data_home.display(),
-                            data_home.display(),
-                            data_home.display()
-                        ));
-                        Some(x.driver)
-                    } else {
-                        p.warnings.push(format!(
-                            "{} holds {} layers made with {}, which cannot work here ({}); dockerd uses {} and those images stay on disk in {} but are not visible",
-                            data_home.display(),
-                            x.layers,
-                            x.driver.name(),
-                            fallback_why(x.driver),
-                            best.name(),
-                            x.path.display()
-                        ));
-                        Some(best)
-                    }
-                }
-                None => {
-                    if !best.needs_overlay() {
-                        p.warnings.push(format!(
-                            "storage driver {}: {}; {}. Put DATA_ROOT on a PersistentVolume formatted ext4 or xfs to get {}",
-                            best.name(),
-                            fallback_why(best),
-                            best.cost(),
-                            if store { "overlayfs" } else { "overlay2" }
-                        ));
-                    }
-                    Some(best)
-                }
-            }
-        }
+        None => Some(by_data(
+            drivers_here,
+            store,
+            best,
+            |x| match x {
+                Driver::Overlay2 | Driver::Overlayfs => overlay_ok,
+                Driver::FuseOverlayfs => fuse && !store,
+                Driver::Vfs | Driver::Native => true,
+            },
+            &data_home,
+            &fallback_why,
+            &mut p.warnings,
+        )),
     };
+    if let Trial::Blocked { trouble, .. } = &snap_loc.trial {
+        p.warnings.push(format!(
+            "{}: {}; storage driver {} is kept ({}): {}",
+            trouble.words(),
+            trial_words(&snap_loc.trial),
+            driver.map_or("(the user's)", Driver::name),
+            match drivers_here.iter().any(|x| x.layers > 0) {
+                true => "the driver the data was made with",
+                false => "guessed from the filesystem",
+            },
+            trouble.remedy()
+        ));
+    }
 
     // Daemon settings, each in exactly one place.
     let mut wanted: Vec<Wanted> = Vec::new();
@@ -1181,8 +1223,8 @@ mod tests {
     use super::*;
     use crate::config::UserSpec;
     use crate::probe::{
-        Account, CgroupVersion, DaemonFiles, DataRoot, Dockerd, FsKind, Mount, Mtu, VarLibDocker,
-        Version,
+        Account, CgroupVersion, DaemonFiles, DataRoot, Dockerd, FsKind, Mount, Mtu, Trouble,
+        VarLibDocker, Version,
     };
     use std::time::Duration;
 
@@ -1548,6 +1590,7 @@ mod tests {
             snapshotter: false,
             path: "/var/lib/docker/vfs/dir".into(),
             layers: 9,
+            newest: 0,
         }];
         rows.push(Row {
             name: "/var/lib/docker holds data on the overlay: data-root + migration command",
@@ -1567,6 +1610,7 @@ mod tests {
             snapshotter: false,
             path: "/home/coder/.docker-data/vfs/dir".into(),
             layers: 12,
+            newest: 0,
         }];
         rows.push(Row {
             name: "DATA_ROOT holds vfs data: keep vfs",
@@ -1586,6 +1630,7 @@ mod tests {
             snapshotter: false,
             path: "/home/coder/.docker-data/vfs/dir".into(),
             layers: 12,
+            newest: 0,
         }];
         let mut c = cfg();
         c.storage_driver = DriverChoice::Overlay2;
@@ -1749,6 +1794,134 @@ mod tests {
             }
             for s in &p.steps {
                 assert!(!s.reason.is_empty() && !s.reason.contains('\n'), "{ctx}");
+            }
+        }
+    }
+
+    /// What a data root that served a while looks like: `n` layers of `driver`, the
+    /// newest written `days_ago`.
+    fn layers(driver: Driver, n: usize, days_ago: u64) -> DriverData {
+        let dir = match driver {
+            Driver::Overlay2 => "overlay2",
+            Driver::FuseOverlayfs => "fuse-overlayfs",
+            _ => "vfs/dir",
+        };
+        DriverData {
+            driver,
+            snapshotter: false,
+            path: Path::new(D).join(dir),
+            layers: n,
+            newest: 1_764_547_200 - days_ago * 86_400,
+        }
+    }
+
+    fn blocked(trouble: Trouble, errno: &str) -> Trial {
+        Trial::Blocked {
+            trouble,
+            errno: errno.into(),
+            call: "mkdir /home/coder/.docker-data/.dind-init-trial".into(),
+        }
+    }
+
+    /// The seed pod, restarted: DATA_ROOT holds `data`, and its trial came out `trial`.
+    fn restarted(data: Vec<DriverData>, trial: Trial) -> Facts {
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.data_root.drivers = data;
+        f.data_root.location.trial = trial;
+        f
+    }
+
+    #[test]
+    fn storage_verdict_table() {
+        use Driver::{FuseOverlayfs, Overlay2, Vfs};
+        // (name, facts, driver, warnings that must be there, warnings that must not)
+        type VerdictRow = (
+            &'static str,
+            Facts,
+            Driver,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let rows: Vec<VerdictRow> = vec![
+            (
+                "200 overlay2 layers and 2 vfs layers: the majority wins, the minority is named",
+                restarted(vec![layers(Overlay2, 200, 1), layers(Vfs, 2, 30)], Trial::Ok),
+                Overlay2,
+                vec![
+                    "also holds 2 layers made with vfs, which storage driver overlay2 does not show; they stay on disk in /home/coder/.docker-data/vfs/dir",
+                    "DIND_STORAGE_DRIVER=vfs",
+                    "docker save",
+                ],
+                vec!["keeping vfs"],
+            ),
+            (
+                "2 overlay2 layers and 200 vfs layers: vfs holds the images and is kept",
+                restarted(vec![layers(Overlay2, 2, 1), layers(Vfs, 200, 30)], Trial::Ok),
+                Vfs,
+                vec!["keeping vfs", "also holds 2 layers made with overlay2"],
+                vec![],
+            ),
+            (
+                "a tie: the driver used last wins",
+                restarted(vec![layers(Overlay2, 40, 90), layers(Vfs, 40, 2)], Trial::Ok),
+                Vfs,
+                vec!["keeping vfs", "also holds 40 layers made with overlay2"],
+                vec![],
+            ),
+            (
+                "a tie the other way round",
+                restarted(vec![layers(Overlay2, 40, 2), layers(Vfs, 40, 90)], Trial::Ok),
+                Overlay2,
+                vec!["also holds 40 layers made with vfs"],
+                vec!["keeping vfs"],
+            ),
+            (
+                "PVC full to the last block, overlay2 data: overlay2 stays, volume full is said",
+                restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
+                Overlay2,
+                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
+                vec!["fuse-overlayfs", "ext4"],
+            ),
+            (
+                "full PVC holding vfs data: vfs stays",
+                restarted(vec![layers(Vfs, 12, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
+                Vfs,
+                vec!["volume full", "storage driver vfs is kept"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "read-only PVC: no switch, read-only is said",
+                restarted(vec![layers(Overlay2, 30, 1)], blocked(Trouble::ReadOnly, "EROFS")),
+                Overlay2,
+                vec!["read-only", "storage driver overlay2 is kept"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "I/O errors on a fresh PVC: overlay2 guessed from ext4, I/O error is said",
+                restarted(Vec::new(), blocked(Trouble::Io, "EIO")),
+                Overlay2,
+                vec!["I/O error", "guessed from the filesystem"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "the kernel refuses overlay on the data root: fuse-overlayfs, overlay2 data named",
+                restarted(vec![layers(Overlay2, 20, 1)], einval(D)),
+                FuseOverlayfs,
+                vec!["holds 20 layers made with overlay2, which cannot work here"],
+                vec!["volume full"],
+            ),
+        ];
+        for (name, facts, driver, want, never) in rows {
+            let p = plan(&facts, &cfg()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let ctx = format!("{name}\n{}", p.render());
+            assert_eq!(p.driver, Some(driver), "{ctx}");
+            for w in want {
+                assert!(has(&p.warnings, w), "warning {w:?} missing\n{ctx}");
+            }
+            for w in never {
+                assert!(!has(&p.warnings, w), "warning {w:?} unexpected\n{ctx}");
             }
         }
     }

@@ -730,6 +730,10 @@ pub struct DriverData {
     pub path: PathBuf,
     /// Number of layers/snapshots in it (0: only the skeleton dockerd creates).
     pub layers: usize,
+    /// Newest mtime of a layer, in seconds since the epoch (0: none): which driver
+    /// was used last, when two hold the same number of layers.
+    #[serde(default)]
+    pub newest: u64,
 }
 
 const DRIVER_DIRS: &[(Driver, bool, &str, &str)] = &[
@@ -770,19 +774,31 @@ pub fn driver_data(root: &Path) -> Vec<DriverData> {
                     snapshotter: false,
                     path: top,
                     layers: 0,
+                    newest: 0,
                 });
             }
             continue;
         };
-        let layers = rd
-            .filter_map(|e| e.ok())
-            .filter(|e| skip.is_empty() || e.file_name() != *skip)
-            .count();
+        let (mut layers, mut newest) = (0, 0);
+        for e in rd.filter_map(|e| e.ok()) {
+            if !skip.is_empty() && e.file_name() == *skip {
+                continue;
+            }
+            layers += 1;
+            let mtime = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_secs());
+            newest = newest.max(mtime);
+        }
         out.push(DriverData {
             driver: *driver,
             snapshotter: *snapshotter,
             path,
             layers,
+            newest,
         });
     }
     out
@@ -2272,6 +2288,12 @@ mod tests {
                 .map(|x| x.layers)
         };
         assert_eq!(find(Driver::Vfs, false), Some(3));
+        let vfs = d.iter().find(|x| x.driver == Driver::Vfs).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(vfs.newest + 60 > now && vfs.newest <= now, "{vfs:?}");
         assert_eq!(
             find(Driver::Overlay2, false),
             Some(0),
