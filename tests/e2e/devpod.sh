@@ -34,7 +34,8 @@
 #                containerd image store); run 2 on the same PVC with it unset keeps that driver
 #   volfull      (issue 10) overlay images on the PVC, then the PVC filled to the last block:
 #                dind-init keeps the overlay driver, Docker answers and lists the images,
-#                "volume full" is named; with the space freed the next start is healthy
+#                "volume full" is named; the same with 64 KiB free (dockerd starts, its smoke
+#                test hits ENOSPC); with the space freed the next start is healthy
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
