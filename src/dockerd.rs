@@ -8,6 +8,7 @@
 //! daemon is bounded by a timeout so PID 1 is never stuck on a hung socket.
 
 use crate::error::{Error, Result};
+use crate::probe::Trouble;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -527,6 +528,129 @@ pub struct SmokeReport {
     pub total_ms: f64,
 }
 
+/// Why the smoke test failed, decided once by [`classify`] from what the daemon
+/// answered (or by PID 1's loop for a daemon that died). Only a mount refusal says
+/// the storage driver cannot work here; everything else keeps the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SmokeFailure {
+    /// The kernel or the snapshotter refused to mount the container's root filesystem
+    /// (EINVAL, ENOTSUP, "not supported as upperdir", "failed to mount"): a slower driver may work.
+    MountRefused,
+    /// The volume is full, read-only or failing: no driver does better there.
+    Volume(Trouble),
+    /// A step got no complete answer within its budget.
+    Timeout,
+    /// The connection was refused, closed or reset: dockerd is gone or restarting.
+    ConnectionLost,
+    /// dockerd or containerd exited while the test ran.
+    DaemonDied,
+    /// Any other error answer of the Engine API.
+    Api {
+        /// The HTTP status.
+        status: u16,
+    },
+    /// A wrong answer: other content read back, no container Id, not HTTP.
+    Other,
+}
+
+impl SmokeFailure {
+    /// A slower storage driver may pass where this one failed.
+    pub fn may_change_driver(self) -> bool {
+        self == SmokeFailure::MountRefused
+    }
+
+    /// Stable words that start the failure's one-line message ("volume full", …).
+    pub fn words(self) -> String {
+        match self {
+            SmokeFailure::MountRefused => "storage cannot mount container filesystems".into(),
+            SmokeFailure::Volume(t) => t.words().into(),
+            SmokeFailure::Timeout => "dockerd timed out".into(),
+            SmokeFailure::ConnectionLost => "connection to dockerd lost".into(),
+            SmokeFailure::DaemonDied => "dockerd died".into(),
+            SmokeFailure::Api { status } => format!("Engine API error {status}"),
+            SmokeFailure::Other => "wrong answer".into(),
+        }
+    }
+
+    /// What to do about it.
+    pub fn remedy(self) -> String {
+        match self {
+            SmokeFailure::MountRefused => "the storage driver cannot mount container filesystems where the data root is (overlay on overlayfs, or a pod that may not mount); \
+                set DIND_DATA_ROOT to a directory on the pod's persistent volume, run the pod privileged, or let DIND_STORAGE_DRIVER=auto pick a driver that works".into(),
+            SmokeFailure::Volume(t) => t.remedy().into(),
+            SmokeFailure::Timeout => "dockerd is hung or overloaded: read its lines above in the pod log; the storage driver is kept".into(),
+            SmokeFailure::ConnectionLost | SmokeFailure::DaemonDied => "dockerd stopped answering (crashed or restarting): read its last lines above in the pod log; the storage driver is kept".into(),
+            SmokeFailure::Api { .. } | SmokeFailure::Other => "the daemon's message says what failed; `dind-init doctor` checks the storage setup".into(),
+        }
+    }
+}
+
+/// A failed smoke test: the typed verdict and the daemon's words, one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmokeError {
+    /// What kind of failure.
+    pub failure: SmokeFailure,
+    /// Which step failed and what the daemon said.
+    pub msg: String,
+}
+
+impl From<SmokeError> for Error {
+    fn from(e: SmokeError) -> Error {
+        Error::Docker {
+            msg: format!("{}: {}", e.failure.words(), e.msg),
+            hint: e.failure.remedy(),
+        }
+    }
+}
+
+/// What one smoke-test request got back, for [`classify`].
+enum Got<'a> {
+    /// No complete answer.
+    NoAnswer(&'a HttpError),
+    /// An HTTP error answer and the daemon's message.
+    Status(u16, &'a str),
+    /// An error inside a 200 answer (the import stream), or a wrong answer.
+    Said(&'a str),
+}
+
+/// The kernel's or the snapshotter's refusal to mount, in dockerd's and containerd's words.
+fn refuses_mount(msg: &str) -> bool {
+    let m = msg.to_ascii_lowercase();
+    [
+        "invalid argument",
+        "operation not supported",
+        "not supported as upperdir",
+        "failed to mount",
+        "driver not supported",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
+/// The one classification of a smoke-test failure. The volume's trouble wins over
+/// everything (`failed to mount …: no space left on device` is a full disk, not a
+/// refusal); a refusal counts only in a server error or in the import stream.
+fn classify(got: &Got) -> SmokeFailure {
+    let text = match got {
+        Got::NoAnswer(HttpError::Io(e)) => e.to_string(),
+        Got::NoAnswer(_) => String::new(),
+        Got::Status(_, m) | Got::Said(m) => m.to_string(),
+    };
+    if let Some(t) = Trouble::from_text(&text) {
+        return SmokeFailure::Volume(t);
+    }
+    match got {
+        Got::NoAnswer(HttpError::Timeout) => SmokeFailure::Timeout,
+        Got::NoAnswer(HttpError::Malformed(_)) => SmokeFailure::Other,
+        Got::NoAnswer(_) => SmokeFailure::ConnectionLost,
+        Got::Status(status, m) if *status >= 500 && refuses_mount(m) => SmokeFailure::MountRefused,
+        Got::Status(status, _) => SmokeFailure::Api { status: *status },
+        Got::Said(m) if refuses_mount(m) => SmokeFailure::MountRefused,
+        Got::Said(_) => SmokeFailure::Other,
+    }
+}
+
 /// Prove through the Engine API that a container root filesystem mounts on the
 /// storage dockerd uses — the operation that fails on overlay-on-overlay while
 /// `/_ping` says all is well (Docker ≥29: `failed to mount /tmp/containerd-mount…:
@@ -540,6 +664,14 @@ pub fn smoke_test(socket: &Path) -> Result<SmokeReport> {
 /// [`smoke_test`] with each Engine API call bounded by `step_timeout` instead of
 /// 30 s, for callers (`status`, a readiness probe) that must answer sooner.
 pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeReport> {
+    smoke_test_typed(socket, step_timeout).map_err(Error::from)
+}
+
+/// [`smoke_test_with`], failing with the typed verdict PID 1 decides on.
+pub fn smoke_test_typed(
+    socket: &Path,
+    step_timeout: Duration,
+) -> std::result::Result<SmokeReport, SmokeError> {
     let t0 = Instant::now();
     let tag = unique_tag();
     let image = format!("{SMOKE_NAME}:{tag}");
@@ -570,7 +702,7 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
     // 1. Import.
     let t = Instant::now();
     let import_path = format!("/images/create?fromSrc=-&repo={SMOKE_NAME}&tag={tag}");
-    let outcome: std::result::Result<(), String> = (|| {
+    let outcome: std::result::Result<(), (SmokeFailure, String)> = (|| {
         const IMPORT: (&str, &str) = ("import image", "POST /images/create");
         let r = call(
             "POST",
@@ -580,7 +712,7 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
         );
         let r = step_answer(IMPORT, r, 200, &mut image_sent, step_timeout)?;
         if let Some(m) = stream_error(&r.body) {
-            return Err(step_failed(IMPORT, &m));
+            return Err((classify(&Got::Said(&m)), step_failed(IMPORT, &m)));
         }
         imported = true;
         report.import_ms = ms(t.elapsed());
@@ -607,7 +739,10 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
         let id = serde_json::from_slice::<serde_json::Value>(&r.body)
             .ok()
             .and_then(|v| v.get("Id").and_then(|i| i.as_str()).map(str::to_string))
-            .ok_or_else(|| step_failed(CREATE, "answer has no container Id"))?;
+            .ok_or_else(|| {
+                let m = "answer has no container Id";
+                (classify(&Got::Said(m)), step_failed(CREATE, m))
+            })?;
         report.container = id.clone();
         report.create_ms = ms(t.elapsed());
 
@@ -623,24 +758,20 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
         // Reading makes nothing on the daemon, so there is nothing more to clean up.
         let r = step_answer(ARCHIVE, r, 200, &mut false, step_timeout)?;
         let got = tar_find_file(&r.body, SMOKE_NAME).ok_or_else(|| {
-            step_failed(
-                ARCHIVE,
-                &format!(
-                    "the archive ({} bytes) holds no file {SMOKE_NAME}",
-                    r.body.len()
-                ),
-            )
+            let m = format!(
+                "the archive ({} bytes) holds no file {SMOKE_NAME}",
+                r.body.len()
+            );
+            (classify(&Got::Said(&m)), step_failed(ARCHIVE, &m))
         })?;
         report.read_back = String::from_utf8_lossy(&got).into_owned();
         report.archive_ms = ms(t.elapsed());
         if got != expected.as_bytes() {
-            return Err(step_failed(
-                ARCHIVE,
-                &format!(
-                    "read back {:?} instead of {:?}",
-                    report.read_back, report.expected
-                ),
-            ));
+            let m = format!(
+                "read back {:?} instead of {:?}",
+                report.read_back, report.expected
+            );
+            return Err((SmokeFailure::Other, step_failed(ARCHIVE, &m)));
         }
         Ok(())
     })();
@@ -661,12 +792,15 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
         match answer {
             Ok(r) if ok.contains(&r.status) => None,
             Ok(r) if r.status == 404 && !made => None,
-            Ok(r) => Some(format!(
-                "DELETE {what} answered {}: {}",
-                r.status,
-                r.error_message()
+            Ok(r) => {
+                let m = r.error_message();
+                let f = classify(&Got::Status(r.status, &m));
+                Some((f, format!("DELETE {what} answered {}: {m}", r.status)))
+            }
+            Err(e) => Some((
+                classify(&Got::NoAnswer(&e)),
+                format!("DELETE {what}: {}", e.describe(step_timeout)),
             )),
-            Err(e) => Some(format!("DELETE {what}: {}", e.describe(step_timeout))),
         }
     };
     if created || container_sent {
@@ -680,22 +814,21 @@ pub fn smoke_test_with(socket: &Path, step_timeout: Duration) -> Result<SmokeRep
     report.cleanup_ms = ms(t.elapsed());
     report.total_ms = ms(t0.elapsed());
 
-    match (outcome, cleanup_errors.is_empty()) {
-        (Ok(()), true) => Ok(report),
-        (Ok(()), false) => {
-            let msg = format!("smoke test cleanup failed: {}", cleanup_errors.join("; "));
-            let hint = smoke_hint(&msg);
-            Err(Error::Docker { msg, hint })
-        }
-        (Err(msg), clean) => {
-            let hint = smoke_hint(&msg);
-            let msg = if clean {
-                msg
-            } else {
-                format!("{msg} (cleanup also failed: {})", cleanup_errors.join("; "))
-            };
-            Err(Error::Docker { msg, hint })
-        }
+    let cleanup_text: Vec<&str> = cleanup_errors.iter().map(|(_, m)| m.as_str()).collect();
+    let cleanup_text = cleanup_text.join("; ");
+    match (outcome, cleanup_errors.first()) {
+        (Ok(()), None) => Ok(report),
+        (Ok(()), Some((failure, _))) => Err(SmokeError {
+            failure: *failure,
+            msg: format!("smoke test cleanup failed: {cleanup_text}"),
+        }),
+        (Err((failure, msg)), clean) => Err(SmokeError {
+            failure,
+            msg: match clean {
+                None => msg,
+                Some(_) => format!("{msg} (cleanup also failed: {cleanup_text})"),
+            },
+        }),
     }
 }
 
@@ -708,16 +841,20 @@ fn step_answer(
     want: u16,
     sent: &mut bool,
     timeout: Duration,
-) -> std::result::Result<Response, String> {
+) -> std::result::Result<Response, (SmokeFailure, String)> {
     let r = answer.map_err(|e| {
         *sent = !matches!(e, HttpError::Connect(_));
-        step_failed(step, &e.describe(timeout))
+        (
+            classify(&Got::NoAnswer(&e)),
+            step_failed(step, &e.describe(timeout)),
+        )
     })?;
     *sent = true;
     if r.status != want {
-        return Err(step_failed(
-            step,
-            &format!("answered {}: {}", r.status, r.error_message()),
+        let m = r.error_message();
+        return Err((
+            classify(&Got::Status(r.status, &m)),
+            step_failed(step, &format!("answered {}: {m}", r.status)),
         ));
     }
     Ok(r)
@@ -741,22 +878,6 @@ fn unique_tag() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("p{}-{:x}", std::process::id(), nanos & 0xffff_ffff_ffff)
-}
-
-/// What to do about a failed smoke test, from the daemon's own words.
-fn smoke_hint(msg: &str) -> String {
-    let m = msg.to_ascii_lowercase();
-    if m.contains("mount") && m.contains("invalid argument") {
-        "the storage driver cannot mount container filesystems where the data root is (overlay on overlayfs); \
-         set DIND_DATA_ROOT to a directory on the pod's persistent volume, or let DIND_STORAGE_DRIVER=auto pick a driver that works"
-            .into()
-    } else if m.contains("operation not permitted") || m.contains("permission denied") {
-        "dockerd may not mount filesystems here; run the pod privileged (securityContext.privileged: true)".into()
-    } else if m.contains("no space left") {
-        "the volume holding the data root is full; free space or grow the volume".into()
-    } else {
-        "the daemon's message says what failed; `dind-init doctor` checks the storage setup".into()
-    }
 }
 
 /// `/images/create` answers 200 and reports failures inside its JSON stream.
@@ -1695,6 +1816,101 @@ mod tests {
             t[3].starts_with("DELETE /images/dind-init-smoke:p"),
             "{t:?}"
         );
+    }
+
+    #[test]
+    fn smoke_failures_are_classified_once_from_the_daemons_answer() {
+        use SmokeFailure::*;
+        let reset = HttpError::Io(io::Error::from_raw_os_error(libc::ECONNRESET));
+        let refused = HttpError::Connect(io::Error::from_raw_os_error(libc::ECONNREFUSED));
+        let garbage = HttpError::Malformed("status line \"SSH-2.0\"".into());
+        let snapshotter_einval = "failed to mount /tmp/containerd-mount2787443106: mount source: \"overlay\", target: \"/tmp/containerd-mount2787443106\", fstype: overlay, flags: 0, data: \"workdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/3/work,upperdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/3/fs,lowerdir=/var/lib/docker/containerd/daemon/io.containerd.snapshotter.v1.overlayfs/snapshots/2/fs\", err: invalid argument";
+        let rows: Vec<(&str, Got, SmokeFailure)> = vec![
+            (
+                "ENOSPC creating the RW layer",
+                Got::Status(500, "mkdir /home/coder/.docker-data/overlay2/3f1c9a-init: no space left on device"),
+                Volume(Trouble::VolumeFull),
+            ),
+            (
+                "ENOSPC in the import stream",
+                Got::Said("write /var/lib/docker/tmp/docker-import-3141/dind-init-smoke: no space left on device"),
+                Volume(Trouble::VolumeFull),
+            ),
+            (
+                "ENOSPC inside the snapshotter's mount: still a full disk",
+                Got::Status(500, "failed to mount /tmp/containerd-mount1: no space left on device"),
+                Volume(Trouble::VolumeFull),
+            ),
+            (
+                "EROFS",
+                Got::Status(500, "mkdir /var/lib/docker/overlay2/abc: read-only file system"),
+                Volume(Trouble::ReadOnly),
+            ),
+            (
+                "EIO",
+                Got::Status(500, "open /var/lib/docker/image/overlay2/layerdb/sha256/9c1b/diff: input/output error"),
+                Volume(Trouble::Io),
+            ),
+            ("5 s step timeout", Got::NoAnswer(&HttpError::Timeout), Timeout),
+            ("connection reset", Got::NoAnswer(&reset), ConnectionLost),
+            ("dockerd crashed mid-answer", Got::NoAnswer(&HttpError::Closed), ConnectionLost),
+            ("dockerd gone: connection refused", Got::NoAnswer(&refused), ConnectionLost),
+            ("kernel EINVAL via the snapshotter (Docker 29)", Got::Status(500, snapshotter_einval), MountRefused),
+            (
+                "kernel EINVAL via graphdriver overlay2",
+                Got::Status(500, "error creating overlay mount to /var/lib/docker/overlay2/5e0c/merged: invalid argument"),
+                MountRefused,
+            ),
+            (
+                "ENOTSUP",
+                Got::Status(500, "mount overlay: operation not supported"),
+                MountRefused,
+            ),
+            (
+                "a 400 saying invalid argument is the request's fault",
+                Got::Status(400, "invalid argument: Cmd"),
+                Api { status: 400 },
+            ),
+            ("no such image", Got::Status(404, "No such image: dind-init-smoke:p1"), Api { status: 404 }),
+            ("not HTTP", Got::NoAnswer(&garbage), Other),
+        ];
+        for (name, got, want) in rows {
+            let f = classify(&got);
+            assert_eq!(f, want, "{name}");
+            assert_eq!(f.may_change_driver(), want == MountRefused, "{name}");
+        }
+        let e = Error::from(SmokeError {
+            failure: Volume(Trouble::VolumeFull),
+            msg: "smoke test step \"import image\" failed".into(),
+        });
+        let text = e.to_string();
+        assert!(text.starts_with("volume full: "), "{text}");
+        assert!(text.contains("docker system df"), "{text}");
+    }
+
+    #[test]
+    fn smoke_test_on_a_full_volume_says_volume_full() {
+        let dir = TempDir::new("smoke-full");
+        let (sock, _seen, h) = fake_daemon(&dir, 2, |method, target| {
+            if target.starts_with("/images/create") {
+                http(
+                    "200 OK",
+                    "",
+                    b"{\"status\":\"Importing\"}\r\n{\"errorDetail\":{\"message\":\"write /var/lib/docker/tmp/docker-import-1/x: no space left on device\"},\"error\":\"write /var/lib/docker/tmp/docker-import-1/x: no space left on device\"}\r\n",
+                )
+            } else {
+                assert_eq!(method, "DELETE");
+                http("404 Not Found", "", b"{\"message\":\"No such image\"}")
+            }
+        });
+        let e = smoke_test_typed(&sock, Duration::from_secs(5)).unwrap_err();
+        h.join().unwrap();
+        assert_eq!(
+            e.failure,
+            SmokeFailure::Volume(Trouble::VolumeFull),
+            "{e:?}"
+        );
+        assert!(!e.failure.may_change_driver());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use crate::config::{Config, ContainerdMode, DriverChoice, Strategy};
 use crate::error::Result;
 use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
-use crate::settings::{self, Merged, UserSettings, Wanted};
+use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
 use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -163,6 +163,10 @@ pub struct Plan {
     pub containerd: Option<ContainerdUse>,
     /// The daemon settings the plan asked `settings::merge` for.
     pub settings: Vec<PlannedSetting>,
+    /// Who pinned the storage driver (DIND_STORAGE_DRIVER, daemon.json, DOCKER_OPTS,
+    /// DOCKER_DRIVER, DIND_DOCKERD_ARGS); None when dind-init chose it. A pinned driver
+    /// is never changed after a failed smoke test.
+    pub pinned_by: Option<String>,
 }
 
 impl Plan {
@@ -176,6 +180,7 @@ impl Plan {
             docker_root: None,
             containerd: None,
             settings: Vec::new(),
+            pinned_by: None,
         }
     }
 
@@ -659,6 +664,53 @@ fn by_data(
     chosen
 }
 
+/// Where the storage driver dind-init decided goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DriverPlace {
+    /// As the merge put it (the user's own value, or no driver).
+    AsIs,
+    /// On dockerd's command line: the user's daemon.json never holds dind-init's choice.
+    Flag,
+    /// In a merged copy dockerd reads with --config-file; the user's file stays as it is.
+    Copy,
+}
+
+/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) out of the
+/// user's daemon.json: written there, the next start would read it back as the user's
+/// own pin and never change it again. With no storage-driver in the user's file it goes
+/// on dockerd's command line; over the user's own value, dockerd gets a merged copy.
+fn driver_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<DriverPlace> {
+    let Some((value, origin)) = merged.effective.get("storage-driver") else {
+        return Ok(DriverPlace::AsIs);
+    };
+    if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
+        return Ok(DriverPlace::AsIs);
+    }
+    if user.json.contains_key("storage-driver") {
+        return Ok(DriverPlace::Copy);
+    }
+    let Some(name) = value.as_str() else {
+        return Ok(DriverPlace::AsIs);
+    };
+    merged.args.push(format!("--storage-driver={name}"));
+    if let Some((path, text)) = merged.daemon_json.take() {
+        let bad = |e: serde_json::Error| crate::error::Error::DaemonConfig {
+            path: path.clone(),
+            line: 0,
+            msg: format!("cannot re-read the merged settings: {e}"),
+            hint: "report this as a dind-init bug with your daemon.json".into(),
+        };
+        let mut json: serde_json::Map<String, Value> = serde_json::from_str(&text).map_err(bad)?;
+        json.remove("storage-driver");
+        if json != user.json {
+            let mut text = serde_json::to_string_pretty(&json).map_err(bad)?;
+            text.push('\n');
+            merged.daemon_json = Some((path, text));
+        }
+    }
+    Ok(DriverPlace::Flag)
+}
+
 /// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
 /// (daemon.json, DOCKER_OPTS, DOCKER_DRIVER, DIND_DOCKERD_ARGS).
 struct Pinned {
@@ -790,6 +842,7 @@ fn plan_with(
 
     // Image store and containerd.
     let pin = pinned(cfg, user);
+    p.pinned_by = pin.as_ref().map(|pn| pn.origin.clone());
     let graph_data = drivers_here.iter().any(|x| !x.snapshotter && x.layers > 0);
     let version = facts.dockerd.version.as_ref().ok().copied();
     let store = probe::containerd_store_on(
@@ -1090,11 +1143,29 @@ fn plan_with(
         })
         .collect();
     let mut merged = merge(user, &wanted)?;
+    let place = match facts.daemon.daemon_json_read_only {
+        true => DriverPlace::Copy,
+        false => driver_off_users_file(user, &mut merged)?,
+    };
     if let Some((path, content)) = &merged.daemon_json {
-        let keys: Vec<&str> = wanted.iter().map(|w| w.key.as_str()).collect();
-        if facts.daemon.daemon_json_read_only {
-            // A ConfigMap mount: leave it untouched, hand dockerd a merged copy.
+        let keys: Vec<&str> = wanted
+            .iter()
+            .map(|w| w.key.as_str())
+            .filter(|k| place != DriverPlace::Flag || *k != "storage-driver")
+            .collect();
+        if place == DriverPlace::Copy {
+            // A ConfigMap mount, or the user's own storage-driver that cannot work here:
+            // leave the file untouched, hand dockerd a merged copy.
             let copy = PathBuf::from(MERGED_DAEMON_JSON);
+            let why = match facts.daemon.daemon_json_read_only {
+                true => "is read-only (a ConfigMap?)".to_string(),
+                false => format!(
+                    "holds your storage-driver {}, which dind-init overrides here",
+                    user.json
+                        .get("storage-driver")
+                        .map_or(String::new(), |v| v.to_string())
+                ),
+            };
             merged.args.retain(|a| !a.starts_with("--config-file"));
             merged
                 .args
@@ -1105,7 +1176,7 @@ fn plan_with(
                     content: content.clone(),
                 },
                 format!(
-                    "{} is read-only (a ConfigMap?): dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
+                    "{} {why}: dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
                     path.display(),
                     keys.join(", ")
                 ),
@@ -1774,8 +1845,10 @@ mod tests {
             assert_eq!(p.driver, r.driver, "{ctx}");
             if let Some(dr) = r.driver {
                 let json = daemon_json(&p).unwrap_or_default();
-                let pinned_by_user = json.is_empty();
-                if !pinned_by_user {
+                let flag = format!("--storage-driver={}", dr.name());
+                let on_argv = dockerd_argv(&p).contains(&flag);
+                let pinned_by_user = json.is_empty() && !on_argv;
+                if !pinned_by_user && !on_argv {
                     assert_eq!(
                         json.get("storage-driver"),
                         Some(&Value::from(dr.name())),
@@ -1927,6 +2000,119 @@ mod tests {
     }
 
     #[test]
+    fn a_pin_from_any_source_is_a_pin() {
+        let json = |text: &str| Some((PathBuf::from("/etc/docker/daemon.json"), text.to_string()));
+        let mut rows: Vec<(&str, Facts, Config, &str)> = Vec::new();
+        let mut c = cfg();
+        c.storage_driver = DriverChoice::Overlay2;
+        rows.push(("DIND_STORAGE_DRIVER", seed(20), c, "DIND_STORAGE_DRIVER"));
+        let mut f = seed(20);
+        f.daemon.daemon_json =
+            json("{\"storage-driver\": \"overlay2\", \"log-driver\": \"json-file\"}\n");
+        rows.push((
+            "the seed's daemon.json",
+            f,
+            cfg(),
+            "daemon.json (/etc/docker/daemon.json)",
+        ));
+        let mut f = seed(20);
+        f.daemon.default_docker = Some("# Docker Upstart and SysVinit configuration file\nDOCKER_OPTS=\"--data-root=/home/coder/.docker-data --storage-driver=overlay2\"\n".into());
+        rows.push(("DOCKER_OPTS --storage-driver", f, cfg(), "DOCKER_OPTS"));
+        let mut f = seed(20);
+        f.daemon.default_docker = Some("DOCKER_OPTS=\"-s overlay2\"\n".into());
+        rows.push(("DOCKER_OPTS -s", f, cfg(), "DOCKER_OPTS"));
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        rows.push((
+            "DOCKER_DRIVER as docker:dind sets it",
+            seed(20),
+            c,
+            "DOCKER_DRIVER",
+        ));
+        let mut c = cfg();
+        c.dockerd_args = vec!["--storage-driver=overlay2".into()];
+        rows.push(("DIND_DOCKERD_ARGS", seed(20), c, "DIND_DOCKERD_ARGS"));
+        for (name, f, c, origin) in rows {
+            let p = plan(&f, &c).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let by = p.pinned_by.clone().unwrap_or_default();
+            assert!(
+                by.contains(origin),
+                "{name}: pinned by {by:?}\n{}",
+                p.render()
+            );
+        }
+        assert_eq!(plan(&seed(20), &cfg()).unwrap().pinned_by, None, "auto");
+    }
+
+    /// What the next start reads in the daemon.json this plan writes (unchanged when none).
+    fn after_start(mut f: Facts, p: &Plan) -> Facts {
+        for s in &p.steps {
+            if let Action::WriteFile { path, content } = &s.action {
+                if path.as_path() == Path::new("/etc/docker/daemon.json") {
+                    f.daemon.daemon_json = Some((path.clone(), content.clone()));
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn a_driver_dind_init_chose_never_reads_back_as_the_users_pin() {
+        // Auto on a fresh pod; the next start must still be free to choose.
+        let first = plan(&seed(20), &cfg()).unwrap();
+        assert_eq!(first.driver, Some(Driver::Overlay2));
+        let again = after_start(seed(20), &first);
+        assert!(
+            again.daemon.daemon_json.is_some(),
+            "dind-init did write daemon.json"
+        );
+        let mut moved = again.clone();
+        moved.data_root.location.trial = einval(D);
+        let second = plan(&moved, &cfg()).unwrap();
+        assert_eq!(second.pinned_by, None, "{}", second.render());
+        assert_eq!(
+            second.driver,
+            Some(Driver::FuseOverlayfs),
+            "{}",
+            second.render()
+        );
+        let same = plan(&again, &cfg()).unwrap();
+        assert_eq!(
+            dockerd_argv(&same),
+            dockerd_argv(&first),
+            "the same start again"
+        );
+        assert_eq!(daemon_json(&same), None, "nothing left to write");
+
+        // DOCKER_DRIVER once: not a pin from daemon.json at a start without it.
+        let mut c = cfg();
+        c.docker_driver_env = Some("vfs".into());
+        let first = plan(&seed(20), &c).unwrap();
+        let second = plan(&after_start(seed(20), &first), &cfg()).unwrap();
+        assert_eq!(second.pinned_by, None, "{}", second.render());
+
+        // The user's own overlay2 that cannot work here: overridden through a merged
+        // copy, so the user's file (and pin) is what the next start reads.
+        let mut f = pvc_overlay_facts();
+        let users = "{\"storage-driver\": \"overlay2\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        let first = plan(&f, &cfg()).unwrap();
+        assert_eq!(first.driver, Some(Driver::FuseOverlayfs));
+        let next = after_start(f, &first);
+        assert_eq!(
+            next.daemon.daemon_json.as_ref().unwrap().1,
+            users,
+            "untouched"
+        );
+        assert!(dockerd_argv(&first).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
+        assert!(plan(&next, &cfg())
+            .unwrap()
+            .pinned_by
+            .unwrap()
+            .contains("daemon.json"));
+    }
+
+    #[test]
     fn seed_plan_in_detail() {
         let p = plan(&seed(20), &cfg()).unwrap();
         assert_eq!(
@@ -1953,7 +2139,12 @@ mod tests {
         assert!(why.contains("EINVAL") && why.contains("overlay"), "{why}");
         assert!(why.contains("/dev/longhorn/pvc-8260aa67"), "{why}");
         let json = daemon_json(&p).unwrap();
-        assert_eq!(json["storage-driver"], "overlay2");
+        assert_eq!(
+            json.get("storage-driver"),
+            None,
+            "dind-init's choice is not the user's"
+        );
+        assert!(dockerd_argv(&p).contains(&"--storage-driver=overlay2".to_string()));
         assert_eq!(json["group"], "docker");
         assert_eq!(
             json["shutdown-timeout"], 12,
@@ -1969,6 +2160,7 @@ mod tests {
             dockerd_argv(&p),
             vec![
                 "dockerd".to_string(),
+                "--storage-driver=overlay2".into(),
                 "--containerd=/var/run/docker/containerd/containerd.sock".into()
             ]
         );
@@ -2245,7 +2437,7 @@ mod tests {
             text.contains("containerd --config /var/run/docker/containerd/containerd.toml &  — ")
         );
         assert!(
-            text.contains("dockerd --containerd=/var/run/docker/containerd/containerd.sock &  — ")
+            text.contains("dockerd --storage-driver=fuse-overlayfs --containerd=/var/run/docker/containerd/containerd.sock &  — ")
         );
         assert!(lines.last().unwrap().starts_with("warning: "));
         assert_eq!(sh("a b'c"), "'a b'\\''c'");

@@ -9,7 +9,7 @@
 
 use crate::apply::{self, Applied};
 use crate::config::{Config, DriverChoice};
-use crate::dockerd::{self, LogPump};
+use crate::dockerd::{self, LogPump, SmokeError, SmokeFailure};
 use crate::error::{Error, Result};
 use crate::init::{self, Init, Output, Ready, Restart, Service, Spawn};
 use crate::plan::{self, Action, Driver, Plan};
@@ -234,18 +234,20 @@ const SMOKE_STEP: Duration = Duration::from_secs(5);
 /// this it counts as failed (a hung daemon, not a storage verdict).
 const SMOKE_BUDGET: Duration = Duration::from_secs(20);
 
-/// A smoke-test failure that says the storage cannot mount (a slower driver may
-/// help), as opposed to a timeout, a full disk or a crash (it would not).
-fn is_storage_failure(e: &Error) -> bool {
-    let m = e.to_string().to_lowercase();
-    [
-        "mount",
-        "invalid argument",
-        "not supported",
-        "operation not permitted",
-    ]
-    .iter()
-    .any(|w| m.contains(w))
+/// The driver to restart dockerd with after the smoke test failed with `failure` on
+/// `driver`, or None: keep the driver and report the failure as what it is. Only a
+/// mount refusal may move on, and never away from a driver the user pinned (in any
+/// of DIND_STORAGE_DRIVER, daemon.json, DOCKER_OPTS, DOCKER_DRIVER, DIND_DOCKERD_ARGS).
+pub fn retry_driver(
+    failure: SmokeFailure,
+    driver: Option<Driver>,
+    pinned: bool,
+    fuse_usable: bool,
+) -> Option<Driver> {
+    if pinned || !failure.may_change_driver() {
+        return None;
+    }
+    driver.and_then(|d| fallback(d, fuse_usable))
 }
 
 /// Probe, plan, apply, start the daemons, wait until they answer, smoke-test
@@ -265,13 +267,14 @@ fn start_docker(
     lock: &mut Option<Applied>,
 ) -> std::result::Result<PathBuf, Failed> {
     let facts = probe::probe(cfg, &Roots::default());
-    let pinned = cfg.storage_driver != DriverChoice::Auto;
+    let mut pinned = false;
     let mut cfg = cfg.clone();
     let mut pumps: Vec<LogPump> = Vec::new();
     for attempt in 0..3 {
         let plan = plan::plan(&facts, &cfg).map_err(Failed::Broken)?;
         log_plan(&plan);
         if attempt == 0 {
+            pinned = plan.pinned_by.is_some();
             *lock = Some(apply::apply(&plan, sys).map_err(Failed::Broken)?);
             docker_group(cfg.docker_group.as_str(), user, sys, cfg.user.is_some());
             nest_cgroup(init);
@@ -409,12 +412,14 @@ fn start_docker(
             }
             Err(e) => e,
         };
-        let next = driver.and_then(|d| fallback(d, facts.fuse_usable()));
+        let next = retry_driver(e.failure, driver, pinned, facts.fuse_usable());
         match next {
-            Some(next) if !pinned && attempt < 2 && is_storage_failure(&e) => {
+            Some(next) if attempt < 2 => {
                 warn!(
-                    "smoke test failed with {}: {e}; trying {} instead",
+                    "smoke test failed with {}: {}: {}; trying {} instead",
                     driver.map(|d| d.name()).unwrap_or("?"),
+                    e.failure.words(),
+                    e.msg,
                     next.name()
                 );
                 if let Some(pos) = services.iter().position(|s| s.name == "dockerd") {
@@ -426,7 +431,7 @@ fn start_docker(
                 }
                 cfg.storage_driver = choice_of(next);
             }
-            _ => return Err(Failed::Broken(e)),
+            _ => return Err(Failed::Broken(e.into())),
         }
     }
     Err(Failed::Broken(Error::Docker {
@@ -441,36 +446,42 @@ fn smoke(
     init: &mut Init,
     socket: &Path,
     services: &mut [Service],
-) -> std::result::Result<Result<dockerd::SmokeReport>, Failed> {
+) -> std::result::Result<std::result::Result<dockerd::SmokeReport, SmokeError>, Failed> {
     let sock = socket.to_path_buf();
     let handle = std::thread::Builder::new()
         .name("smoke-test".into())
         .stack_size(256 * 1024)
-        .spawn(move || dockerd::smoke_test_with(&sock, SMOKE_STEP))
+        .spawn(move || dockerd::smoke_test_typed(&sock, SMOKE_STEP))
         .map_err(|e| Failed::Broken(Error::io("start the smoke-test thread for", socket, e)))?;
     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
     match init.wait_ready(&watch, Instant::now() + SMOKE_BUDGET, POLL, || handle.is_finished()) {
         Ready::Ready => Ok(handle.join().unwrap_or_else(|_| {
-            Err(Error::Docker {
-                msg: "the smoke test thread failed".into(),
-                hint: "report this as a bug".into(),
+            Err(SmokeError {
+                failure: SmokeFailure::Other,
+                msg: "the smoke test thread failed (report this as a bug)".into(),
             })
         })),
         Ready::Stopped(sig) => Err(Failed::Stopped(sig)),
         Ready::Exited { pid, code } => {
             let name = forget(services, pid);
-            Err(Failed::Broken(Error::Docker {
-                msg: format!("{name} exited with {code} during the storage smoke test"),
-                hint: "read its last lines above in the pod log; `dind-init doctor` checks storage".into(),
-            }))
+            Err(Failed::Broken(
+                SmokeError {
+                    failure: SmokeFailure::DaemonDied,
+                    msg: format!("{name} exited with {code} during the storage smoke test"),
+                }
+                .into(),
+            ))
         }
-        Ready::TimedOut => Err(Failed::Broken(Error::Docker {
-            msg: format!(
-                "the storage smoke test did not finish within {} s (Docker answers /_ping but not the image and container API)",
-                SMOKE_BUDGET.as_secs()
-            ),
-            hint: "read dockerd's lines above in the pod log; the driver was left as planned".into(),
-        })),
+        Ready::TimedOut => Err(Failed::Broken(
+            SmokeError {
+                failure: SmokeFailure::Timeout,
+                msg: format!(
+                    "the storage smoke test did not finish within {} s (Docker answers /_ping but not the image and container API)",
+                    SMOKE_BUDGET.as_secs()
+                ),
+            }
+            .into(),
+        )),
     }
 }
 
@@ -702,6 +713,43 @@ mod tests {
             Driver::Native,
         ] {
             assert_eq!(format!("{:?}", choice_of(d)), format!("{d:?}"));
+        }
+    }
+
+    #[test]
+    fn only_a_mount_refusal_of_an_unpinned_driver_moves_to_the_next_driver() {
+        use crate::probe::Trouble;
+        use SmokeFailure::*;
+        let o2 = Some(Driver::Overlay2);
+        // (failure, driver, pinned, fuse usable, the driver to restart with)
+        let rows = [
+            (Volume(Trouble::VolumeFull), o2, false, true, None),
+            (Volume(Trouble::ReadOnly), o2, false, true, None),
+            (Volume(Trouble::Io), o2, false, true, None),
+            (Timeout, o2, false, true, None),
+            (ConnectionLost, o2, false, true, None),
+            (DaemonDied, o2, false, true, None),
+            (Api { status: 500 }, o2, false, true, None),
+            (Other, o2, false, true, None),
+            (MountRefused, o2, false, true, Some(Driver::FuseOverlayfs)),
+            (MountRefused, o2, false, false, Some(Driver::Vfs)),
+            (
+                MountRefused,
+                Some(Driver::Overlayfs),
+                false,
+                true,
+                Some(Driver::Native),
+            ),
+            (MountRefused, Some(Driver::Vfs), false, true, None),
+            (MountRefused, o2, true, true, None),
+            (MountRefused, None, false, true, None),
+        ];
+        for (failure, driver, pinned, fuse, want) in rows {
+            assert_eq!(
+                retry_driver(failure, driver, pinned, fuse),
+                want,
+                "{failure:?} on {driver:?}, pinned {pinned}, fuse {fuse}"
+            );
         }
     }
 
