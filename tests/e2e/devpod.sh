@@ -775,6 +775,9 @@ volfull_full_run() {
 	elif [[ $named == always ]]; then
 		bad+=("neither dind-init's log/banner nor \`dind-init status\` names the full volume")
 	fi
+	if [[ $named == always ]] && ! grep -qiE '^(dind-init|STATUS_LINE=).*free space' "$LOGS/$name.log"; then
+		bad+=("neither dind-init's log/banner nor \`dind-init status\` names the remedy (free space)")
+	fi
 	line=$(volfull_fallback_data)
 	[[ -z $line ]] || bad+=("data of a fallback driver on the data root: $line")
 	if ((${#bad[@]})); then
