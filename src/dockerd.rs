@@ -586,6 +586,51 @@ impl SmokeFailure {
     }
 }
 
+/// The volume holding the data root, looked at right after a failed smoke test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VolumeNow {
+    /// Bytes still free for root (dockerd writes as root); None when unknown.
+    pub free_bytes: Option<u64>,
+    /// Mounted read-only (or remounted so after errors).
+    pub read_only: bool,
+}
+
+/// Below this a volume counts as full: a smoke image and its layers need more.
+const NEARLY_FULL: u64 = 1 << 20;
+
+impl VolumeNow {
+    /// statvfs(2) of `data_root`; unknown fields when it fails.
+    pub fn of(data_root: &Path) -> VolumeNow {
+        match nix::sys::statvfs::statvfs(data_root) {
+            Ok(v) => VolumeNow {
+                #[allow(clippy::unnecessary_cast)]
+                free_bytes: Some((v.blocks_free() as u64).saturating_mul(v.fragment_size() as u64)),
+                read_only: v.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+            },
+            Err(_) => VolumeNow::default(),
+        }
+    }
+}
+
+impl SmokeFailure {
+    /// The failure seen together with the volume's state: a full or read-only volume
+    /// explains any failure (dockerd 20.10 reports ENOSPC in an import as
+    /// `ApplyLayer exit status 1 stdout:  stderr: unexpected EOF`), and no driver
+    /// does better on it.
+    pub fn given(self, v: &VolumeNow) -> SmokeFailure {
+        if let SmokeFailure::Volume(_) = self {
+            return self;
+        }
+        if v.read_only {
+            SmokeFailure::Volume(Trouble::ReadOnly)
+        } else if v.free_bytes.is_some_and(|f| f < NEARLY_FULL) {
+            SmokeFailure::Volume(Trouble::VolumeFull)
+        } else {
+            self
+        }
+    }
+}
+
 /// A failed smoke test: the typed verdict and the daemon's words, one line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmokeError {
@@ -1886,6 +1931,37 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("volume full: "), "{text}");
         assert!(text.contains("docker system df"), "{text}");
+    }
+
+    #[test]
+    fn a_full_or_read_only_volume_explains_any_smoke_failure() {
+        use SmokeFailure::*;
+        let roomy = VolumeNow {
+            free_bytes: Some(40 << 30),
+            read_only: false,
+        };
+        let full = VolumeNow {
+            free_bytes: Some(4096),
+            read_only: false,
+        };
+        let ro = VolumeNow {
+            free_bytes: Some(40 << 30),
+            read_only: true,
+        };
+        let unknown = VolumeNow::default();
+        let rows = [
+            (Api { status: 500 }, full, Volume(Trouble::VolumeFull)),
+            (MountRefused, full, Volume(Trouble::VolumeFull)),
+            (Timeout, full, Volume(Trouble::VolumeFull)),
+            (Other, ro, Volume(Trouble::ReadOnly)),
+            (Volume(Trouble::Io), full, Volume(Trouble::Io)),
+            (MountRefused, roomy, MountRefused),
+            (Api { status: 500 }, roomy, Api { status: 500 }),
+            (ConnectionLost, unknown, ConnectionLost),
+        ];
+        for (failure, volume, want) in rows {
+            assert_eq!(failure.given(&volume), want, "{failure:?} on {volume:?}");
+        }
     }
 
     #[test]

@@ -86,17 +86,7 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         format!("{} ({}) is on {fs}; {}", dr.path.display(), from_text(dr.from), dr.why),
         "mount the pod's PVC at the user's home (e.g. /home/coder) or set DIND_DATA_ROOT to a directory on it",
     ));
-    out.push(match &dr.location.trial {
-        Trial::Ok => check(Ok, "overlay mount on the data root", format!("a trial overlay with its upperdir in {} mounted", dr.location.probed.display()), ""),
-        Trial::Failed { errno, call } => check(
-            Fail,
-            "overlay mount on the data root",
-            format!("{call}: {errno}"),
-            "overlay2/overlayfs cannot work there: put DIND_DATA_ROOT on an ext4/xfs volume (a PVC), or accept the slower fuse-overlayfs/vfs fallback the plan shows",
-        ),
-        Trial::Blocked { trouble, errno, call } => check(Fail, "overlay mount on the data root", format!("could not run: {trouble} ({call}: {errno})"), trouble.remedy()),
-        Trial::NotTried { why } => check(Warn, "overlay mount on the data root", format!("not tried: {why}"), "run `dind-init doctor` as root in the pod to test it"),
-    });
+    out.push(trial_check(&dr.location));
     if let std::result::Result::Ok(false) = dr.location.d_type {
         out.push(check(
             Fail,
@@ -223,6 +213,29 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
         ),
     });
     out
+}
+
+/// The trial mount's check. A trial the volume stopped (full, read-only, I/O error)
+/// names that trouble and its remedy: it says nothing about overlay or the filesystem.
+fn trial_check(loc: &probe::Location) -> Check {
+    use Verdict::*;
+    const WHAT: &str = "overlay mount on the data root";
+    match &loc.trial {
+        Trial::Ok => check(Ok, WHAT, format!("a trial overlay with its upperdir in {} mounted", loc.probed.display()), ""),
+        Trial::Failed { errno, call } => check(
+            Fail,
+            WHAT,
+            format!("{call}: {errno}"),
+            "overlay2/overlayfs cannot work there: put DIND_DATA_ROOT on an ext4/xfs volume (a PVC), or accept the slower fuse-overlayfs/vfs fallback the plan shows",
+        ),
+        Trial::Blocked { trouble, errno, call } => check(
+            Fail,
+            WHAT,
+            format!("could not run: {trouble} on {} ({call}: {errno})", loc.fs_type()),
+            trouble.remedy(),
+        ),
+        Trial::NotTried { why } => check(Warn, WHAT, format!("not tried: {why}"), "run `dind-init doctor` as root in the pod to test it"),
+    }
 }
 
 fn from_text(f: probe::DataRootFrom) -> &'static str {
@@ -410,6 +423,61 @@ mod tests {
         let mut s = ready();
         s.phase = "starting".into();
         assert_eq!(status_of(&s, |_| true), 1);
+    }
+
+    #[test]
+    fn a_trial_the_volume_stopped_names_the_volume_not_the_filesystem() {
+        use probe::{FsKind, Location, Trouble};
+        let at = |trial: Trial| Location {
+            path: "/home/coder/.docker-data".into(),
+            probed: "/home/coder".into(),
+            mount: None,
+            fs: std::result::Result::Ok(FsKind {
+                magic: 0xEF53,
+                name: "ext4".into(),
+            }),
+            free_bytes: std::result::Result::Ok(0),
+            d_type: Err("mkdir /home/coder/.dind-init-dtype: No space left on device".into()),
+            trial,
+        };
+        let blocked = |trouble, errno: &str| Trial::Blocked {
+            trouble,
+            errno: errno.into(),
+            call: "mkdir /home/coder/.dind-init-trial".into(),
+        };
+        // (trial, words in what was found, words in the remedy)
+        let rows = [
+            (
+                blocked(Trouble::VolumeFull, "ENOSPC"),
+                "volume full on ext4",
+                "docker system df",
+            ),
+            (
+                blocked(Trouble::ReadOnly, "EROFS"),
+                "read-only",
+                "read-only",
+            ),
+            (blocked(Trouble::Io, "EIO"), "I/O error", "dmesg"),
+            (
+                Trial::Failed {
+                    errno: "EINVAL".into(),
+                    call: "mount src=overlay dst=/home/coder/.dind-init-trial/merged".into(),
+                },
+                "EINVAL",
+                "ext4",
+            ),
+        ];
+        for (trial, found, remedy) in rows {
+            let blocked = matches!(trial, Trial::Blocked { .. });
+            let c = trial_check(&at(trial));
+            assert_eq!(c.verdict, Verdict::Fail);
+            assert!(c.found.contains(found), "{c:?}");
+            assert!(c.remedy.contains(remedy), "{c:?}");
+            let move_it = c
+                .remedy
+                .contains("put DIND_DATA_ROOT on an ext4/xfs volume");
+            assert_eq!(move_it, !blocked, "{c:?}");
+        }
     }
 
     #[test]

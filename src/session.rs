@@ -410,7 +410,10 @@ fn start_docker(
                 cache_version(&facts, &cfg, sys);
                 return Ok(socket);
             }
-            Err(e) => e,
+            Err(e) => SmokeError {
+                failure: e.failure.given(&dockerd::VolumeNow::of(&data_root)),
+                ..e
+            },
         };
         let next = retry_driver(e.failure, driver, pinned, facts.fuse_usable());
         match next {

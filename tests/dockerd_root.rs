@@ -10,11 +10,13 @@
 mod common;
 
 use dind_init::dockerd::{
-    containerd_answers, diagnose, pidfile_is_stale, ping, request, smoke_test, LogPump, SMOKE_NAME,
+    containerd_answers, diagnose, pidfile_is_stale, ping, request, smoke_test, smoke_test_typed,
+    LogPump, SmokeError, SmokeFailure, VolumeNow, SMOKE_NAME,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::fs::File;
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -465,6 +467,12 @@ fn dockerd_26_1_containerd_store_on_overlayfs_is_healthy_but_the_smoke_test_catc
     assert!(msg.contains("invalid argument"), "{msg}");
     assert!(msg.contains("DIND_DATA_ROOT"), "hint: {msg}");
     assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let typed = smoke_test_typed(&d.socket, Duration::from_secs(5)).expect_err("again");
+    assert_eq!(
+        typed.failure,
+        SmokeFailure::MountRefused,
+        "the kernel's EINVAL, as dockerd 26.1 reports it, is the one failure that may change the driver: {typed:?}"
+    );
     let said = diagnose(&[msg], &data_root, "overlayfs").unwrap();
     assert!(
         said.contains("storage driver overlayfs cannot work on overlayfs"),
@@ -530,4 +538,68 @@ fn dockerd_26_1_overlay2_on_overlayfs_refuses_with_a_diagnosis() {
         said.contains("storage driver overlay2 cannot work on overlayfs"),
         "{said}"
     );
+}
+
+/// A PVC full to the last block under a running dockerd: the smoke test fails as
+/// "volume full" (no driver change), while dockerd still answers and lists images.
+#[test]
+fn dockerd_20_10_on_a_full_volume_fails_the_smoke_test_as_volume_full() {
+    if !prerequisites() {
+        return;
+    }
+    let scratch = Scratch::new("full");
+    let data_root = scratch.0.join("data");
+    std::fs::create_dir_all(&data_root).unwrap();
+    let pre = format!("mount -t tmpfs -o size=64m tmpfs {};", data_root.display());
+    let mut d = Daemon::start(
+        &Engine::bookworm(),
+        &scratch.0,
+        &data_root,
+        Some("vfs"),
+        "",
+        &pre,
+    );
+    d.wait_ready(Duration::from_secs(60))
+        .unwrap_or_else(|tail| panic!("dockerd died:\n{}", tail.join("\n")));
+    // Fill the volume as dockerd sees it (its private mount namespace).
+    let inside = PathBuf::from(format!("/proc/{}/root", d.child.id()))
+        .join(data_root.strip_prefix("/").unwrap())
+        .join("filler");
+    let mut f = File::create(&inside).unwrap();
+    let block = vec![0u8; 1 << 20];
+    let full = loop {
+        if let Err(e) = f.write_all(&block) {
+            break e;
+        }
+    };
+    assert_eq!(full.raw_os_error(), Some(libc::ENOSPC), "{full}");
+    drop(f);
+
+    let e = smoke_test_typed(&d.socket, Duration::from_secs(5)).expect_err("the volume is full");
+    eprintln!("smoke test on a full volume: {e:?}");
+    // dockerd 20.10 hides the ENOSPC ("ApplyLayer exit status 1 … unexpected EOF"):
+    // the volume's state, as PID 1 reads it after the failure, says what it is.
+    let volume = VolumeNow::of(inside.parent().unwrap());
+    let e = SmokeError {
+        failure: e.failure.given(&volume),
+        ..e
+    };
+    assert_eq!(
+        e.failure,
+        SmokeFailure::Volume(dind_init::probe::Trouble::VolumeFull),
+        "{e:?}"
+    );
+    assert!(!e.failure.may_change_driver());
+    assert!(dind_init::Error::from(e)
+        .to_string()
+        .starts_with("volume full: "));
+    assert!(
+        ping(&d.socket, Duration::from_secs(1)).unwrap(),
+        "dockerd still answers"
+    );
+    assert!(
+        json(&d.socket, "/images/json").is_array(),
+        "and lists images"
+    );
+    drop(d);
 }

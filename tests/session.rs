@@ -253,7 +253,10 @@ while True:
     elif os.environ.get('FAKE_MODE') == 'hang':
         time.sleep(3600)
     else:
-        msg = b'{"message":"boom"}'
+        msg = {
+            'full': b'{"message":"write /var/lib/docker/tmp/docker-import-1/x: no space left on device"}',
+            'einval': b'{"message":"failed to mount /tmp/containerd-mount2787443106: invalid argument"}',
+        }.get(os.environ.get('FAKE_MODE'), b'{"message":"boom"}')
         c.sendall(b'HTTP/1.0 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' % (len(msg), msg))
     c.close()
 "#,
@@ -300,6 +303,45 @@ fn a_broken_docker_keeps_its_lock_and_its_driver() {
         !stderr.contains("trying"),
         "an API error is no storage verdict: no driver switch: {stderr}"
     );
+}
+
+/// The smoke verdicts as PID 1 acts on them: a full volume is said and keeps the
+/// driver; a mount refusal of a pinned driver (here DOCKER_DRIVER, as docker:dind
+/// sets it) keeps it too. Docker stays up for both.
+#[test]
+fn smoke_verdicts_full_volume_and_pinned_refusal_keep_the_driver() {
+    if !(ready() && common::require_program("python3")) {
+        return;
+    }
+    for (mode, pin, said) in [
+        ("full", None, "volume full"),
+        ("einval", Some("overlay2"), "storage cannot mount"),
+    ] {
+        let dir = tmp(&format!("verdict-{mode}"));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let dockerd = fake_api_dockerd(&dir);
+        let mut env = vec![
+            ("DIND_DOCKERD", dockerd.as_str()),
+            ("DIND_CONTAINERD", "managed"),
+            ("DIND_STRATEGY", "data-root"),
+            ("DIND_DATA_ROOT", data.to_str().unwrap()),
+            ("FAKE_MODE", mode),
+        ];
+        env.extend(pin.map(|p| ("DOCKER_DRIVER", p)));
+        let out = run(&env, "true");
+        let _ = std::fs::remove_dir_all(&dir);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("DOCKER IS NOT AVAILABLE") && stderr.contains(said),
+            "{mode}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("trying"),
+            "{mode}: no driver switch: {stderr}"
+        );
+    }
 }
 
 #[test]
