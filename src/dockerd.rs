@@ -1343,9 +1343,11 @@ pub fn diagnose(lines: &[String], data_root: &Path, driver: &str) -> Option<Stri
     if find(&|l| l.contains("needs to be started with root privileges")).is_some() {
         return Some("dockerd must run as root: run dind-init as root (set DIND_USER for the session instead)".into());
     }
-    if find(&|l| l.contains("no space left on device")).is_some() {
+    if let Some(t) = lines.iter().rev().find_map(|l| Trouble::from_text(l)) {
         return Some(format!(
-            "the volume holding {root} is full (no space left on device); free space or grow the volume"
+            "{}: the volume holding {root} cannot be written; {}",
+            t.words(),
+            t.remedy()
         ));
     }
     if find(&|l| {
@@ -2250,7 +2252,12 @@ mod tests {
             (
                 "level=error msg=\"failed to write file\" error=\"write /var/lib/docker/x: no space left on device\"",
                 "overlay2",
-                "the volume holding /var/lib/docker is full (no space left on device); free space or grow the volume",
+                "volume full: the volume holding /var/lib/docker cannot be written; free space on the volume holding the data root (`docker system df` shows what uses it, `docker system prune` frees it) or grow the PVC; the storage driver is kept, so no image is hidden",
+            ),
+            (
+                "failed to start daemon: open /home/coder/.docker-data/engine-id: read-only file system",
+                "overlay2",
+                "read-only volume: the volume holding /var/lib/docker cannot be written; the volume holding the data root is read-only (a ro mount, or ext4 remounted ro after errors: see the node's dmesg); make it writable and restart the pod; the storage driver is kept",
             ),
             // moby libcontainerd/supervisor.
             (

@@ -164,8 +164,8 @@ pub struct Plan {
     /// The daemon settings the plan asked `settings::merge` for.
     pub settings: Vec<PlannedSetting>,
     /// Who pinned the storage driver (DIND_STORAGE_DRIVER, daemon.json, DOCKER_OPTS,
-    /// DOCKER_DRIVER, DIND_DOCKERD_ARGS); None when dind-init chose it. A pinned driver
-    /// is never changed after a failed smoke test.
+    /// DOCKER_DRIVER, DIND_DOCKERD_ARGS); None when dind-init chose it, also over a pin
+    /// that cannot work here. A pinned driver is never changed after a failed smoke test.
     pub pinned_by: Option<String>,
 }
 
@@ -972,6 +972,8 @@ fn plan_with(
                     || (dr == Driver::FuseOverlayfs && !fuse);
                 if broken {
                     force = true;
+                    // The pin is not what runs: the driver is dind-init's choice now.
+                    p.pinned_by = None;
                     let why = if dr.needs_overlay() {
                         format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
                     } else {
@@ -1050,11 +1052,15 @@ fn plan_with(
             &mut p.warnings,
         )),
     };
-    if let Trial::Blocked { trouble, .. } = &snap_loc.trial {
+    if let Trial::Blocked {
+        trouble,
+        errno,
+        call,
+    } = &snap_loc.trial
+    {
         p.warnings.push(format!(
-            "{}: {}; storage driver {} is kept ({}): {}",
+            "{}: the trial overlay mount on {where_layers} could not run ({call}: {errno}); storage driver {} is kept ({}): {}",
             trouble.words(),
-            trial_words(&snap_loc.trial),
             driver.map_or("(the user's)", Driver::name),
             match drivers_here.iter().any(|x| x.layers > 0) {
                 true => "the driver the data was made with",
@@ -1955,7 +1961,7 @@ mod tests {
                 restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
                 Overlay2,
                 vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
-                vec!["fuse-overlayfs", "ext4"],
+                vec!["fuse-overlayfs", "formatted ext4"],
             ),
             (
                 "full PVC holding vfs data: vfs stays",
@@ -2042,6 +2048,14 @@ mod tests {
             );
         }
         assert_eq!(plan(&seed(20), &cfg()).unwrap().pinned_by, None, "auto");
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        let over = plan(&pvc_overlay_facts(), &c).unwrap();
+        assert_eq!(over.driver, Some(Driver::FuseOverlayfs));
+        assert_eq!(
+            over.pinned_by, None,
+            "a pin that cannot work was already overridden"
+        );
     }
 
     /// What the next start reads in the daemon.json this plan writes (unchanged when none).
@@ -2105,11 +2119,9 @@ mod tests {
             "untouched"
         );
         assert!(dockerd_argv(&first).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
-        assert!(plan(&next, &cfg())
-            .unwrap()
-            .pinned_by
-            .unwrap()
-            .contains("daemon.json"));
+        let again = plan(&next, &cfg()).unwrap();
+        let users_pin = "storage driver overlay2 set by daemon.json";
+        assert!(has(&again.warnings, users_pin), "{}", again.render());
     }
 
     #[test]
