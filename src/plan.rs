@@ -686,8 +686,10 @@ fn driver_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<Dri
     if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
         return Ok(DriverPlace::AsIs);
     }
-    if user.json.contains_key("storage-driver") {
-        return Ok(DriverPlace::Copy);
+    match user.json.get("storage-driver") {
+        Some(theirs) if theirs == value => return Ok(DriverPlace::AsIs),
+        Some(_) => return Ok(DriverPlace::Copy),
+        None => {}
     }
     let Some(name) = value.as_str() else {
         return Ok(DriverPlace::AsIs);
@@ -2119,6 +2121,17 @@ mod tests {
             "untouched"
         );
         assert!(dockerd_argv(&first).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
+        // DOCKER_DRIVER saying what the user's file says: the file is theirs, merged in place.
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        let same = plan(&f, &c).unwrap();
+        assert!(!dockerd_argv(&same)
+            .iter()
+            .any(|a| a.starts_with("--config-file")));
+        assert_eq!(daemon_json(&same).unwrap()["storage-driver"], "overlay2");
+
         let again = plan(&next, &cfg()).unwrap();
         let users_pin = "storage driver overlay2 set by daemon.json";
         assert!(has(&again.warnings, users_pin), "{}", again.render());

@@ -152,6 +152,7 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
                 return code;
             }
             Err(Failed::Broken(e)) => {
+                let e = with_volume_words(e);
                 State {
                     phase: "failed".into(),
                     error: e.to_string(),
@@ -192,6 +193,27 @@ pub fn run(cfg: &Config, argv: Vec<OsString>) -> i32 {
 
 fn is_default_socket(p: &Path) -> bool {
     p == Path::new("/var/run/docker.sock") || p == Path::new("/run/docker.sock")
+}
+
+/// A start that failed on the volume's own trouble (the lock or a mkdir on a full,
+/// read-only or failing PVC) says so in the same words as the trial and the smoke
+/// test, from the errno, so banner and `status` read alike whichever step met it.
+fn with_volume_words(e: Error) -> Error {
+    let (errno, what) = match &e {
+        Error::Sys { errno, call, .. } => (Some(*errno as i32), format!("{call}: {errno}")),
+        Error::Io { op, path, source } => (
+            source.raw_os_error(),
+            format!("{op} {}: {source}", path.display()),
+        ),
+        _ => (None, String::new()),
+    };
+    match errno.and_then(probe::Trouble::from_errno) {
+        Some(t) => Error::Docker {
+            msg: format!("{}: {what}", t.words()),
+            hint: t.remedy().into(),
+        },
+        None => e,
+    }
 }
 
 /// The loud explanation shown when the command starts without Docker.
@@ -753,6 +775,41 @@ mod tests {
                 want,
                 "{failure:?} on {driver:?}, pinned {pinned}, fuse {fuse}"
             );
+        }
+    }
+
+    #[test]
+    fn a_start_stopped_by_the_volume_says_so() {
+        use nix::errno::Errno;
+        let lock = |errno| Error::Sys {
+            call: "flock --exclusive /home/coder/.docker-data/.dind-init.lock: write holder".into(),
+            errno,
+            hint: "check the volume".into(),
+        };
+        let rows = [
+            (lock(Errno::ENOSPC), Some("volume full: ")),
+            (lock(Errno::EROFS), Some("read-only volume: ")),
+            (
+                Error::io(
+                    "create",
+                    "/home/coder/.docker-data",
+                    std::io::Error::from_raw_os_error(libc::EIO),
+                ),
+                Some("I/O error on the volume: "),
+            ),
+            (lock(Errno::EACCES), None),
+        ];
+        for (e, words) in rows {
+            let before = e.to_string();
+            let after = with_volume_words(e).to_string();
+            match words {
+                Some(w) => {
+                    let what = before.split(" — fix: ").next().unwrap();
+                    assert!(after.starts_with(&format!("{w}{what} — fix: ")), "{after}");
+                    assert_eq!(after.matches(" — fix: ").count(), 1, "{after}");
+                }
+                None => assert_eq!(after, before),
+            }
         }
     }
 
