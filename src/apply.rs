@@ -3,7 +3,8 @@
 //! Safe by construction: every precondition of every step (paths, emptiness,
 //! the data-root lock) is checked before the first change, so a refusal leaves
 //! the pod exactly as it was. Nothing is ever deleted except an empty directory
-//! replaced by a symlink and a pidfile whose daemon is gone; a directory holding
+//! replaced by a symlink, a pidfile whose daemon is gone and dind-init's own
+//! reserve file when the volume is full ([`crate::reserve`]); a directory holding
 //! data is never replaced or hidden under a mount. Steps already in effect (a
 //! pod restart) are skipped, so applying twice changes nothing.
 
@@ -93,6 +94,15 @@ enum Op {
     },
     Tls {
         step: crate::tls::Step,
+    },
+    /// Allocate dind-init's reserve; a failure is a warning, never a stop.
+    Reserve {
+        path: PathBuf,
+        bytes: u64,
+    },
+    /// Remove dind-init's reserve; a failure is a warning, never a stop.
+    Release {
+        path: PathBuf,
     },
 }
 
@@ -257,8 +267,41 @@ impl<'a> Virtual<'a> {
             Action::RemoveStalePidfile { path } => self.check_pidfile(&abs(path)?)?,
             Action::Tls { step } => prep(vec![Op::Tls { step: step.clone() }], step.render(), ""),
             Action::OwnHome { path, uid, gid } => self.check_own_home(&abs(path)?, *uid, *gid)?,
+            Action::TakeReserve { path, bytes } => self.check_reserve(&abs(path)?, Some(*bytes))?,
+            Action::ReleaseReserve { path } => self.check_reserve(&abs(path)?, None)?,
             Action::StartContainerd { .. } | Action::StartDockerd { .. } => return Ok(None),
         }))
+    }
+
+    /// Take (`Some(bytes)`) or release dind-init's reserve `path`, in a directory
+    /// reached through no link; anything but a regular file there is left alone.
+    fn check_reserve(&mut self, path: &Path, bytes: Option<u64>) -> Result<Prepared> {
+        let c = match bytes {
+            Some(b) => call::fallocate(path, b),
+            None => call::release(path),
+        };
+        let parent = self.trusted_path(path.parent().unwrap_or(Path::new("/")), &c)?;
+        let path = parent.join(path.file_name().unwrap_or_default());
+        let kind = self.kind(&path)?;
+        let (ops, what) = match (kind, bytes) {
+            (FileKind::Absent | FileKind::File, Some(bytes)) => (
+                vec![Op::Reserve {
+                    path: path.clone(),
+                    bytes,
+                }],
+                format!("allocate {bytes} bytes in {}", path.display()),
+            ),
+            (FileKind::File, None) => (
+                vec![Op::Release { path: path.clone() }],
+                format!("remove {}", path.display()),
+            ),
+            _ => (Vec::new(), format!("{}", path.display())),
+        };
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why: "not dind-init's reserve file (or already gone): left alone".into(),
+        })
     }
 
     /// `mkdir -p path`, and the last component must end a real directory owned
@@ -878,6 +921,19 @@ fn run(
         Op::Write { path, content } => sys.write_atomic(path, content.as_bytes(), keep_bak),
         Op::Unlink { path } => sys.remove_file(path),
         Op::Tls { step } => crate::tls::execute(step, &crate::tls::SystemRunner),
+        // The reserve is a spare: failing to take or give it back never stops Docker.
+        Op::Reserve { path, bytes } => {
+            if let Err(e) = sys.reserve_space(path, *bytes) {
+                log::warn!("dind-init keeps no reserve on this volume: {e}");
+            }
+            Ok(())
+        }
+        Op::Release { path } => {
+            if let Err(e) = sys.release_space(path) {
+                log::warn!("cannot release dind-init's reserve {}: {e}", path.display());
+            }
+            Ok(())
+        }
         Op::Lock { path } => {
             if !locks.iter().any(|l| l.path() == path) {
                 locks.push(sys.flock_exclusive_nonblocking(path, holder)?);

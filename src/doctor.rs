@@ -815,7 +815,16 @@ pub fn status_of(
     } else {
         format!(": {}", state.error)
     };
-    let words = phase_words(state.phase);
+    // Degraded with a socket: Docker answered, but its volume is in trouble.
+    let runs = state.phase == Phase::Degraded && !state.socket.as_os_str().is_empty();
+    let words = if runs {
+        format!(
+            "Docker runs on {}, but cannot be used fully",
+            state.socket.display()
+        )
+    } else {
+        phase_words(state.phase).to_string()
+    };
     if settled {
         return match state.phase {
             Phase::Starting => (1, format!("not settled: {words}")),
@@ -1211,7 +1220,7 @@ mod tests {
             (
                 blocked(Trouble::VolumeFull, "ENOSPC"),
                 "volume full on ext4",
-                "docker system df",
+                "grow the PVC, then restart the pod",
             ),
             (
                 blocked(Trouble::ReadOnly, "EROFS"),

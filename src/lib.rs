@@ -18,6 +18,7 @@ pub mod netpool;
 pub mod parse;
 pub mod plan;
 pub mod probe;
+pub mod reserve;
 pub mod session;
 pub mod settings;
 pub mod sys;

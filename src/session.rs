@@ -133,6 +133,10 @@ enum Failed {
     Stopped(Signal),
     /// Docker could not be made to work; daemons still running stay supervised.
     Broken(Error),
+    /// Docker answers on this socket, but its volume is full, read-only or
+    /// failing: the session gets Docker (listing, inspecting, pruning work) and a
+    /// banner; `status` stays not ready. `state` is what to record.
+    Limited { state: Box<State>, error: Error },
 }
 
 /// PID 1's whole life. Returns the exit code: the command's, or 128+N when a
@@ -208,6 +212,15 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
                 &mut lock,
             ),
         };
+        let r = match r {
+            Err(Failed::Limited { state, error }) => {
+                // Docker runs, so a required Docker is there: never fatal.
+                state.save(&sys, &state_path);
+                banner_limited(&error);
+                Ok(state.socket)
+            }
+            other => other,
+        };
         match r {
             Ok(_) if sidecar => {
                 info!("sidecar: Docker is ready; serving until SIGTERM");
@@ -239,7 +252,8 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
                 drop(lock);
                 return code;
             }
-            Err(Failed::Broken(e)) => {
+            // Limited was made Ok above; the pattern only keeps the match whole.
+            Err(Failed::Broken(e) | Failed::Limited { error: e, .. }) => {
                 let e = with_volume_words(e);
                 State {
                     phase: Phase::Degraded,
@@ -329,6 +343,18 @@ fn with_volume_words(e: Error) -> Error {
         },
         None => e,
     }
+}
+
+/// The loud explanation shown when Docker runs on a volume it cannot write
+/// (full, read-only, failing): Docker is there, so the user can look and prune.
+fn banner_limited(e: &Error) {
+    let line = "=".repeat(72);
+    eprintln!("dind-init: {line}");
+    eprintln!("dind-init: DOCKER RUNS, BUT ITS VOLUME CANNOT BE WRITTEN; your command starts.");
+    eprintln!("dind-init:   Listing, inspecting and removing images and containers work; pulls, builds and new containers may fail.");
+    eprintln!("dind-init:   {e}");
+    eprintln!("dind-init:   `dind-init doctor` shows every check with its remedy.");
+    eprintln!("dind-init: {line}");
 }
 
 /// The loud explanation shown when the command starts without Docker.
@@ -534,6 +560,10 @@ fn start_docker(
                 }
                 .save(sys, state_path);
                 cache_version(&facts, &cfg, sys);
+                if let Some(dir) = crate::reserve::released(&plan.steps) {
+                    let error = crate::reserve::full_error(&dir, facts.data_root.reserve.free);
+                    return Err(limited(socket, driver, &dir, error, true));
+                }
                 return Ok(socket);
             }
             Err(e) => SmokeError {
@@ -560,6 +590,9 @@ fn start_docker(
                 }
                 cfg.storage_driver = Some(next);
             }
+            _ if matches!(e.failure, SmokeFailure::Volume(_)) => {
+                return Err(limited(socket, driver, &data_root, e.into(), false))
+            }
             _ => return Err(Failed::Broken(e.into())),
         }
     }
@@ -567,6 +600,30 @@ fn start_docker(
         msg: "no storage driver passed the smoke test".into(),
         hint: "run `dind-init doctor` and set DIND_DATA_ROOT to a directory on the pod's persistent volume".into(),
     }))
+}
+
+/// Docker answers on `socket`, but its volume is in trouble (`error` says which):
+/// recorded as failed for readiness, with the socket, so `status` says Docker runs.
+fn limited(
+    socket: PathBuf,
+    driver: Option<Driver>,
+    data_root: &Path,
+    error: Error,
+    smoke_ok: bool,
+) -> Failed {
+    let state = State {
+        phase: Phase::Degraded,
+        socket,
+        driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
+        data_root: data_root.to_path_buf(),
+        smoke_ok,
+        error: error.to_string(),
+        ..State::default()
+    };
+    Failed::Limited {
+        state: Box::new(state),
+        error,
+    }
 }
 
 /// Run the smoke test on a thread while PID 1 keeps reaping and handling
