@@ -469,7 +469,14 @@ impl<'a> Virtual<'a> {
     ) -> Result<std::result::Result<Vec<PathBuf>, PathBuf>> {
         let mut out = Vec::new();
         for name in self.sys.read_dir_names(dir)? {
-            let p = dir.join(name);
+            let p = dir.join(&name);
+            // dind-init's own reserve goes with Op::Release (check_symlink), never in the way.
+            if depth == 0
+                && name == crate::reserve::NAME
+                && self.sys.lstat_kind(&p)? == FileKind::File
+            {
+                continue;
+            }
             if depth >= 4
                 || self.sys.lstat_kind(&p)? != FileKind::Dir
                 || self.sys.is_mount_point(&p)?
@@ -613,6 +620,10 @@ impl<'a> Virtual<'a> {
                 })?;
                 if let Some(parent) = link.parent() {
                     self.sys.access_writable(parent)?;
+                }
+                let reserve = link.join(crate::reserve::NAME);
+                if self.sys.lstat_kind(&reserve)? == FileKind::File {
+                    ops.push(Op::Release { path: reserve });
                 }
                 ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
                 ops.push(Op::Rmdir {
@@ -1722,6 +1733,94 @@ mod tests {
             assert!(sys.calls().is_empty(), "{:?}", sys.calls());
             assert!(sys.file(file).is_some());
         }
+    }
+
+    /// dind-init's reserve is taken and released through the seam, in the data
+    /// root only, never through a link; anything else with its name is left alone.
+    #[test]
+    fn the_reserve_is_taken_and_released_never_through_a_link() {
+        let reserve = "/home/coder/.docker-data/.dind-init-reserve";
+        let take = plan(vec![Action::TakeReserve {
+            path: p(reserve),
+            bytes: 8 << 20,
+        }]);
+        let release = plan(vec![Action::ReleaseReserve { path: p(reserve) }]);
+        let sys = seed_fs().with_dir(DATA);
+        let applied = apply(&take, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [format!("fallocate {reserve} len=8388608 (O_NOFOLLOW)")]
+        );
+        assert!(applied.log[0].changed);
+        assert_eq!(sys.file(reserve).map(|f| f.len()), Some(8 << 20));
+        sys.clear_calls();
+        apply(&release, &sys).unwrap();
+        assert_eq!(sys.calls(), [format!("unlinkat {reserve} (O_NOFOLLOW)")]);
+        assert!(sys.file(reserve).is_none());
+        // Already gone: nothing to do.
+        sys.clear_calls();
+        apply(&release, &sys).unwrap();
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        // A link planted under the name: neither taken through nor removed.
+        for pl in [&take, &release] {
+            let sys = seed_fs()
+                .with_dir(DATA)
+                .with_file("/etc/shadow", "root:x")
+                .with_symlink(reserve, "/etc/shadow");
+            apply(pl, &sys).unwrap();
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+            assert_eq!(sys.file("/etc/shadow"), Some(b"root:x".to_vec()));
+        }
+        // A full volume: the reserve cannot be taken, and Docker still starts.
+        let sys = seed_fs().with_dir(DATA).fail_on("fallocate", Errno::ENOSPC);
+        apply(&take, &sys).unwrap();
+    }
+
+    /// The fake refuses what the kernel refuses: a link as the file or its directory.
+    #[test]
+    fn the_fake_reserve_never_follows_a_link() {
+        let sys = RecordingSyscall::new()
+            .with_dir("/data")
+            .with_dir("/etc")
+            .with_symlink("/home/x", "/etc")
+            .with_symlink("/data/.dind-init-reserve", "/etc/passwd");
+        let err = sys
+            .reserve_space(Path::new("/home/x/.dind-init-reserve"), 4096)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ELOOP"), "{err}");
+        let err = sys
+            .reserve_space(Path::new("/data/.dind-init-reserve"), 4096)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ELOOP"), "{err}");
+        let err = sys
+            .release_space(Path::new("/data/.dind-init-reserve"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("EISDIR"), "{err}");
+        assert!(sys.file("/etc/.dind-init-reserve").is_none());
+        sys.release_space(Path::new("/data/absent")).unwrap();
+    }
+
+    /// A reserve left in /var/lib/docker (an earlier start kept Docker's data
+    /// there) is dind-init's: it never blocks the bind or the symlink.
+    #[test]
+    fn the_reserve_never_blocks_a_bind_or_a_symlink() {
+        let left = "/var/lib/docker/.dind-init-reserve";
+        let sys = seed_fs().with_file(left, vec![0u8; 4096]);
+        apply(&bind_plan(), &sys).unwrap();
+        assert!(sys.calls().last().unwrap().starts_with("mount src="));
+        let sys = seed_fs().with_file(left, vec![0u8; 4096]);
+        apply(&symlink_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls()[3..],
+            [
+                format!("unlinkat {left} (O_NOFOLLOW)"),
+                "rmdir /var/lib/docker".to_string(),
+                "symlink /var/lib/docker -> /home/coder/.docker-data".to_string(),
+            ]
+        );
     }
 
     /// What fsck put in lost+found is the user's: a bind would hide it, so refused.

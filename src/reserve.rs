@@ -32,8 +32,8 @@ pub const NAME: &str = ".dind-init-reserve";
 /// bolt databases growing a step, the smoke test's one-file image, logs.
 pub const SIZE: u64 = 8 << 20;
 
-/// Below this many bytes free (for root, who runs dockerd) the volume counts
-/// as full and the reserve is released: 16 times the measured 64 KiB.
+/// Below this many bytes free (as `df` says) the volume counts as full and the
+/// reserve is released: 16 times the measured 64 KiB.
 pub const FULL_BELOW: u64 = 1 << 20;
 
 /// The reserve is (re)taken only when this much stays free beside it, so
@@ -57,12 +57,14 @@ pub enum Found {
 pub struct Reserve {
     /// What is at `<data root>/.dind-init-reserve`.
     pub found: Found,
-    /// Bytes free for root on the data root's filesystem (the reserve's blocks
-    /// are not free); None when statvfs failed.
+    /// Bytes free on the data root's filesystem as `df` counts them (the reserve's
+    /// blocks are not free); None when statfs failed. Not root's f_bfree: on a
+    /// volume full to the last block, ext4 still counts its reserved clusters
+    /// there (16 MiB measured on a 2 GiB PVC) that nobody can allocate.
     pub free: Option<u64>,
 }
 
-/// Look at the reserve in `data_root` and at the space free for root there.
+/// Look at the reserve in `data_root` and at the space free there.
 pub fn find(data_root: &Path) -> Reserve {
     let found = match std::fs::symlink_metadata(data_root.join(NAME)) {
         Ok(m) if m.file_type().is_file() => Found::File {
@@ -71,11 +73,7 @@ pub fn find(data_root: &Path) -> Reserve {
         Ok(_) => Found::Other,
         Err(_) => Found::Absent,
     };
-    let at = probe::nearest_existing(data_root);
-    #[allow(clippy::unnecessary_cast)]
-    let free = nix::sys::statvfs::statvfs(&at)
-        .ok()
-        .map(|v| (v.blocks_free() as u64).saturating_mul(v.fragment_size() as u64));
+    let free = probe::free_bytes(&probe::nearest_existing(data_root)).ok();
     Reserve { found, free }
 }
 
@@ -211,7 +209,7 @@ mod tests {
         Found::File { allocated }
     }
 
-    /// (what is there, free for root, on a disk) → decision.
+    /// (what is there, free as df says, on a disk) → decision.
     #[test]
     fn decision_table() {
         use Decision::*;
