@@ -179,20 +179,37 @@ pub fn released(steps: &[Step]) -> Option<PathBuf> {
     })
 }
 
-/// Docker runs because the reserve in `data_root` was released: the volume
-/// is still full, in the words banner and `status` use, with Docker's remedy.
-pub fn full_error(data_root: &Path, free: Option<u64>) -> crate::Error {
+/// The volume this start found full, as the error banner and `status` show
+/// once Docker runs: the reserve released now, or already gone (a start before
+/// the user freed space). None when the volume has room, or the plan did not
+/// consider the reserve (it locks the data root whenever it does).
+pub fn full_error(steps: &[Step], data_root: &Path, r: Reserve) -> Option<crate::Error> {
+    let now = released(steps).is_some();
+    let locked = steps
+        .iter()
+        .any(|s| matches!(&s.action, Action::Lock { path } if path.parent() == Some(data_root)));
+    let gone_before = locked && decide(r, true) == Decision::FullWithout;
+    if !(now || gone_before) {
+        return None;
+    }
     let t = probe::Trouble::VolumeFull;
-    crate::Error::Docker {
-        msg: format!(
-            "{}: {} free on the volume holding {} before dind-init released its {} reserve there so that dockerd could start",
-            t.words(),
-            size_words(free.unwrap_or(0)),
-            data_root.display(),
+    let how = if now {
+        format!(
+            "before dind-init released its {} reserve there so that dockerd could start",
             size_words(SIZE)
+        )
+    } else {
+        "and dind-init's reserve there was released at an earlier start".into()
+    };
+    Some(crate::Error::Docker {
+        msg: format!(
+            "{}: {} free on the volume holding {} {how}",
+            t.words(),
+            size_words(r.free.unwrap_or(0)),
+            data_root.display()
         ),
         hint: t.remedy_with_docker().into(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -327,6 +344,54 @@ mod tests {
         assert!(p.warnings[0].contains("free space"), "{}", p.warnings[0]);
         let p = planned(file(SIZE), 10 << 30);
         assert!(p.steps.is_empty() && p.notes[0].contains("reserve"));
+    }
+
+    /// Docker runs on a volume found full: named whether the reserve goes now
+    /// or went at an earlier start; nothing when the volume has room.
+    #[test]
+    fn a_full_volume_is_named_once_docker_runs() {
+        let dir = Path::new("/home/coder/.docker-data");
+        let lock = Step {
+            action: Action::Lock {
+                path: dir.join(".dind-init.lock"),
+            },
+            reason: String::new(),
+        };
+        let rows = [
+            (
+                file(SIZE),
+                Some(0),
+                Some("before dind-init released its 8 MiB reserve"),
+            ),
+            (
+                Found::Absent,
+                Some(64 << 10),
+                Some("released at an earlier start"),
+            ),
+            (Found::Absent, Some(10 << 30), None),
+            (file(SIZE), Some(10 << 30), None),
+            (Found::Absent, None, None),
+        ];
+        for (found, free, want) in rows {
+            let mut p = planned(found, free.unwrap_or(0));
+            if free.is_none() {
+                p.steps.clear();
+            }
+            p.steps.insert(0, lock.clone());
+            let got = full_error(&p.steps, dir, r(found, free)).map(|e| e.to_string());
+            match (want, got) {
+                (Some(w), Some(e)) => {
+                    assert!(e.starts_with("volume full: "), "{e}");
+                    assert!(e.contains(w), "{e}");
+                    assert!(e.contains("— fix: free space"), "{e}");
+                    assert!(e.contains("docker system df"), "{e}");
+                }
+                (None, None) => {}
+                (w, e) => panic!("{found:?} {free:?}: want {w:?}, got {e:?}"),
+            }
+        }
+        // Without the data root's lock the plan never looked at the reserve.
+        assert!(full_error(&[], dir, r(Found::Absent, Some(0))).is_none());
     }
 
     #[test]

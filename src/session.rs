@@ -560,9 +560,9 @@ fn start_docker(
                 }
                 .save(sys, state_path);
                 cache_version(&facts, &cfg, sys);
-                if let Some(dir) = crate::reserve::released(&plan.steps) {
-                    let error = crate::reserve::full_error(&dir, facts.data_root.reserve.free);
-                    return Err(limited(socket, driver, &dir, error, true));
+                let d = &facts.data_root;
+                if let Some(error) = crate::reserve::full_error(&plan.steps, &d.path, d.reserve) {
+                    return Err(limited(socket, driver, &d.path, error, true));
                 }
                 return Ok(socket);
             }
@@ -896,6 +896,40 @@ fn nest_cgroup(init: &Init) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A smoke test that hit the full volume while Docker answers (64 KiB free,
+    /// issue 10): recorded with the socket, so `status` says Docker runs and what
+    /// frees space with Docker, not "could not be started".
+    #[test]
+    fn docker_answering_on_a_full_volume_is_recorded_as_running() {
+        let e: Error = SmokeError {
+            failure: SmokeFailure::Volume(probe::Trouble::VolumeFull),
+            msg: "smoke test step \"create container\" failed: no space left on device".into(),
+        }
+        .into();
+        let Failed::Limited { state, error } = limited(
+            "/var/run/docker.sock".into(),
+            Some(Driver::Overlay2),
+            Path::new("/home/coder/.docker-data"),
+            e,
+            false,
+        ) else {
+            panic!("not Limited")
+        };
+        assert_eq!(state.phase, Phase::Degraded);
+        assert_eq!(state.driver, "overlay2");
+        assert_eq!(state.error, error.to_string());
+        let (code, line) = crate::doctor::status_of(Some(&state), false, |_| true);
+        assert_eq!(code, 1);
+        assert!(
+            line.starts_with("not ready: Docker runs on /var/run/docker.sock"),
+            "{line}"
+        );
+        assert!(
+            line.contains("volume full") && line.contains("docker system df"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn fallback_goes_slower_and_ends() {
