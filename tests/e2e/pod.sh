@@ -297,7 +297,7 @@ volfull_full() {
 	out=$(docker run --rm --pull=never --network none "$IMG" echo hello 2>&1) || rc=$?
 	evidence "full PVC: docker info: Storage Driver: $driver; docker image ls: $images"
 	evidence "full PVC: docker run: exit $rc: $(tail -1 <<<"$out")"
-	evidence "full PVC: $(df -h --output=target,size,used,avail,pcent /home/coder | tail -1)"
+	evidence "full PVC: $(df -h --output=target,size,used,avail,pcent /home/coder | tail -1); used $(df -B1 --output=used /home/coder | tail -1 | tr -d ' ') B"
 	echo STEP_OK
 }
 
