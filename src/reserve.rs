@@ -117,9 +117,10 @@ pub fn decide(r: Reserve, on_disk: bool) -> Decision {
     }
 }
 
-/// "8 MiB", "512 KiB", "300 B".
+/// "8 MiB", "512 KiB", "300 B", "1.5 GiB".
 pub fn size_words(bytes: u64) -> String {
     match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
         b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b if b >= 1 << 10 => format!("{} KiB", b >> 10),
@@ -135,14 +136,20 @@ pub fn plan_into(p: &mut Plan, data_root: &Path, r: Reserve, on_disk: bool) {
     let free = size_words(r.free.unwrap_or(0));
     let step = |action, reason: String| Step { action, reason };
     match decide(r, on_disk) {
-        Decision::Take { bytes } => p.steps.push(step(
-            Action::TakeReserve { path, bytes: SIZE },
-            format!(
-                "keep {} ({} to allocate) of dind-init's own on {dir} while it has room ({free} free), so dockerd can still start should the volume fill up; it is released then",
-                size_words(SIZE),
-                size_words(bytes)
-            ),
-        )),
+        Decision::Take { bytes } => {
+            let topup = if bytes < SIZE {
+                format!(", {} of it still to allocate", size_words(bytes))
+            } else {
+                String::new()
+            };
+            p.steps.push(step(
+                Action::TakeReserve { path, bytes: SIZE },
+                format!(
+                    "keep {} of dind-init's own as a reserve on {dir} ({free} free{topup}): should the volume fill up, the next start releases it so dockerd can still start",
+                    size_words(SIZE)
+                ),
+            ))
+        }
         Decision::Release { bytes } => p.steps.push(step(
             Action::ReleaseReserve { path },
             format!(
@@ -425,5 +432,6 @@ mod tests {
         assert_eq!(size_words(64 << 10), "64 KiB");
         assert_eq!(size_words(1536 << 10), "1.5 MiB");
         assert_eq!(size_words(0), "0 B");
+        assert_eq!(size_words(3 << 29), "1.5 GiB");
     }
 }
