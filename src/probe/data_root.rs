@@ -52,6 +52,8 @@ pub struct DataRoot {
     pub drivers: Vec<DriverData>,
     /// Its filesystem (probed at its nearest existing ancestor).
     pub location: Location,
+    /// dind-init's reserve file in it and the space free for root beside it.
+    pub reserve: crate::reserve::Reserve,
 }
 
 /// /var/lib/docker as found.
@@ -99,6 +101,7 @@ impl DataRoot {
             has_data: has_data(&path),
             drivers: driver_data(&path),
             location: locate(&path, mounts),
+            reserve: crate::reserve::find(&path),
             path,
             from,
             why,
