@@ -20,6 +20,7 @@ pub mod plan;
 pub mod probe;
 pub mod session;
 pub mod settings;
+pub mod state;
 pub mod sys;
 pub mod tls;
 pub mod user;
