@@ -51,11 +51,38 @@ fn fs_name(loc: &probe::Location) -> String {
     loc.fs_type()
 }
 
-/// The checks, a pure function of the facts, the plan and PID 1's state.
+/// The checks, a pure function of the facts, the plan and PID 1's state, in
+/// the order the report prints them.
 pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>) -> Vec<Check> {
+    let mut out = vec![
+        privileges_check(facts),
+        data_root_check(facts),
+        trial_check(&facts.data_root.location),
+    ];
+    out.extend(d_type_check(&facts.data_root.location));
+    out.extend(free_space_check(&facts.data_root.location));
+    out.extend(var_lib_docker_check(facts));
+    out.extend(foreign_pidfile_checks(facts));
+    out.push(dockerd_check(facts));
+    out.push(containerd_check(facts));
+    out.push(fuse_check(facts));
+    out.push(kernel_check(facts));
+    out.push(check(
+        Verdict::Ok,
+        "cgroups",
+        cgroup_words(facts.cgroup).into(),
+        "",
+    ));
+    out.extend(stale_pidfiles_check(facts));
+    out.extend(plan_checks(plan));
+    out.push(docker_check(state));
+    out
+}
+
+/// Whether this process can mount at all (dockerd needs CAP_SYS_ADMIN).
+fn privileges_check(facts: &Facts) -> Check {
     use Verdict::*;
-    let mut out = Vec::new();
-    out.push(if facts.euid != 0 {
+    if facts.euid != 0 {
         check(
             Warn,
             "privileges",
@@ -63,7 +90,12 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             "run it as root in the pod (kubectl exec as root) to test mounts; dind-init itself runs as root (PID 1)",
         )
     } else if facts.cap_sys_admin {
-        check(Ok, "privileges", "CAP_SYS_ADMIN: mounts are possible".into(), "")
+        check(
+            Ok,
+            "privileges",
+            "CAP_SYS_ADMIN: mounts are possible".into(),
+            "",
+        )
     } else {
         check(
             Fail,
@@ -71,53 +103,81 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             format!("no CAP_SYS_ADMIN (euid {}): no bind or overlay mounts, no dockerd", facts.euid),
             "run the pod with securityContext.privileged: true (dockerd needs it); `doctor` as a non-root user cannot run the trial mount",
         )
-    });
+    }
+}
+
+/// Docker's data on a volume that outlives the pod, and why that directory.
+fn data_root_check(facts: &Facts) -> Check {
     let dr = &facts.data_root;
     let fs = fs_name(&dr.location);
-    let volatile = probe::is_volatile_fs(&fs);
-    out.push(check(
-        if volatile { Fail } else { Ok },
+    check(
+        if probe::is_volatile_fs(&fs) { Verdict::Fail } else { Verdict::Ok },
         "data root on a persistent volume",
         format!("{} ({}) is on {fs}; {}", dr.path.display(), from_text(dr.from), dr.why),
         "mount the pod's PVC at the user's home (e.g. /home/coder) or set DIND_DATA_ROOT to a directory on it",
-    ));
-    out.push(trial_check(&dr.location));
-    if let std::result::Result::Ok(false) = dr.location.d_type {
-        out.push(check(
-            Fail,
+    )
+}
+
+/// overlay needs d_type; only a filesystem known not to fill it is reported.
+fn d_type_check(loc: &probe::Location) -> Option<Check> {
+    matches!(loc.d_type, Ok(false)).then(|| {
+        check(
+            Verdict::Fail,
             "d_type on the data root",
             "the filesystem does not fill d_type".into(),
             "use ext4, or xfs formatted with ftype=1",
-        ));
-    }
-    if let std::result::Result::Ok(free) = dr.location.free_bytes {
-        let gib = free as f64 / (1u64 << 30) as f64;
-        out.push(check(
-            if gib < 2.0 { Warn } else { Ok },
-            "free space on the data root",
-            format!("{gib:.1} GiB free"),
-            "grow the PVC or prune images (`docker system prune`)",
-        ));
-    }
+        )
+    })
+}
+
+/// Free space on the data root, when it could be read: below 2 GiB warns.
+fn free_space_check(loc: &probe::Location) -> Option<Check> {
+    let free = *loc.free_bytes.as_ref().ok()?;
+    let gib = free as f64 / (1u64 << 30) as f64;
+    Some(check(
+        if gib < 2.0 {
+            Verdict::Warn
+        } else {
+            Verdict::Ok
+        },
+        "free space on the data root",
+        format!("{gib:.1} GiB free"),
+        "grow the PVC or prune images (`docker system prune`)",
+    ))
+}
+
+/// Data in /var/lib/docker that the pod's recreation would lose (never moved for the user).
+fn var_lib_docker_check(facts: &Facts) -> Option<Check> {
     let vld = &facts.var_lib_docker;
-    if vld.has_data
+    let lost = vld.has_data
         && !vld.bind_of_data_root
         && vld.symlink.is_none()
-        && !plan::outlives_pod(&vld.location)
-    {
-        out.push(check(
-            Warn,
+        && !plan::outlives_pod(&vld.location);
+    lost.then(|| {
+        check(
+            Verdict::Warn,
             "/var/lib/docker",
             format!("holds data on {} (lost when the pod is recreated)", fs_name(&vld.location)),
             "with dockerd stopped: mv /var/lib/docker/* into DIND_DATA_ROOT; dind-init never hides or deletes it",
-        ));
-    }
-    for f in &facts.daemon.foreign_pidfiles {
-        out.push(check(Fail, "daemon pidfile", f.words(), &f.fix()));
-    }
-    out.push(match &facts.dockerd.version {
-        std::result::Result::Ok(v) => check(
-            Ok,
+        )
+    })
+}
+
+/// Pidfiles of a daemon that is not ours: dockerd would refuse to start.
+fn foreign_pidfile_checks(facts: &Facts) -> Vec<Check> {
+    facts
+        .daemon
+        .foreign_pidfiles
+        .iter()
+        .map(|f| check(Verdict::Fail, "daemon pidfile", f.words(), &f.fix()))
+        .collect()
+}
+
+/// The dockerd that would run, its version and image store.
+fn dockerd_check(facts: &Facts) -> Check {
+    match &facts.dockerd.version {
+        Ok(v) => check(
+            Verdict::Ok,
             "dockerd",
             format!(
                 "{} {} ({})",
@@ -127,78 +187,94 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             ),
             "",
         ),
-        Err(e) => check(Fail, "dockerd", e.clone(), "install Docker in the image (e.g. apt-get install docker.io) or set DIND_DOCKERD to its path"),
-    });
-    out.push(containerd_check(facts));
-    out.push(match (&facts.dev_fuse, &facts.fuse_overlayfs) {
-        (std::result::Result::Ok(()), Some(p)) => check(
-            Ok,
-            "fuse-overlayfs fallback",
-            format!("/dev/fuse usable, {}", p.display()),
-            "",
-        ),
+        Err(e) => check(Verdict::Fail, "dockerd", e.clone(), "install Docker in the image (e.g. apt-get install docker.io) or set DIND_DOCKERD to its path"),
+    }
+}
+
+/// The fallback when no volume can host overlay: /dev/fuse and fuse-overlayfs.
+fn fuse_check(facts: &Facts) -> Check {
+    use Verdict::*;
+    const WHAT: &str = "fuse-overlayfs fallback";
+    match (&facts.dev_fuse, &facts.fuse_overlayfs) {
+        (std::result::Result::Ok(()), Some(p)) => {
+            check(Ok, WHAT, format!("/dev/fuse usable, {}", p.display()), "")
+        }
         (Err(e), _) => check(
             Warn,
-            "fuse-overlayfs fallback",
+            WHAT,
             format!("/dev/fuse: {e}"),
             "only needed when no volume can host overlay: give the pod /dev/fuse (privileged does)",
         ),
         (_, None) => check(
             Warn,
-            "fuse-overlayfs fallback",
+            WHAT,
             "fuse-overlayfs is not installed".into(),
             "only needed when no volume can host overlay: apt-get install fuse-overlayfs",
         ),
-    });
-    out.push(match &facts.kernel {
-        std::result::Result::Ok(release) => check(Ok, "kernel", format!("Linux {release}"), ""),
+    }
+}
+
+/// The kernel release, read from procfs (which dockerd and runc need too).
+fn kernel_check(facts: &Facts) -> Check {
+    match &facts.kernel {
+        Ok(release) => check(Verdict::Ok, "kernel", format!("Linux {release}"), ""),
         Err(e) => check(
-            Warn,
+            Verdict::Warn,
             "kernel",
             e.clone(),
             "mount procfs at /proc: dockerd and runc need it too",
         ),
-    });
-    out.push(check(Ok, "cgroups", cgroup_words(facts.cgroup).into(), ""));
-    if !facts.stale_pidfiles.is_empty() {
-        let list: Vec<String> = facts
-            .stale_pidfiles
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        out.push(check(
-            Warn,
-            "stale pidfiles",
-            list.join(", "),
-            "dind-init removes them at start; nothing to do",
-        ));
     }
+}
+
+/// Pidfiles left by a previous run; dind-init removes them at start.
+fn stale_pidfiles_check(facts: &Facts) -> Option<Check> {
+    if facts.stale_pidfiles.is_empty() {
+        return None;
+    }
+    let list: Vec<String> = facts
+        .stale_pidfiles
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    Some(check(
+        Verdict::Warn,
+        "stale pidfiles",
+        list.join(", "),
+        "dind-init removes them at start; nothing to do",
+    ))
+}
+
+/// What the plan chose (storage driver, address pools), or why there is none.
+fn plan_checks(plan: &Result<Plan, String>) -> Vec<Check> {
     match plan {
-        std::result::Result::Ok(p) => {
-            let slow = matches!(
-                p.driver,
-                Some(Driver::Vfs | Driver::Native | Driver::FuseOverlayfs)
-            );
-            out.push(check(
-                if slow { Warn } else { Ok },
-                "storage driver",
-                match p.driver {
-                    Some(d) => format!("{} on {}", d.name(), p.data_root.as_deref().unwrap_or(Path::new("/var/lib/docker")).display()),
-                    None => "dockerd is not started (DIND_START_DOCKERD=false)".into(),
-                },
-                "a slow fallback: give DIND_DATA_ROOT a directory on an ext4/xfs PVC so overlay2/overlayfs work",
-            ));
-            out.extend(p.pools.as_ref().map(pools_check));
-        }
-        Err(e) => out.push(check(
-            Fail,
+        Ok(p) => std::iter::once(driver_check(p))
+            .chain(p.pools.as_ref().map(pools_check))
+            .collect(),
+        Err(e) => vec![check(
+            Verdict::Fail,
             "daemon configuration",
             e.clone(),
             "fix the file named above; dind-init never rewrites a file it cannot parse",
-        )),
+        )],
     }
-    out.push(docker_check(state));
-    out
+}
+
+/// The storage driver the plan picked: a slow fallback warns.
+fn driver_check(p: &Plan) -> Check {
+    let slow = matches!(
+        p.driver,
+        Some(Driver::Vfs | Driver::Native | Driver::FuseOverlayfs)
+    );
+    check(
+        if slow { Verdict::Warn } else { Verdict::Ok },
+        "storage driver",
+        match p.driver {
+            Some(d) => format!("{} on {}", d.name(), p.data_root.as_deref().unwrap_or(Path::new("/var/lib/docker")).display()),
+            None => "dockerd is not started (DIND_START_DOCKERD=false)".into(),
+        },
+        "a slow fallback: give DIND_DATA_ROOT a directory on an ext4/xfs PVC so overlay2/overlayfs work",
+    )
 }
 
 /// What PID 1 recorded about Docker, as a check: only a Docker that could not
