@@ -1,6 +1,6 @@
 //! PID 1's record of how Docker is doing: `/run/dind-init/state.json`.
 //!
-//! [`session`](crate::session) (PID 1) writes it at every change of phase;
+//! The session (PID 1, `session.rs`) writes it at every change of phase;
 //! `dind-init status` (the pod's probes) and `doctor` read it back. It lives
 //! here, owned by neither, so the readers do not depend on the session.
 
