@@ -616,7 +616,7 @@ mod tests {
             (
                 blocked(Trouble::VolumeFull, "ENOSPC"),
                 "volume full on ext4",
-                "docker system df",
+                "grow the PVC, then restart the pod",
             ),
             (
                 blocked(Trouble::ReadOnly, "EROFS"),
