@@ -14,6 +14,8 @@ use serde::Serialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
+mod host;
+
 /// Where the merged daemon settings go when the user's daemon.json is read-only.
 pub const MERGED_DAEMON_JSON: &str = "/run/dind-init/daemon.json";
 
@@ -52,6 +54,36 @@ pub enum Action {
     /// when fresh) to the devpod user: that directory only, never recursive,
     /// never through a link, and only while root still owns it (apply).
     OwnHome { path: PathBuf, uid: u32, gid: u32 },
+    /// Make `user` a member of `group` in /etc/group (the group is added when
+    /// missing); every other line is kept byte for byte.
+    JoinGroup { user: String, group: String },
+    /// As PID 1 on cgroup v2: move the pod's processes into a leaf under `root`
+    /// and enable every controller for containers (moby's dind recipe).
+    NestCgroup { root: PathBuf },
+    /// Record where the start is (starting, ready, failed, stopping) in `path`
+    /// for `dind-init status`; the session writes it at each phase.
+    RecordState { path: PathBuf },
+    /// After Docker answers and storage proved itself: cache `version` (the
+    /// second line of `program --version`'s cache) in `path` for the next start,
+    /// keyed by the binary's path, size and mtime.
+    CacheVersion {
+        path: PathBuf,
+        program: String,
+        version: String,
+    },
+}
+
+impl Action {
+    /// The shell-like line `dind-init plan` shows for this action.
+    pub fn render(&self) -> String {
+        render_action(self)
+    }
+
+    /// Done only once Docker answers and its storage proved itself, not with
+    /// the steps before the daemons start.
+    pub fn after_ready(&self) -> bool {
+        matches!(self, Action::CacheVersion { .. })
+    }
 }
 
 /// An action and the human reason for it.
@@ -225,6 +257,24 @@ fn render_action(a: &Action) -> String {
             format!("{} &", words.join(" "))
         }
         Action::Tls { step } => step.render(),
+        Action::JoinGroup { user, group } => {
+            format!("usermod -a -G {} {} (in /etc/group)", sh(group), sh(user))
+        }
+        Action::NestCgroup { root } => format!(
+            "nest cgroups under {}: our processes into <our cgroup>/init, every controller on for containers",
+            shp(root)
+        ),
+        Action::RecordState { path } => format!("record the phase in {}", shp(path)),
+        Action::CacheVersion {
+            path,
+            program,
+            version,
+        } => format!(
+            "cache {} of {} in {} (after Docker answers)",
+            sh(version),
+            sh(program),
+            shp(path)
+        ),
     }
 }
 
@@ -1347,6 +1397,7 @@ fn plan_with(
             data_home.display()
         ),
     );
+    host::steps(facts, cfg, &mut p);
     p.driver = driver;
     p.data_root = Some(data_home);
     p.docker_root = Some(docker_root);
@@ -1623,20 +1674,25 @@ mod tests {
         }
     }
 
+    /// The kinds of the storage and daemon steps (the host steps have their own tests).
     fn kinds(p: &Plan) -> Vec<&'static str> {
         p.steps
             .iter()
-            .map(|s| match s.action {
-                Action::CreateDir { .. } | Action::SecureDir { .. } => "mkdir",
-                Action::Lock { .. } => "lock",
-                Action::BindMount { .. } => "bind",
-                Action::Symlink { .. } => "symlink",
-                Action::WriteFile { .. } => "write",
-                Action::RemoveStalePidfile { .. } => "rm-pidfile",
-                Action::OwnHome { .. } => "own-home",
-                Action::StartContainerd { .. } => "containerd",
-                Action::StartDockerd { .. } => "dockerd",
-                Action::Tls { .. } => "tls",
+            .filter_map(|s| match s.action {
+                Action::CreateDir { .. } | Action::SecureDir { .. } => Some("mkdir"),
+                Action::Lock { .. } => Some("lock"),
+                Action::BindMount { .. } => Some("bind"),
+                Action::Symlink { .. } => Some("symlink"),
+                Action::WriteFile { .. } => Some("write"),
+                Action::RemoveStalePidfile { .. } => Some("rm-pidfile"),
+                Action::OwnHome { .. } => Some("own-home"),
+                Action::StartContainerd { .. } => Some("containerd"),
+                Action::StartDockerd { .. } => Some("dockerd"),
+                Action::Tls { .. } => Some("tls"),
+                Action::JoinGroup { .. }
+                | Action::NestCgroup { .. }
+                | Action::RecordState { .. }
+                | Action::CacheVersion { .. } => None,
             })
             .collect()
     }

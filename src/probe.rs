@@ -6,6 +6,11 @@
 //! work dirs on the target. Every probe takes the paths it reads as arguments
 //! ([`Roots`]) so tests point it at temp trees, and none of them panics: a probe
 //! that fails records its failure as a fact (`Err(String)`, [`Trial::NotTried`]).
+//!
+//! The trial mount is a probe, not a [`plan`](crate::plan) step: it mounts in a
+//! scratch directory it makes on the target, unmounts and removes it at once,
+//! so it changes nothing that outlives the probe (`plan` runs it too, to
+//! decide). Everything that stays changed is a plan step.
 
 use crate::config::Config;
 use crate::config::Driver;

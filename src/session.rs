@@ -402,15 +402,24 @@ fn start_docker(
         if attempt == 0 {
             pinned = plan.pinned_by.is_some();
             *lock = Some(apply::apply(&plan, sys).map_err(Failed::Broken)?);
-            docker_group(plan.docker_group.as_deref(), user, sys);
-            nest_cgroup(init);
+            join_docker_group(plan.docker_group.as_deref(), user, sys);
         } else {
             // The lock from the first attempt is still held; the .bak keeps the
-            // user's content, not dind-init's own first write.
+            // user's content, not dind-init's own first write. The group and the
+            // cgroups are done once.
             let steps: Vec<_> = plan
                 .steps
                 .iter()
-                .filter(|s| !matches!(s.action, Action::Lock { .. } | Action::Tls { .. }))
+                .filter(|s| {
+                    !s.action.after_ready()
+                        && !matches!(
+                            s.action,
+                            Action::Lock { .. }
+                                | Action::Tls { .. }
+                                | Action::JoinGroup { .. }
+                                | Action::NestCgroup { .. }
+                        )
+                })
                 .cloned()
                 .collect();
             apply::apply_steps_with(&steps, sys, false).map_err(Failed::Broken)?;
@@ -428,6 +437,7 @@ fn start_docker(
             ..State::default()
         }
         .save(sys, state_path);
+        log_done(&plan, |a| matches!(a, Action::RecordState { .. }));
         let deadline = Instant::now() + cfg.ready_timeout;
         for step in &plan.steps {
             match &step.action {
@@ -452,6 +462,7 @@ fn start_docker(
                     .map_err(Failed::Broken)?;
                     let pid = svc.pid;
                     services.push(svc);
+                    apply::log_done(step);
                     let watch: Vec<Pid> = pid.into_iter().collect();
                     let csock = csock.clone();
                     let r = init.wait_ready(&watch, deadline, POLL_CONTAINERD, || {
@@ -489,6 +500,7 @@ fn start_docker(
                     )
                     .map_err(Failed::Broken)?;
                     services.push(svc);
+                    apply::log_done(step);
                     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
                     let mut ping_err = None;
                     let r = init.wait_ready(&watch, deadline, POLL, || {
@@ -533,7 +545,9 @@ fn start_docker(
                     error: String::new(),
                 }
                 .save(sys, state_path);
-                cache_version(&facts, &cfg, sys);
+                if let Err(e) = apply::after_ready(&plan.steps, sys) {
+                    log::debug!("cannot cache the daemons' versions: {e}");
+                }
                 return Ok(socket);
             }
             Err(e) => SmokeError {
@@ -626,46 +640,6 @@ fn forget(services: &mut [Service], pid: Pid) -> String {
     }
 }
 
-/// Remember dockerd's and containerd's versions on the data root, so the next start of this
-/// pod (same binaries) need not run `dockerd --version` nor `containerd --version`.
-fn cache_version(facts: &probe::Facts, cfg: &Config, sys: &dyn Syscall) {
-    let dockerd = probe::version_cache_key(&cfg.dockerd)
-        .zip(facts.dockerd.version.as_ref().ok())
-        .map(|(key, v)| (probe::VERSION_CACHE, probe::version_cache_text(&key, v)));
-    let containerd = facts
-        .containerd_bin
-        .as_deref()
-        .and_then(|bin| probe::version_cache_key(&bin.to_string_lossy()))
-        .zip(facts.containerd_version.as_ref().ok())
-        .map(|(key, v)| {
-            let text = probe::containerd_cache_text(&key, v);
-            (probe::CONTAINERD_VERSION_CACHE, text)
-        });
-    let dir = &facts.data_root.path;
-    for (name, text) in [dockerd, containerd].into_iter().flatten() {
-        if let Err(e) = cache_in(dir, name, &text, sys) {
-            log::debug!(
-                "cannot cache a version in {}: {e}",
-                dir.join(name).display()
-            );
-        }
-    }
-}
-
-/// Write the version cache `text` into the data root `dir` when it is a real
-/// directory: the user may have swapped their ~/.docker-data for a link since
-/// apply, and root must not create files where that link points.
-fn cache_in(dir: &Path, name: &str, text: &str, sys: &dyn Syscall) -> crate::Result<()> {
-    if sys.lstat_kind(dir)? != crate::sys::FileKind::Dir {
-        return Ok(());
-    }
-    let file = dir.join(name);
-    if sys.read_file(&file)?.as_deref() != Some(text.as_bytes()) {
-        sys.write_atomic(&file, text.as_bytes(), false)?;
-    }
-    Ok(())
-}
-
 /// Stop one service now (used between smoke-test attempts). A stop signal
 /// arriving meanwhile is returned, and the service keeps its pid until reaped.
 fn stop_one(init: &mut Init, s: &mut Service, timeout: Duration) -> Ready {
@@ -754,7 +728,7 @@ fn start_service(
         // dockerd refuses to start over a pidfile whose pid is alive.
         if let Some(p) = &pidfile {
             if let Ok(Some(true)) = dockerd::pidfile_is_stale(p, Path::new("/proc"), &[&name_s]) {
-                if let Err(e) = std::fs::remove_file(p) {
+                if let Err(e) = LinuxSyscall.remove_file(p) {
                     warn!("cannot remove stale {}: {e}", p.display());
                 }
             }
@@ -791,48 +765,28 @@ fn log_plan(plan: &Plan) {
     }
 }
 
-/// Make sure the group the plan gives the socket to exists and the devpod user
-/// is in it, so the user can reach the socket dockerd creates with `--group`.
-/// /etc/group is rewritten byte for byte but for that one line.
-fn docker_group(group: Option<&str>, user: &mut User, sys: &dyn Syscall) {
-    let Some(group) = group else { return };
-    let path = Path::new("/etc/group");
-    let bytes = match sys.read_file(path) {
-        Ok(t) => t.unwrap_or_default(),
-        Err(e) => {
-            warn!("cannot read /etc/group to add the {group} group: {e}");
-            return;
-        }
-    };
-    let gid = match crate::user::with_docker_group(&bytes, group, &user.name) {
-        Some((new_bytes, gid)) => {
-            if let Err(e) = sys.write_atomic(path, &new_bytes, false) {
-                warn!(
-                    "cannot add {} to group {group} in /etc/group: {e}",
-                    user.name
-                );
-            }
-            gid
-        }
-        None => match crate::user::group_gid(&bytes, group) {
-            Some(gid) => gid,
-            None => return,
-        },
-    };
-    if !user.groups.contains(&gid) {
-        user.groups.push(gid);
+/// Log the plan's steps matching `which` as done by the session itself.
+fn log_done(plan: &Plan, which: impl Fn(&Action) -> bool) {
+    for step in plan.steps.iter().filter(|s| which(&s.action)) {
+        apply::log_done(step);
     }
 }
 
-/// On cgroup v2 as PID 1, move into a leaf so nested containers can use controllers.
-fn nest_cgroup(init: &Init) {
-    if !init.is_pid1() {
-        return;
-    }
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    match crate::cgroup::nest_cgroup_v2(Path::new("/sys/fs/cgroup"), &text) {
-        Ok(outcome) => info!("{}", outcome.summary()),
-        Err(e) => warn!("cgroup v2 nesting failed: {e}; containers may not get cpu/memory limits"),
+/// Give the devpod user, for its session, the group the plan gives the socket
+/// to (apply added it to /etc/group, [`Action::JoinGroup`]).
+fn join_docker_group(group: Option<&str>, user: &mut User, sys: &dyn Syscall) {
+    let Some(group) = group else { return };
+    let bytes = match sys.read_file(Path::new("/etc/group")) {
+        Ok(b) => b.unwrap_or_default(),
+        Err(e) => {
+            warn!("cannot read /etc/group for the {group} group: {e}");
+            return;
+        }
+    };
+    if let Some(gid) = crate::user::group_gid(&bytes, group) {
+        if !user.groups.contains(&gid) {
+            user.groups.push(gid);
+        }
     }
 }
 
@@ -851,52 +805,6 @@ mod tests {
         assert_eq!(fallback(Driver::Overlayfs, true), Some(Driver::Native));
         assert_eq!(fallback(Driver::Vfs, true), None);
         assert_eq!(fallback(Driver::Native, true), None);
-    }
-
-    /// The next start of the pod reads both versions from the data root instead of running
-    /// `dockerd --version` and `containerd --version`.
-    #[test]
-    fn dockerd_and_containerd_versions_are_cached_on_the_data_root() {
-        let t = std::env::temp_dir().join(format!("dind-init-cache-{}", std::process::id()));
-        let root = |p: &str| t.join(p);
-        let roots = probe::Roots {
-            proc: root("proc"),
-            etc: root("etc"),
-            dev: root("dev"),
-            sys_cgroup: root("cgroup"),
-            sys_class_net: root("net"),
-            run: root("run"),
-            var_run: root("var/run"),
-            var_lib: root("var/lib"),
-        };
-        let data = root("data");
-        std::fs::create_dir_all(&data).unwrap();
-        let cfg = Config {
-            dockerd: "/bin/sh".into(),
-            ..Config::default()
-        };
-        let mut facts = probe::probe(&cfg, &roots);
-        let v = |major, minor, patch| probe::Version {
-            major,
-            minor,
-            patch,
-        };
-        facts.data_root.path = data.clone();
-        facts.dockerd.version = Ok(v(28, 5, 2));
-        facts.containerd_bin = Some("/bin/true".into());
-        facts.containerd_version = Ok(v(2, 1, 9));
-        cache_version(&facts, &cfg, &LinuxSyscall);
-        let read = |name| std::fs::read_to_string(data.join(name)).unwrap();
-        let key = |p| probe::version_cache_key(p).unwrap();
-        assert_eq!(
-            read(probe::VERSION_CACHE),
-            probe::version_cache_text(&key("/bin/sh"), &v(28, 5, 2))
-        );
-        assert_eq!(
-            read(probe::CONTAINERD_VERSION_CACHE),
-            probe::containerd_cache_text(&key("/bin/true"), &v(2, 1, 9))
-        );
-        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]
@@ -969,23 +877,6 @@ mod tests {
                 None => assert_eq!(after, before),
             }
         }
-    }
-
-    #[test]
-    fn the_version_cache_is_never_written_through_a_swapped_data_root() {
-        let d = std::env::temp_dir().join(format!("dind-cache-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(d.join("etc")).unwrap();
-        std::os::unix::fs::symlink(d.join("etc"), d.join("data")).unwrap();
-        let sys = crate::sys::LinuxSyscall;
-        let _ = cache_in(&d.join("data"), probe::VERSION_CACHE, "key 26.1.5\n", &sys);
-        assert_eq!(std::fs::read_dir(d.join("etc")).unwrap().count(), 0);
-        std::fs::remove_file(d.join("data")).unwrap();
-        std::fs::create_dir(d.join("data")).unwrap();
-        cache_in(&d.join("data"), probe::VERSION_CACHE, "key 26.1.5\n", &sys).unwrap();
-        let cached = std::fs::read(d.join("data").join(probe::VERSION_CACHE)).unwrap();
-        assert_eq!(cached, b"key 26.1.5\n");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

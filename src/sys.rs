@@ -109,6 +109,10 @@ pub trait Syscall {
     /// write `holder` into it; when another holds it, `Error::Locked` with that
     /// holder's text.
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock>;
+    /// As PID 1 on cgroup v2, move our cgroup's processes into a leaf under
+    /// `root` and enable every controller for containers ([`crate::cgroup`]
+    /// writes cgroupfs through its own seam); not applicable when not PID 1.
+    fn nest_cgroup(&self, root: &Path) -> Result<crate::cgroup::Outcome>;
 }
 
 /// The text of a call as it appears in errors and in [`RecordingSyscall::calls`].
@@ -158,6 +162,10 @@ pub mod call {
     /// `flock LOCK_EX|LOCK_NB <path>`.
     pub fn flock(path: &Path) -> String {
         format!("flock LOCK_EX|LOCK_NB {}", path.display())
+    }
+    /// `nest-cgroup <root>`.
+    pub fn nest_cgroup(root: &Path) -> String {
+        format!("nest-cgroup {}", root.display())
     }
 }
 
@@ -518,6 +526,16 @@ impl Syscall for LinuxSyscall {
         let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .join(path.file_name().unwrap_or_default());
         self.write_atomic_inner(&via, content, keep_bak, &c)
+    }
+
+    fn nest_cgroup(&self, root: &Path) -> Result<crate::cgroup::Outcome> {
+        if nix::unistd::getpid().as_raw() != 1 {
+            return Ok(crate::cgroup::Outcome::NotApplicable {
+                reason: "dind-init is not PID 1, so the pod's processes are not its to move".into(),
+            });
+        }
+        let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        crate::cgroup::nest_cgroup_v2(root, &text)
     }
 
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock> {
@@ -1152,6 +1170,13 @@ impl Syscall for RecordingSyscall {
         }
         fs.nodes.insert(at, Node::File(content.to_vec()));
         Ok(())
+    }
+
+    fn nest_cgroup(&self, root: &Path) -> Result<crate::cgroup::Outcome> {
+        self.fs().fail("nest-cgroup", call::nest_cgroup(root))?;
+        Ok(crate::cgroup::Outcome::NotApplicable {
+            reason: "recorded, not done".into(),
+        })
     }
 
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock> {
