@@ -1,0 +1,277 @@
+//! Where Docker's data goes.
+
+use super::{outlives_pod, overlay_works, trial_words, where_fs, Ctx, Plan};
+use crate::config::Strategy;
+use crate::probe::{self, DataRootFrom, Trial};
+use serde_json::Value;
+use std::path::Path;
+
+/// How DATA_ROOT becomes Docker's data directory in this plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Storage {
+    Bind,
+    Symlink,
+    DataRoot,
+    UserDataRoot,
+    Already,
+    Leave,
+    Off,
+}
+
+impl Ctx<'_> {
+    pub(super) fn user_value(&self, key: &str) -> Option<(&Value, String)> {
+        self.user
+            .effective
+            .get(key)
+            .map(|(v, o)| (v, o.to_string()))
+    }
+
+    pub(super) fn storage(&self, p: &mut Plan) -> (Storage, String) {
+        let f = self.facts;
+        let d = &f.data_root;
+        let vld = &f.var_lib_docker;
+        let (dp, vp) = (d.path.display(), vld.path.display());
+        if self.cfg.strategy == Strategy::Off {
+            return (
+                Storage::Off,
+                "DIND_STRATEGY=off: Docker's data directory is left exactly as it is".into(),
+            );
+        }
+        if d.from == DataRootFrom::DaemonConfig {
+            return (
+                Storage::UserDataRoot,
+                format!("{}: dockerd already keeps its data in {dp}", d.why),
+            );
+        }
+        if d.from == DataRootFrom::Setting {
+            if let Some((Value::String(theirs), origin)) = self.user_value("data-root") {
+                if Path::new(theirs) != d.path {
+                    p.warnings.push(format!(
+                        "DIND_DATA_ROOT={dp} overrides data-root {theirs} set in {origin}; the data in {theirs} is left untouched"
+                    ));
+                    return (
+                        Storage::DataRoot,
+                        format!("DIND_DATA_ROOT overrides the data-root in {origin}"),
+                    );
+                }
+            }
+        }
+        if vld.bind_of_data_root {
+            return (
+                Storage::Already,
+                format!("{vp} is already a bind mount of {dp} (dind-init ran before in this pod): nothing to mount"),
+            );
+        }
+        if vld.symlink.as_deref().is_some_and(|t| t == d.path) {
+            return (
+                Storage::Already,
+                format!("{vp} is already a symlink to {dp}: nothing to change"),
+            );
+        }
+        if d.path == vld.path {
+            return (Storage::Leave, format!("DATA_ROOT is {vp} itself"));
+        }
+        let own_mount = vld.mount.is_some();
+        let vld_fs = vld.location.fs_type();
+        // An empty emptyDir at /var/lib/docker (the usual DinD recipe) dies with
+        // the pod; a DATA_ROOT on a real volume where overlay works is better.
+        let vld_ephemeral = vld.mount.as_ref().is_some_and(probe::is_ephemeral_volume);
+        let dr_fs = d.location.fs_type();
+        let dr_lasting = outlives_pod(&d.location);
+        let pvc_better = vld_ephemeral
+            && !vld.has_data
+            && dr_lasting
+            && overlay_works(&d.location.trial, &dr_fs).0 == Some(true);
+        let keeps = if own_mount {
+            !pvc_better
+        } else {
+            outlives_pod(&vld.location)
+        };
+        if pvc_better {
+            p.notes.push(format!(
+                "{vp} is an emptyDir (deleted with the pod) and empty: dind-init puts DATA_ROOT over it so images and volumes outlive the pod"
+            ));
+        }
+        let (tried, guess) = overlay_works(&vld.location.trial, &vld_fs);
+        let vld_works = tried.unwrap_or(guess);
+        if let Some(t) = &vld.symlink {
+            // Someone pointed it elsewhere on purpose; a bind would land on the target.
+            let t = t.display();
+            if self.cfg.data_root.is_none() && keeps && vld_works {
+                return (
+                    Storage::Leave,
+                    format!(
+                        "{vp} is a symlink to {t} on {}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
+                        where_fs(&vld.location),
+                        trial_words(&vld.location.trial)
+                    ),
+                );
+            }
+            p.warnings.push(format!(
+                "{vp} is a symlink to {t}, which dind-init does not replace; dockerd gets data-root {dp} instead (remove the symlink to let dind-init manage {vp})"
+            ));
+            return (
+                Storage::DataRoot,
+                format!("{vp} is a symlink to {t}, so dockerd gets data-root {dp}"),
+            );
+        }
+        let same_fs = matches!(
+            (&vld.location.mount, &d.location.mount),
+            (Some(a), Some(b)) if a.id == b.id
+        );
+        let can_symlink = !own_mount && !vld.has_data && vld.parent_writable;
+        let cap = f.cap_sys_admin;
+        match self.cfg.strategy {
+            Strategy::Auto => {
+                if self.cfg.data_root.is_none() && keeps && vld_works {
+                    let what = match &vld.mount {
+                        Some(_) => format!("its own mount ({})", where_fs(&vld.location)),
+                        None => format!("on {}, which outlives the pod", where_fs(&vld.location)),
+                    };
+                    if vld_fs == "tmpfs" {
+                        p.warnings.push(format!(
+                            "{vp} is tmpfs: images, containers and volumes are lost when the pod stops, and they use RAM; set DIND_DATA_ROOT to a directory on a PersistentVolume to keep them"
+                        ));
+                    } else if vld_ephemeral {
+                        p.warnings.push(format!(
+                            "{vp} is an emptyDir: images, containers and volumes are lost when the pod is deleted; it holds data now, so dind-init leaves it (with dockerd stopped, move it onto a PersistentVolume and set DIND_DATA_ROOT there)"
+                        ));
+                    }
+                    return (
+                        Storage::Leave,
+                        format!(
+                            "{vp} is {what}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
+                            trial_words(&vld.location.trial)
+                        ),
+                    );
+                }
+                if self.cfg.data_root.is_none() && same_fs {
+                    p.warnings.push(format!(
+                        "no persistent volume found: DATA_ROOT {dp} ({}) is on the same filesystem as {vp} ({}), so Docker's data is lost with the pod; mount a PersistentVolume at the devpod user's home or set DIND_DATA_ROOT",
+                        d.why,
+                        where_fs(&vld.location)
+                    ));
+                    return (
+                        Storage::Leave,
+                        format!("DATA_ROOT {dp} is on the same filesystem as {vp}: moving it gains nothing"),
+                    );
+                }
+                if vld.has_data {
+                    p.warnings
+                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
+                    return (
+                        Storage::DataRoot,
+                        format!("{vp} already holds data and dind-init never hides it, so dockerd gets data-root {dp}"),
+                    );
+                }
+                if cap {
+                    return (Storage::Bind, self.bind_reason());
+                }
+                if can_symlink {
+                    return (
+                        Storage::Symlink,
+                        format!("no CAP_SYS_ADMIN to bind-mount, so {vp} becomes a symlink to {dp} (on {})", where_fs(&d.location)),
+                    );
+                }
+                (
+                    Storage::DataRoot,
+                    format!("no CAP_SYS_ADMIN to bind-mount and {vp} cannot be replaced by a symlink, so dockerd gets data-root {dp}"),
+                )
+            }
+            Strategy::Bind => {
+                if !cap {
+                    let (s, how) = if can_symlink {
+                        (Storage::Symlink, format!("a symlink {vp} -> {dp}"))
+                    } else {
+                        (Storage::DataRoot, format!("data-root {dp}"))
+                    };
+                    p.warnings.push(format!(
+                        "DIND_STRATEGY=bind needs CAP_SYS_ADMIN, which this container lacks; using {how} instead"
+                    ));
+                    return (
+                        s,
+                        "DIND_STRATEGY=bind is impossible without CAP_SYS_ADMIN".into(),
+                    );
+                }
+                if vld.has_data {
+                    p.warnings.push(format!(
+                        "DIND_STRATEGY=bind hides what {vp} holds (it is not deleted: unmount {vp} to see it again); {}",
+                        migration_command(&vld.path, &d.path)
+                    ));
+                }
+                (
+                    Storage::Bind,
+                    format!("DIND_STRATEGY=bind; {}", self.bind_reason()),
+                )
+            }
+            Strategy::Symlink => {
+                if can_symlink {
+                    return (
+                        Storage::Symlink,
+                        format!("DIND_STRATEGY=symlink: {vp} becomes a symlink to {dp}"),
+                    );
+                }
+                let why = if own_mount {
+                    format!("{vp} is a mount point")
+                } else if vld.has_data {
+                    format!("{vp} holds data, which dind-init never replaces")
+                } else {
+                    format!(
+                        "{} is not writable",
+                        vld.path.parent().unwrap_or(Path::new("/")).display()
+                    )
+                };
+                p.warnings.push(format!(
+                    "DIND_STRATEGY=symlink is impossible ({why}); dockerd gets data-root {dp} instead"
+                ));
+                if vld.has_data {
+                    p.warnings
+                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
+                }
+                (
+                    Storage::DataRoot,
+                    format!("{why}, so dockerd gets data-root {dp}"),
+                )
+            }
+            Strategy::DataRoot | Strategy::Off => (
+                Storage::DataRoot,
+                format!("DIND_STRATEGY=data-root: dockerd gets data-root {dp}"),
+            ),
+        }
+    }
+
+    pub(super) fn bind_reason(&self) -> String {
+        let f = self.facts;
+        let (d, vld) = (&f.data_root, &f.var_lib_docker);
+        let why_not_here = match &vld.location.trial {
+            Trial::Failed { .. } => trial_words(&vld.location.trial),
+            _ => "it does not outlive the pod".to_string(),
+        };
+        format!(
+            "{} is on {}: {why_not_here}; DATA_ROOT {} ({}) is on {}: {}",
+            vld.path.display(),
+            where_fs(&vld.location),
+            d.path.display(),
+            d.why,
+            where_fs(&d.location),
+            trial_words(&d.location.trial)
+        )
+    }
+}
+
+pub(super) fn migration_command(vld: &Path, d: &Path) -> String {
+    format!(
+        "to move it, stop dockerd and run `mv {}/* {}/`",
+        vld.display(),
+        d.display()
+    )
+}
+
+pub(super) fn migration_warning(vld: &Path, d: &Path, fs: &str) -> String {
+    format!(
+        "{} already holds Docker data on {fs}; dind-init leaves it in place (nothing is deleted) and uses {} — {}, then restart the pod",
+        vld.display(),
+        d.display(),
+        migration_command(vld, d)
+    )
+}
