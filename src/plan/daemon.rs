@@ -1,12 +1,14 @@
 //! Daemon settings.
 
-use super::{Action, Plan};
+use super::storage::{Layout, Storage};
+use super::{Action, Ctx, Driver, Plan, PlannedSetting, Step, MERGED_DAEMON_JSON};
 use crate::config::Config;
 use crate::error::Result;
 use crate::netpool;
-use crate::probe::Facts;
-use crate::settings::{self, Merged, Origin, UserSettings};
+use crate::probe::{DataRootFrom, Facts};
+use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// Where the storage driver dind-init decided goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,4 +177,196 @@ pub(super) fn listeners(
     p.notes.extend(l.notes.iter().cloned());
     p.warnings.extend(l.warnings.iter().cloned());
     l
+}
+
+impl Ctx<'_> {
+    /// The daemon settings the plan asks for, each in exactly one place:
+    /// the storage driver, data-root, MTU, address pools, shm size, group, shutdown-timeout.
+    pub(super) fn wanted(&self, l: &Layout, driver: Option<Wanted>, p: &mut Plan) -> Vec<Wanted> {
+        let (facts, cfg) = (self.facts, self.cfg);
+        let d = &facts.data_root;
+        let mut wanted: Vec<Wanted> = driver.into_iter().collect();
+        let mut want = |key: &str, value: Value, reason: String, force: bool| {
+            wanted.push(Wanted {
+                key: key.into(),
+                value,
+                reason,
+                force,
+            })
+        };
+        if l.storage == Storage::DataRoot {
+            want(
+                "data-root",
+                Value::String(d.path.to_string_lossy().into_owned()),
+                "Docker's data lives on DATA_ROOT".into(),
+                d.from == DataRootFrom::Setting,
+            );
+        }
+        if let Some(m) = facts.mtu.as_ref().filter(|m| m.mtu < 1500) {
+            want(
+                "mtu",
+                Value::from(m.mtu),
+                format!(
+                    "the pod's default route ({}) has MTU {}: containers with 1500 would lose large packets",
+                    m.iface, m.mtu
+                ),
+                false,
+            );
+        }
+        let pools = address_pools(facts, cfg, self.user, p);
+        for (key, value, reason) in pools.wanted() {
+            want(key, value, reason, pools.force);
+        }
+        p.pools = Some(pools);
+        if let Some(s) = &cfg.shm_size {
+            want(
+                "default-shm-size",
+                Value::String(s.clone()),
+                "DIND_SHM_SIZE".into(),
+                true,
+            );
+        }
+        if cfg.user.is_some() {
+            want(
+                "group",
+                Value::String(cfg.docker_group.clone()),
+                "DIND_USER may use the docker socket through this group".into(),
+                false,
+            );
+        }
+        wanted.push(shutdown_timeout(cfg));
+        wanted
+    }
+
+    /// Merge the wanted settings into the user's and write the result where dockerd
+    /// reads it: the user's daemon.json, or a copy in /run when theirs must stay as it is.
+    pub(super) fn write_settings(
+        &self,
+        wanted: &[Wanted],
+        merge: impl Fn(&UserSettings, &[Wanted]) -> Result<Merged>,
+        p: &mut Plan,
+    ) -> Result<Merged> {
+        p.settings = wanted
+            .iter()
+            .map(|w| PlannedSetting {
+                key: w.key.clone(),
+                value: w.value.clone(),
+                reason: w.reason.clone(),
+                force: w.force,
+            })
+            .collect();
+        let mut merged = merge(self.user, wanted)?;
+        p.docker_group = socket_group(self.cfg, &merged, &mut p.notes);
+        let place = match self.facts.daemon.daemon_json_read_only {
+            true => DriverPlace::Copy,
+            false => driver_off_users_file(self.user, &mut merged)?,
+        };
+        if let Some((path, content)) = merged.daemon_json.clone() {
+            let keys: Vec<&str> = wanted
+                .iter()
+                .map(|w| w.key.as_str())
+                .filter(|k| place != DriverPlace::Flag || *k != "storage-driver")
+                .collect();
+            let step = match place {
+                DriverPlace::Copy => self.merged_copy(&path, content, &keys, &mut merged),
+                _ => Step {
+                    action: Action::WriteFile { path, content },
+                    reason: format!(
+                        "merge dind-init's settings ({}) into the user's daemon.json so dockerd sees each directive once",
+                        keys.join(", ")
+                    ),
+                },
+            };
+            p.steps.push(step);
+        }
+        p.warnings.extend(merged.notes.iter().cloned());
+        Ok(merged)
+    }
+
+    /// A ConfigMap mount, or the user's own storage-driver that cannot work here:
+    /// leave the file untouched, hand dockerd a merged copy.
+    fn merged_copy(
+        &self,
+        path: &Path,
+        content: String,
+        keys: &[&str],
+        merged: &mut Merged,
+    ) -> Step {
+        let copy = PathBuf::from(MERGED_DAEMON_JSON);
+        let why = match self.facts.daemon.daemon_json_read_only {
+            true => "is read-only (a ConfigMap?)".to_string(),
+            false => format!(
+                "holds your storage-driver {}, which dind-init overrides here",
+                self.user
+                    .json
+                    .get("storage-driver")
+                    .map_or(String::new(), |v| v.to_string())
+            ),
+        };
+        merged.args.retain(|a| !a.starts_with("--config-file"));
+        merged
+            .args
+            .push(format!("--config-file={}", copy.display()));
+        Step {
+            action: Action::WriteFile {
+                path: copy,
+                content,
+            },
+            reason: format!(
+                "{} {why}: dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
+                path.display(),
+                keys.join(", ")
+            ),
+        }
+    }
+
+    /// Start dockerd with the merged arguments, the containerd it uses and its listeners.
+    pub(super) fn start_dockerd(
+        &self,
+        merged: &Merged,
+        containerd_flag: Option<String>,
+        driver: Option<Driver>,
+        data_home: &Path,
+        p: &mut Plan,
+    ) {
+        let mut argv = vec![self.cfg.dockerd.clone()];
+        argv.extend(merged.args.iter().cloned());
+        argv.extend(containerd_flag);
+        let listen = listeners(self.cfg, self.user, merged, p);
+        argv.extend(listen.args);
+        let socket = listen.socket.unwrap_or_else(|| merged.socket_path());
+        let driver_words = match driver {
+            Some(dr) => format!("storage driver {}", dr.name()),
+            None => "the user's storage driver".into(),
+        };
+        p.push(
+            Action::StartDockerd { argv, socket },
+            format!(
+                "{driver_words}, data in {}; ready when /_ping answers",
+                data_home.display()
+            ),
+        );
+    }
+}
+
+/// `shutdown-timeout`: after SIGTERM the command gets its share first; dockerd has
+/// the rest, less 3 s for itself and containerd.
+fn shutdown_timeout(cfg: &Config) -> Wanted {
+    let stop = cfg.stop_timeout.as_secs();
+    let daemons = cfg.stop_timeout - crate::init::main_budget(cfg.stop_timeout, true);
+    let containers = daemons.as_secs().saturating_sub(3).max(1);
+    Wanted {
+        key: "shutdown-timeout".into(),
+        value: Value::from(containers),
+        reason: format!("dockerd stops its containers within {containers} s, so the command, dockerd and containerd all stop within DIND_STOP_TIMEOUT ({stop} s)"),
+        force: false,
+    }
+}
+
+/// Pidfiles whose process is gone: removed before the daemons start.
+pub(super) fn stale_pidfile_steps(facts: &Facts) -> impl Iterator<Item = Step> + '_ {
+    facts.stale_pidfiles.iter().map(|pf| Step {
+        action: Action::RemoveStalePidfile { path: pf.clone() },
+        reason: "its process is gone (left by an earlier start); a stale pidfile stops dockerd or makes it trust a dead containerd".into(),
+    })
 }

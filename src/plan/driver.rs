@@ -1,11 +1,286 @@
 //! The storage driver.
 
-use super::Driver;
+use super::storage::Layout;
+use super::{overlay_works, trial_words, where_fs, ContainerdUse, Ctx, Driver, Plan};
 use crate::config::Config;
-use crate::probe::DriverData;
-use crate::settings::UserSettings;
+use crate::probe::{self, DriverData, Facts, Location, Trial};
+use crate::settings::{UserSettings, Wanted};
 use serde_json::Value;
 use std::path::Path;
+
+/// The storage driver decided, and the daemon setting that carries it.
+pub(super) struct Chosen {
+    /// None when the user pinned a driver dind-init does not reason about.
+    pub(super) driver: Option<Driver>,
+    /// `storage-driver` as the plan asks for it; None when the user's own pin stands.
+    pub(super) setting: Option<Wanted>,
+}
+
+/// Where the layers will really be mounted, and what works there.
+struct Ground<'a> {
+    loc: &'a Location,
+    /// `loc`'s path and filesystem, for the reasons.
+    words: String,
+    /// The trial's answer; None when it was not tried.
+    tried: Option<bool>,
+    /// Overlay works there: the trial, else the guess from the filesystem.
+    overlay_ok: bool,
+    fuse: bool,
+    store: bool,
+    /// What dind-init would pick with no pin and no data.
+    best: Driver,
+}
+
+impl Ground<'_> {
+    /// Why `chosen` (a fallback) is what runs here.
+    fn fallback_why(&self, chosen: Driver, facts: &Facts) -> String {
+        let mut s = format!("on {}: {}", self.words, trial_words(&self.loc.trial));
+        if chosen == Driver::Native && self.fuse {
+            s.push_str("; fuse-overlayfs is not used with the containerd image store");
+        } else if !chosen.needs_overlay() && chosen != Driver::FuseOverlayfs {
+            match (&facts.dev_fuse, &facts.fuse_overlayfs) {
+                (Err(e), _) => s.push_str(&format!("; fuse-overlayfs is impossible ({e})")),
+                (Ok(()), None) => s.push_str("; fuse-overlayfs is not installed"),
+                _ => {}
+            }
+        }
+        s
+    }
+
+    /// Whether `driver` can run here.
+    fn works(&self, driver: Driver) -> bool {
+        match driver {
+            Driver::Overlay2 | Driver::Overlayfs => self.overlay_ok,
+            Driver::FuseOverlayfs => self.fuse && !self.store,
+            Driver::Vfs | Driver::Native => true,
+        }
+    }
+}
+
+/// The best driver where overlay does (not) work, with or without the containerd image store.
+fn best_driver(overlay_ok: bool, fuse: bool, store: bool) -> Driver {
+    if overlay_ok {
+        if store {
+            Driver::Overlayfs
+        } else {
+            Driver::Overlay2
+        }
+    } else if fuse && !store {
+        Driver::FuseOverlayfs
+    } else if store {
+        Driver::Native
+    } else {
+        Driver::Vfs
+    }
+}
+
+impl Ctx<'_> {
+    /// Whether dockerd will use the containerd image store (its drivers are snapshotters).
+    pub(super) fn image_store(&self, l: &Layout, pin: Option<&Pinned>, p: &mut Plan) -> bool {
+        let graph_data = l
+            .drivers_here
+            .iter()
+            .any(|x| !x.snapshotter && x.layers > 0);
+        let version = self.facts.dockerd.version.as_ref().ok().copied();
+        let effective = &self.user.effective;
+        let store = probe::containerd_store_on(
+            version,
+            effective,
+            pin.map(|x| x.name.as_str()),
+            graph_data,
+        );
+        if store {
+            p.notes.push(match probe::snapshotter_feature(effective) {
+                Some(_) => "the containerd image store is on (features.containerd-snapshotter): storage drivers are containerd snapshotters".into(),
+                None => format!(
+                    "the containerd image store is on (the default of Docker {}): storage drivers are containerd snapshotters",
+                    version.map(|v| v.to_string()).unwrap_or_default()
+                ),
+            });
+        }
+        store
+    }
+
+    /// The storage driver: the trial where the layers will really be mounted decides,
+    /// then the user's pin, then the data already on disk.
+    pub(super) fn storage_driver(
+        &self,
+        l: &Layout,
+        store: bool,
+        containerd: &ContainerdUse,
+        pin: Option<&Pinned>,
+        p: &mut Plan,
+    ) -> Chosen {
+        p.pinned_by = pin.map(|pn| pn.origin.clone());
+        let g = self.ground(l, store, containerd, p);
+        let (driver, force, want) = match pin {
+            Some(pn) => self.pinned_driver(pn, &g, l, p),
+            None => {
+                let fallback_why = |d: Driver| g.fallback_why(d, self.facts);
+                let d = by_data(
+                    l.drivers_here,
+                    store,
+                    g.best,
+                    |x| g.works(x),
+                    &l.data_home,
+                    &fallback_why,
+                    &mut p.warnings,
+                );
+                (Some(d), false, true)
+            }
+        };
+        blocked_warning(&g, driver, l.drivers_here, p);
+        let setting = driver.filter(|_| want).map(|dr| Wanted {
+            key: "storage-driver".into(),
+            value: Value::String(dr.name().into()),
+            reason: if dr.needs_overlay() {
+                format!("on {}: {}", g.words, trial_words(&g.loc.trial))
+            } else {
+                format!("{} is what works on {}", dr.name(), g.words)
+            },
+            force,
+        });
+        Chosen { driver, setting }
+    }
+
+    /// Where the layers go: the system containerd's root when it holds the snapshots.
+    fn ground<'g>(
+        &'g self,
+        l: &'g Layout,
+        store: bool,
+        containerd: &ContainerdUse,
+        p: &mut Plan,
+    ) -> Ground<'g> {
+        let loc: &Location = match (containerd, &self.facts.var_lib_containerd) {
+            (ContainerdUse::External { .. }, Some(vlc)) if store => vlc,
+            _ => l.target,
+        };
+        let (tried, guess) = overlay_works(&loc.trial, &loc.fs_type());
+        if tried.is_none() {
+            p.notes.push(format!(
+                "{}; overlay support on {} is guessed from its filesystem ({})",
+                trial_words(&loc.trial),
+                loc.path.display(),
+                loc.fs_type()
+            ));
+        }
+        let overlay_ok = tried.unwrap_or(guess);
+        let fuse = self.facts.fuse_usable();
+        Ground {
+            loc,
+            words: format!("{} ({})", loc.path.display(), where_fs(loc)),
+            tried,
+            overlay_ok,
+            fuse,
+            store,
+            best: best_driver(overlay_ok, fuse, store),
+        }
+    }
+
+    /// The driver the user pinned, unless it cannot work here: (driver, force, want).
+    fn pinned_driver(
+        &self,
+        pn: &Pinned,
+        g: &Ground,
+        l: &Layout,
+        p: &mut Plan,
+    ) -> (Option<Driver>, bool, bool) {
+        let Some(dr) = Driver::from_name(&pn.name) else {
+            p.notes.push(format!(
+                "storage driver {} set by {} is passed to dockerd unchanged (dind-init does not check it)",
+                pn.name, pn.origin
+            ));
+            return (None, false, true);
+        };
+        let dr = dr.for_store(g.store);
+        let broken = (dr.needs_overlay() && g.tried == Some(false))
+            || (dr == Driver::FuseOverlayfs && !g.fuse);
+        if broken {
+            self.override_pin(pn, dr, g, p);
+            return (Some(g.best), true, true);
+        }
+        p.notes.push(format!(
+            "storage driver {} is set by {}",
+            dr.name(),
+            pn.origin
+        ));
+        // The user's pin wins, but never silently over data it cannot show.
+        if let Some(x) = l
+            .drivers_here
+            .iter()
+            .filter(|x| x.snapshotter == g.store && x.layers > 0 && x.driver != dr)
+            .max_by_key(|x| x.layers)
+        {
+            p.warnings.push(format!(
+                "{} holds {} layers made with {}, which storage driver {} (set by {}) does not show; they stay on disk in {}. To use them again, set DIND_STORAGE_DRIVER={}",
+                l.data_home.display(),
+                x.layers,
+                x.driver.name(),
+                dr.name(),
+                pn.origin,
+                x.path.display(),
+                x.driver.name()
+            ));
+        }
+        if !dr.cost().is_empty() {
+            p.warnings
+                .push(format!("storage driver {}: {}", dr.name(), dr.cost()));
+        }
+        (Some(dr), pn.dind, pn.dind)
+    }
+
+    /// A pin that cannot work here: dind-init's choice runs instead, and says why.
+    fn override_pin(&self, pn: &Pinned, dr: Driver, g: &Ground, p: &mut Plan) {
+        // The pin is not what runs: the driver is dind-init's choice now.
+        p.pinned_by = None;
+        let why = if dr.needs_overlay() {
+            format!("on {}: {}", g.words, trial_words(&g.loc.trial))
+        } else {
+            format!(
+                "fuse-overlayfs cannot run here ({})",
+                match (&self.facts.dev_fuse, &self.facts.fuse_overlayfs) {
+                    (Err(e), _) => e.clone(),
+                    _ => "fuse-overlayfs is not installed".into(),
+                }
+            )
+        };
+        let cost = g.best.cost();
+        p.warnings.push(format!(
+            "storage driver {} set by {} is overridden with {}: {why}{}",
+            pn.name,
+            pn.origin,
+            g.best.name(),
+            if cost.is_empty() {
+                String::new()
+            } else {
+                format!("; {cost}")
+            }
+        ));
+    }
+}
+
+/// A trial the volume stopped (full, read-only, I/O error) says nothing about overlay:
+/// the driver is kept, and the trouble is named with its remedy.
+fn blocked_warning(g: &Ground, driver: Option<Driver>, drivers_here: &[DriverData], p: &mut Plan) {
+    if let Trial::Blocked {
+        trouble,
+        errno,
+        call,
+    } = &g.loc.trial
+    {
+        p.warnings.push(format!(
+            "{}: the trial overlay mount on {} could not run ({call}: {errno}); storage driver {} is kept ({}): {}",
+            trouble.words(),
+            g.words,
+            driver.map_or("(the user's)", Driver::name),
+            match drivers_here.iter().any(|x| x.layers > 0) {
+                true => "the driver the data was made with",
+                false => "guessed from the filesystem",
+            },
+            trouble.remedy()
+        ));
+    }
+}
 
 /// The driver for a data root nobody pinned a driver for: the one holding the user's
 /// images (most layers, then the most recently used) when it `works` here, else `best`.

@@ -4,11 +4,11 @@
 //! `dind-init plan` and `doctor` print exactly this value, so what they explain
 //! is what happens.
 
+use crate::config::Config;
 pub use crate::config::Driver;
-use crate::config::{Config, ContainerdMode};
 use crate::error::Result;
 use crate::netpool;
-use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
+use crate::probe::{self, Facts, Location, Trial};
 use crate::settings::{self, Merged, UserSettings, Wanted};
 use serde::Serialize;
 use serde_json::Value;
@@ -20,13 +20,9 @@ mod driver;
 mod render;
 mod storage;
 
-use containerd::SYSTEM_CONTAINERD_ROOT;
 pub use containerd::{containerd_config_version, containerd_toml};
-use daemon::{
-    address_pools, driver_off_users_file, listeners, socket_group, tls_steps, DriverPlace,
-};
-use driver::{by_data, pinned};
-use storage::Storage;
+use daemon::{stale_pidfile_steps, tls_steps};
+use driver::pinned;
 
 /// Where the merged daemon settings go when the user's daemon.json is read-only.
 pub const MERGED_DAEMON_JSON: &str = "/run/dind-init/daemon.json";
@@ -236,12 +232,14 @@ fn overlay_works(t: &Trial, loc_fs: &str) -> (Option<bool>, bool) {
     }
 }
 
+/// What every step reads: the facts, the config and the user's own settings.
 struct Ctx<'a> {
     facts: &'a Facts,
     cfg: &'a Config,
     user: &'a UserSettings,
 }
 
+/// The plan as a sequence of named decisions, each made once, in its own module.
 fn plan_with(
     facts: &Facts,
     cfg: &Config,
@@ -250,526 +248,1558 @@ fn plan_with(
 ) -> Result<Plan> {
     let mut p = Plan::empty();
     let ctx = Ctx { facts, cfg, user };
-    let d = &facts.data_root;
-    let vld = &facts.var_lib_docker;
     p.steps.extend(own_home(facts));
-
-    // Where Docker's data goes.
-    let (storage, storage_why) = ctx.storage(&mut p);
-    let user_root = user
-        .effective
-        .get("data-root")
-        .and_then(|(v, _)| v.as_str())
-        .map(PathBuf::from);
-    let (docker_root, data_home, target, drivers_here): (
-        PathBuf,
-        PathBuf,
-        &Location,
-        &[DriverData],
-    ) = match storage {
-        Storage::Bind | Storage::Symlink | Storage::Already => {
-            (vld.path.clone(), d.path.clone(), &d.location, &d.drivers)
-        }
-        Storage::DataRoot | Storage::UserDataRoot => {
-            (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
-        }
-        Storage::Off if d.from == DataRootFrom::DaemonConfig => {
-            (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
-        }
-        Storage::Leave | Storage::Off => {
-            let r = user_root.clone().unwrap_or_else(|| vld.path.clone());
-            (r.clone(), r, &vld.location, &vld.drivers)
-        }
-    };
-    if d.from == DataRootFrom::Volume
-        && matches!(
-            storage,
-            Storage::Bind | Storage::Symlink | Storage::DataRoot
-        )
-    {
-        p.warnings.push(format!(
-            "DATA_ROOT is {}: {}; set DIND_DATA_ROOT to choose another place",
-            d.path.display(),
-            d.why
-        ));
-    }
-    if storage != Storage::Off {
-        p.push(
-            Action::CreateDir {
-                path: data_home.clone(),
-                mode: 0o710,
-            },
-            format!(
-                "Docker's data lives here, on {}; root-owned 0710 like dockerd's own data root",
-                where_fs(target)
-            ),
-        );
-        p.push(
-            Action::Lock {
-                path: data_home.join(".dind-init.lock"),
-            },
-            "held while dockerd runs: two pods sharing this volume must never run two daemons on one data directory",
-        );
-    }
-    match storage {
-        Storage::Bind => p.push(
-            Action::BindMount {
-                src: d.path.clone(),
-                dst: vld.path.clone(),
-            },
-            storage_why,
-        ),
-        Storage::Symlink => p.push(
-            Action::Symlink {
-                target: d.path.clone(),
-                link: vld.path.clone(),
-            },
-            storage_why,
-        ),
-        _ => p.notes.push(storage_why),
-    }
-
-    // Image store and containerd.
+    let layout = ctx.layout(&mut p);
     let pin = pinned(cfg, user);
-    p.pinned_by = pin.as_ref().map(|pn| pn.origin.clone());
-    let graph_data = drivers_here.iter().any(|x| !x.snapshotter && x.layers > 0);
-    let version = facts.dockerd.version.as_ref().ok().copied();
-    let store = probe::containerd_store_on(
-        version,
-        &user.effective,
-        pin.as_ref().map(|x| x.name.as_str()),
-        graph_data,
-    );
-    if store {
-        p.notes.push(match probe::snapshotter_feature(&user.effective) {
-            Some(_) => "the containerd image store is on (features.containerd-snapshotter): storage drivers are containerd snapshotters".into(),
-            None => format!(
-                "the containerd image store is on (the default of Docker {}): storage drivers are containerd snapshotters",
-                version.map(|v| v.to_string()).unwrap_or_default()
-            ),
-        });
-    }
-    let exec_root = facts.daemon.exec_root.clone();
-    let system_sock = facts.containerd_socket.clone();
-    let vlc_trial = facts.var_lib_containerd.as_ref().map(|l| &l.trial);
-    let vlc_fs = facts
-        .var_lib_containerd
-        .as_ref()
-        .map(|l| l.fs_type())
-        .unwrap_or_default();
-    let containerd = match (cfg.containerd, user.effective.get("containerd")) {
-        (ContainerdMode::Managed, _) => {
-            p.notes.push(
-                "DIND_CONTAINERD=managed: dockerd starts and supervises its own containerd".into(),
-            );
-            ContainerdUse::Managed
-        }
-        (_, Some((Value::String(addr), o))) => {
-            p.notes.push(format!(
-                "containerd is set to {addr} by {o}: dockerd uses that one as it is"
-            ));
-            ContainerdUse::External {
-                socket: PathBuf::from(addr.trim_start_matches("unix://")),
-            }
-        }
-        (ContainerdMode::Auto, _) if facts.containerd_serving => {
-            let vlc_ok = vlc_trial.map(|t| {
-                let (tried, guess) = overlay_works(t, &vlc_fs);
-                tried.unwrap_or(guess)
-            });
-            if store && vlc_ok != Some(true) {
-                p.warnings.push(format!(
-                    "a containerd already serves at {} but its root {SYSTEM_CONTAINERD_ROOT} is on {vlc_fs}: {}; with the containerd image store every docker run would fail there, so dind-init starts its own containerd with its root in {}",
-                    system_sock.display(),
-                    vlc_trial.map(trial_words).unwrap_or_else(|| "nothing was probed".into()),
-                    docker_root.join("containerd/daemon").display()
-                ));
-                ContainerdUse::Separate {
-                    socket: exec_root.join("containerd/containerd.sock"),
-                }
-            } else {
-                p.notes.push(format!(
-                    "a containerd already serves at {}: dockerd uses it, none is started twice",
-                    system_sock.display()
-                ));
-                ContainerdUse::External {
-                    socket: system_sock.clone(),
-                }
-            }
-        }
-        (ContainerdMode::Auto, _) if facts.containerd_bin.is_none() => {
-            p.notes.push(
-                "containerd is not on PATH: dockerd manages its own (DIND_CONTAINERD=auto)".into(),
-            );
-            ContainerdUse::Managed
-        }
-        (ContainerdMode::Auto | ContainerdMode::Separate, _) => ContainerdUse::Separate {
-            socket: exec_root.join("containerd/containerd.sock"),
-        },
-    };
-
-    // Storage driver: the trial where the layers will really be mounted decides.
-    let snap_loc: &Location = match (&containerd, &facts.var_lib_containerd) {
-        (ContainerdUse::External { .. }, Some(l)) if store => l,
-        _ => target,
-    };
-    let (tried, guess) = overlay_works(&snap_loc.trial, &snap_loc.fs_type());
-    let overlay_ok = tried.unwrap_or(guess);
-    if tried.is_none() {
-        p.notes.push(format!(
-            "{}; overlay support on {} is guessed from its filesystem ({})",
-            trial_words(&snap_loc.trial),
-            snap_loc.path.display(),
-            snap_loc.fs_type()
-        ));
-    }
-    let fuse = facts.fuse_usable();
-    let best = if overlay_ok {
-        if store {
-            Driver::Overlayfs
-        } else {
-            Driver::Overlay2
-        }
-    } else if fuse && !store {
-        Driver::FuseOverlayfs
-    } else if store {
-        Driver::Native
-    } else {
-        Driver::Vfs
-    };
-    let where_layers = format!("{} ({})", snap_loc.path.display(), where_fs(snap_loc));
-    let fallback_why = |chosen: Driver| -> String {
-        let mut s = format!("on {where_layers}: {}", trial_words(&snap_loc.trial));
-        if chosen == Driver::Native && fuse {
-            s.push_str("; fuse-overlayfs is not used with the containerd image store");
-        } else if !chosen.needs_overlay() && chosen != Driver::FuseOverlayfs {
-            match (&facts.dev_fuse, &facts.fuse_overlayfs) {
-                (Err(e), _) => s.push_str(&format!("; fuse-overlayfs is impossible ({e})")),
-                (Ok(()), None) => s.push_str("; fuse-overlayfs is not installed"),
-                _ => {}
-            }
-        }
-        s
-    };
-    let mut force = false;
-    let mut want_driver = true;
-    let driver: Option<Driver> = match &pin {
-        Some(pn) => match Driver::from_name(&pn.name) {
-            Some(dr) => {
-                let dr = dr.for_store(store);
-                let broken = (dr.needs_overlay() && tried == Some(false))
-                    || (dr == Driver::FuseOverlayfs && !fuse);
-                if broken {
-                    force = true;
-                    // The pin is not what runs: the driver is dind-init's choice now.
-                    p.pinned_by = None;
-                    let why = if dr.needs_overlay() {
-                        format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
-                    } else {
-                        format!(
-                            "fuse-overlayfs cannot run here ({})",
-                            match (&facts.dev_fuse, &facts.fuse_overlayfs) {
-                                (Err(e), _) => e.clone(),
-                                _ => "fuse-overlayfs is not installed".into(),
-                            }
-                        )
-                    };
-                    let cost = best.cost();
-                    p.warnings.push(format!(
-                        "storage driver {} set by {} is overridden with {}: {why}{}",
-                        pn.name,
-                        pn.origin,
-                        best.name(),
-                        if cost.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; {cost}")
-                        }
-                    ));
-                    Some(best)
-                } else {
-                    force = pn.dind;
-                    want_driver = pn.dind;
-                    p.notes.push(format!(
-                        "storage driver {} is set by {}",
-                        dr.name(),
-                        pn.origin
-                    ));
-                    // The user's pin wins, but never silently over data it cannot show.
-                    if let Some(x) = drivers_here
-                        .iter()
-                        .filter(|x| x.snapshotter == store && x.layers > 0 && x.driver != dr)
-                        .max_by_key(|x| x.layers)
-                    {
-                        p.warnings.push(format!(
-                            "{} holds {} layers made with {}, which storage driver {} (set by {}) does not show; they stay on disk in {}. To use them again, set DIND_STORAGE_DRIVER={}",
-                            data_home.display(),
-                            x.layers,
-                            x.driver.name(),
-                            dr.name(),
-                            pn.origin,
-                            x.path.display(),
-                            x.driver.name()
-                        ));
-                    }
-                    if !dr.cost().is_empty() {
-                        p.warnings
-                            .push(format!("storage driver {}: {}", dr.name(), dr.cost()));
-                    }
-                    Some(dr)
-                }
-            }
-            None => {
-                p.notes.push(format!(
-                    "storage driver {} set by {} is passed to dockerd unchanged (dind-init does not check it)",
-                    pn.name, pn.origin
-                ));
-                None
-            }
-        },
-        None => Some(by_data(
-            drivers_here,
-            store,
-            best,
-            |x| match x {
-                Driver::Overlay2 | Driver::Overlayfs => overlay_ok,
-                Driver::FuseOverlayfs => fuse && !store,
-                Driver::Vfs | Driver::Native => true,
-            },
-            &data_home,
-            &fallback_why,
-            &mut p.warnings,
-        )),
-    };
-    if let Trial::Blocked {
-        trouble,
-        errno,
-        call,
-    } = &snap_loc.trial
-    {
-        p.warnings.push(format!(
-            "{}: the trial overlay mount on {where_layers} could not run ({call}: {errno}); storage driver {} is kept ({}): {}",
-            trouble.words(),
-            driver.map_or("(the user's)", Driver::name),
-            match drivers_here.iter().any(|x| x.layers > 0) {
-                true => "the driver the data was made with",
-                false => "guessed from the filesystem",
-            },
-            trouble.remedy()
-        ));
-    }
-
-    // Daemon settings, each in exactly one place.
-    let mut wanted: Vec<Wanted> = Vec::new();
-    let mut want = |key: &str, value: Value, reason: String, force: bool| {
-        wanted.push(Wanted {
-            key: key.into(),
-            value,
-            reason,
-            force,
-        })
-    };
-    if let Some(dr) = driver.filter(|_| want_driver) {
-        let reason = if dr.needs_overlay() {
-            format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
-        } else {
-            format!("{} is what works on {where_layers}", dr.name())
-        };
-        want(
-            "storage-driver",
-            Value::String(dr.name().into()),
-            reason,
-            force,
-        );
-    }
-    if storage == Storage::DataRoot {
-        want(
-            "data-root",
-            Value::String(d.path.to_string_lossy().into_owned()),
-            "Docker's data lives on DATA_ROOT".into(),
-            d.from == DataRootFrom::Setting,
-        );
-    }
-    if let Some(m) = facts.mtu.as_ref().filter(|m| m.mtu < 1500) {
-        want(
-            "mtu",
-            Value::from(m.mtu),
-            format!(
-                "the pod's default route ({}) has MTU {}: containers with 1500 would lose large packets",
-                m.iface, m.mtu
-            ),
-            false,
-        );
-    }
-    let pools = address_pools(facts, cfg, user, &mut p);
-    for (key, value, reason) in pools.wanted() {
-        want(key, value, reason, pools.force);
-    }
-    p.pools = Some(pools);
-    if let Some(s) = &cfg.shm_size {
-        want(
-            "default-shm-size",
-            Value::String(s.clone()),
-            "DIND_SHM_SIZE".into(),
-            true,
-        );
-    }
-    if cfg.user.is_some() {
-        want(
-            "group",
-            Value::String(cfg.docker_group.clone()),
-            "DIND_USER may use the docker socket through this group".into(),
-            false,
-        );
-    }
-    let stop = cfg.stop_timeout.as_secs();
-    // After SIGTERM the command gets its share first; dockerd has the rest,
-    // less 3 s for itself and containerd.
-    let daemons = cfg.stop_timeout - crate::init::main_budget(cfg.stop_timeout, true);
-    let containers = daemons.as_secs().saturating_sub(3).max(1);
-    want(
-        "shutdown-timeout",
-        Value::from(containers),
-        format!("dockerd stops its containers within {containers} s, so the command, dockerd and containerd all stop within DIND_STOP_TIMEOUT ({stop} s)"),
-        false,
-    );
-    p.settings = wanted
-        .iter()
-        .map(|w| PlannedSetting {
-            key: w.key.clone(),
-            value: w.value.clone(),
-            reason: w.reason.clone(),
-            force: w.force,
-        })
-        .collect();
-    let mut merged = merge(user, &wanted)?;
-    p.docker_group = socket_group(cfg, &merged, &mut p.notes);
-    let place = match facts.daemon.daemon_json_read_only {
-        true => DriverPlace::Copy,
-        false => driver_off_users_file(user, &mut merged)?,
-    };
-    if let Some((path, content)) = &merged.daemon_json {
-        let keys: Vec<&str> = wanted
-            .iter()
-            .map(|w| w.key.as_str())
-            .filter(|k| place != DriverPlace::Flag || *k != "storage-driver")
-            .collect();
-        if place == DriverPlace::Copy {
-            // A ConfigMap mount, or the user's own storage-driver that cannot work here:
-            // leave the file untouched, hand dockerd a merged copy.
-            let copy = PathBuf::from(MERGED_DAEMON_JSON);
-            let why = match facts.daemon.daemon_json_read_only {
-                true => "is read-only (a ConfigMap?)".to_string(),
-                false => format!(
-                    "holds your storage-driver {}, which dind-init overrides here",
-                    user.json
-                        .get("storage-driver")
-                        .map_or(String::new(), |v| v.to_string())
-                ),
-            };
-            merged.args.retain(|a| !a.starts_with("--config-file"));
-            merged
-                .args
-                .push(format!("--config-file={}", copy.display()));
-            p.push(
-                Action::WriteFile {
-                    path: copy,
-                    content: content.clone(),
-                },
-                format!(
-                    "{} {why}: dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
-                    path.display(),
-                    keys.join(", ")
-                ),
-            );
-        } else {
-            p.push(
-                Action::WriteFile {
-                    path: path.clone(),
-                    content: content.clone(),
-                },
-                format!(
-                    "merge dind-init's settings ({}) into the user's daemon.json so dockerd sees each directive once",
-                    keys.join(", ")
-                ),
-            );
-        }
-    }
-    p.warnings.extend(merged.notes.iter().cloned());
+    let store = ctx.image_store(&layout, pin.as_ref(), &mut p);
+    let containerd = ctx.containerd_use(store, &layout.docker_root, &mut p);
+    let chosen = ctx.storage_driver(&layout, store, &containerd, pin.as_ref(), &mut p);
+    let wanted = ctx.wanted(&layout, chosen.setting.clone(), &mut p);
+    let merged = ctx.write_settings(&wanted, merge, &mut p)?;
     tls_steps(facts, cfg, &mut p)?;
-
-    for pf in &facts.stale_pidfiles {
-        p.push(
-            Action::RemoveStalePidfile { path: pf.clone() },
-            "its process is gone (left by an earlier start); a stale pidfile stops dockerd or makes it trust a dead containerd",
-        );
-    }
-
-    let mut dockerd_argv = vec![cfg.dockerd.clone()];
-    dockerd_argv.extend(merged.args.iter().cloned());
-    match &containerd {
-        ContainerdUse::Separate { socket } => {
-            let dir = exec_root.join("containerd");
-            let toml_path = dir.join("containerd.toml");
-            p.push(
-                Action::CreateDir {
-                    path: dir.clone(),
-                    mode: 0o700,
-                },
-                "containerd's config, state and socket live here, as with dockerd's own containerd",
-            );
-            p.push(
-                Action::WriteFile {
-                    path: toml_path.clone(),
-                    content: containerd_toml(
-                        &docker_root,
-                        &exec_root,
-                        facts.containerd_version.as_ref().ok().copied(),
-                    ),
-                },
-                "the root, state and socket dockerd's own containerd uses, so switching DIND_CONTAINERD between separate and managed loses no image, container or volume",
-            );
-            p.push(
-                Action::StartContainerd {
-                    argv: vec![
-                        "containerd".into(),
-                        "--config".into(),
-                        toml_path.to_string_lossy().into_owned(),
-                    ],
-                    socket: socket.clone(),
-                },
-                "started before dockerd and stopped after it: Docker is ready about a second sooner and stops about a second faster than with dockerd's own containerd",
-            );
-            dockerd_argv.push(format!("--containerd={}", socket.display()));
-        }
-        ContainerdUse::External { socket } if !user.effective.contains_key("containerd") => {
-            dockerd_argv.push(format!("--containerd={}", socket.display()));
-        }
-        _ => {}
-    }
-    let listen = listeners(cfg, user, &merged, &mut p);
-    dockerd_argv.extend(listen.args);
-    let socket = listen.socket.unwrap_or_else(|| merged.socket_path());
-    let driver_words = match driver {
-        Some(dr) => format!("storage driver {}", dr.name()),
-        None => "the user's storage driver".into(),
-    };
-    p.push(
-        Action::StartDockerd {
-            argv: dockerd_argv,
-            socket,
-        },
-        format!(
-            "{driver_words}, data in {}; ready when /_ping answers",
-            data_home.display()
-        ),
+    p.steps.extend(stale_pidfile_steps(facts));
+    let containerd_flag = ctx.start_containerd(&containerd, &layout.docker_root, &mut p);
+    ctx.start_dockerd(
+        &merged,
+        containerd_flag,
+        chosen.driver,
+        &layout.data_home,
+        &mut p,
     );
-    p.driver = driver;
-    p.data_root = Some(data_home);
-    p.docker_root = Some(docker_root);
+    p.driver = chosen.driver;
+    p.data_root = Some(layout.data_home);
+    p.docker_root = Some(layout.docker_root);
     p.containerd = Some(containerd);
     Ok(p)
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use super::*;
+    use crate::config::{ContainerdMode, Strategy, UserSpec};
+    use crate::probe::{
+        Account, CgroupVersion, DaemonFiles, DataRoot, DataRootFrom, Dockerd, DriverData, FsKind,
+        Mount, Mtu, Trouble, VarLibDocker, Version,
+    };
+    use render::sh;
+    use std::path::Path;
+    use std::time::Duration;
+
+    const D: &str = "/home/coder/.docker-data";
+    const VLD: &str = "/var/lib/docker";
+
+    fn mounts(name: &str) -> Vec<Mount> {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/mountinfo")
+            .join(name);
+        probe::parse_mountinfo(&std::fs::read_to_string(p).unwrap()).unwrap()
+    }
+
+    fn einval(dir: &str) -> Trial {
+        Trial::Failed {
+            errno: "EINVAL".into(),
+            call: format!(
+                "mount src=overlay dst={dir}/.dind-init-trial-1/merged flags=0 data=lowerdir={dir}/.dind-init-trial-1/lower,upperdir={dir}/.dind-init-trial-1/upper,workdir={dir}/.dind-init-trial-1/work"
+            ),
+        }
+    }
+
+    fn no_cap() -> Trial {
+        Trial::NotTried {
+            why: "no CAP_SYS_ADMIN: this process cannot mount".into(),
+        }
+    }
+
+    /// The facts of `path` (probed at `probed`) as the probe would record them on `m`.
+    fn loc(m: &[Mount], path: &str, probed: &str, trial: Trial) -> Location {
+        let mount = probe::mount_for(m, Path::new(probed)).cloned();
+        Location {
+            path: path.into(),
+            probed: probed.into(),
+            fs: Ok(FsKind {
+                magic: 0,
+                name: mount
+                    .as_ref()
+                    .map(|x| x.fs_type.clone())
+                    .unwrap_or_default(),
+            }),
+            mount,
+            free_bytes: Ok(50 << 30),
+            d_type: Ok(true),
+            trial,
+        }
+    }
+
+    fn version(major: u32) -> Version {
+        Version {
+            major,
+            minor: if major == 20 { 10 } else { 1 },
+            patch: 5,
+        }
+    }
+
+    /// The containerd Debian ships beside Docker `major`: bookworm 1.6, trixie 1.7, sid 2.1.
+    fn containerd_of(major: u32) -> Version {
+        let (major, minor) = match major {
+            ..=20 => (1, 6),
+            21..=27 => (1, 7),
+            _ => (2, 1),
+        };
+        Version {
+            major,
+            minor,
+            patch: 9,
+        }
+    }
+
+    /// The seed's pod: 26-layer overlay root, Longhorn ext4 PVC on /home/coder, Docker `major`.
+    fn seed(major: u32) -> Facts {
+        let m = mounts("k3s-devpod.txt");
+        Facts {
+            euid: 0,
+            cap_sys_admin: true,
+            cgroup: CgroupVersion::V2,
+            kernel: Ok("6.8.0-1017-aws".into()),
+            dev_fuse: Ok(()),
+            fuse_overlayfs: Some("/usr/bin/fuse-overlayfs".into()),
+            containerd_bin: Some("/usr/bin/containerd".into()),
+            containerd_version: Ok(containerd_of(major)),
+            dockerd: Dockerd {
+                program: "dockerd".into(),
+                version: Ok(version(major)),
+            },
+            daemon: DaemonFiles {
+                exec_root: "/var/run/docker".into(),
+                pidfile: "/var/run/docker.pid".into(),
+                ..DaemonFiles::default()
+            },
+            containerd_store: major >= 29,
+            user: Ok(Account {
+                name: "coder".into(),
+                uid: 1000,
+                gid: 1000,
+                home: "/home/coder".into(),
+                home_owner: Some(1000),
+            }),
+            data_root: DataRoot {
+                path: D.into(),
+                from: DataRootFrom::Home,
+                why: "home of coder + /.docker-data".into(),
+                exists: false,
+                has_data: false,
+                drivers: Vec::new(),
+                location: loc(&m, D, "/home/coder", Trial::Ok),
+            },
+            volumes: vec!["/home/coder".into()],
+            var_lib_docker: VarLibDocker {
+                path: VLD.into(),
+                exists: false,
+                symlink: None,
+                mount: None,
+                bind_of_data_root: false,
+                has_data: false,
+                drivers: Vec::new(),
+                location: loc(&m, VLD, "/var/lib", einval("/var/lib")),
+                parent_writable: true,
+            },
+            var_lib_containerd: None,
+            containerd_socket: "/run/containerd/containerd.sock".into(),
+            containerd_serving: false,
+            stale_pidfiles: Vec::new(),
+            mtu: None,
+            pod_nets: Default::default(),
+            tls: None,
+            mounts: Ok(m),
+        }
+    }
+
+    fn cfg() -> Config {
+        Config {
+            user: Some(UserSpec::Name("coder".into())),
+            ..Config::default()
+        }
+    }
+
+    fn kinds(p: &Plan) -> Vec<&'static str> {
+        p.steps
+            .iter()
+            .map(|s| match s.action {
+                Action::CreateDir { .. } => "mkdir",
+                Action::Lock { .. } => "lock",
+                Action::BindMount { .. } => "bind",
+                Action::Symlink { .. } => "symlink",
+                Action::WriteFile { .. } => "write",
+                Action::RemoveStalePidfile { .. } => "rm-pidfile",
+                Action::OwnHome { .. } => "own-home",
+                Action::StartContainerd { .. } => "containerd",
+                Action::StartDockerd { .. } => "dockerd",
+                Action::Tls { .. } => "tls",
+            })
+            .collect()
+    }
+
+    /// daemon.json as the plan writes it (None when it is not written).
+    fn daemon_json(p: &Plan) -> Option<serde_json::Map<String, Value>> {
+        p.steps.iter().find_map(|s| match &s.action {
+            Action::WriteFile { path, content } if path.ends_with("daemon.json") => {
+                serde_json::from_str(content).ok()
+            }
+            _ => None,
+        })
+    }
+
+    fn dockerd_argv(p: &Plan) -> Vec<String> {
+        p.steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::StartDockerd { argv, .. } => Some(argv.clone()),
+                _ => None,
+            })
+            .unwrap()
+    }
+
+    fn has(list: &[String], needle: &str) -> bool {
+        list.iter().any(|w| w.contains(needle))
+    }
+
+    const SEPARATE: [&str; 4] = ["mkdir", "write", "containerd", "dockerd"];
+
+    fn seq(parts: &[&[&'static str]]) -> Vec<&'static str> {
+        parts.iter().flat_map(|p| p.iter().copied()).collect()
+    }
+
+    struct Row {
+        name: &'static str,
+        facts: Facts,
+        cfg: Config,
+        kinds: Vec<&'static str>,
+        driver: Option<Driver>,
+        warn: &'static [&'static str],
+        note: &'static [&'static str],
+    }
+
+    #[test]
+    fn table() {
+        let storage = ["mkdir", "lock"];
+        let mut rows = Vec::new();
+
+        rows.push(Row {
+            name: "seed k3s pod, Docker 20.10: bind the PVC's .docker-data, overlay2",
+            facts: seed(20),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &[],
+        });
+
+        rows.push(Row {
+            name: "seed k3s pod, Docker 29 (containerd image store): overlayfs on the PVC",
+            facts: seed(29),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlayfs),
+            warn: &[],
+            note: &["containerd image store is on"],
+        });
+
+        let host = mounts("docker-host.txt");
+        let mut f = seed(20);
+        f.user = Ok(Account {
+            name: "root".into(),
+            uid: 0,
+            gid: 0,
+            home: "/root".into(),
+            home_owner: Some(0),
+        });
+        f.data_root.path = "/root/.docker-data".into();
+        f.data_root.location = loc(&host, "/root/.docker-data", "/root", Trial::Ok);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.has_data = true;
+        f.var_lib_docker.location = loc(&host, VLD, VLD, Trial::Ok);
+        f.volumes.clear();
+        f.mounts = Ok(host);
+        rows.push(Row {
+            name: "plain docker host: /var/lib/docker on ext4 works, left alone",
+            facts: f,
+            cfg: Config::default(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["leaves it"],
+        });
+
+        let tm = mounts("tmpfs-var-lib-docker.txt");
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.mount = probe::mount_at(&tm, Path::new(VLD)).cloned();
+        f.var_lib_docker.location = loc(&tm, VLD, VLD, Trial::Ok);
+        f.mounts = Ok(tm);
+        rows.push(Row {
+            name: "tmpfs /var/lib/docker passes the trial: left alone, with a warning",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["is tmpfs"],
+            note: &["its own mount"],
+        });
+
+        let em = mounts("k3s-emptydir-docker.txt");
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.mount = probe::mount_at(&em, Path::new(VLD)).cloned();
+        f.var_lib_docker.location = loc(&em, VLD, VLD, Trial::Ok);
+        f.mounts = Ok(em.clone());
+        rows.push(Row {
+            name:
+                "empty emptyDir at /var/lib/docker beside a PVC: the PVC's DATA_ROOT goes over it",
+            facts: f.clone(),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["is an emptyDir (deleted with the pod) and empty"],
+        });
+        f.var_lib_docker.has_data = true;
+        rows.push(Row {
+            name: "emptyDir at /var/lib/docker holding data: never hidden, left with a warning",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["is an emptyDir", "holds data now"],
+            note: &["its own mount"],
+        });
+
+        let rs = mounts("pod-restart.txt");
+        let mut f = seed(20);
+        let vm = probe::mount_at(&rs, Path::new(VLD)).cloned().unwrap();
+        assert!(probe::is_bind_of(&rs, &vm, Path::new(D)));
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.mount = Some(vm);
+        f.var_lib_docker.bind_of_data_root = true;
+        f.var_lib_docker.has_data = true;
+        f.var_lib_docker.location = loc(&rs, VLD, VLD, Trial::Ok);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.mounts = Ok(rs);
+        rows.push(Row {
+            name: "pod restart: /var/lib/docker already a bind of DATA_ROOT, no mount action",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["already a bind mount"],
+        });
+
+        let po = mounts("pvc-overlay.txt");
+        let pvc_overlay = |fuse: bool, major: u32| {
+            let mut f = seed(major);
+            f.data_root.location = loc(&po, D, "/home/coder", einval("/home/coder"));
+            f.volumes.clear();
+            if !fuse {
+                f.dev_fuse = Err("open /dev/fuse: No such file or directory (os error 2)".into());
+            }
+            f.mounts = Ok(po.clone());
+            f
+        };
+        rows.push(Row {
+            name: "PVC itself overlay: no fix possible, fuse-overlayfs with a warning",
+            facts: pvc_overlay(true, 20),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::FuseOverlayfs),
+            warn: &["fuse-overlayfs runs in userspace", "EINVAL"],
+            note: &[],
+        });
+        rows.push(Row {
+            name: "PVC overlay and no /dev/fuse: vfs, and what it costs",
+            facts: pvc_overlay(false, 20),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Vfs),
+            warn: &["full copy", "fuse-overlayfs is impossible"],
+            note: &[],
+        });
+        rows.push(Row {
+            name: "PVC overlay with the containerd store: native, never fuse",
+            facts: pvc_overlay(true, 29),
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Native),
+            warn: &["full copy", "not used with the containerd image store"],
+            note: &[],
+        });
+
+        let mut f = seed(20);
+        f.cap_sys_admin = false;
+        f.euid = 0;
+        f.data_root.location.trial = no_cap();
+        f.var_lib_docker.location.trial = no_cap();
+        rows.push(Row {
+            name: "no CAP_SYS_ADMIN: symlink, overlay2 guessed from ext4",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["symlink", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["guessed from its filesystem (ext4)"],
+        });
+
+        let mut f = seed(20);
+        f.cap_sys_admin = false;
+        f.var_lib_docker.parent_writable = false;
+        f.data_root.location.trial = no_cap();
+        f.var_lib_docker.location.trial = no_cap();
+        rows.push(Row {
+            name: "no CAP_SYS_ADMIN and /var/lib read-only: data-root",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["cannot be replaced by a symlink"],
+        });
+
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.has_data = true;
+        f.var_lib_docker.drivers = vec![DriverData {
+            driver: Driver::Vfs,
+            snapshotter: false,
+            path: "/var/lib/docker/vfs/dir".into(),
+            layers: 9,
+            newest: 0,
+        }];
+        rows.push(Row {
+            name: "/var/lib/docker holds data on the overlay: data-root + migration command",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["mv /var/lib/docker/* /home/coder/.docker-data/"],
+            note: &["never hides it"],
+        });
+
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.data_root.drivers = vec![DriverData {
+            driver: Driver::Vfs,
+            snapshotter: false,
+            path: "/home/coder/.docker-data/vfs/dir".into(),
+            layers: 12,
+            newest: 0,
+        }];
+        rows.push(Row {
+            name: "DATA_ROOT holds vfs data: keep vfs",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Vfs),
+            warn: &["keeping vfs", "hide every image"],
+            note: &[],
+        });
+
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.data_root.drivers = vec![DriverData {
+            driver: Driver::Vfs,
+            snapshotter: false,
+            path: "/home/coder/.docker-data/vfs/dir".into(),
+            layers: 12,
+            newest: 0,
+        }];
+        let mut c = cfg();
+        c.storage_driver = Some(Driver::Overlay2);
+        rows.push(Row {
+            name: "pinned overlay2 over vfs data: the pin wins, but not silently",
+            facts: f,
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &[
+                "holds 12 layers made with vfs, which storage driver overlay2 (set by DIND_STORAGE_DRIVER) does not show",
+                "DIND_STORAGE_DRIVER=vfs",
+            ],
+            note: &["storage driver overlay2 is set by DIND_STORAGE_DRIVER"],
+        });
+
+        let mut c = cfg();
+        c.storage_driver = Some(Driver::Overlay2);
+        rows.push(Row {
+            name: "pinned overlay2 on an overlay PVC: overridden with fuse-overlayfs, and why",
+            facts: pvc_overlay(true, 20),
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::FuseOverlayfs),
+            warn: &[
+                "storage driver overlay2 set by DIND_STORAGE_DRIVER is overridden with fuse-overlayfs",
+                "EINVAL",
+            ],
+            note: &[],
+        });
+
+        let mut c = cfg();
+        c.storage_driver = Some(Driver::Vfs);
+        rows.push(Row {
+            name: "pinned vfs on a good PVC: respected",
+            facts: seed(20),
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Vfs),
+            warn: &["full copy"],
+            note: &["storage driver vfs is set by DIND_STORAGE_DRIVER"],
+        });
+
+        let mut f = seed(29);
+        f.containerd_serving = true;
+        let m = mounts("k3s-devpod.txt");
+        f.var_lib_containerd = Some(loc(
+            &m,
+            "/var/lib/containerd",
+            "/var/lib",
+            einval("/var/lib"),
+        ));
+        rows.push(Row {
+            name: "containerd store + external containerd on overlay: our own containerd instead",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write"], &SEPARATE]),
+            driver: Some(Driver::Overlayfs),
+            warn: &["starts its own containerd", "/var/lib/containerd"],
+            note: &[],
+        });
+
+        let mut f = seed(29);
+        f.containerd_serving = true;
+        f.var_lib_containerd = Some(loc(
+            &mounts("docker-host.txt"),
+            "/var/lib/containerd",
+            "/var/lib/containerd",
+            Trial::Ok,
+        ));
+        rows.push(Row {
+            name: "containerd store + external containerd on ext4: use it",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["bind", "write", "dockerd"]]),
+            driver: Some(Driver::Overlayfs),
+            warn: &[],
+            note: &["already serves"],
+        });
+
+        let mut c = cfg();
+        c.strategy = Strategy::Off;
+        rows.push(Row {
+            name: "DIND_STRATEGY=off: no storage action, still dockerd (and a working driver)",
+            facts: seed(20),
+            cfg: c,
+            kinds: seq(&[&["write"], &SEPARATE]),
+            driver: Some(Driver::FuseOverlayfs),
+            warn: &["overlay mounts fail", "fuse-overlayfs runs in userspace"],
+            note: &["DIND_STRATEGY=off"],
+        });
+
+        let mut c = cfg();
+        c.containerd = ContainerdMode::Managed;
+        rows.push(Row {
+            name: "DIND_CONTAINERD=managed: no containerd step",
+            facts: seed(20),
+            cfg: c,
+            kinds: seq(&[&storage, &["bind", "write", "dockerd"]]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &["DIND_CONTAINERD=managed"],
+        });
+
+        let mut f = seed(20);
+        f.var_lib_docker.exists = true;
+        f.var_lib_docker.symlink = Some("/scratch/docker".into());
+        rows.push(Row {
+            name: "/var/lib/docker a symlink elsewhere on overlay: not replaced, data-root",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[&storage, &["write"], &SEPARATE]),
+            driver: Some(Driver::Overlay2),
+            warn: &["is a symlink to /scratch/docker"],
+            note: &[],
+        });
+
+        let mut f = seed(20);
+        f.stale_pidfiles = vec![
+            "/var/run/docker.pid".into(),
+            "/var/run/docker/containerd/containerd.pid".into(),
+        ];
+        rows.push(Row {
+            name: "stale pidfiles removed before anything starts",
+            facts: f,
+            cfg: cfg(),
+            kinds: seq(&[
+                &storage,
+                &["bind", "write", "rm-pidfile", "rm-pidfile"],
+                &SEPARATE,
+            ]),
+            driver: Some(Driver::Overlay2),
+            warn: &[],
+            note: &[],
+        });
+
+        for r in rows {
+            let p = plan(&r.facts, &r.cfg).unwrap_or_else(|e| panic!("{}: {e}", r.name));
+            let ctx = format!("{}\n{}", r.name, p.render());
+            assert_eq!(kinds(&p), r.kinds, "{ctx}");
+            assert_eq!(p.driver, r.driver, "{ctx}");
+            if let Some(dr) = r.driver {
+                let json = daemon_json(&p).unwrap_or_default();
+                let flag = format!("--storage-driver={}", dr.name());
+                let on_argv = dockerd_argv(&p).contains(&flag);
+                let pinned_by_user = json.is_empty() && !on_argv;
+                if !pinned_by_user && !on_argv {
+                    assert_eq!(
+                        json.get("storage-driver"),
+                        Some(&Value::from(dr.name())),
+                        "{ctx}"
+                    );
+                }
+            }
+            for w in r.warn {
+                assert!(has(&p.warnings, w), "warning {w:?} missing\n{ctx}");
+            }
+            for n in r.note {
+                assert!(has(&p.notes, n), "note {n:?} missing\n{ctx}");
+            }
+            if r.warn.is_empty() {
+                assert!(p.warnings.is_empty(), "unexpected warnings\n{ctx}");
+            }
+            for s in &p.steps {
+                assert!(!s.reason.is_empty() && !s.reason.contains('\n'), "{ctx}");
+            }
+        }
+    }
+
+    /// What a data root that served a while looks like: `n` layers of `driver`, the
+    /// newest written `days_ago`.
+    fn layers(driver: Driver, n: usize, days_ago: u64) -> DriverData {
+        let dir = match driver {
+            Driver::Overlay2 => "overlay2",
+            Driver::FuseOverlayfs => "fuse-overlayfs",
+            _ => "vfs/dir",
+        };
+        DriverData {
+            driver,
+            snapshotter: false,
+            path: Path::new(D).join(dir),
+            layers: n,
+            newest: 1_764_547_200 - days_ago * 86_400,
+        }
+    }
+
+    fn blocked(trouble: Trouble, errno: &str) -> Trial {
+        Trial::Blocked {
+            trouble,
+            errno: errno.into(),
+            call: "mkdir /home/coder/.docker-data/.dind-init-trial".into(),
+        }
+    }
+
+    /// The seed pod, restarted: DATA_ROOT holds `data`, and its trial came out `trial`.
+    fn restarted(data: Vec<DriverData>, trial: Trial) -> Facts {
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.has_data = true;
+        f.data_root.drivers = data;
+        f.data_root.location.trial = trial;
+        f
+    }
+
+    #[test]
+    fn storage_verdict_table() {
+        use Driver::{FuseOverlayfs, Overlay2, Vfs};
+        // (name, facts, driver, warnings that must be there, warnings that must not)
+        type VerdictRow = (
+            &'static str,
+            Facts,
+            Driver,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
+        let rows: Vec<VerdictRow> = vec![
+            (
+                "200 overlay2 layers and 2 vfs layers: the majority wins, the minority is named",
+                restarted(vec![layers(Overlay2, 200, 1), layers(Vfs, 2, 30)], Trial::Ok),
+                Overlay2,
+                vec![
+                    "also holds 2 layers made with vfs, which storage driver overlay2 does not show; they stay on disk in /home/coder/.docker-data/vfs/dir",
+                    "DIND_STORAGE_DRIVER=vfs",
+                    "docker save",
+                ],
+                vec!["keeping vfs"],
+            ),
+            (
+                "2 overlay2 layers and 200 vfs layers: vfs holds the images and is kept",
+                restarted(vec![layers(Overlay2, 2, 1), layers(Vfs, 200, 30)], Trial::Ok),
+                Vfs,
+                vec!["keeping vfs", "also holds 2 layers made with overlay2"],
+                vec![],
+            ),
+            (
+                "a tie: the driver used last wins",
+                restarted(vec![layers(Overlay2, 40, 90), layers(Vfs, 40, 2)], Trial::Ok),
+                Vfs,
+                vec!["keeping vfs", "also holds 40 layers made with overlay2"],
+                vec![],
+            ),
+            (
+                "a tie the other way round",
+                restarted(vec![layers(Overlay2, 40, 2), layers(Vfs, 40, 90)], Trial::Ok),
+                Overlay2,
+                vec!["also holds 40 layers made with vfs"],
+                vec!["keeping vfs"],
+            ),
+            (
+                "PVC full to the last block, overlay2 data: overlay2 stays, volume full is said",
+                restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
+                Overlay2,
+                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
+                vec!["fuse-overlayfs", "formatted ext4"],
+            ),
+            (
+                "full PVC holding vfs data: vfs stays",
+                restarted(vec![layers(Vfs, 12, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
+                Vfs,
+                vec!["volume full", "storage driver vfs is kept"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "read-only PVC: no switch, read-only is said",
+                restarted(vec![layers(Overlay2, 30, 1)], blocked(Trouble::ReadOnly, "EROFS")),
+                Overlay2,
+                vec!["read-only", "storage driver overlay2 is kept"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "I/O errors on a fresh PVC: overlay2 guessed from ext4, I/O error is said",
+                restarted(Vec::new(), blocked(Trouble::Io, "EIO")),
+                Overlay2,
+                vec!["I/O error", "guessed from the filesystem"],
+                vec!["fuse-overlayfs"],
+            ),
+            (
+                "the kernel refuses overlay on the data root: fuse-overlayfs, overlay2 data named",
+                restarted(vec![layers(Overlay2, 20, 1)], einval(D)),
+                FuseOverlayfs,
+                vec!["holds 20 layers made with overlay2, which cannot work here"],
+                vec!["volume full"],
+            ),
+        ];
+        for (name, facts, driver, want, never) in rows {
+            let p = plan(&facts, &cfg()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let ctx = format!("{name}\n{}", p.render());
+            assert_eq!(p.driver, Some(driver), "{ctx}");
+            for w in want {
+                assert!(has(&p.warnings, w), "warning {w:?} missing\n{ctx}");
+            }
+            for w in never {
+                assert!(!has(&p.warnings, w), "warning {w:?} unexpected\n{ctx}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pin_from_any_source_is_a_pin() {
+        let json = |text: &str| Some((PathBuf::from("/etc/docker/daemon.json"), text.to_string()));
+        let mut rows: Vec<(&str, Facts, Config, &str)> = Vec::new();
+        let mut c = cfg();
+        c.storage_driver = Some(Driver::Overlay2);
+        rows.push(("DIND_STORAGE_DRIVER", seed(20), c, "DIND_STORAGE_DRIVER"));
+        let mut f = seed(20);
+        f.daemon.daemon_json =
+            json("{\"storage-driver\": \"overlay2\", \"log-driver\": \"json-file\"}\n");
+        rows.push((
+            "the seed's daemon.json",
+            f,
+            cfg(),
+            "daemon.json (/etc/docker/daemon.json)",
+        ));
+        let mut f = seed(20);
+        f.daemon.default_docker = Some("# Docker Upstart and SysVinit configuration file\nDOCKER_OPTS=\"--data-root=/home/coder/.docker-data --storage-driver=overlay2\"\n".into());
+        rows.push(("DOCKER_OPTS --storage-driver", f, cfg(), "DOCKER_OPTS"));
+        let mut f = seed(20);
+        f.daemon.default_docker = Some("DOCKER_OPTS=\"-s overlay2\"\n".into());
+        rows.push(("DOCKER_OPTS -s", f, cfg(), "DOCKER_OPTS"));
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        rows.push((
+            "DOCKER_DRIVER as docker:dind sets it",
+            seed(20),
+            c,
+            "DOCKER_DRIVER",
+        ));
+        let mut c = cfg();
+        c.dockerd_args = vec!["--storage-driver=overlay2".into()];
+        rows.push(("DIND_DOCKERD_ARGS", seed(20), c, "DIND_DOCKERD_ARGS"));
+        for (name, f, c, origin) in rows {
+            let p = plan(&f, &c).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let by = p.pinned_by.clone().unwrap_or_default();
+            assert!(
+                by.contains(origin),
+                "{name}: pinned by {by:?}\n{}",
+                p.render()
+            );
+        }
+        assert_eq!(plan(&seed(20), &cfg()).unwrap().pinned_by, None, "auto");
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        let over = plan(&pvc_overlay_facts(), &c).unwrap();
+        assert_eq!(over.driver, Some(Driver::FuseOverlayfs));
+        assert_eq!(
+            over.pinned_by, None,
+            "a pin that cannot work was already overridden"
+        );
+    }
+
+    /// What the next start reads in the daemon.json this plan writes (unchanged when none).
+    fn after_start(mut f: Facts, p: &Plan) -> Facts {
+        for s in &p.steps {
+            if let Action::WriteFile { path, content } = &s.action {
+                if path.as_path() == Path::new("/etc/docker/daemon.json") {
+                    f.daemon.daemon_json = Some((path.clone(), content.clone()));
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn a_driver_dind_init_chose_never_reads_back_as_the_users_pin() {
+        // Auto on a fresh pod; the next start must still be free to choose.
+        let first = plan(&seed(20), &cfg()).unwrap();
+        assert_eq!(first.driver, Some(Driver::Overlay2));
+        let again = after_start(seed(20), &first);
+        assert!(
+            again.daemon.daemon_json.is_some(),
+            "dind-init did write daemon.json"
+        );
+        let mut moved = again.clone();
+        moved.data_root.location.trial = einval(D);
+        let second = plan(&moved, &cfg()).unwrap();
+        assert_eq!(second.pinned_by, None, "{}", second.render());
+        assert_eq!(
+            second.driver,
+            Some(Driver::FuseOverlayfs),
+            "{}",
+            second.render()
+        );
+        let same = plan(&again, &cfg()).unwrap();
+        assert_eq!(
+            dockerd_argv(&same),
+            dockerd_argv(&first),
+            "the same start again"
+        );
+        assert_eq!(daemon_json(&same), None, "nothing left to write");
+
+        // DOCKER_DRIVER once: not a pin from daemon.json at a start without it.
+        let mut c = cfg();
+        c.docker_driver_env = Some("vfs".into());
+        let first = plan(&seed(20), &c).unwrap();
+        let second = plan(&after_start(seed(20), &first), &cfg()).unwrap();
+        assert_eq!(second.pinned_by, None, "{}", second.render());
+
+        // The user's own overlay2 that cannot work here: overridden through a merged
+        // copy, so the user's file (and pin) is what the next start reads.
+        let mut f = pvc_overlay_facts();
+        let users = "{\"storage-driver\": \"overlay2\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        let first = plan(&f, &cfg()).unwrap();
+        assert_eq!(first.driver, Some(Driver::FuseOverlayfs));
+        let next = after_start(f, &first);
+        assert_eq!(
+            next.daemon.daemon_json.as_ref().unwrap().1,
+            users,
+            "untouched"
+        );
+        assert!(dockerd_argv(&first).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
+        // DOCKER_DRIVER saying what the user's file says: the file is theirs, merged in place.
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        let mut c = cfg();
+        c.docker_driver_env = Some("overlay2".into());
+        let same = plan(&f, &c).unwrap();
+        assert!(!dockerd_argv(&same)
+            .iter()
+            .any(|a| a.starts_with("--config-file")));
+        assert_eq!(daemon_json(&same).unwrap()["storage-driver"], "overlay2");
+
+        let again = plan(&next, &cfg()).unwrap();
+        let users_pin = "storage driver overlay2 set by daemon.json";
+        assert!(has(&again.warnings, users_pin), "{}", again.render());
+    }
+
+    #[test]
+    fn seed_plan_in_detail() {
+        let p = plan(&seed(20), &cfg()).unwrap();
+        assert_eq!(
+            p.steps[0].action,
+            Action::CreateDir {
+                path: D.into(),
+                mode: 0o710
+            }
+        );
+        assert_eq!(
+            p.steps[1].action,
+            Action::Lock {
+                path: PathBuf::from(D).join(".dind-init.lock")
+            }
+        );
+        assert_eq!(
+            p.steps[2].action,
+            Action::BindMount {
+                src: D.into(),
+                dst: VLD.into()
+            }
+        );
+        let why = &p.steps[2].reason;
+        assert!(why.contains("EINVAL") && why.contains("overlay"), "{why}");
+        assert!(why.contains("/dev/longhorn/pvc-8260aa67"), "{why}");
+        let json = daemon_json(&p).unwrap();
+        assert_eq!(
+            json.get("storage-driver"),
+            None,
+            "dind-init's choice is not the user's"
+        );
+        assert!(dockerd_argv(&p).contains(&"--storage-driver=overlay2".to_string()));
+        assert_eq!(json["group"], "docker");
+        assert_eq!(
+            json["shutdown-timeout"], 12,
+            "25 s: 10 for the command, 3 for dockerd and containerd"
+        );
+        assert!(
+            !json.contains_key("data-root"),
+            "bind: dockerd keeps /var/lib/docker"
+        );
+        assert_eq!(p.data_root, Some(D.into()));
+        assert_eq!(p.docker_root, Some(VLD.into()));
+        assert_eq!(
+            dockerd_argv(&p),
+            vec![
+                "dockerd".to_string(),
+                "--storage-driver=overlay2".into(),
+                "--containerd=/var/run/docker/containerd/containerd.sock".into()
+            ]
+        );
+        assert_eq!(
+            p.containerd,
+            Some(ContainerdUse::Separate {
+                socket: "/var/run/docker/containerd/containerd.sock".into()
+            })
+        );
+        let start = p.steps.iter().find_map(|s| match &s.action {
+            Action::StartContainerd { argv, socket } => Some((argv.clone(), socket.clone())),
+            _ => None,
+        });
+        assert_eq!(
+            start,
+            Some((
+                vec![
+                    "containerd".into(),
+                    "--config".into(),
+                    "/var/run/docker/containerd/containerd.toml".into()
+                ],
+                "/var/run/docker/containerd/containerd.sock".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn containerd_toml_mirrors_dockerds_managed_containerd() {
+        let p = plan(&seed(29), &cfg()).unwrap();
+        let text = p
+            .steps
+            .iter()
+            .find_map(|s| match &s.action {
+                Action::WriteFile { path, content } if path.ends_with("containerd.toml") => {
+                    Some(content.clone())
+                }
+                _ => None,
+            })
+            .unwrap();
+        let t: toml::Table = text.parse().unwrap();
+        assert_eq!(
+            t["version"].as_integer(),
+            Some(3),
+            "Docker 29's containerd 2.1"
+        );
+        assert_eq!(
+            t["root"].as_str(),
+            Some("/var/lib/docker/containerd/daemon")
+        );
+        assert_eq!(
+            t["state"].as_str(),
+            Some("/var/run/docker/containerd/daemon")
+        );
+        assert_eq!(
+            t["grpc"]["address"].as_str(),
+            Some("/var/run/docker/containerd/containerd.sock")
+        );
+        assert_eq!(
+            t["disabled_plugins"].as_array().unwrap()[0].as_str(),
+            Some("io.containerd.grpc.v1.cri")
+        );
+        let odd = containerd_toml(Path::new("/data \"x\""), Path::new("/run/d"), None);
+        let t: toml::Table = odd.parse().unwrap();
+        assert_eq!(t["root"].as_str(), Some("/data \"x\"/containerd/daemon"));
+    }
+
+    /// containerd 2.x reads config version 3 (a version 2 file is migrated at every start,
+    /// with a warning); 1.7 refuses version 3. CRI's gRPC plugin keeps its ID in 2.x.
+    #[test]
+    fn containerd_config_follows_containerds_version() {
+        let v = |major, minor, patch| {
+            Some(Version {
+                major,
+                minor,
+                patch,
+            })
+        };
+        let rows: &[(&str, Option<Version>, i64)] = &[
+            ("bookworm 1.6.20", v(1, 6, 20), 2),
+            ("trixie 1.7.24", v(1, 7, 24), 2),
+            ("sid 2.1.9", v(2, 1, 9), 3),
+            ("2.0.0", v(2, 0, 0), 3),
+            ("a future 3.0", v(3, 0, 0), 3),
+            ("unknown: every containerd reads version 2", None, 2),
+        ];
+        for (what, version, want) in rows {
+            let text = containerd_toml(Path::new(D), Path::new("/var/run/docker"), *version);
+            let t: toml::Table = text.parse().unwrap();
+            assert_eq!(t["version"].as_integer(), Some(*want), "{what}");
+            let disabled: Vec<_> = t["disabled_plugins"].as_array().unwrap().iter().collect();
+            assert_eq!(
+                disabled,
+                [&toml::Value::from("io.containerd.grpc.v1.cri")],
+                "{what}"
+            );
+        }
+        // The plan writes what the probed containerd reads.
+        for (major, want) in [(20, 2), (26, 2), (28, 3)] {
+            let p = plan(&seed(major), &cfg()).unwrap();
+            let text = p
+                .steps
+                .iter()
+                .find_map(|s| match &s.action {
+                    Action::WriteFile { path, content } if path.ends_with("containerd.toml") => {
+                        Some(content.clone())
+                    }
+                    _ => None,
+                })
+                .unwrap();
+            assert!(
+                text.contains(&format!("\nversion = {want}\n")),
+                "Docker {major}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn data_root_strategy_puts_data_root_in_daemon_json() {
+        let mut c = cfg();
+        c.strategy = Strategy::DataRoot;
+        let p = plan(&seed(29), &c).unwrap();
+        assert_eq!(kinds(&p), seq(&[&["mkdir", "lock", "write"], &SEPARATE]));
+        assert_eq!(daemon_json(&p).unwrap()["data-root"], D);
+        assert_eq!(p.docker_root, Some(D.into()));
+        let text = containerd_toml(
+            Path::new(D),
+            Path::new("/var/run/docker"),
+            Some(containerd_of(29)),
+        );
+        assert!(p.steps.iter().any(|s| s.action
+            == Action::WriteFile {
+                path: "/var/run/docker/containerd/containerd.toml".into(),
+                content: text.clone()
+            }));
+    }
+
+    #[test]
+    fn tls_certdir_makes_certificates_and_a_tls_listener_and_keeps_the_socket() {
+        let mut f = seed(28);
+        f.tls = Some(crate::tls::CertFacts {
+            dir: "/certs".into(),
+            openssl: Some("/usr/bin/openssl".into()),
+            wanted_sans: vec!["DNS:docker".into(), "DNS:localhost".into()],
+            ..crate::tls::CertFacts::default()
+        });
+        let c = Config {
+            tls_certdir: Some("/certs".into()),
+            ..cfg()
+        };
+        let p = plan(&f, &c).unwrap();
+        let text = p.render();
+        assert!(text.contains("openssl genpkey -algorithm EC"), "{text}");
+        assert!(text.contains("-extensions server"), "{text}");
+        assert!(text.contains("> /certs/ca/openssl.cnf"), "{text}");
+        let argv = dockerd_argv(&p);
+        for w in [
+            "--host=unix:///var/run/docker.sock",
+            "--host=tcp://0.0.0.0:2376",
+            "--tlsverify",
+            "--tlscacert=/certs/server/ca.pem",
+        ] {
+            assert!(has(&argv, w), "{w} in {argv:?}");
+        }
+        let tls_at = kinds(&p).iter().position(|k| *k == "tls").unwrap();
+        let dockerd_at = kinds(&p).iter().position(|k| *k == "dockerd").unwrap();
+        assert!(tls_at < dockerd_at);
+        assert!(
+            daemon_json(&p).is_some_and(|j| !j.contains_key("hosts")),
+            "never written to daemon.json: TCP must not outlive the variable"
+        );
+        let plain = plan(&seed(28), &cfg()).unwrap();
+        assert!(
+            !dockerd_argv(&plain).iter().any(|w| w.starts_with("--host")),
+            "no TCP without DOCKER_TLS_CERTDIR"
+        );
+        let mut no_openssl = f.clone();
+        no_openssl.tls.as_mut().unwrap().openssl = None;
+        let e = plan(&no_openssl, &c).unwrap_err().to_string();
+        assert!(e.contains("openssl program is not installed"), "{e}");
+    }
+
+    #[test]
+    fn daemon_settings_mtu_shm_group_shutdown() {
+        let mut f = seed(20);
+        f.mtu = Some(Mtu {
+            iface: "eth0".into(),
+            mtu: 1450,
+        });
+        let mut c = cfg();
+        c.shm_size = Some("1g".into());
+        c.stop_timeout = Duration::from_secs(3);
+        c.docker_group = "dockerusers".into();
+        let json = daemon_json(&plan(&f, &c).unwrap()).unwrap();
+        assert_eq!(json["mtu"], 1450);
+        assert_eq!(json["default-shm-size"], "1g");
+        assert_eq!(json["group"], "dockerusers");
+        assert_eq!(json["shutdown-timeout"], 1, "at least 1 s");
+
+        f.mtu = Some(Mtu {
+            iface: "eth0".into(),
+            mtu: 1500,
+        });
+        c.user = None;
+        let json = daemon_json(&plan(&f, &c).unwrap()).unwrap();
+        assert!(!json.contains_key("mtu"));
+        assert!(!json.contains_key("group"), "no DIND_USER, no group");
+    }
+
+    /// Issue 12 part 3: Docker's pools must not overlap the pod's routes; the
+    /// user's own bip/pools stay and are warned about only when they clash.
+    #[test]
+    fn address_pools_avoid_the_pods_routes() {
+        let vpn = crate::netpool::PodNets::from_text(
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n\
+             eth0\t00000000\t01002A0A\t0003\t0\t0\t0\t00000000\n\
+             eth0\t000010AC\t01002A0A\t0003\t0\t0\t0\t0000F0FF\n",
+            "",
+        );
+        // (user's daemon.json, DIND_ADDRESS_POOLS, bip written, first pool written, warning)
+        type Row<'a> = (
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let rows: [Row; 5] = [
+            ("{}", "auto", Some("192.168.0.1/20"), Some("192.168.0.0/16"), None),
+            ("{\"bip\": \"172.18.0.1/16\"}", "auto", Some("172.18.0.1/16"), None, Some("your bip 172.18.0.1/16 (networks: Docker's default pools) overlap the pod's route 172.16.0.0/12 (eth0)")),
+            ("{\"bip\": \"10.9.0.1/24\", \"default-address-pools\": [{\"base\": \"10.10.0.0/16\", \"size\": 24}]}", "auto", Some("10.9.0.1/24"), Some("10.10.0.0/16"), None),
+            ("{\"bip\": \"172.18.0.1/16\"}", "10.201.0.0/16/24", Some("10.201.0.1/24"), Some("10.201.0.0/16"), Some("bip: overriding 172.18.0.1/16 from daemon.json")),
+            ("{\"bridge\": \"none\"}", "off", None, None, Some("Docker's default pools (DIND_ADDRESS_POOLS=off) overlap the pod's route 172.16.0.0/12")),
+        ];
+        for (text, setting, bip, pool, warning) in rows {
+            let mut f = seed(20);
+            f.pod_nets = vpn.clone();
+            f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), format!("{text}\n")));
+            let mut c = cfg();
+            c.address_pools = crate::netpool::PoolSetting::parse(setting).unwrap();
+            let p = plan(&f, &c).unwrap();
+            let json = daemon_json(&p).unwrap();
+            assert_eq!(
+                json.get("bip").and_then(Value::as_str),
+                bip,
+                "{text} {setting}"
+            );
+            let first = json
+                .get("default-address-pools")
+                .map(|v| v[0]["base"].clone());
+            assert_eq!(
+                first.as_ref().and_then(Value::as_str),
+                pool,
+                "{text} {setting}"
+            );
+            match warning {
+                Some(w) => assert!(has(&p.warnings, w), "{text} {setting}: {:?}", p.warnings),
+                None => assert!(
+                    !has(&p.warnings, "pool"),
+                    "{text} {setting}: {:?}",
+                    p.warnings
+                ),
+            }
+            assert!(has(&p.notes, "address pools:"), "{:?}", p.notes);
+        }
+    }
+
+    /// A daemon config file the probe could not read in full stops the plan
+    /// (exit 2): planning over it would write a fresh daemon.json in its place.
+    #[test]
+    fn an_unreadable_daemon_file_is_never_planned_over() {
+        let mut f = seed(20);
+        f.daemon.error = Some(probe::Unreadable {
+            path: "/etc/docker/daemon.json".into(),
+            line: 1,
+            msg: "not valid UTF-8 at byte 44".into(),
+            hint: "save it as UTF-8".into(),
+        });
+        let e = plan(&f, &cfg()).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(
+            e.to_string()
+                .starts_with("/etc/docker/daemon.json:1: not valid UTF-8 at byte 44"),
+            "{e}"
+        );
+    }
+
+    /// The user's own `group` is their word: dockerd gives the socket to it, so
+    /// DIND_USER must join that group, not DIND_DOCKER_GROUP; the plan says so.
+    #[test]
+    fn dind_user_joins_the_group_that_owns_the_socket() {
+        type Row<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            bool,
+            Option<&'a str>,
+            &'a str,
+        );
+        let rows: [Row; 5] = [
+            // (daemon.json, DOCKER_OPTS, DIND_USER set, group joined, plan words)
+            (None, None, true, Some("dockerusers"), "joins group dockerusers (DIND_DOCKER_GROUP)"),
+            (Some("{\"group\": \"devs\"}"), None, true, Some("devs"), "joins group devs, which dockerd gives the socket to as daemon.json (/etc/docker/daemon.json) says (it wins over DIND_DOCKER_GROUP=dockerusers)"),
+            (None, Some("DOCKER_OPTS=\"-G wheel\""), true, Some("wheel"), "as DOCKER_OPTS in /etc/default/docker says"),
+            (Some("{\"group\": \"dockerusers\"}"), None, true, Some("dockerusers"), "joins group dockerusers"),
+            (Some("{\"group\": \"devs\"}"), None, false, None, ""),
+        ];
+        for (json, opts, user, joined, words) in rows {
+            let mut f = seed(20);
+            f.daemon.daemon_json =
+                json.map(|j| ("/etc/docker/daemon.json".into(), format!("{j}\n")));
+            f.daemon.default_docker = opts.map(str::to_string);
+            let mut c = cfg();
+            c.docker_group = "dockerusers".into();
+            if !user {
+                c.user = None;
+            }
+            let p = plan(&f, &c).unwrap();
+            assert_eq!(p.docker_group.as_deref(), joined, "{json:?} {opts:?}");
+            let text = p.render();
+            assert!(text.contains(words), "{json:?} {opts:?}: {text}");
+            if let Some(g) = joined {
+                let effective = daemon_json(&p)
+                    .and_then(|j| j.get("group").cloned())
+                    .or_else(|| {
+                        dockerd_argv(&p)
+                            .iter()
+                            .any(|a| a == &format!("--group={g}") || a == g)
+                            .then(|| Value::String(g.into()))
+                    });
+                assert_eq!(
+                    effective,
+                    Some(Value::String(g.into())),
+                    "dockerd gets the same group: {text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn users_own_settings_win_unless_broken() {
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some((
+            "/etc/docker/daemon.json".into(),
+            "{\"storage-driver\": \"overlay2\", \"shutdown-timeout\": 60, \"debug\": true}\n"
+                .into(),
+        ));
+        let p = plan(&f, &cfg()).unwrap();
+        assert_eq!(p.driver, Some(Driver::Overlay2));
+        let json = daemon_json(&p).unwrap();
+        assert_eq!(json["shutdown-timeout"], 60, "the user's value stays");
+        assert_eq!(json["debug"], true);
+        assert!(
+            p.notes.iter().any(|n| n.contains("set by daemon.json")),
+            "{:?}",
+            p.notes
+        );
+
+        let mut f = pvc_overlay_facts();
+        f.daemon.daemon_json = Some((
+            "/etc/docker/daemon.json".into(),
+            "{\"storage-driver\": \"overlay2\"}\n".into(),
+        ));
+        let p = plan(&f, &cfg()).unwrap();
+        assert_eq!(p.driver, Some(Driver::FuseOverlayfs));
+        assert_eq!(daemon_json(&p).unwrap()["storage-driver"], "fuse-overlayfs");
+        assert!(
+            has(&p.warnings, "storage driver overlay2 set by daemon.json"),
+            "{:?}",
+            p.warnings
+        );
+        assert!(p
+            .settings
+            .iter()
+            .any(|s| s.key == "storage-driver" && s.force));
+    }
+
+    fn pvc_overlay_facts() -> Facts {
+        let po = mounts("pvc-overlay.txt");
+        let mut f = seed(20);
+        f.data_root.location = loc(&po, D, "/home/coder", einval("/home/coder"));
+        f.volumes.clear();
+        f.mounts = Ok(po);
+        f
+    }
+
+    #[test]
+    fn a_read_only_daemon_json_stays_untouched_and_dockerd_gets_a_merged_copy() {
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some((
+            "/etc/docker/daemon.json".into(),
+            "{\"debug\": true}\n".into(),
+        ));
+        f.daemon.daemon_json_read_only = true;
+        let p = plan(&f, &cfg()).unwrap();
+        let writes: Vec<&PathBuf> = p
+            .steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::WriteFile { path, .. } => Some(path),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            writes.contains(&&PathBuf::from(MERGED_DAEMON_JSON)),
+            "{writes:?}"
+        );
+        assert!(
+            !writes.contains(&&PathBuf::from("/etc/docker/daemon.json")),
+            "{writes:?}"
+        );
+        let json = daemon_json(&p).unwrap();
+        assert_eq!(json["debug"], true, "the user's keys are kept in the copy");
+        assert_eq!(json["storage-driver"], "overlay2");
+        let argv = dockerd_argv(&p);
+        let flags: Vec<&String> = argv
+            .iter()
+            .filter(|a| a.starts_with("--config-file"))
+            .collect();
+        assert_eq!(flags, [&format!("--config-file={MERGED_DAEMON_JSON}")]);
+    }
+
+    #[test]
+    fn a_corrupt_daemon_json_is_the_plans_error() {
+        let mut f = seed(20);
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), "{\"debug\": tru\n".into()));
+        let e = plan(&f, &cfg()).unwrap_err().to_string();
+        assert!(e.contains("/etc/docker/daemon.json"), "{e}");
+    }
+
+    #[test]
+    fn no_dockerd_means_an_empty_plan() {
+        let c = Config {
+            start_dockerd: false,
+            ..cfg()
+        };
+        let p = plan(&seed(20), &c).unwrap();
+        assert!(p.steps.is_empty() && p.driver.is_none() && p.data_root.is_none());
+        assert!(p.render().starts_with("nothing to do\n"));
+    }
+
+    #[test]
+    fn volume_chosen_when_the_home_is_on_overlay_is_said() {
+        let mut f = seed(20);
+        f.data_root.from = DataRootFrom::Volume;
+        f.data_root.why = "the home /root is on overlay, which does not survive the pod; /home/coder is the pod's only persistent volume".into();
+        let p = plan(&f, &Config::default()).unwrap();
+        assert!(
+            has(&p.warnings, "set DIND_DATA_ROOT to choose another place"),
+            "{:?}",
+            p.warnings
+        );
+        assert_eq!(kinds(&p)[..3], ["mkdir", "lock", "bind"]);
+    }
+
+    #[test]
+    fn no_persistent_volume_is_warned_and_nothing_moves() {
+        let m = mounts("tmpfs-var-lib-docker.txt");
+        let mut f = seed(20);
+        f.data_root.path = "/root/.docker-data".into();
+        f.data_root.location = loc(&m, "/root/.docker-data", "/root", einval("/root"));
+        f.var_lib_docker.location = loc(&m, VLD, "/var/lib", einval("/var/lib"));
+        f.volumes.clear();
+        f.dev_fuse = Err("open /dev/fuse: No such file or directory (os error 2)".into());
+        f.mounts = Ok(m);
+        let p = plan(&f, &Config::default()).unwrap();
+        assert!(!kinds(&p).contains(&"bind"));
+        assert_eq!(p.driver, Some(Driver::Vfs));
+        assert!(
+            has(&p.warnings, "no persistent volume found"),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn render_is_one_numbered_line_per_step_then_warnings() {
+        let mut f = pvc_overlay_facts();
+        f.stale_pidfiles = vec!["/var/run/docker.pid".into()];
+        let p = plan(&f, &cfg()).unwrap();
+        let text = p.render();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines.len(),
+            p.steps.len() + p.notes.len() + p.warnings.len()
+        );
+        for (i, s) in p.steps.iter().enumerate() {
+            assert!(
+                lines[i].starts_with(&format!("{}. ", i + 1)),
+                "{}",
+                lines[i]
+            );
+            assert!(
+                lines[i].ends_with(&format!("  — {}", s.reason)),
+                "{}",
+                lines[i]
+            );
+        }
+        assert!(lines[0].starts_with("1. mkdir -p -m 0710 /home/coder/.docker-data  — "));
+        assert!(text.contains("3. mount --bind /home/coder/.docker-data /var/lib/docker  — "));
+        assert!(
+            text.contains("printf '%s' $'{\\n  \"group\": \"docker\",\\n"),
+            "{text}"
+        );
+        assert!(text.contains(" > /etc/docker/daemon.json  — "));
+        assert!(text.contains("rm /var/run/docker.pid  — "));
+        assert!(
+            text.contains("containerd --config /var/run/docker/containerd/containerd.toml &  — ")
+        );
+        assert!(
+            text.contains("dockerd --storage-driver=fuse-overlayfs --containerd=/var/run/docker/containerd/containerd.sock &  — ")
+        );
+        assert!(lines.last().unwrap().starts_with("warning: "));
+        assert_eq!(sh("a b'c"), "'a b'\\''c'");
+        assert_eq!(sh(""), "''");
+    }
+
+    /// `doctor` and `plan` give one answer on whether /var/lib/docker's data
+    /// outlives the pod: on a host's ext4 root it does (no "lost" warning), on
+    /// the pod's overlay root it does not (no "outlives").
+    #[test]
+    fn doctor_and_plan_agree_whether_var_lib_docker_outlives_the_pod() {
+        let host = mounts("docker-host.txt");
+        let mut on_host = seed(20);
+        on_host.user = Ok(Account {
+            name: "root".into(),
+            uid: 0,
+            gid: 0,
+            home: "/root".into(),
+            home_owner: Some(0),
+        });
+        on_host.data_root.path = "/root/.docker-data".into();
+        on_host.data_root.location = loc(&host, "/root/.docker-data", "/root", Trial::Ok);
+        on_host.var_lib_docker.location = loc(&host, VLD, VLD, Trial::Ok);
+        on_host.volumes.clear();
+        on_host.mounts = Ok(host);
+        let mut in_pod = seed(20);
+        in_pod.var_lib_docker.location.trial = Trial::Ok;
+        for (mut f, outlives) in [(on_host, true), (in_pod, false)] {
+            f.var_lib_docker.exists = true;
+            f.var_lib_docker.has_data = true;
+            let cfg = Config::default();
+            let p = plan(&f, &cfg).unwrap();
+            let said_outlives = p.notes.iter().any(|n| n.contains("outlives the pod"));
+            let checks = crate::doctor::checks(&f, &Ok(p.clone()), None);
+            let said_lost = checks.iter().any(|c| c.found.contains("lost when the pod"));
+            assert_eq!(
+                (said_outlives, said_lost),
+                (outlives, !outlives),
+                "{:?} {checks:#?}",
+                p.notes
+            );
+        }
+    }
+
+    /// The home is given to the user only when it is a persistent volume's
+    /// mount point still owned by root, first in the plan, with its reason.
+    #[test]
+    fn a_fresh_volume_home_is_given_to_the_user() {
+        let rows: [(&str, Option<u32>, bool, u32, bool); 5] = [
+            (
+                "fresh root-owned PVC at the home",
+                Some(0),
+                true,
+                1000,
+                true,
+            ),
+            ("home already the user's", Some(1000), true, 1000, false),
+            (
+                "home not a volume's mount point",
+                Some(0),
+                false,
+                1000,
+                false,
+            ),
+            (
+                "home is a link (no owner recorded)",
+                None,
+                true,
+                1000,
+                false,
+            ),
+            ("the user is root", Some(0), true, 0, false),
+        ];
+        for (name, owner, mounted, uid, wanted) in rows {
+            let mut f = seed(29);
+            if let Ok(a) = f.user.as_mut() {
+                a.home_owner = owner;
+                a.uid = uid;
+            }
+            if !mounted {
+                f.volumes.clear();
+            }
+            let p = plan(&f, &cfg()).unwrap();
+            let first = p.steps.first().map(|s| (&s.action, &s.reason));
+            match first {
+                Some((Action::OwnHome { path, uid: u, gid }, reason)) => {
+                    assert!(wanted, "{name}: {:?}", p.steps[0]);
+                    assert_eq!(
+                        (path.as_path(), *u, *gid),
+                        (Path::new("/home/coder"), 1000, 1000)
+                    );
+                    assert!(
+                        reason.contains("persistent volume") && reason.contains("nothing inside"),
+                        "{reason}"
+                    );
+                    assert!(
+                        p.render().contains("chown 1000:1000 /home/coder"),
+                        "{}",
+                        p.render()
+                    );
+                }
+                _ => assert!(!wanted, "{name}: {:?}", p.steps),
+            }
+        }
+    }
+}

@@ -1,10 +1,10 @@
 //! Where Docker's data goes.
 
-use super::{outlives_pod, overlay_works, trial_words, where_fs, Ctx, Plan};
+use super::{outlives_pod, overlay_works, trial_words, where_fs, Action, Ctx, Plan};
 use crate::config::Strategy;
-use crate::probe::{self, DataRootFrom, Trial};
+use crate::probe::{self, DataRootFrom, DriverData, Location, Trial};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// How DATA_ROOT becomes Docker's data directory in this plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +18,120 @@ pub(super) enum Storage {
     Off,
 }
 
-impl Ctx<'_> {
+/// Where Docker's data is, as every later step reads it.
+pub(super) struct Layout<'a> {
+    /// How DATA_ROOT became Docker's data directory.
+    pub(super) storage: Storage,
+    /// The data-root dockerd is given or defaults to (/var/lib/docker with bind/symlink).
+    pub(super) docker_root: PathBuf,
+    /// Where the data really lives.
+    pub(super) data_home: PathBuf,
+    /// `data_home`'s filesystem and overlay trial.
+    pub(super) target: &'a Location,
+    /// The layers each storage driver already left there.
+    pub(super) drivers_here: &'a [DriverData],
+}
+
+impl<'a> Ctx<'a> {
+    /// Decide where Docker's data goes and push the steps that put it there.
+    pub(super) fn layout(&self, p: &mut Plan) -> Layout<'a> {
+        let (storage, why) = self.storage(p);
+        let layout = self.place(storage);
+        let d = &self.facts.data_root;
+        if d.from == DataRootFrom::Volume
+            && matches!(
+                storage,
+                Storage::Bind | Storage::Symlink | Storage::DataRoot
+            )
+        {
+            p.warnings.push(format!(
+                "DATA_ROOT is {}: {}; set DIND_DATA_ROOT to choose another place",
+                d.path.display(),
+                d.why
+            ));
+        }
+        self.storage_steps(&layout, why, p);
+        layout
+    }
+
+    /// The directories `storage` leaves Docker with.
+    fn place(&self, storage: Storage) -> Layout<'a> {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
+        let user_root = self
+            .user
+            .effective
+            .get("data-root")
+            .and_then(|(v, _)| v.as_str())
+            .map(PathBuf::from);
+        let (docker_root, data_home, target, drivers_here): (
+            PathBuf,
+            PathBuf,
+            &Location,
+            &[DriverData],
+        ) = match storage {
+            Storage::Bind | Storage::Symlink | Storage::Already => {
+                (vld.path.clone(), d.path.clone(), &d.location, &d.drivers)
+            }
+            Storage::DataRoot | Storage::UserDataRoot => {
+                (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
+            }
+            Storage::Off if d.from == DataRootFrom::DaemonConfig => {
+                (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
+            }
+            Storage::Leave | Storage::Off => {
+                let r = user_root.unwrap_or_else(|| vld.path.clone());
+                (r.clone(), r, &vld.location, &vld.drivers)
+            }
+        };
+        Layout {
+            storage,
+            docker_root,
+            data_home,
+            target,
+            drivers_here,
+        }
+    }
+
+    /// mkdir and lock the data's home, then bind-mount or symlink it (or say why not).
+    fn storage_steps(&self, l: &Layout, why: String, p: &mut Plan) {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
+        if l.storage != Storage::Off {
+            p.push(
+                Action::CreateDir {
+                    path: l.data_home.clone(),
+                    mode: 0o710,
+                },
+                format!(
+                    "Docker's data lives here, on {}; root-owned 0710 like dockerd's own data root",
+                    where_fs(l.target)
+                ),
+            );
+            p.push(
+                Action::Lock {
+                    path: l.data_home.join(".dind-init.lock"),
+                },
+                "held while dockerd runs: two pods sharing this volume must never run two daemons on one data directory",
+            );
+        }
+        match l.storage {
+            Storage::Bind => p.push(
+                Action::BindMount {
+                    src: d.path.clone(),
+                    dst: vld.path.clone(),
+                },
+                why,
+            ),
+            Storage::Symlink => p.push(
+                Action::Symlink {
+                    target: d.path.clone(),
+                    link: vld.path.clone(),
+                },
+                why,
+            ),
+            _ => p.notes.push(why),
+        }
+    }
+
     pub(super) fn user_value(&self, key: &str) -> Option<(&Value, String)> {
         self.user
             .effective
