@@ -10,40 +10,55 @@ use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-/// Where the storage driver dind-init decided goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DriverPlace {
-    /// As the merge put it (the user's own value, or no driver).
+/// Where dind-init's own settings (storage driver, data root) go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum OwnPlace {
+    /// As the merge put them (the user's own values, or none of dind-init's).
     AsIs,
-    /// On dockerd's command line: the user's daemon.json never holds dind-init's choice.
-    Flag,
-    /// In a merged copy dockerd reads with --config-file; the user's file stays as it is.
-    Copy,
+    /// These keys went on dockerd's command line: the user's daemon.json never holds them.
+    Flags(Vec<&'static str>),
+    /// In a merged copy dockerd reads with --config-file (over the user's own value
+    /// of this key); the user's file stays as it is.
+    Copy(&'static str),
 }
 
-/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) out of the
-/// user's daemon.json: written there, the next start would read it back as the user's
-/// own pin and never change it again. With no storage-driver in the user's file it goes
-/// on dockerd's command line; over the user's own value, dockerd gets a merged copy.
-pub(super) fn driver_off_users_file(
-    user: &UserSettings,
-    merged: &mut Merged,
-) -> Result<DriverPlace> {
-    let Some((value, origin)) = merged.effective.get("storage-driver") else {
-        return Ok(DriverPlace::AsIs);
-    };
-    if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
-        return Ok(DriverPlace::AsIs);
+/// dind-init's own settings that must never land in the user's daemon.json, with
+/// dockerd's flag for each and the older key that means the same.
+pub(super) const OWN_KEYS: &[(&str, &str, Option<&str>)] = &[
+    ("storage-driver", "--storage-driver", None),
+    ("data-root", "--data-root", Some("graph")),
+];
+
+/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) and its
+/// data root out of the user's daemon.json: written there, the next start would
+/// read them back as the user's own pin or data-root and never change them again.
+/// With no such key in the user's file they go on dockerd's command line; over the
+/// user's own value, dockerd gets a merged copy.
+pub(super) fn own_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<OwnPlace> {
+    let mut flags = Vec::new();
+    for &(key, flag, alias) in OWN_KEYS {
+        let Some((value, origin)) = merged.effective.get(key) else {
+            continue;
+        };
+        if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
+            continue;
+        }
+        let theirs = user
+            .json
+            .get(key)
+            .or_else(|| alias.and_then(|a| user.json.get(a)));
+        match theirs {
+            Some(theirs) if theirs == value => continue,
+            Some(_) => return Ok(OwnPlace::Copy(key)),
+            None => {}
+        }
+        if let Some(text) = value.as_str() {
+            flags.push((key, format!("{flag}={text}")));
+        }
     }
-    match user.json.get("storage-driver") {
-        Some(theirs) if theirs == value => return Ok(DriverPlace::AsIs),
-        Some(_) => return Ok(DriverPlace::Copy),
-        None => {}
+    if flags.is_empty() {
+        return Ok(OwnPlace::AsIs);
     }
-    let Some(name) = value.as_str() else {
-        return Ok(DriverPlace::AsIs);
-    };
-    merged.args.push(format!("--storage-driver={name}"));
     if let Some((path, text)) = merged.daemon_json.take() {
         let bad = |e: serde_json::Error| crate::error::Error::DaemonConfig {
             path: path.clone(),
@@ -52,14 +67,17 @@ pub(super) fn driver_off_users_file(
             hint: "report this as a dind-init bug with your daemon.json".into(),
         };
         let mut json: serde_json::Map<String, Value> = serde_json::from_str(&text).map_err(bad)?;
-        json.remove("storage-driver");
+        for (key, _) in &flags {
+            json.remove(*key);
+        }
         if json != user.json {
             let mut text = serde_json::to_string_pretty(&json).map_err(bad)?;
             text.push('\n');
             merged.daemon_json = Some((path, text));
         }
     }
-    Ok(DriverPlace::Flag)
+    merged.args.extend(flags.iter().map(|(_, f)| f.clone()));
+    Ok(OwnPlace::Flags(flags.into_iter().map(|(k, _)| k).collect()))
 }
 
 /// The group DIND_USER joins, which must be the one dockerd gives the socket to.
@@ -258,17 +276,17 @@ impl Ctx<'_> {
         let mut merged = merge(self.user, wanted)?;
         p.docker_group = socket_group(self.cfg, &merged, &mut p.notes);
         let place = match self.facts.daemon.daemon_json_read_only {
-            true => DriverPlace::Copy,
-            false => driver_off_users_file(self.user, &mut merged)?,
+            true => OwnPlace::Copy(""),
+            false => own_off_users_file(self.user, &mut merged)?,
         };
         if let Some((path, content)) = merged.daemon_json.clone() {
             let keys: Vec<&str> = wanted
                 .iter()
                 .map(|w| w.key.as_str())
-                .filter(|k| place != DriverPlace::Flag || *k != "storage-driver")
+                .filter(|k| !matches!(&place, OwnPlace::Flags(f) if f.contains(k)))
                 .collect();
             let step = match place {
-                DriverPlace::Copy => self.merged_copy(&path, content, &keys, &mut merged),
+                OwnPlace::Copy(key) => self.merged_copy(&path, content, key, &keys, &mut merged),
                 _ => Step {
                     action: Action::WriteFile { path, content },
                     reason: format!(
@@ -289,6 +307,7 @@ impl Ctx<'_> {
         &self,
         path: &Path,
         content: String,
+        key: &str,
         keys: &[&str],
         merged: &mut Merged,
     ) -> Step {
@@ -296,10 +315,11 @@ impl Ctx<'_> {
         let why = match self.facts.daemon.daemon_json_read_only {
             true => "is read-only (a ConfigMap?)".to_string(),
             false => format!(
-                "holds your storage-driver {}, which dind-init overrides here",
+                "holds your {key} {}, which dind-init overrides here",
                 self.user
                     .json
-                    .get("storage-driver")
+                    .get(key)
+                    .or_else(|| self.user.json.get("graph").filter(|_| key == "data-root"))
                     .map_or(String::new(), |v| v.to_string())
             ),
         };

@@ -4,7 +4,7 @@ use super::storage::Layout;
 use super::{overlay_works, trial_words, where_fs, ContainerdUse, Ctx, Driver, Plan};
 use crate::config::Config;
 use crate::probe::{self, DriverData, Facts, Location, Trial};
-use crate::settings::{UserSettings, Wanted};
+use crate::settings::{Origin, UserSettings, Wanted};
 use serde_json::Value;
 use std::path::Path;
 
@@ -204,6 +204,16 @@ impl Ctx<'_> {
             dr.name(),
             pn.origin
         ));
+        let from_file = matches!(
+            self.user.effective.get("storage-driver"),
+            Some((_, Origin::DaemonJson(_)))
+        );
+        if from_file && !pn.dind && self.facts.daemon.driver_maybe_older_dind_init {
+            p.notes.push(format!(
+                "daemon.json.bak (daemon.json before dind-init's last change) has no storage-driver: an older dind-init may have written {} there; it is kept as your choice — remove it from daemon.json to let dind-init choose",
+                pn.name
+            ));
+        }
         // The user's pin wins, but never silently over data it cannot show.
         if let Some(x) = l
             .drivers_here

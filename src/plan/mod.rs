@@ -35,6 +35,13 @@ pub enum Action {
     /// an existing last component is made root-owned with `mode`, and a symlink a
     /// non-root user could replace, there or above, is refused (apply).
     CreateDir { path: PathBuf, mode: u32 },
+    /// The directory exists with `was` (another owner or mode): apply makes it
+    /// root-owned with `mode`, exactly as [`Action::CreateDir`] does for an existing one.
+    SecureDir {
+        path: PathBuf,
+        mode: u32,
+        was: probe::Owner,
+    },
     /// Take an exclusive lock on this file for the daemon's whole life.
     Lock { path: PathBuf },
     /// Bind-mount `src` onto `dst` (dst created as an empty dir if missing).
@@ -161,6 +168,9 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
     }
     if let Some(e) = &facts.daemon.error {
         return Err(e.to_error());
+    }
+    if let Some(f) = facts.daemon.foreign_pidfiles.first() {
+        return Err(f.to_error());
     }
     let user = settings::read(&facts.daemon.sources(cfg))?;
     plan_with(facts, cfg, &user, settings::merge)
@@ -386,6 +396,7 @@ mod tests {
                 from: DataRootFrom::Home,
                 why: "home of coder + /.docker-data".into(),
                 exists: false,
+                owner: None,
                 has_data: false,
                 drivers: Vec::new(),
                 location: loc(&m, D, "/home/coder", Trial::Ok),
@@ -424,7 +435,7 @@ mod tests {
         p.steps
             .iter()
             .map(|s| match s.action {
-                Action::CreateDir { .. } => "mkdir",
+                Action::CreateDir { .. } | Action::SecureDir { .. } => "mkdir",
                 Action::Lock { .. } => "lock",
                 Action::BindMount { .. } => "bind",
                 Action::Symlink { .. } => "symlink",
@@ -1071,7 +1082,60 @@ mod tests {
                 }
             }
         }
+        // The next probe decides DATA_ROOT from what the written file says.
+        let user = settings::read(&f.daemon.sources(&cfg())).unwrap();
+        let theirs = user
+            .effective
+            .get("data-root")
+            .and_then(|(v, o)| v.as_str().map(|s| (PathBuf::from(s), o.to_string())));
+        if theirs.is_some() {
+            let (path, from, why) =
+                probe::choose_data_root(&cfg(), theirs, &f.user, f.mount_table(), &f.volumes);
+            f.data_root.path = path;
+            f.data_root.from = from;
+            f.data_root.why = why;
+        }
         f
+    }
+
+    #[test]
+    fn a_data_root_dind_init_chose_never_reads_back_as_the_users() {
+        let mut c = cfg();
+        c.strategy = Strategy::DataRoot;
+        let first = plan(&seed(20), &c).unwrap();
+        assert!(
+            dockerd_argv(&first).contains(&format!("--data-root={D}")),
+            "{}",
+            first.render()
+        );
+        let again = after_start(seed(20), &first);
+        assert_ne!(
+            again.data_root.from,
+            DataRootFrom::DaemonConfig,
+            "not the user's"
+        );
+        let second = plan(&again, &c).unwrap();
+        assert!(
+            second
+                .notes
+                .iter()
+                .any(|n| n.starts_with("DIND_STRATEGY=data-root")),
+            "{}",
+            second.render()
+        );
+        assert_eq!(dockerd_argv(&second), dockerd_argv(&first));
+        assert_eq!(daemon_json(&second), None, "nothing left to write");
+
+        // DIND_DATA_ROOT over the user's own data-root: a merged copy, their file untouched.
+        let mut f = seed(20);
+        let users = "{\"data-root\": \"/srv/docker\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        f.data_root.from = DataRootFrom::Setting;
+        let mut c = cfg();
+        c.data_root = Some(D.into());
+        let p = plan(&f, &c).unwrap();
+        assert!(dockerd_argv(&p).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
+        assert_eq!(after_start(f, &p).daemon.daemon_json.unwrap().1, users);
     }
 
     #[test]
@@ -1305,12 +1369,13 @@ mod tests {
     }
 
     #[test]
-    fn data_root_strategy_puts_data_root_in_daemon_json() {
+    fn data_root_strategy_puts_data_root_on_dockerds_command_line() {
         let mut c = cfg();
         c.strategy = Strategy::DataRoot;
         let p = plan(&seed(29), &c).unwrap();
         assert_eq!(kinds(&p), seq(&[&["mkdir", "lock", "write"], &SEPARATE]));
-        assert_eq!(daemon_json(&p).unwrap()["data-root"], D);
+        assert_eq!(daemon_json(&p).unwrap().get("data-root"), None);
+        assert!(dockerd_argv(&p).contains(&format!("--data-root={D}")));
         assert_eq!(p.docker_root, Some(D.into()));
         let text = containerd_toml(
             Path::new(D),
@@ -1606,6 +1671,62 @@ mod tests {
             .filter(|a| a.starts_with("--config-file"))
             .collect();
         assert_eq!(flags, [&format!("--config-file={MERGED_DAEMON_JSON}")]);
+    }
+
+    #[test]
+    fn an_existing_data_root_is_shown_with_the_owner_and_mode_apply_fixes() {
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.owner = Some(probe::Owner {
+            uid: 1000,
+            gid: 1000,
+            mode: 0o755,
+        });
+        let p = plan(&f, &cfg()).unwrap();
+        let text = p.render();
+        assert!(
+            text.starts_with(&format!(
+                "1. chown root:root, chmod 0710 {D} (was uid 1000 gid 1000 0755)  — "
+            )),
+            "{text}"
+        );
+        let sys = crate::sys::RecordingSyscall::new()
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+            .with_dir_owned(D, 0o755, 1000, 1000);
+        let storage: Vec<Step> = p.steps[..2].to_vec();
+        crate::apply::apply_steps(&storage, &sys).unwrap();
+        assert_eq!(sys.dir_meta(D), Some((0o710, 0, 0)), "{:?}", sys.calls());
+
+        // Already root's 0710: nothing to fix, nothing said.
+        f.data_root.owner = Some(probe::Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o710,
+        });
+        let text = plan(&f, &cfg()).unwrap().render();
+        assert!(
+            text.starts_with(&format!("1. mkdir -p -m 0710 {D}  — ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_driver_an_older_dind_init_may_have_written_is_kept_with_a_note() {
+        let mut f = seed(20);
+        let json = "{\"storage-driver\": \"overlay2\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), json.into()));
+        let p = plan(&f, &cfg()).unwrap();
+        assert!(!p.render().contains("older dind-init"), "{}", p.render());
+        f.daemon.driver_maybe_older_dind_init = true;
+        let p = plan(&f, &cfg()).unwrap();
+        assert!(p.pinned_by.is_some(), "still the user's pin: no guess");
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("older dind-init may have written overlay2")),
+            "{}",
+            p.render()
+        );
     }
 
     #[test]

@@ -65,6 +65,13 @@ pub(super) fn ansi_c(text: &str) -> String {
 pub(super) fn render_action(a: &Action) -> String {
     match a {
         Action::CreateDir { path, mode } => format!("mkdir -p -m {mode:04o} {}", shp(path)),
+        Action::SecureDir { path, mode, was } => format!(
+            "chown root:root, chmod {mode:04o} {} (was uid {} gid {} {:04o})",
+            shp(path),
+            was.uid,
+            was.gid,
+            was.mode
+        ),
         Action::Lock { path } => format!("flock --exclusive {}", shp(path)),
         Action::BindMount { src, dst } => format!("mount --bind {} {}", shp(src), shp(dst)),
         Action::Symlink { target, link } => format!("ln -s {} {}", shp(target), shp(link)),

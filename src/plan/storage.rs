@@ -96,11 +96,23 @@ impl<'a> Ctx<'a> {
     fn storage_steps(&self, l: &Layout, why: String, p: &mut Plan) {
         let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
         if l.storage != Storage::Off {
-            p.push(
-                Action::CreateDir {
+            let mode = 0o710;
+            let action = match d
+                .owner
+                .filter(|o| l.data_home == d.path && !o.is(0, 0, mode))
+            {
+                Some(was) => Action::SecureDir {
                     path: l.data_home.clone(),
-                    mode: 0o710,
+                    mode,
+                    was,
                 },
+                None => Action::CreateDir {
+                    path: l.data_home.clone(),
+                    mode,
+                },
+            };
+            p.push(
+                action,
                 format!(
                     "Docker's data lives here, on {}; root-owned 0710 like dockerd's own data root",
                     where_fs(l.target)
