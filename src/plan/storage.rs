@@ -18,6 +18,23 @@ pub(super) enum Storage {
     Off,
 }
 
+/// /var/lib/docker as the strategies weigh it.
+struct Here {
+    /// It is a mount point of its own.
+    own_mount: bool,
+    /// Its filesystem type.
+    fs: String,
+    /// It is an emptyDir (deleted with the pod).
+    ephemeral: bool,
+    /// Left alone it is fine: DIND_DATA_ROOT is not set, it outlives the pod
+    /// (or is its own mount no better volume should replace) and overlay works there.
+    fine: bool,
+    /// It and DATA_ROOT are on the same filesystem.
+    same_fs: bool,
+    /// It can become a symlink: not a mount, empty, its parent writable.
+    can_symlink: bool,
+}
+
 /// Where Docker's data is, as every later step reads it.
 pub(super) struct Layout<'a> {
     /// How DATA_ROOT became Docker's data directory.
@@ -151,22 +168,47 @@ impl<'a> Ctx<'a> {
             .map(|(v, o)| (v, o.to_string()))
     }
 
+    /// How DATA_ROOT becomes Docker's data directory, and why: what is already
+    /// settled first, then the strategy (one function each).
     pub(super) fn storage(&self, p: &mut Plan) -> (Storage, String) {
-        let f = self.facts;
-        let d = &f.data_root;
-        let vld = &f.var_lib_docker;
+        if let Some(settled) = self.settled(p) {
+            return settled;
+        }
+        let here = self.var_lib_docker(p);
+        if let Some(t) = &self.facts.var_lib_docker.symlink {
+            return self.pointed_elsewhere(t, &here, p);
+        }
+        match self.cfg.strategy {
+            Strategy::Auto => self.auto(&here, p),
+            Strategy::Bind => self.bind(&here, p),
+            Strategy::Symlink => self.symlink(&here, p),
+            Strategy::DataRoot | Strategy::Off => (
+                Storage::DataRoot,
+                format!(
+                    "DIND_STRATEGY=data-root: dockerd gets data-root {}",
+                    self.facts.data_root.path.display()
+                ),
+            ),
+        }
+    }
+
+    /// What needs no strategy: DIND_STRATEGY=off, the user's own data-root,
+    /// DIND_DATA_ROOT over it, a bind or symlink from an earlier start, DATA_ROOT
+    /// being /var/lib/docker itself.
+    fn settled(&self, p: &mut Plan) -> Option<(Storage, String)> {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
         let (dp, vp) = (d.path.display(), vld.path.display());
         if self.cfg.strategy == Strategy::Off {
-            return (
+            return Some((
                 Storage::Off,
                 "DIND_STRATEGY=off: Docker's data directory is left exactly as it is".into(),
-            );
+            ));
         }
         if d.from == DataRootFrom::DaemonConfig {
-            return (
+            return Some((
                 Storage::UserDataRoot,
                 format!("{}: dockerd already keeps its data in {dp}", d.why),
-            );
+            ));
         }
         if d.from == DataRootFrom::Setting {
             if let Some((Value::String(theirs), origin)) = self.user_value("data-root") {
@@ -174,39 +216,43 @@ impl<'a> Ctx<'a> {
                     p.warnings.push(format!(
                         "DIND_DATA_ROOT={dp} overrides data-root {theirs} set in {origin}; the data in {theirs} is left untouched"
                     ));
-                    return (
+                    return Some((
                         Storage::DataRoot,
                         format!("DIND_DATA_ROOT overrides the data-root in {origin}"),
-                    );
+                    ));
                 }
             }
         }
         if vld.bind_of_data_root {
-            return (
+            return Some((
                 Storage::Already,
                 format!("{vp} is already a bind mount of {dp} (dind-init ran before in this pod): nothing to mount"),
-            );
+            ));
         }
         if vld.symlink.as_deref().is_some_and(|t| t == d.path) {
-            return (
+            return Some((
                 Storage::Already,
                 format!("{vp} is already a symlink to {dp}: nothing to change"),
-            );
+            ));
         }
         if d.path == vld.path {
-            return (Storage::Leave, format!("DATA_ROOT is {vp} itself"));
+            return Some((Storage::Leave, format!("DATA_ROOT is {vp} itself")));
         }
+        None
+    }
+
+    /// What /var/lib/docker is like, as every strategy weighs it.
+    fn var_lib_docker(&self, p: &mut Plan) -> Here {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
         let own_mount = vld.mount.is_some();
-        let vld_fs = vld.location.fs_type();
+        let fs = vld.location.fs_type();
         // An empty emptyDir at /var/lib/docker (the usual DinD recipe) dies with
         // the pod; a DATA_ROOT on a real volume where overlay works is better.
-        let vld_ephemeral = vld.mount.as_ref().is_some_and(probe::is_ephemeral_volume);
-        let dr_fs = d.location.fs_type();
-        let dr_lasting = outlives_pod(&d.location);
-        let pvc_better = vld_ephemeral
+        let ephemeral = vld.mount.as_ref().is_some_and(probe::is_ephemeral_volume);
+        let pvc_better = ephemeral
             && !vld.has_data
-            && dr_lasting
-            && overlay_works(&d.location.trial, &dr_fs).0 == Some(true);
+            && outlives_pod(&d.location)
+            && overlay_works(&d.location.trial, &d.location.fs_type()).0 == Some(true);
         let keeps = if own_mount {
             !pvc_better
         } else {
@@ -214,155 +260,185 @@ impl<'a> Ctx<'a> {
         };
         if pvc_better {
             p.notes.push(format!(
-                "{vp} is an emptyDir (deleted with the pod) and empty: dind-init puts DATA_ROOT over it so images and volumes outlive the pod"
+                "{} is an emptyDir (deleted with the pod) and empty: dind-init puts DATA_ROOT over it so images and volumes outlive the pod",
+                vld.path.display()
             ));
         }
-        let (tried, guess) = overlay_works(&vld.location.trial, &vld_fs);
-        let vld_works = tried.unwrap_or(guess);
-        if let Some(t) = &vld.symlink {
-            // Someone pointed it elsewhere on purpose; a bind would land on the target.
-            let t = t.display();
-            if self.cfg.data_root.is_none() && keeps && vld_works {
-                return (
-                    Storage::Leave,
-                    format!(
-                        "{vp} is a symlink to {t} on {}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
-                        where_fs(&vld.location),
-                        trial_words(&vld.location.trial)
-                    ),
-                );
-            }
-            p.warnings.push(format!(
-                "{vp} is a symlink to {t}, which dind-init does not replace; dockerd gets data-root {dp} instead (remove the symlink to let dind-init manage {vp})"
-            ));
+        let (tried, guess) = overlay_works(&vld.location.trial, &fs);
+        Here {
+            own_mount,
+            ephemeral,
+            // Left alone when DIND_DATA_ROOT is not set, it keeps the data and overlay works.
+            fine: self.cfg.data_root.is_none() && keeps && tried.unwrap_or(guess),
+            same_fs: matches!(
+                (&vld.location.mount, &d.location.mount),
+                (Some(a), Some(b)) if a.id == b.id
+            ),
+            can_symlink: !own_mount && !vld.has_data && vld.parent_writable,
+            fs,
+        }
+    }
+
+    /// /var/lib/docker is a symlink elsewhere, put there on purpose: a bind would
+    /// land on the target, so it is left, or dockerd gets DATA_ROOT as data-root.
+    fn pointed_elsewhere(&self, t: &Path, here: &Here, p: &mut Plan) -> (Storage, String) {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
+        let (dp, vp, t) = (d.path.display(), vld.path.display(), t.display());
+        if here.fine {
             return (
-                Storage::DataRoot,
-                format!("{vp} is a symlink to {t}, so dockerd gets data-root {dp}"),
+                Storage::Leave,
+                format!(
+                    "{vp} is a symlink to {t} on {}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
+                    where_fs(&vld.location),
+                    trial_words(&vld.location.trial)
+                ),
             );
         }
-        let same_fs = matches!(
-            (&vld.location.mount, &d.location.mount),
-            (Some(a), Some(b)) if a.id == b.id
-        );
-        let can_symlink = !own_mount && !vld.has_data && vld.parent_writable;
-        let cap = f.cap_sys_admin;
-        match self.cfg.strategy {
-            Strategy::Auto => {
-                if self.cfg.data_root.is_none() && keeps && vld_works {
-                    let what = match &vld.mount {
-                        Some(_) => format!("its own mount ({})", where_fs(&vld.location)),
-                        None => format!("on {}, which outlives the pod", where_fs(&vld.location)),
-                    };
-                    if vld_fs == "tmpfs" {
-                        p.warnings.push(format!(
-                            "{vp} is tmpfs: images, containers and volumes are lost when the pod stops, and they use RAM; set DIND_DATA_ROOT to a directory on a PersistentVolume to keep them"
-                        ));
-                    } else if vld_ephemeral {
-                        p.warnings.push(format!(
-                            "{vp} is an emptyDir: images, containers and volumes are lost when the pod is deleted; it holds data now, so dind-init leaves it (with dockerd stopped, move it onto a PersistentVolume and set DIND_DATA_ROOT there)"
-                        ));
-                    }
-                    return (
-                        Storage::Leave,
-                        format!(
-                            "{vp} is {what}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
-                            trial_words(&vld.location.trial)
-                        ),
-                    );
-                }
-                if self.cfg.data_root.is_none() && same_fs {
-                    p.warnings.push(format!(
-                        "no persistent volume found: DATA_ROOT {dp} ({}) is on the same filesystem as {vp} ({}), so Docker's data is lost with the pod; mount a PersistentVolume at the devpod user's home or set DIND_DATA_ROOT",
-                        d.why,
-                        where_fs(&vld.location)
-                    ));
-                    return (
-                        Storage::Leave,
-                        format!("DATA_ROOT {dp} is on the same filesystem as {vp}: moving it gains nothing"),
-                    );
-                }
-                if vld.has_data {
-                    p.warnings
-                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
-                    return (
-                        Storage::DataRoot,
-                        format!("{vp} already holds data and dind-init never hides it, so dockerd gets data-root {dp}"),
-                    );
-                }
-                if cap {
-                    return (Storage::Bind, self.bind_reason());
-                }
-                if can_symlink {
-                    return (
-                        Storage::Symlink,
-                        format!("no CAP_SYS_ADMIN to bind-mount, so {vp} becomes a symlink to {dp} (on {})", where_fs(&d.location)),
-                    );
-                }
-                (
-                    Storage::DataRoot,
-                    format!("no CAP_SYS_ADMIN to bind-mount and {vp} cannot be replaced by a symlink, so dockerd gets data-root {dp}"),
-                )
-            }
-            Strategy::Bind => {
-                if !cap {
-                    let (s, how) = if can_symlink {
-                        (Storage::Symlink, format!("a symlink {vp} -> {dp}"))
-                    } else {
-                        (Storage::DataRoot, format!("data-root {dp}"))
-                    };
-                    p.warnings.push(format!(
-                        "DIND_STRATEGY=bind needs CAP_SYS_ADMIN, which this container lacks; using {how} instead"
-                    ));
-                    return (
-                        s,
-                        "DIND_STRATEGY=bind is impossible without CAP_SYS_ADMIN".into(),
-                    );
-                }
-                if vld.has_data {
-                    p.warnings.push(format!(
-                        "DIND_STRATEGY=bind hides what {vp} holds (it is not deleted: unmount {vp} to see it again); {}",
-                        migration_command(&vld.path, &d.path)
-                    ));
-                }
-                (
-                    Storage::Bind,
-                    format!("DIND_STRATEGY=bind; {}", self.bind_reason()),
-                )
-            }
-            Strategy::Symlink => {
-                if can_symlink {
-                    return (
-                        Storage::Symlink,
-                        format!("DIND_STRATEGY=symlink: {vp} becomes a symlink to {dp}"),
-                    );
-                }
-                let why = if own_mount {
-                    format!("{vp} is a mount point")
-                } else if vld.has_data {
-                    format!("{vp} holds data, which dind-init never replaces")
-                } else {
-                    format!(
-                        "{} is not writable",
-                        vld.path.parent().unwrap_or(Path::new("/")).display()
-                    )
-                };
-                p.warnings.push(format!(
-                    "DIND_STRATEGY=symlink is impossible ({why}); dockerd gets data-root {dp} instead"
-                ));
-                if vld.has_data {
-                    p.warnings
-                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
-                }
-                (
-                    Storage::DataRoot,
-                    format!("{why}, so dockerd gets data-root {dp}"),
-                )
-            }
-            Strategy::DataRoot | Strategy::Off => (
-                Storage::DataRoot,
-                format!("DIND_STRATEGY=data-root: dockerd gets data-root {dp}"),
-            ),
+        p.warnings.push(format!(
+            "{vp} is a symlink to {t}, which dind-init does not replace; dockerd gets data-root {dp} instead (remove the symlink to let dind-init manage {vp})"
+        ));
+        (
+            Storage::DataRoot,
+            format!("{vp} is a symlink to {t}, so dockerd gets data-root {dp}"),
+        )
+    }
+
+    /// DIND_STRATEGY=auto: leave a /var/lib/docker that keeps data and mounts overlay,
+    /// never hide data, else bind, else symlink, else data-root.
+    fn auto(&self, here: &Here, p: &mut Plan) -> (Storage, String) {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
+        let (dp, vp) = (d.path.display(), vld.path.display());
+        if here.fine {
+            return self.leave(here, p);
         }
+        if self.cfg.data_root.is_none() && here.same_fs {
+            p.warnings.push(format!(
+                "no persistent volume found: DATA_ROOT {dp} ({}) is on the same filesystem as {vp} ({}), so Docker's data is lost with the pod; mount a PersistentVolume at the devpod user's home or set DIND_DATA_ROOT",
+                d.why,
+                where_fs(&vld.location)
+            ));
+            return (
+                Storage::Leave,
+                format!(
+                    "DATA_ROOT {dp} is on the same filesystem as {vp}: moving it gains nothing"
+                ),
+            );
+        }
+        if vld.has_data {
+            p.warnings
+                .push(migration_warning(&vld.path, &d.path, &here.fs));
+            return (
+                Storage::DataRoot,
+                format!("{vp} already holds data and dind-init never hides it, so dockerd gets data-root {dp}"),
+            );
+        }
+        if self.facts.cap_sys_admin {
+            return (Storage::Bind, self.bind_reason());
+        }
+        if here.can_symlink {
+            return (
+                Storage::Symlink,
+                format!(
+                    "no CAP_SYS_ADMIN to bind-mount, so {vp} becomes a symlink to {dp} (on {})",
+                    where_fs(&d.location)
+                ),
+            );
+        }
+        (
+            Storage::DataRoot,
+            format!("no CAP_SYS_ADMIN to bind-mount and {vp} cannot be replaced by a symlink, so dockerd gets data-root {dp}"),
+        )
+    }
+
+    /// /var/lib/docker stays: its own mount or a lasting filesystem where overlay
+    /// works; a tmpfs or an emptyDir holding data is warned about.
+    fn leave(&self, here: &Here, p: &mut Plan) -> (Storage, String) {
+        let vld = &self.facts.var_lib_docker;
+        let vp = vld.path.display();
+        let what = match &vld.mount {
+            Some(_) => format!("its own mount ({})", where_fs(&vld.location)),
+            None => format!("on {}, which outlives the pod", where_fs(&vld.location)),
+        };
+        if here.fs == "tmpfs" {
+            p.warnings.push(format!(
+                "{vp} is tmpfs: images, containers and volumes are lost when the pod stops, and they use RAM; set DIND_DATA_ROOT to a directory on a PersistentVolume to keep them"
+            ));
+        } else if here.ephemeral {
+            p.warnings.push(format!(
+                "{vp} is an emptyDir: images, containers and volumes are lost when the pod is deleted; it holds data now, so dind-init leaves it (with dockerd stopped, move it onto a PersistentVolume and set DIND_DATA_ROOT there)"
+            ));
+        }
+        (
+            Storage::Leave,
+            format!(
+                "{vp} is {what}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
+                trial_words(&vld.location.trial)
+            ),
+        )
+    }
+
+    /// DIND_STRATEGY=bind: a bind mount, even over data (hidden, never deleted);
+    /// without CAP_SYS_ADMIN a symlink or data-root instead.
+    fn bind(&self, here: &Here, p: &mut Plan) -> (Storage, String) {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
+        let (dp, vp) = (d.path.display(), vld.path.display());
+        if !self.facts.cap_sys_admin {
+            let (s, how) = if here.can_symlink {
+                (Storage::Symlink, format!("a symlink {vp} -> {dp}"))
+            } else {
+                (Storage::DataRoot, format!("data-root {dp}"))
+            };
+            p.warnings.push(format!(
+                "DIND_STRATEGY=bind needs CAP_SYS_ADMIN, which this container lacks; using {how} instead"
+            ));
+            return (
+                s,
+                "DIND_STRATEGY=bind is impossible without CAP_SYS_ADMIN".into(),
+            );
+        }
+        if vld.has_data {
+            p.warnings.push(format!(
+                "DIND_STRATEGY=bind hides what {vp} holds (it is not deleted: unmount {vp} to see it again); {}",
+                migration_command(&vld.path, &d.path)
+            ));
+        }
+        (
+            Storage::Bind,
+            format!("DIND_STRATEGY=bind; {}", self.bind_reason()),
+        )
+    }
+
+    /// DIND_STRATEGY=symlink: a symlink when /var/lib/docker can be replaced, else data-root.
+    fn symlink(&self, here: &Here, p: &mut Plan) -> (Storage, String) {
+        let (d, vld) = (&self.facts.data_root, &self.facts.var_lib_docker);
+        let (dp, vp) = (d.path.display(), vld.path.display());
+        if here.can_symlink {
+            return (
+                Storage::Symlink,
+                format!("DIND_STRATEGY=symlink: {vp} becomes a symlink to {dp}"),
+            );
+        }
+        let why = if here.own_mount {
+            format!("{vp} is a mount point")
+        } else if vld.has_data {
+            format!("{vp} holds data, which dind-init never replaces")
+        } else {
+            format!(
+                "{} is not writable",
+                vld.path.parent().unwrap_or(Path::new("/")).display()
+            )
+        };
+        p.warnings.push(format!(
+            "DIND_STRATEGY=symlink is impossible ({why}); dockerd gets data-root {dp} instead"
+        ));
+        if vld.has_data {
+            p.warnings
+                .push(migration_warning(&vld.path, &d.path, &here.fs));
+        }
+        (
+            Storage::DataRoot,
+            format!("{why}, so dockerd gets data-root {dp}"),
+        )
     }
 
     pub(super) fn bind_reason(&self) -> String {
