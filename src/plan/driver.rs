@@ -1,11 +1,12 @@
 //! The storage driver.
 
 use super::storage::Layout;
-use super::{overlay_works, trial_words, where_fs, ContainerdUse, Ctx, Driver, Plan};
+use super::{overlay_works, trial_words, where_fs, ContainerdUse, Ctx, Driver, ImageStore, Plan};
 use crate::config::Config;
-use crate::probe::{self, DriverData, Facts, Location, Trial};
+use crate::probe::{DriverData, Facts, Location, Trial, Version};
 use crate::settings::{Origin, UserSettings, Wanted};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The storage driver decided, and the daemon setting that carries it.
@@ -57,6 +58,54 @@ impl Ground<'_> {
     }
 }
 
+/// The `containerd-snapshotter` feature as the user set it (daemon.json `features` or
+/// `--feature containerd-snapshotter[=bool]`, both in the settings' `features` object).
+fn snapshotter_feature(effective: &BTreeMap<String, (Value, Origin)>) -> Option<bool> {
+    let (v, _) = effective.get("features")?;
+    match v.get("containerd-snapshotter")? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Graphdriver names: naming one makes dockerd ≥ 29 keep the legacy image store.
+fn is_graphdriver_name(name: &str) -> bool {
+    matches!(
+        name,
+        "overlay2"
+            | "overlay"
+            | "vfs"
+            | "fuse-overlayfs"
+            | "btrfs"
+            | "zfs"
+            | "devicemapper"
+            | "aufs"
+    )
+}
+
+/// Whether dockerd will use the containerd image store: the user's feature flag wins;
+/// otherwise on by default from Docker 29, except (as dockerd 29 does) when the
+/// storage driver named is a graphdriver or the data root already holds graphdriver layers.
+fn containerd_store_on(
+    version: Option<Version>,
+    effective: &BTreeMap<String, (Value, Origin)>,
+    storage_driver: Option<&str>,
+    graph_data: bool,
+) -> bool {
+    if let Some(b) = snapshotter_feature(effective) {
+        return b;
+    }
+    if !version.is_some_and(|v| v.major >= 29) {
+        return false;
+    }
+    !(storage_driver.is_some_and(is_graphdriver_name) || graph_data)
+}
+
 /// The best driver where overlay does (not) work, with or without the containerd image store.
 fn best_driver(overlay_ok: bool, fuse: bool, store: bool) -> Driver {
     if overlay_ok {
@@ -76,6 +125,7 @@ fn best_driver(overlay_ok: bool, fuse: bool, store: bool) -> Driver {
 
 impl Ctx<'_> {
     /// Whether dockerd will use the containerd image store (its drivers are snapshotters).
+    /// The one place this is decided: doctor and the proof read [`Plan::image_store`].
     pub(super) fn image_store(&self, l: &Layout, pin: Option<&Pinned>, p: &mut Plan) -> bool {
         let graph_data = l
             .drivers_here
@@ -83,14 +133,10 @@ impl Ctx<'_> {
             .any(|x| !x.snapshotter && x.layers > 0);
         let version = self.facts.dockerd.version.as_ref().ok().copied();
         let effective = &self.user.effective;
-        let store = probe::containerd_store_on(
-            version,
-            effective,
-            pin.map(|x| x.name.as_str()),
-            graph_data,
-        );
+        let store =
+            containerd_store_on(version, effective, pin.map(|x| x.name.as_str()), graph_data);
         if store {
-            p.notes.push(match probe::snapshotter_feature(effective) {
+            p.notes.push(match snapshotter_feature(effective) {
                 Some(_) => "the containerd image store is on (features.containerd-snapshotter): storage drivers are containerd snapshotters".into(),
                 None => format!(
                     "the containerd image store is on (the default of Docker {}): storage drivers are containerd snapshotters",
@@ -98,6 +144,10 @@ impl Ctx<'_> {
                 ),
             });
         }
+        p.image_store = Some(match store {
+            true => ImageStore::Containerd,
+            false => ImageStore::Graphdriver,
+        });
         store
     }
 
@@ -393,4 +443,57 @@ pub(super) fn pinned(cfg: &Config, user: &UserSettings) -> Option<Pinned> {
             origin: "the DOCKER_DRIVER variable".into(),
             dind: false,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eff(pairs: &[(&str, Value)]) -> BTreeMap<String, (Value, Origin)> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    (
+                        v.clone(),
+                        Origin::DaemonJson("/etc/docker/daemon.json".into()),
+                    ),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn containerd_store_default_and_overrides() {
+        let v = |major| {
+            Some(Version {
+                major,
+                minor: 0,
+                patch: 0,
+            })
+        };
+        let none = eff(&[]);
+        let on = eff(&[(
+            "features",
+            serde_json::json!({"containerd-snapshotter": true}),
+        )]);
+        let off = eff(&[(
+            "features",
+            serde_json::json!({"containerd-snapshotter": false}),
+        )]);
+        assert!(!containerd_store_on(v(20), &none, None, false));
+        assert!(!containerd_store_on(v(28), &none, None, false));
+        assert!(containerd_store_on(v(29), &none, None, false));
+        assert!(containerd_store_on(v(26), &on, None, false));
+        assert!(!containerd_store_on(v(29), &off, None, false));
+        assert!(!containerd_store_on(v(29), &none, Some("overlay2"), false));
+        assert!(containerd_store_on(v(29), &none, Some("overlayfs"), false));
+        assert!(
+            !containerd_store_on(v(29), &none, None, true),
+            "prior graphdriver layers"
+        );
+        assert!(containerd_store_on(v(29), &on, None, true));
+        assert!(!containerd_store_on(None, &none, None, false));
+    }
 }

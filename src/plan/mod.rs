@@ -86,6 +86,26 @@ pub enum ContainerdUse {
     External { socket: PathBuf },
 }
 
+/// Where dockerd keeps images: decided once, by the plan (the containerd image store
+/// is Docker 29's default, unless a graphdriver is named or its layers are on disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageStore {
+    /// Graphdrivers (overlay2, fuse-overlayfs, vfs), as before Docker 29.
+    Graphdriver,
+    /// containerd's snapshotters (overlayfs, native).
+    Containerd,
+}
+
+impl std::fmt::Display for ImageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImageStore::Graphdriver => "graphdriver",
+            ImageStore::Containerd => "containerd image store",
+        })
+    }
+}
+
 /// A daemon setting the plan asks for, as handed to `settings::merge`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedSetting {
@@ -128,6 +148,8 @@ pub struct Plan {
     pub pinned_by: Option<String>,
     /// Docker's address pools and why (None when dockerd is not started).
     pub pools: Option<netpool::Decision>,
+    /// The image store dockerd uses (None when dockerd is not started).
+    pub image_store: Option<ImageStore>,
 }
 
 impl Plan {
@@ -144,6 +166,7 @@ impl Plan {
             docker_group: None,
             pinned_by: None,
             pools: None,
+            image_store: None,
         }
     }
 
@@ -383,7 +406,6 @@ mod tests {
                 pidfile: "/var/run/docker.pid".into(),
                 ..DaemonFiles::default()
             },
-            containerd_store: major >= 29,
             user: Ok(Account {
                 name: "coder".into(),
                 uid: 1000,
