@@ -1,8 +1,8 @@
 //! containerd's config.
 
-use super::{overlay_works, trial_words, Action, ContainerdUse, Ctx, Plan};
+use super::{overlay_works, Action, ContainerdUse, Ctx, Plan};
 use crate::config::ContainerdMode;
-use crate::probe;
+use crate::probe::{self, Trial};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -125,7 +125,7 @@ impl Ctx<'_> {
             p.warnings.push(format!(
                 "a containerd already serves at {} but its root {SYSTEM_CONTAINERD_ROOT} is on {vlc_fs}: {}; with the containerd image store every docker run would fail there, so dind-init starts its own containerd with its root in {}",
                 system_sock.display(),
-                vlc_trial.map(trial_words).unwrap_or_else(|| "nothing was probed".into()),
+                vlc_trial.map(Trial::to_string).unwrap_or_else(|| "nothing was probed".into()),
                 docker_root.join("containerd/daemon").display()
             ));
             ContainerdUse::Separate {

@@ -1,7 +1,7 @@
 //! The storage driver.
 
 use super::storage::Layout;
-use super::{overlay_works, trial_words, where_fs, ContainerdUse, Ctx, Driver, ImageStore, Plan};
+use super::{overlay_works, where_fs, ContainerdUse, Ctx, Driver, ImageStore, Plan};
 use crate::config::Config;
 use crate::probe::{DriverData, Facts, Location, Trial, Version};
 use crate::settings::{Origin, UserSettings, Wanted};
@@ -35,7 +35,7 @@ struct Ground<'a> {
 impl Ground<'_> {
     /// Why `chosen` (a fallback) is what runs here.
     fn fallback_why(&self, chosen: Driver, facts: &Facts) -> String {
-        let mut s = format!("on {}: {}", self.words, trial_words(&self.loc.trial));
+        let mut s = format!("on {}: {}", self.words, self.loc.trial);
         if chosen == Driver::Native && self.fuse {
             s.push_str("; fuse-overlayfs is not used with the containerd image store");
         } else if !chosen.needs_overlay() && chosen != Driver::FuseOverlayfs {
@@ -184,7 +184,7 @@ impl Ctx<'_> {
             key: "storage-driver".into(),
             value: Value::String(dr.name().into()),
             reason: if dr.needs_overlay() {
-                format!("on {}: {}", g.words, trial_words(&g.loc.trial))
+                format!("on {}: {}", g.words, g.loc.trial)
             } else {
                 format!("{} is what works on {}", dr.name(), g.words)
             },
@@ -209,7 +209,7 @@ impl Ctx<'_> {
         if tried.is_none() {
             p.notes.push(format!(
                 "{}; overlay support on {} is guessed from its filesystem ({})",
-                trial_words(&loc.trial),
+                loc.trial,
                 loc.path.display(),
                 loc.fs_type()
             ));
@@ -294,7 +294,7 @@ impl Ctx<'_> {
         // The pin is not what runs: the driver is dind-init's choice now.
         p.pinned_by = None;
         let why = if dr.needs_overlay() {
-            format!("on {}: {}", g.words, trial_words(&g.loc.trial))
+            format!("on {}: {}", g.words, g.loc.trial)
         } else {
             format!(
                 "fuse-overlayfs cannot run here ({})",

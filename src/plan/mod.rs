@@ -242,19 +242,6 @@ fn where_fs(loc: &Location) -> String {
     }
 }
 
-fn trial_words(t: &Trial) -> String {
-    match t {
-        Trial::Ok => "a trial overlay mount works".into(),
-        Trial::Failed { errno, call } => format!("overlay mounts fail ({call}: {errno})"),
-        Trial::Blocked {
-            trouble,
-            errno,
-            call,
-        } => format!("the trial overlay mount could not run: {trouble} ({call}: {errno})"),
-        Trial::NotTried { why } => format!("overlay mounts were not tried ({why})"),
-    }
-}
-
 /// Overlay mounts work at `loc`: Some(result) from the trial; None when it was not
 /// tried, then `guess` holds the guess from the filesystem type.
 fn overlay_works(t: &Trial, loc_fs: &str) -> (Option<bool>, bool) {
@@ -1768,6 +1755,24 @@ mod tests {
         let p = plan(&seed(20), &c).unwrap();
         assert!(p.steps.is_empty() && p.driver.is_none() && p.data_root.is_none());
         assert!(p.render().starts_with("nothing to do\n"));
+    }
+
+    /// Issue 13: a trial reads the same in every reason the plan gives as in
+    /// `Display for Trial` (which doctor prints too): one rendering, not two.
+    #[test]
+    fn the_plan_says_a_trial_in_its_one_rendering() {
+        let blocked = Trial::Blocked {
+            trouble: Trouble::VolumeFull,
+            errno: "ENOSPC".into(),
+            call: "mkdir /home/coder/.docker-data/.dind-init-trial".into(),
+        };
+        for trial in [Trial::Ok, einval("/home/coder"), no_cap(), blocked] {
+            let mut f = seed(20);
+            f.data_root.location.trial = trial.clone();
+            let p = plan(&f, &cfg()).unwrap();
+            let text = p.render();
+            assert!(text.contains(&trial.to_string()), "{trial}\n{text}");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Where Docker's data goes.
 
-use super::{outlives_pod, overlay_works, trial_words, where_fs, Action, Ctx, Plan};
+use super::{outlives_pod, overlay_works, where_fs, Action, Ctx, Plan};
 use crate::config::Strategy;
 use crate::probe::{self, DataRootFrom, DriverData, Location, Trial};
 use serde_json::Value;
@@ -290,7 +290,7 @@ impl<'a> Ctx<'a> {
                 format!(
                     "{vp} is a symlink to {t} on {}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
                     where_fs(&vld.location),
-                    trial_words(&vld.location.trial)
+                    vld.location.trial
                 ),
             );
         }
@@ -372,7 +372,7 @@ impl<'a> Ctx<'a> {
             Storage::Leave,
             format!(
                 "{vp} is {what}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
-                trial_words(&vld.location.trial)
+                vld.location.trial
             ),
         )
     }
@@ -445,7 +445,7 @@ impl<'a> Ctx<'a> {
         let f = self.facts;
         let (d, vld) = (&f.data_root, &f.var_lib_docker);
         let why_not_here = match &vld.location.trial {
-            Trial::Failed { .. } => trial_words(&vld.location.trial),
+            Trial::Failed { .. } => vld.location.trial.to_string(),
             _ => "it does not outlive the pod".to_string(),
         };
         format!(
@@ -455,7 +455,7 @@ impl<'a> Ctx<'a> {
             d.path.display(),
             d.why,
             where_fs(&d.location),
-            trial_words(&d.location.trial)
+            d.location.trial
         )
     }
 }
