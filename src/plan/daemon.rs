@@ -373,8 +373,7 @@ impl Ctx<'_> {
 /// the rest, less 3 s for itself and containerd.
 fn shutdown_timeout(cfg: &Config) -> Wanted {
     let stop = cfg.stop_timeout.as_secs();
-    let daemons = cfg.stop_timeout - crate::init::main_budget(cfg.stop_timeout, true);
-    let containers = daemons.as_secs().saturating_sub(3).max(1);
+    let containers = cfg.daemon_share().as_secs().saturating_sub(3).max(1);
     Wanted {
         key: "shutdown-timeout".into(),
         value: Value::from(containers),
