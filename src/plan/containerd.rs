@@ -1,4 +1,10 @@
-//! containerd's config.
+//! Which containerd dockerd uses (its own, one dind-init starts beside it on
+//! dockerd's own layout, or one already serving), the steps that start a separate
+//! one, and its config file in the format of the containerd that reads it.
+//!
+//! Must not: start a second containerd where one already serves a usable root;
+//! give a separate containerd any root but dockerd's own (`<data-root>/containerd/daemon`),
+//! so switching DIND_CONTAINERD loses nothing.
 
 use super::{overlay_works, Action, ContainerdUse, Ctx, Plan};
 use crate::config::ContainerdMode;

@@ -1,4 +1,13 @@
-//! The storage driver.
+//! The image store and the storage driver. Whether dockerd uses the containerd
+//! image store is decided here and only here (doctor and the storage proof read
+//! [`super::Plan::image_store`]); then the driver: the trial where the layers will
+//! really be mounted, the user's pin (kept unless it cannot work here), and the
+//! data already on disk (the driver holding the most layers wins, every other
+//! driver's data is named with the way back to it).
+//!
+//! Must not: change a pinned driver that works; pick a driver that would hide
+//! the user's images without saying so; write where the choice goes (that is
+//! `daemon`).
 
 use super::storage::Layout;
 use super::{overlay_works, where_fs, ContainerdUse, Ctx, Driver, ImageStore, Plan};

@@ -2,7 +2,17 @@
 //! that says, as data, what `apply` and `dockerd` will do and why.
 //!
 //! `dind-init plan` and `doctor` print exactly this value, so what they explain
-//! is what happens.
+//! is what happens; doctor reads its answers (driver, image store, pools) from
+//! here and never decides them again.
+//!
+//! This module owns the types ([`Plan`], [`Step`], [`Action`]) and
+//! `plan_with`: the decisions in order, each made once in its own file:
+//! `storage` where Docker's data goes, `driver` the image store and the
+//! storage driver, `containerd` which containerd dockerd uses, `daemon` the
+//! daemon settings and dockerd's start; `render` the text.
+//!
+//! Must not: read a file, run a program, or look at the clock (the facts hold
+//! all of that); import `apply`, `session` or `init` (they come after it).
 
 use crate::config::Config;
 pub use crate::config::Driver;

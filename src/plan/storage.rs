@@ -1,4 +1,11 @@
-//! Where Docker's data goes.
+//! Where Docker's data goes: the strategy (leave /var/lib/docker, bind-mount
+//! DATA_ROOT onto it, symlink it, or hand dockerd `data-root`), one function per
+//! strategy, and the `Layout` every later step reads (dockerd's root, where the
+//! data really lives, its filesystem, the layers already there).
+//!
+//! Must not: hide or move data /var/lib/docker holds (it is named, with the way
+//! to move it, never mounted over under auto); choose a storage driver (that is
+//! `driver`, on the layout decided here).
 
 use super::{outlives_pod, overlay_works, where_fs, Action, Ctx, Plan};
 use crate::config::Strategy;
