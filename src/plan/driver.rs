@@ -406,17 +406,26 @@ pub(super) fn by_data(
             best
         }
     };
-    for x in data.iter().filter(|x| x.driver != chosen) {
-        warnings.push(format!(
+    warnings.extend(hidden_data(&data, chosen, &dh.to_string()));
+    chosen
+}
+
+/// One warning per other driver's data `chosen` does not show, with the way back to it.
+fn hidden_data<'a>(
+    data: &'a [&DriverData],
+    chosen: Driver,
+    dh: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    data.iter().filter(move |x| x.driver != chosen).map(move |x| {
+        format!(
             "{dh} also holds {} layers made with {}, which storage driver {} does not show; they stay on disk in {}. To use them again: `docker save` what you need, then start with DIND_STORAGE_DRIVER={} and `docker load` it there (or the other way round)",
             x.layers,
             x.driver.name(),
             chosen.name(),
             x.path.display(),
             x.driver.name()
-        ));
-    }
-    chosen
+        )
+    })
 }
 
 /// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
