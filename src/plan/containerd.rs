@@ -1,8 +1,14 @@
-//! containerd's config.
+//! Which containerd dockerd uses (its own, one dind-init starts beside it on
+//! dockerd's own layout, or one already serving), the steps that start a separate
+//! one, and its config file in the format of the containerd that reads it.
+//!
+//! Must not: start a second containerd where one already serves a usable root;
+//! give a separate containerd any root but dockerd's own (`<data-root>/containerd/daemon`),
+//! so switching DIND_CONTAINERD loses nothing.
 
-use super::{overlay_works, trial_words, Action, ContainerdUse, Ctx, Plan};
+use super::{overlay_works, Action, ContainerdUse, Ctx, Plan};
 use crate::config::ContainerdMode;
-use crate::probe;
+use crate::probe::{self, Trial};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -125,7 +131,7 @@ impl Ctx<'_> {
             p.warnings.push(format!(
                 "a containerd already serves at {} but its root {SYSTEM_CONTAINERD_ROOT} is on {vlc_fs}: {}; with the containerd image store every docker run would fail there, so dind-init starts its own containerd with its root in {}",
                 system_sock.display(),
-                vlc_trial.map(trial_words).unwrap_or_else(|| "nothing was probed".into()),
+                vlc_trial.map(Trial::to_string).unwrap_or_else(|| "nothing was probed".into()),
                 docker_root.join("containerd/daemon").display()
             ));
             ContainerdUse::Separate {

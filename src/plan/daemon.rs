@@ -1,4 +1,12 @@
-//! Daemon settings.
+//! dockerd's settings and start: the settings the plan wants (storage driver,
+//! data-root, MTU, address pools, shm size, group, shutdown-timeout), merged
+//! with the user's so each directive appears once, written to their daemon.json
+//! or, when it must stay as it is, to a copy in /run; TLS steps, listeners, the
+//! socket group, stale pidfiles and dockerd's command line.
+//!
+//! Must not: rewrite a daemon.json it could not parse (the plan is an error
+//! instead); put dind-init's own choices (storage driver, data-root) into the
+//! user's file, where the next start would read them back as the user's pin.
 
 use super::storage::{Layout, Storage};
 use super::{Action, Ctx, Driver, Plan, PlannedSetting, Step, MERGED_DAEMON_JSON};
@@ -373,8 +381,7 @@ impl Ctx<'_> {
 /// the rest, less 3 s for itself and containerd.
 fn shutdown_timeout(cfg: &Config) -> Wanted {
     let stop = cfg.stop_timeout.as_secs();
-    let daemons = cfg.stop_timeout - crate::init::main_budget(cfg.stop_timeout, true);
-    let containers = daemons.as_secs().saturating_sub(3).max(1);
+    let containers = cfg.daemon_share().as_secs().saturating_sub(3).max(1);
     Wanted {
         key: "shutdown-timeout".into(),
         value: Value::from(containers),

@@ -1,7 +1,16 @@
-//! The storage driver.
+//! The image store and the storage driver. Whether dockerd uses the containerd
+//! image store is decided here and only here (doctor and the storage proof read
+//! [`super::Plan::image_store`]); then the driver: the trial where the layers will
+//! really be mounted, the user's pin (kept unless it cannot work here), and the
+//! data already on disk (the driver holding the most layers wins, every other
+//! driver's data is named with the way back to it).
+//!
+//! Must not: change a pinned driver that works; pick a driver that would hide
+//! the user's images without saying so; write where the choice goes (that is
+//! `daemon`).
 
 use super::storage::Layout;
-use super::{overlay_works, trial_words, where_fs, ContainerdUse, Ctx, Driver, ImageStore, Plan};
+use super::{overlay_works, where_fs, ContainerdUse, Ctx, Driver, ImageStore, Plan};
 use crate::config::Config;
 use crate::probe::{DriverData, Facts, Location, Trial, Version};
 use crate::settings::{Origin, UserSettings, Wanted};
@@ -35,7 +44,7 @@ struct Ground<'a> {
 impl Ground<'_> {
     /// Why `chosen` (a fallback) is what runs here.
     fn fallback_why(&self, chosen: Driver, facts: &Facts) -> String {
-        let mut s = format!("on {}: {}", self.words, trial_words(&self.loc.trial));
+        let mut s = format!("on {}: {}", self.words, self.loc.trial);
         if chosen == Driver::Native && self.fuse {
             s.push_str("; fuse-overlayfs is not used with the containerd image store");
         } else if !chosen.needs_overlay() && chosen != Driver::FuseOverlayfs {
@@ -184,7 +193,7 @@ impl Ctx<'_> {
             key: "storage-driver".into(),
             value: Value::String(dr.name().into()),
             reason: if dr.needs_overlay() {
-                format!("on {}: {}", g.words, trial_words(&g.loc.trial))
+                format!("on {}: {}", g.words, g.loc.trial)
             } else {
                 format!("{} is what works on {}", dr.name(), g.words)
             },
@@ -209,7 +218,7 @@ impl Ctx<'_> {
         if tried.is_none() {
             p.notes.push(format!(
                 "{}; overlay support on {} is guessed from its filesystem ({})",
-                trial_words(&loc.trial),
+                loc.trial,
                 loc.path.display(),
                 loc.fs_type()
             ));
@@ -294,7 +303,7 @@ impl Ctx<'_> {
         // The pin is not what runs: the driver is dind-init's choice now.
         p.pinned_by = None;
         let why = if dr.needs_overlay() {
-            format!("on {}: {}", g.words, trial_words(&g.loc.trial))
+            format!("on {}: {}", g.words, g.loc.trial)
         } else {
             format!(
                 "fuse-overlayfs cannot run here ({})",
@@ -397,17 +406,26 @@ pub(super) fn by_data(
             best
         }
     };
-    for x in data.iter().filter(|x| x.driver != chosen) {
-        warnings.push(format!(
+    warnings.extend(hidden_data(&data, chosen, &dh.to_string()));
+    chosen
+}
+
+/// One warning per other driver's data `chosen` does not show, with the way back to it.
+fn hidden_data<'a>(
+    data: &'a [&DriverData],
+    chosen: Driver,
+    dh: &'a str,
+) -> impl Iterator<Item = String> + 'a {
+    data.iter().filter(move |x| x.driver != chosen).map(move |x| {
+        format!(
             "{dh} also holds {} layers made with {}, which storage driver {} does not show; they stay on disk in {}. To use them again: `docker save` what you need, then start with DIND_STORAGE_DRIVER={} and `docker load` it there (or the other way round)",
             x.layers,
             x.driver.name(),
             chosen.name(),
             x.path.display(),
             x.driver.name()
-        ));
-    }
-    chosen
+        )
+    })
 }
 
 /// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver

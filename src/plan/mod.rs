@@ -2,7 +2,17 @@
 //! that says, as data, what `apply` and `dockerd` will do and why.
 //!
 //! `dind-init plan` and `doctor` print exactly this value, so what they explain
-//! is what happens.
+//! is what happens; doctor reads its answers (driver, image store, pools) from
+//! here and never decides them again.
+//!
+//! This module owns the types ([`Plan`], [`Step`], [`Action`]) and
+//! `plan_with`: the decisions in order, each made once in its own file:
+//! `storage` where Docker's data goes, `driver` the image store and the
+//! storage driver, `containerd` which containerd dockerd uses, `daemon` the
+//! daemon settings and dockerd's start; `render` the text.
+//!
+//! Must not: read a file, run a program, or look at the clock (the facts hold
+//! all of that); import `apply`, `session` or `init` (they come after it).
 
 use crate::config::Config;
 pub use crate::config::Driver;
@@ -270,19 +280,6 @@ fn where_fs(loc: &Location) -> String {
         Some(m) if m.source.starts_with('/') => format!("{} ({})", m.fs_type, m.source),
         Some(m) => m.fs_type.clone(),
         None => loc.fs_type(),
-    }
-}
-
-fn trial_words(t: &Trial) -> String {
-    match t {
-        Trial::Ok => "a trial overlay mount works".into(),
-        Trial::Failed { errno, call } => format!("overlay mounts fail ({call}: {errno})"),
-        Trial::Blocked {
-            trouble,
-            errno,
-            call,
-        } => format!("the trial overlay mount could not run: {trouble} ({call}: {errno})"),
-        Trial::NotTried { why } => format!("overlay mounts were not tried ({why})"),
     }
 }
 
@@ -1805,6 +1802,24 @@ mod tests {
         let p = plan(&seed(20), &c).unwrap();
         assert!(p.steps.is_empty() && p.driver.is_none() && p.data_root.is_none());
         assert!(p.render().starts_with("nothing to do\n"));
+    }
+
+    /// Issue 13: a trial reads the same in every reason the plan gives as in
+    /// `Display for Trial` (which doctor prints too): one rendering, not two.
+    #[test]
+    fn the_plan_says_a_trial_in_its_one_rendering() {
+        let blocked = Trial::Blocked {
+            trouble: Trouble::VolumeFull,
+            errno: "ENOSPC".into(),
+            call: "mkdir /home/coder/.docker-data/.dind-init-trial".into(),
+        };
+        for trial in [Trial::Ok, einval("/home/coder"), no_cap(), blocked] {
+            let mut f = seed(20);
+            f.data_root.location.trial = trial.clone();
+            let p = plan(&f, &cfg()).unwrap();
+            let text = p.render();
+            assert!(text.contains(&trial.to_string()), "{trial}\n{text}");
+        }
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! How a [`Plan`] reads as text: one shell-like line per step.
+//! How a [`Plan`] reads as text: one numbered shell-like line per step and its
+//! reason, then notes and warnings. `dind-init plan` prints exactly this.
+//!
+//! Must not: decide anything; every word comes from the plan's data.
 
 use super::{Action, Plan};
 use std::path::Path;

@@ -1,6 +1,13 @@
-//! Where Docker's data goes.
+//! Where Docker's data goes: the strategy (leave /var/lib/docker, bind-mount
+//! DATA_ROOT onto it, symlink it, or hand dockerd `data-root`), one function per
+//! strategy, and the `Layout` every later step reads (dockerd's root, where the
+//! data really lives, its filesystem, the layers already there).
+//!
+//! Must not: hide or move data /var/lib/docker holds (it is named, with the way
+//! to move it, never mounted over under auto); choose a storage driver (that is
+//! `driver`, on the layout decided here).
 
-use super::{outlives_pod, overlay_works, trial_words, where_fs, Action, Ctx, Plan};
+use super::{outlives_pod, overlay_works, where_fs, Action, Ctx, Plan};
 use crate::config::Strategy;
 use crate::probe::{self, DataRootFrom, DriverData, Location, Trial};
 use serde_json::Value;
@@ -290,7 +297,7 @@ impl<'a> Ctx<'a> {
                 format!(
                     "{vp} is a symlink to {t} on {}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
                     where_fs(&vld.location),
-                    trial_words(&vld.location.trial)
+                    vld.location.trial
                 ),
             );
         }
@@ -372,7 +379,7 @@ impl<'a> Ctx<'a> {
             Storage::Leave,
             format!(
                 "{vp} is {what}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
-                trial_words(&vld.location.trial)
+                vld.location.trial
             ),
         )
     }
@@ -445,7 +452,7 @@ impl<'a> Ctx<'a> {
         let f = self.facts;
         let (d, vld) = (&f.data_root, &f.var_lib_docker);
         let why_not_here = match &vld.location.trial {
-            Trial::Failed { .. } => trial_words(&vld.location.trial),
+            Trial::Failed { .. } => vld.location.trial.to_string(),
             _ => "it does not outlive the pod".to_string(),
         };
         format!(
@@ -455,7 +462,7 @@ impl<'a> Ctx<'a> {
             d.path.display(),
             d.why,
             where_fs(&d.location),
-            trial_words(&d.location.trial)
+            d.location.trial
         )
     }
 }
