@@ -22,6 +22,9 @@ impl Plan {
                 s.reason
             ));
         }
+        if let Some(smoke) = &self.smoke {
+            out.push_str(&format!("then: {}\n", smoke.render()));
+        }
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
         }
