@@ -276,6 +276,10 @@ impl<'a> Virtual<'a> {
                 program,
                 version,
             } => self.check_cache(&abs(path)?, program, version)?,
+            Action::RecordProof { path, content } => {
+                let what = format!("record the storage proof in {}", path.display());
+                self.check_data_file(&abs(path)?, content.clone(), what)?
+            }
             // The session runs the daemons and writes the state at each phase.
             Action::StartContainerd { .. }
             | Action::StartDockerd { .. }
@@ -316,6 +320,21 @@ impl<'a> Virtual<'a> {
     /// files where that link points. The key names the binary as it is now.
     fn check_cache(&mut self, path: &Path, program: &str, version: &str) -> Result<Prepared> {
         let what = format!("cache {version} in {}", path.display());
+        let Some(key) = crate::probe::version_cache_key(program) else {
+            return Ok(Prepared {
+                ops: Vec::new(),
+                what,
+                skip_why: "the binary is not found".into(),
+            });
+        };
+        // The layout of probe::version_cache_text: key line, version line.
+        self.check_data_file(path, format!("{key}\n{version}\n"), what)
+    }
+
+    /// Write dind-init's own file `path` on the data root (a cache, the storage
+    /// proof) when its directory is a real one (never through a link the user
+    /// may have put there since the start) and it does not hold `content` yet.
+    fn check_data_file(&mut self, path: &Path, content: String, what: String) -> Result<Prepared> {
         let skip = |why: &str| Prepared {
             ops: Vec::new(),
             what: what.clone(),
@@ -325,13 +344,8 @@ impl<'a> Virtual<'a> {
         if self.sys.lstat_kind(dir)? != FileKind::Dir {
             return Ok(skip("the data root is not a real directory"));
         }
-        let Some(key) = crate::probe::version_cache_key(program) else {
-            return Ok(skip("the binary is not found"));
-        };
-        // The layout of probe::version_cache_text: key line, version line.
-        let content = format!("{key}\n{version}\n");
         if self.sys.read_file(path)?.as_deref() == Some(content.as_bytes()) {
-            return Ok(skip("already cached"));
+            return Ok(skip("already there"));
         }
         Ok(Prepared {
             ops: vec![Op::Write {
@@ -1000,7 +1014,8 @@ pub fn apply(plan: &Plan, sys: &dyn Syscall) -> Result<Applied> {
 }
 
 /// Execute the steps of a plan for once Docker answers and storage proved
-/// itself (the version caches); no `.bak` for these files of dind-init's own.
+/// itself (the version caches, the storage proof); no `.bak` for these files
+/// of dind-init's own.
 pub fn after_ready(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
     let after: Vec<Step> = steps
         .iter()
@@ -1890,7 +1905,7 @@ mod tests {
     /// The version caches wait for Docker to answer ([`after_ready`]), and never
     /// go through a data root swapped for a link since the start.
     #[test]
-    fn version_caches_come_after_ready_and_only_into_a_real_directory() {
+    fn caches_and_proof_come_after_ready_and_only_into_a_real_directory() {
         let cache = |dir: &str| Action::CacheVersion {
             path: p(dir).join(crate::probe::VERSION_CACHE),
             program: "/bin/sh".into(),
@@ -1924,5 +1939,20 @@ mod tests {
         sys.clear_calls();
         assert!(!after_ready(&whole(DATA), &sys).unwrap().changed());
         assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+
+        let proof = plan(vec![Action::RecordProof {
+            path: p(DATA).join(".dind-init-storage-proof"),
+            content: "dind-init storage proof v1\n".into(),
+        }]);
+        let linked = RecordingSyscall::new()
+            .with_dir("/etc")
+            .with_symlink(DATA, "/etc");
+        assert!(!after_ready(&proof, &linked).unwrap().changed());
+        assert!(linked.calls().is_empty(), "{:?}", linked.calls());
+        assert!(after_ready(&proof, &sys).unwrap().changed());
+        assert_eq!(
+            sys.file(p(DATA).join(".dind-init-storage-proof")).unwrap(),
+            b"dind-init storage proof v1\n"
+        );
     }
 }

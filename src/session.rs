@@ -662,7 +662,7 @@ impl Life {
         let ready_ms = self.started.elapsed().as_millis() as u64;
         info!("Docker answers on {} after {ready_ms} ms", socket.display());
         let (init, services) = (&mut self.init, &mut self.services);
-        let report = match smoke_or_proof(init, socket, services, plan.smoke.as_ref(), &self.sys)? {
+        let report = match smoke_or_proof(init, socket, services, plan.smoke.as_ref())? {
             Ok(report) => report,
             Err(e) => {
                 let failure = e.failure.given(&dockerd::VolumeNow::of(&a.data_root));
@@ -685,7 +685,7 @@ impl Life {
         };
         self.record(Phase::Ready, a, Some(answered));
         if let Err(e) = apply::after_ready(&plan.steps, &self.sys) {
-            log::debug!("cannot cache the daemons' versions: {e}");
+            warn!("cannot record the storage proof or the versions (the next start tests and probes again): {e}");
         }
         Ok(None)
     }
@@ -717,15 +717,15 @@ impl Life {
 }
 
 /// The smoke test, or none when the plan found a storage proof of exactly this
-/// identity (issue 15: the verdict depends on nothing else); a pass records the
-/// plan's proof. Ok(None): proven before, not tested now.
+/// identity (issue 15: the verdict depends on nothing else); after a pass the
+/// plan's [`Action::RecordProof`] step records it. Ok(None): proven before, not
+/// tested now.
 #[allow(clippy::type_complexity)]
 fn smoke_or_proof(
     init: &mut Init,
     socket: &Path,
     services: &mut [Service],
     plan: Option<&SmokePlan>,
-    sys: &dyn Syscall,
 ) -> std::result::Result<std::result::Result<Option<dockerd::SmokeReport>, SmokeError>, Failed> {
     if let Some(SmokePlan::Skip { proof }) = plan {
         info!(
@@ -734,19 +734,7 @@ fn smoke_or_proof(
         );
         return Ok(Ok(None));
     }
-    let verdict = smoke(init, socket, services)?;
-    if let (
-        Ok(_),
-        Some(SmokePlan::Run {
-            record: Some(r), ..
-        }),
-    ) = (&verdict, plan)
-    {
-        if let Err(e) = sys.write_atomic(&r.file, r.text.as_bytes(), false) {
-            warn!("cannot record the storage proof (the next start smoke-tests again): {e}");
-        }
-    }
-    Ok(verdict.map(Some))
+    Ok(smoke(init, socket, services)?.map(Some))
 }
 
 /// Run the smoke test on a thread while PID 1 keeps reaping and handling

@@ -20,7 +20,8 @@ const PRIVATE: &str = "mount -t tmpfs tmpfs \"$T\" && cp -a /etc \"$T/etc\" \
 /// After the start, what changed: /etc/group against the copy taken before, and
 /// which of dind-init's files exist.
 const CHANGED: &str = "cmp -s /etc/group \"$T/group.before\" || echo changed=/etc/group; \
-    for f in /run/dind-init/state.json \"$D/.dind-init-dockerd-version\" \"$D/.dind-init-containerd-version\"; do \
+    for f in /run/dind-init/state.json \"$D/.dind-init-dockerd-version\" \"$D/.dind-init-containerd-version\" \
+    \"$D/.dind-init-storage-proof\"; do \
     [ -e \"$f\" ] && echo changed=$f; done; true";
 
 fn ready() -> bool {

@@ -1,5 +1,6 @@
 //! What a start changes on the machine besides Docker's storage and daemons:
-//! DIND_USER's group, cgroup nesting, the state file and the version caches.
+//! DIND_USER's group, cgroup nesting, the state file, the version caches and
+//! the storage proof.
 //! They are plan steps like the others, so `dind-init plan` shows every change
 //! a start makes.
 
@@ -51,6 +52,25 @@ pub(super) fn steps(facts: &Facts, cfg: &Config, p: &mut Plan) {
         .unwrap_or(p.steps.len());
     p.steps.splice(at..at, before);
     p.steps.extend(version_caches(facts, cfg));
+}
+
+/// The storage proof the smoke test records when it passes (none when the
+/// proof skips the test, or when this start's identity is unknown).
+pub(super) fn proof_step(p: &mut Plan) {
+    let Some(crate::proof::SmokePlan::Run {
+        record: Some(r), ..
+    }) = &p.smoke
+    else {
+        return;
+    };
+    let step = Step {
+        action: Action::RecordProof {
+            path: r.file.clone(),
+            content: r.text.clone(),
+        },
+        reason: "the next start of exactly this engine, driver, filesystem and kernel skips the smoke test; only into a real directory".into(),
+    };
+    p.steps.push(step);
 }
 
 /// `dockerd --version` and `containerd --version` cached on the data root, so the
@@ -221,5 +241,48 @@ mod tests {
             ]
         );
         assert!(p.steps.iter().all(|s| !s.reason.is_empty()));
+    }
+
+    /// The proof the smoke test records is a step; a proven start writes none.
+    #[test]
+    fn the_storage_proof_is_a_step_only_when_the_test_runs_and_can_record_it() {
+        use crate::proof::{Record, SmokePlan};
+        let file = PathBuf::from("/home/coder/.docker-data/.dind-init-storage-proof");
+        let record = Record {
+            file: file.clone(),
+            text: "dind-init storage proof v1\n".into(),
+        };
+        let rows = [
+            (
+                SmokePlan::Run {
+                    why: "new".into(),
+                    record: Some(record),
+                },
+                true,
+            ),
+            (
+                SmokePlan::Run {
+                    why: "unknown".into(),
+                    record: None,
+                },
+                false,
+            ),
+            (
+                SmokePlan::Skip {
+                    proof: file.clone(),
+                },
+                false,
+            ),
+        ];
+        for (smoke, want) in rows {
+            let mut p = Plan::empty();
+            p.smoke = Some(smoke.clone());
+            proof_step(&mut p);
+            let planned = p.steps.iter().any(|s| {
+                matches!(&s.action, Action::RecordProof { path, .. } if *path == file)
+                    && s.action.after_ready()
+            });
+            assert_eq!(planned, want, "{smoke:?}");
+        }
     }
 }

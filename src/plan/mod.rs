@@ -91,6 +91,9 @@ pub enum Action {
         program: String,
         version: String,
     },
+    /// After the smoke test passed: record the identity it passed on (issue 15),
+    /// so a later start of exactly this identity skips the test.
+    RecordProof { path: PathBuf, content: String },
 }
 
 impl Action {
@@ -102,7 +105,10 @@ impl Action {
     /// Done only once Docker answers and its storage proved itself, not with
     /// the steps before the daemons start.
     pub fn after_ready(&self) -> bool {
-        matches!(self, Action::CacheVersion { .. })
+        matches!(
+            self,
+            Action::CacheVersion { .. } | Action::RecordProof { .. }
+        )
     }
 }
 
@@ -247,6 +253,7 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
         .get("storage-opts")
         .map(|(v, _)| v.to_string());
     p.smoke = Some(smoke_plan(facts, &p, storage_opts.unwrap_or_default()));
+    host::proof_step(&mut p);
     Ok(p)
 }
 
@@ -536,7 +543,8 @@ mod tests {
                 Action::JoinGroup { .. }
                 | Action::NestCgroup { .. }
                 | Action::RecordState { .. }
-                | Action::CacheVersion { .. } => None,
+                | Action::CacheVersion { .. }
+                | Action::RecordProof { .. } => None,
             })
             .collect()
     }

@@ -99,6 +99,11 @@ pub(super) fn render_action(a: &Action) -> String {
             shp(root)
         ),
         Action::RecordState { path } => format!("record the phase in {}", shp(path)),
+        Action::RecordProof { path, content } => format!(
+            "printf '%s' {} > {} (after the smoke test passes)",
+            ansi_c(content),
+            shp(path)
+        ),
         Action::CacheVersion {
             path,
             program,
