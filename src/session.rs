@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Where PID 1 records how Docker is doing, for `dind-init status`.
-pub const STATE_FILE: &str = "/run/dind-init/state.json";
+pub const STATE_FILE: &str = plan::STATE_FILE;
 
 /// How often /_ping is polled: Docker is used as soon as it answers.
 const POLL: Duration = Duration::from_millis(10);
