@@ -135,6 +135,10 @@ enum Failed {
     Stopped(Signal),
     /// Docker could not be made to work; daemons still running stay supervised.
     Broken(Error),
+    /// Docker answers on this socket, but its volume is full, read-only or
+    /// failing: the session gets Docker (listing, inspecting, pruning work) and a
+    /// banner; `status` stays not ready. `state` is what to record.
+    Limited { state: Box<State>, error: Error },
 }
 
 /// PID 1's whole life. Returns the exit code: the command's, or 128+N when a
@@ -249,6 +253,15 @@ fn after_docker(
     r: std::result::Result<PathBuf, Failed>,
     sidecar: bool,
 ) -> std::result::Result<Vec<(String, String)>, i32> {
+    let r = match r {
+        Err(Failed::Limited { state, error }) => {
+            // Docker runs, so a required Docker is there: never fatal.
+            state.save(&life.sys, &life.state_path);
+            banner_limited(&error);
+            Ok(state.socket)
+        }
+        other => other,
+    };
     match r {
         Ok(_) if sidecar => {
             info!("sidecar: Docker is ready; serving until SIGTERM");
@@ -264,7 +277,10 @@ fn after_docker(
             mark_stopping(&life.state_path);
             Err(life.supervise(None, cfg, 128 + sig as i32))
         }
-        Err(Failed::Broken(e)) => degraded(life, cfg, with_volume_words(e), sidecar),
+        // Limited was made Ok above; the pattern only keeps the match whole.
+        Err(Failed::Broken(e) | Failed::Limited { error: e, .. }) => {
+            degraded(life, cfg, with_volume_words(e), sidecar)
+        }
     }
 }
 
@@ -377,6 +393,18 @@ fn with_volume_words(e: Error) -> Error {
     }
 }
 
+/// The loud explanation shown when Docker runs on a volume it cannot write
+/// (full, read-only, failing): Docker is there, so the user can look and prune.
+fn banner_limited(e: &Error) {
+    let line = "=".repeat(72);
+    eprintln!("dind-init: {line}");
+    eprintln!("dind-init: DOCKER RUNS, BUT ITS VOLUME CANNOT BE WRITTEN; your command starts.");
+    eprintln!("dind-init:   Listing, inspecting and removing images and containers work; pulls, builds and new containers may fail.");
+    eprintln!("dind-init:   {e}");
+    eprintln!("dind-init:   `dind-init doctor` shows every check with its remedy.");
+    eprintln!("dind-init: {line}");
+}
+
 /// The loud explanation shown when the command starts without Docker.
 fn banner(e: &Error) {
     let line = "=".repeat(72);
@@ -487,6 +515,9 @@ fn start_docker(
             Some(next) if attempt < 2 => {
                 life.drop_dockerd_for(next, &e, &a)?;
                 a.cfg.storage_driver = Some(next);
+            }
+            _ if matches!(e.failure, SmokeFailure::Volume(_)) => {
+                return Err(limited(socket, a.driver, &a.data_root, e.into(), false))
             }
             _ => return Err(Failed::Broken(e.into())),
         }
@@ -687,6 +718,10 @@ impl Life {
         if let Err(e) = apply::after_ready(&plan.steps, &self.sys) {
             warn!("cannot record the storage proof or the versions (the next start tests and probes again): {e}");
         }
+        let d = &a.facts.data_root;
+        if let Some(error) = crate::reserve::full_error(&plan.steps, &d.path, d.reserve) {
+            return Err(limited(socket.into(), a.driver, &d.path, error, true));
+        }
         Ok(None)
     }
 
@@ -735,6 +770,30 @@ fn smoke_or_proof(
         return Ok(Ok(None));
     }
     Ok(smoke(init, socket, services)?.map(Some))
+}
+
+/// Docker answers on `socket`, but its volume is in trouble (`error` says which):
+/// recorded as failed for readiness, with the socket, so `status` says Docker runs.
+fn limited(
+    socket: PathBuf,
+    driver: Option<Driver>,
+    data_root: &Path,
+    error: Error,
+    smoke_ok: bool,
+) -> Failed {
+    let state = State {
+        phase: Phase::Degraded,
+        socket,
+        driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
+        data_root: data_root.to_path_buf(),
+        smoke_ok,
+        error: error.to_string(),
+        ..State::default()
+    };
+    Failed::Limited {
+        state: Box::new(state),
+        error,
+    }
 }
 
 /// Run the smoke test on a thread while PID 1 keeps reaping and handling
@@ -947,6 +1006,40 @@ fn join_docker_group(group: Option<&str>, user: &mut User, sys: &dyn Syscall) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A smoke test that hit the full volume while Docker answers (64 KiB free,
+    /// issue 10): recorded with the socket, so `status` says Docker runs and what
+    /// frees space with Docker, not "could not be started".
+    #[test]
+    fn docker_answering_on_a_full_volume_is_recorded_as_running() {
+        let e: Error = SmokeError {
+            failure: SmokeFailure::Volume(probe::Trouble::VolumeFull),
+            msg: "smoke test step \"create container\" failed: no space left on device".into(),
+        }
+        .into();
+        let Failed::Limited { state, error } = limited(
+            "/var/run/docker.sock".into(),
+            Some(Driver::Overlay2),
+            Path::new("/home/coder/.docker-data"),
+            e,
+            false,
+        ) else {
+            panic!("not Limited")
+        };
+        assert_eq!(state.phase, Phase::Degraded);
+        assert_eq!(state.driver, "overlay2");
+        assert_eq!(state.error, error.to_string());
+        let (code, line) = crate::doctor::status_of(Some(&state), false, |_| true);
+        assert_eq!(code, 1);
+        assert!(
+            line.starts_with("not ready: Docker runs on /var/run/docker.sock"),
+            "{line}"
+        );
+        assert!(
+            line.contains("volume full") && line.contains("docker system df"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn fallback_goes_slower_and_ends() {

@@ -75,6 +75,11 @@ pub enum Action {
     /// when fresh) to the devpod user: that directory only, never recursive,
     /// never through a link, and only while root still owns it (apply).
     OwnHome { path: PathBuf, uid: u32, gid: u32 },
+    /// Allocate dind-init's reserve file (`bytes` long, fallocate'd, never through
+    /// a link) in the data root: see [`crate::reserve`].
+    TakeReserve { path: PathBuf, bytes: u64 },
+    /// Remove dind-init's reserve file: the volume is full and dockerd needs the space.
+    ReleaseReserve { path: PathBuf },
     /// Make `user` a member of `group` in /etc/group (the group is added when
     /// missing); every other line is kept byte for byte.
     JoinGroup { user: String, group: String },
@@ -491,6 +496,10 @@ mod tests {
                 has_data: false,
                 drivers: Vec::new(),
                 location: loc(&m, D, "/home/coder", Trial::Ok),
+                reserve: crate::reserve::Reserve {
+                    found: crate::reserve::Found::Absent,
+                    free: None,
+                },
             },
             volumes: vec!["/home/coder".into()],
             var_lib_docker: VarLibDocker {
@@ -541,6 +550,8 @@ mod tests {
                 Action::StartContainerd { .. } => Some("containerd"),
                 Action::StartDockerd { .. } => Some("dockerd"),
                 Action::Tls { .. } => Some("tls"),
+                Action::TakeReserve { .. } => Some("take-reserve"),
+                Action::ReleaseReserve { .. } => Some("release-reserve"),
                 Action::JoinGroup { .. }
                 | Action::NestCgroup { .. }
                 | Action::RecordState { .. }
@@ -1076,7 +1087,7 @@ mod tests {
                 "PVC full to the last block, overlay2 data: overlay2 stays, volume full is said",
                 restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
                 Overlay2,
-                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
+                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "grow the PVC, then restart the pod"],
                 vec!["fuse-overlayfs", "formatted ext4"],
             ),
             (

@@ -91,6 +91,8 @@ pub(super) fn render_action(a: &Action) -> String {
             format!("{} &", words.join(" "))
         }
         Action::Tls { step } => step.render(),
+        Action::TakeReserve { path, bytes } => format!("fallocate -l {bytes} {}", shp(path)),
+        Action::ReleaseReserve { path } => format!("rm {}", shp(path)),
         Action::JoinGroup { user, group } => {
             format!("usermod -a -G {} {} (in /etc/group)", sh(group), sh(user))
         }
