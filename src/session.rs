@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::init::{self, Init, Output, Ready, Restart, Service, Spawn};
 use crate::plan::{self, Action, Driver, Plan};
 use crate::probe::{self, Roots};
+use crate::proof::SmokePlan;
+use crate::ready::PingProbe;
 use crate::sys::{LinuxSyscall, Syscall};
 use crate::user::User;
 use log::{error, info, warn};
@@ -133,6 +135,10 @@ enum Failed {
     Stopped(Signal),
     /// Docker could not be made to work; daemons still running stay supervised.
     Broken(Error),
+    /// Docker answers on this socket, but its volume is full, read-only or
+    /// failing: the session gets Docker (listing, inspecting, pruning work) and a
+    /// banner; `status` stays not ready. `state` is what to record.
+    Limited { state: Box<State>, error: Error },
 }
 
 /// PID 1's whole life. Returns the exit code: the command's, or 128+N when a
@@ -208,6 +214,15 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
                 &mut lock,
             ),
         };
+        let r = match r {
+            Err(Failed::Limited { state, error }) => {
+                // Docker runs, so a required Docker is there: never fatal.
+                state.save(&sys, &state_path);
+                banner_limited(&error);
+                Ok(state.socket)
+            }
+            other => other,
+        };
         match r {
             Ok(_) if sidecar => {
                 info!("sidecar: Docker is ready; serving until SIGTERM");
@@ -239,7 +254,8 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
                 drop(lock);
                 return code;
             }
-            Err(Failed::Broken(e)) => {
+            // Limited was made Ok above; the pattern only keeps the match whole.
+            Err(Failed::Broken(e) | Failed::Limited { error: e, .. }) => {
                 let e = with_volume_words(e);
                 State {
                     phase: Phase::Degraded,
@@ -329,6 +345,18 @@ fn with_volume_words(e: Error) -> Error {
         },
         None => e,
     }
+}
+
+/// The loud explanation shown when Docker runs on a volume it cannot write
+/// (full, read-only, failing): Docker is there, so the user can look and prune.
+fn banner_limited(e: &Error) {
+    let line = "=".repeat(72);
+    eprintln!("dind-init: {line}");
+    eprintln!("dind-init: DOCKER RUNS, BUT ITS VOLUME CANNOT BE WRITTEN; your command starts.");
+    eprintln!("dind-init:   Listing, inspecting and removing images and containers work; pulls, builds and new containers may fail.");
+    eprintln!("dind-init:   {e}");
+    eprintln!("dind-init:   `dind-init doctor` shows every check with its remedy.");
+    eprintln!("dind-init: {line}");
 }
 
 /// The loud explanation shown when the command starts without Docker.
@@ -491,13 +519,12 @@ fn start_docker(
                     services.push(svc);
                     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
                     let mut ping_err = None;
-                    let r = init.wait_ready(&watch, deadline, POLL, || {
-                        match dockerd::ping(dsock, Duration::from_millis(200)) {
-                            Ok(ok) => ok,
-                            Err(e) => {
-                                ping_err = Some(e);
-                                true
-                            }
+                    let mut probe = PingProbe::new(dsock);
+                    let r = init.wait_ready(&watch, deadline, POLL, || match probe.poll() {
+                        Ok(ok) => ok,
+                        Err(e) => {
+                            ping_err = Some(e);
+                            true
                         }
                     });
                     if let Some(e) = ping_err {
@@ -514,14 +541,16 @@ fn start_docker(
         }
         let ready_ms = started.elapsed().as_millis() as u64;
         info!("Docker answers on {} after {ready_ms} ms", socket.display());
-        let e = match smoke(init, &socket, services)? {
+        let e = match verify_storage(init, &socket, services, plan.smoke.as_ref(), sys)? {
             Ok(report) => {
-                info!(
-                    "storage works: a container root filesystem mounted with {} on {} (smoke test {:.0} ms)",
-                    driver.map(|d| d.name()).unwrap_or("the configured driver"),
-                    data_root.display(),
-                    report.total_ms
-                );
+                let smoke_ms = report.as_ref().map_or(0.0, |r| r.total_ms);
+                if report.is_some() {
+                    info!(
+                        "storage works: a container root filesystem mounted with {} on {} (smoke test {smoke_ms:.0} ms)",
+                        driver.map(|d| d.name()).unwrap_or("the configured driver"),
+                        data_root.display(),
+                    );
+                }
                 State {
                     phase: Phase::Ready,
                     socket: socket.clone(),
@@ -529,11 +558,15 @@ fn start_docker(
                     data_root,
                     smoke_ok: true,
                     ready_ms,
-                    smoke_ms: report.total_ms as u64,
+                    smoke_ms: smoke_ms as u64,
                     error: String::new(),
                 }
                 .save(sys, state_path);
                 cache_version(&facts, &cfg, sys);
+                let d = &facts.data_root;
+                if let Some(error) = crate::reserve::full_error(&plan.steps, &d.path, d.reserve) {
+                    return Err(limited(socket, driver, &d.path, error, true));
+                }
                 return Ok(socket);
             }
             Err(e) => SmokeError {
@@ -560,6 +593,9 @@ fn start_docker(
                 }
                 cfg.storage_driver = Some(next);
             }
+            _ if matches!(e.failure, SmokeFailure::Volume(_)) => {
+                return Err(limited(socket, driver, &data_root, e.into(), false))
+            }
             _ => return Err(Failed::Broken(e.into())),
         }
     }
@@ -567,6 +603,63 @@ fn start_docker(
         msg: "no storage driver passed the smoke test".into(),
         hint: "run `dind-init doctor` and set DIND_DATA_ROOT to a directory on the pod's persistent volume".into(),
     }))
+}
+
+/// The smoke test, or none when the plan found a storage proof of exactly this
+/// identity (issue 15: the verdict depends on nothing else); a pass records the
+/// plan's proof. Ok(None): proven before, not tested now.
+#[allow(clippy::type_complexity)]
+fn verify_storage(
+    init: &mut Init,
+    socket: &Path,
+    services: &mut [Service],
+    plan: Option<&SmokePlan>,
+    sys: &dyn Syscall,
+) -> std::result::Result<std::result::Result<Option<dockerd::SmokeReport>, SmokeError>, Failed> {
+    if let Some(SmokePlan::Skip { proof }) = plan {
+        info!(
+            "storage proven on this engine, driver, filesystem and kernel ({}): smoke test skipped",
+            proof.display()
+        );
+        return Ok(Ok(None));
+    }
+    let verdict = smoke(init, socket, services)?;
+    if let (
+        Ok(_),
+        Some(SmokePlan::Run {
+            record: Some(r), ..
+        }),
+    ) = (&verdict, plan)
+    {
+        if let Err(e) = sys.write_atomic(&r.file, r.text.as_bytes(), false) {
+            warn!("cannot record the storage proof (the next start smoke-tests again): {e}");
+        }
+    }
+    Ok(verdict.map(Some))
+}
+
+/// Docker answers on `socket`, but its volume is in trouble (`error` says which):
+/// recorded as failed for readiness, with the socket, so `status` says Docker runs.
+fn limited(
+    socket: PathBuf,
+    driver: Option<Driver>,
+    data_root: &Path,
+    error: Error,
+    smoke_ok: bool,
+) -> Failed {
+    let state = State {
+        phase: Phase::Degraded,
+        socket,
+        driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
+        data_root: data_root.to_path_buf(),
+        smoke_ok,
+        error: error.to_string(),
+        ..State::default()
+    };
+    Failed::Limited {
+        state: Box::new(state),
+        error,
+    }
 }
 
 /// Run the smoke test on a thread while PID 1 keeps reaping and handling
@@ -839,6 +932,40 @@ fn nest_cgroup(init: &Init) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A smoke test that hit the full volume while Docker answers (64 KiB free,
+    /// issue 10): recorded with the socket, so `status` says Docker runs and what
+    /// frees space with Docker, not "could not be started".
+    #[test]
+    fn docker_answering_on_a_full_volume_is_recorded_as_running() {
+        let e: Error = SmokeError {
+            failure: SmokeFailure::Volume(probe::Trouble::VolumeFull),
+            msg: "smoke test step \"create container\" failed: no space left on device".into(),
+        }
+        .into();
+        let Failed::Limited { state, error } = limited(
+            "/var/run/docker.sock".into(),
+            Some(Driver::Overlay2),
+            Path::new("/home/coder/.docker-data"),
+            e,
+            false,
+        ) else {
+            panic!("not Limited")
+        };
+        assert_eq!(state.phase, Phase::Degraded);
+        assert_eq!(state.driver, "overlay2");
+        assert_eq!(state.error, error.to_string());
+        let (code, line) = crate::doctor::status_of(Some(&state), false, |_| true);
+        assert_eq!(code, 1);
+        assert!(
+            line.starts_with("not ready: Docker runs on /var/run/docker.sock"),
+            "{line}"
+        );
+        assert!(
+            line.contains("volume full") && line.contains("docker system df"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn fallback_goes_slower_and_ends() {

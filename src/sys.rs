@@ -109,6 +109,14 @@ pub trait Syscall {
     /// write `holder` into it; when another holds it, `Error::Locked` with that
     /// holder's text.
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock>;
+    /// Give the regular file `path` (created 0600 if missing) `bytes` of real,
+    /// allocated blocks (fallocate, never sparse), opened from its directory
+    /// without following a link there or at `path`; a file with other hard links
+    /// is refused. A failed allocation removes the file: it never leaves the volume fuller.
+    fn reserve_space(&self, path: &Path, bytes: u64) -> Result<()>;
+    /// Remove the regular file `path` (the reserve), from its directory opened
+    /// without following a link; absent is fine, anything but a regular file is refused.
+    fn release_space(&self, path: &Path) -> Result<()>;
 }
 
 /// The text of a call as it appears in errors and in [`RecordingSyscall::calls`].
@@ -159,6 +167,14 @@ pub mod call {
     pub fn flock(path: &Path) -> String {
         format!("flock LOCK_EX|LOCK_NB {}", path.display())
     }
+    /// `fallocate <path> len=N (O_NOFOLLOW)`.
+    pub fn fallocate(path: &Path, bytes: u64) -> String {
+        format!("fallocate {} len={bytes} (O_NOFOLLOW)", path.display())
+    }
+    /// `unlinkat <path> (O_NOFOLLOW)`.
+    pub fn release(path: &Path) -> String {
+        format!("unlinkat {} (O_NOFOLLOW)", path.display())
+    }
 }
 
 /// A fix for `errno` raised by `op`, in the words a pod owner can act on.
@@ -177,6 +193,9 @@ pub fn hint(op: &str, errno: Errno) -> String {
             "it must be a real directory, not a symlink or a file; remove what is there and let dind-init create it".into()
         }
         ("flock", Errno::ELOOP) => "the lock file is a symlink; remove it".into(),
+        ("reserve", Errno::ELOOP | Errno::EISDIR | Errno::EMLINK | Errno::ENXIO) => {
+            "it is not dind-init's reserve file (a link, a directory or a hard link); remove it".into()
+        }
         ("flock", Errno::EMLINK) => {
             "the lock file has other hard links (someone linked it to another file); remove it".into()
         }
@@ -567,6 +586,93 @@ impl Syscall for LinuxSyscall {
             _inner: LockInner::Real(lock),
         })
     }
+
+    fn reserve_space(&self, path: &Path, bytes: u64) -> Result<()> {
+        let c = call::fallocate(path, bytes);
+        let dir = Self::dir_of(path);
+        let dir_fd = open_dir_nofollow(&dir, OFlag::O_PATH)
+            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
+        let name = path.file_name().unwrap_or_default();
+        // O_NONBLOCK: a fifo planted under the name fails (ENXIO) instead of blocking PID 1.
+        let fd = nix::fcntl::openat(
+            &dir_fd,
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| sys_err("reserve", format!("{c}: open"), e))?;
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| io_sys("reserve", format!("{c}: fstat"), &e))?;
+        if !meta.is_file() || meta.nlink() != 1 {
+            let errno = if meta.is_file() {
+                Errno::EMLINK
+            } else {
+                Errno::EISDIR
+            };
+            return Err(sys_err("reserve", c, errno));
+        }
+        let len = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let allocated =
+            match nix::fcntl::fallocate(&file, nix::fcntl::FallocateFlags::empty(), 0, len) {
+                // A filesystem without fallocate: zeros written are blocks allocated too.
+                Err(Errno::EOPNOTSUPP) => write_zeros(&file, bytes).map_err(|e| errno_of(&e)),
+                r => r,
+            }
+            .and_then(|()| file.sync_all().map_err(|e| errno_of(&e)));
+        if let Err(e) = allocated {
+            let _ = nix::unistd::unlinkat(&dir_fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            return Err(sys_err("reserve", c, e));
+        }
+        Ok(())
+    }
+
+    fn release_space(&self, path: &Path) -> Result<()> {
+        let c = call::release(path);
+        let dir = Self::dir_of(path);
+        let dir_fd = match open_dir_nofollow(&dir, OFlag::O_PATH) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => {
+                return Err(sys_err(
+                    "nofollow",
+                    format!("{c}: open {}", dir.display()),
+                    e,
+                ))
+            }
+        };
+        let name = path.file_name().unwrap_or_default();
+        use nix::fcntl::AtFlags;
+        match nix::sys::stat::fstatat(&dir_fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(sys_err("reserve", c, e)),
+            Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
+                return Err(sys_err("reserve", c, Errno::EISDIR))
+            }
+            Ok(_) => {}
+        }
+        match nix::unistd::unlinkat(&dir_fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(sys_err("reserve", c, e)),
+        }
+    }
+}
+
+/// Write `bytes` zeros at the start of `file` (allocating its blocks).
+fn write_zeros(mut file: &File, bytes: u64) -> io::Result<()> {
+    let chunk = [0u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 /// A node of the in-memory filesystem.
@@ -1185,6 +1291,52 @@ impl Syscall for RecordingSyscall {
                 path: at,
             }),
         })
+    }
+
+    fn reserve_space(&self, path: &Path, bytes: u64) -> Result<()> {
+        let c = call::fallocate(path, bytes);
+        let mut fs = self.fs();
+        fs.fail("reserve", c.clone())?;
+        // Like LinuxSyscall: neither the directory nor the file is followed if a link.
+        if let Some(dir) = path.parent().filter(|d| fs.is_link(d)) {
+            return Err(sys_err(
+                "nofollow",
+                format!("{c}: open {}", dir.display()),
+                Errno::ELOOP,
+            ));
+        }
+        let parent = fs.parent_dir("reserve", path, &c)?;
+        let at = parent.join(path.file_name().unwrap_or_default());
+        match fs.nodes.get(&at) {
+            None | Some(Node::File(_)) => {}
+            Some(Node::Symlink(_)) => return Err(sys_err("reserve", c, Errno::ELOOP)),
+            Some(_) => return Err(sys_err("reserve", c, Errno::EISDIR)),
+        }
+        let len = usize::try_from(bytes).unwrap_or(usize::MAX);
+        fs.nodes.insert(at, Node::File(vec![0; len]));
+        Ok(())
+    }
+
+    fn release_space(&self, path: &Path) -> Result<()> {
+        let c = call::release(path);
+        let mut fs = self.fs();
+        fs.fail("reserve", c.clone())?;
+        if let Some(dir) = path.parent().filter(|d| fs.is_link(d)) {
+            return Err(sys_err(
+                "nofollow",
+                format!("{c}: open {}", dir.display()),
+                Errno::ELOOP,
+            ));
+        }
+        let at = fs.entry_path(path);
+        match fs.nodes.get(&at) {
+            None => Ok(()),
+            Some(Node::File(_)) => {
+                fs.nodes.remove(&at);
+                Ok(())
+            }
+            Some(_) => Err(sys_err("reserve", c, Errno::EISDIR)),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ pub use crate::config::Driver;
 use crate::error::Result;
 use crate::netpool;
 use crate::probe::{self, Facts, Location, Trial};
+use crate::proof::{self, SmokePlan};
 use crate::settings::{self, Merged, UserSettings, Wanted};
 use serde::Serialize;
 use serde_json::Value;
@@ -72,6 +73,11 @@ pub enum Action {
     /// when fresh) to the devpod user: that directory only, never recursive,
     /// never through a link, and only while root still owns it (apply).
     OwnHome { path: PathBuf, uid: u32, gid: u32 },
+    /// Allocate dind-init's reserve file (`bytes` long, fallocate'd, never through
+    /// a link) in the data root: see [`crate::reserve`].
+    TakeReserve { path: PathBuf, bytes: u64 },
+    /// Remove dind-init's reserve file: the volume is full and dockerd needs the space.
+    ReleaseReserve { path: PathBuf },
 }
 
 /// An action and the human reason for it.
@@ -160,6 +166,8 @@ pub struct Plan {
     pub pools: Option<netpool::Decision>,
     /// The image store dockerd uses (None when dockerd is not started).
     pub image_store: Option<ImageStore>,
+    /// Smoke test or storage proof after Docker answers (issue 15); None without dockerd.
+    pub smoke: Option<SmokePlan>,
 }
 
 impl Plan {
@@ -177,6 +185,7 @@ impl Plan {
             pinned_by: None,
             pools: None,
             image_store: None,
+            smoke: None,
         }
     }
 
@@ -206,7 +215,32 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
         return Err(f.to_error());
     }
     let user = settings::read(&facts.daemon.sources(cfg))?;
-    plan_with(facts, cfg, &user, settings::merge)
+    let mut p = plan_with(facts, cfg, &user, settings::merge)?;
+    let storage_opts = user
+        .effective
+        .get("storage-opts")
+        .map(|(v, _)| v.to_string());
+    p.smoke = Some(smoke_plan(facts, &p, storage_opts.unwrap_or_default()));
+    Ok(p)
+}
+
+/// Smoke test or proof: the identity of this start (with dockerd's arguments and the
+/// user's storage-opts, which change how layers mount) against the proof found.
+fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
+    let args = p.steps.iter().find_map(|s| match &s.action {
+        Action::StartDockerd { argv, .. } => Some(argv.join(" ")),
+        _ => None,
+    });
+    let id = proof::identity(
+        facts,
+        p,
+        [
+            ("dockerd-args", args.unwrap_or_default()),
+            ("storage-opts", storage_opts),
+        ],
+    );
+    let file = facts.data_root.path.join(proof::PROOF_FILE);
+    proof::decide(facts.storage_proof.text.as_deref(), id, &file)
 }
 
 /// A fresh PersistentVolume's root is `root:root 0755`: mounted as the devpod
@@ -419,6 +453,10 @@ mod tests {
                 has_data: false,
                 drivers: Vec::new(),
                 location: loc(&m, D, "/home/coder", Trial::Ok),
+                reserve: crate::reserve::Reserve {
+                    found: crate::reserve::Found::Absent,
+                    free: None,
+                },
             },
             volumes: vec!["/home/coder".into()],
             var_lib_docker: VarLibDocker {
@@ -439,6 +477,10 @@ mod tests {
             mtu: None,
             pod_nets: Default::default(),
             tls: None,
+            storage_proof: crate::proof::Found {
+                text: None,
+                binaries: Ok("/usr/sbin/dockerd 1 2.0 /usr/bin/containerd 3 4.0".into()),
+            },
             mounts: Ok(m),
         }
     }
@@ -464,6 +506,8 @@ mod tests {
                 Action::StartContainerd { .. } => "containerd",
                 Action::StartDockerd { .. } => "dockerd",
                 Action::Tls { .. } => "tls",
+                Action::TakeReserve { .. } => "take-reserve",
+                Action::ReleaseReserve { .. } => "release-reserve",
             })
             .collect()
     }
@@ -994,7 +1038,7 @@ mod tests {
                 "PVC full to the last block, overlay2 data: overlay2 stays, volume full is said",
                 restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
                 Overlay2,
-                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
+                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "grow the PVC, then restart the pod"],
                 vec!["fuse-overlayfs", "formatted ext4"],
             ),
             (
@@ -1819,6 +1863,93 @@ mod tests {
         );
     }
 
+    /// Issue 15: the smoke test is skipped only on a proof of exactly this start's
+    /// identity; a change of driver, kernel or device, or an external containerd, tests again.
+    #[test]
+    fn the_smoke_test_is_skipped_only_on_a_matching_storage_proof() {
+        let first = plan(&seed(29), &cfg()).unwrap();
+        let Some(SmokePlan::Run {
+            record: Some(r),
+            why,
+        }) = &first.smoke
+        else {
+            panic!("{:?}", first.smoke)
+        };
+        assert_eq!(why, "no storage proof on the data root yet");
+        assert!(r.text.contains("\nimage-store=containerd\n"), "{}", r.text);
+        assert!(first.render().contains(&format!(
+            "then: smoke test, then write storage proof {D}/.dind-init-storage-proof  — "
+        )));
+        let proven = |f: &mut Facts| f.storage_proof.text = Some(r.text.clone());
+        let mut f = seed(29);
+        proven(&mut f);
+        let again = plan(&f, &cfg()).unwrap();
+        assert!(
+            matches!(again.smoke, Some(SmokePlan::Skip { .. })),
+            "{:?}",
+            again.smoke
+        );
+        assert!(again.render().contains("then: skip smoke test: proven on "));
+
+        type Change = fn(&mut Facts, &mut Config);
+        let rows: Vec<(&str, Change, &str)> = vec![
+            (
+                "kernel",
+                |f, _| f.kernel = Ok("6.12.0".into()),
+                "kernel changed",
+            ),
+            (
+                "driver",
+                |_, c| c.storage_driver = Some(Driver::Vfs),
+                "driver changed",
+            ),
+            (
+                "engine",
+                |f, _| f.dockerd.version = Ok(version(30)),
+                "dockerd changed",
+            ),
+            (
+                // The plan decides the image store, and the driver goes with it.
+                "store",
+                |f, _| {
+                    f.daemon.daemon_json = Some((
+                        "/etc/docker/daemon.json".into(),
+                        "{\"features\": {\"containerd-snapshotter\": false}}\n".into(),
+                    ))
+                },
+                "driver changed since the storage proof (overlayfs → overlay2)",
+            ),
+            (
+                "device",
+                |f, _| {
+                    if let Some(m) = f.data_root.location.mount.as_mut() {
+                        m.minor += 1;
+                    }
+                },
+                "device changed",
+            ),
+            (
+                "no version",
+                |f, _| f.kernel = Err("unknown".into()),
+                "no storage proof possible",
+            ),
+            (
+                "args",
+                |_, c| c.dockerd_args = vec!["--storage-opt=overlay2.size=1G".into()],
+                "dockerd-args changed",
+            ),
+        ];
+        for (name, change, want) in rows {
+            let (mut f, mut c) = (seed(29), cfg());
+            proven(&mut f);
+            change(&mut f, &mut c);
+            match plan(&f, &c).unwrap().smoke {
+                Some(SmokePlan::Run { why, .. }) => assert!(why.contains(want), "{name}: {why}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn render_is_one_numbered_line_per_step_then_warnings() {
         let mut f = pvc_overlay_facts();
@@ -1828,7 +1959,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines.len(),
-            p.steps.len() + p.notes.len() + p.warnings.len()
+            p.steps.len() + 1 + p.notes.len() + p.warnings.len()
         );
         for (i, s) in p.steps.iter().enumerate() {
             assert!(

@@ -22,6 +22,9 @@ impl Plan {
                 s.reason
             ));
         }
+        if let Some(smoke) = &self.smoke {
+            out.push_str(&format!("then: {}\n", smoke.render()));
+        }
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
         }
@@ -88,5 +91,7 @@ pub(super) fn render_action(a: &Action) -> String {
             format!("{} &", words.join(" "))
         }
         Action::Tls { step } => step.render(),
+        Action::TakeReserve { path, bytes } => format!("fallocate -l {bytes} {}", shp(path)),
+        Action::ReleaseReserve { path } => format!("rm {}", shp(path)),
     }
 }

@@ -148,6 +148,10 @@ impl<'a> Ctx<'a> {
                 },
                 "held while dockerd runs: two pods sharing this volume must never run two daemons on one data directory",
             );
+            if l.data_home == d.path {
+                let on_disk = !probe::is_volatile_fs(&l.target.fs_type());
+                crate::reserve::plan_into(p, &l.data_home, d.reserve, on_disk);
+            }
         }
         match l.storage {
             Storage::Bind => p.push(
