@@ -12,7 +12,7 @@
 //! The decision ([`decide`]) is pure: the proof's text (read by the probe) and
 //! the current identity in, a [`SmokePlan`] out.
 
-use crate::plan::{ContainerdUse, Driver, ImageStore};
+use crate::plan::{ContainerdUse, ImageStore, Plan};
 use crate::probe::Facts;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -67,22 +67,22 @@ impl Identity {
     }
 }
 
-/// The current identity, or why there is none (then the smoke test always runs
-/// and no proof is written).
+/// The current identity (what `plan` decided on these facts), or why there is
+/// none (then the smoke test always runs and no proof is written).
 pub fn identity(
     facts: &Facts,
-    driver: Option<Driver>,
-    data_root: Option<&Path>,
-    containerd: Option<&ContainerdUse>,
-    store: Option<ImageStore>,
+    plan: &Plan,
     daemon: [(&'static str, String); 2],
 ) -> std::result::Result<Identity, String> {
     let dr = &facts.data_root;
-    if data_root != Some(dr.path.as_path()) {
+    if plan.data_root.as_deref() != Some(dr.path.as_path()) {
         return Err("Docker's data is not in DATA_ROOT".into());
     }
-    let driver = driver.ok_or("the storage driver is not dind-init's choice")?;
-    let containerd = match containerd {
+    let driver = plan
+        .driver
+        .ok_or("the storage driver is not dind-init's choice")?;
+    let store = plan.image_store.ok_or("the image store is not decided")?;
+    let containerd = match &plan.containerd {
         Some(ContainerdUse::Managed) => "managed",
         Some(ContainerdUse::Separate { .. }) => "separate",
         Some(ContainerdUse::External { .. }) | None => {
@@ -109,10 +109,7 @@ pub fn identity(
         ("binaries", binaries.clone()),
         ("containerd-mode", containerd.to_string()),
         ("driver", driver.name().to_string()),
-        (
-            "image-store",
-            image_store(store == Some(ImageStore::Containerd)).to_string(),
-        ),
+        ("image-store", image_store(store).to_string()),
         ("fs", mount.fs_type.clone()),
         ("device", mount.dev()),
         ("source", mount.source.clone()),
@@ -123,11 +120,10 @@ pub fn identity(
     Ok(Identity(pairs))
 }
 
-fn image_store(containerd: bool) -> &'static str {
-    if containerd {
-        "containerd"
-    } else {
-        "graphdriver"
+fn image_store(store: ImageStore) -> &'static str {
+    match store {
+        ImageStore::Containerd => "containerd",
+        ImageStore::Graphdriver => "graphdriver",
     }
 }
 

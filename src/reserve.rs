@@ -306,8 +306,8 @@ mod tests {
             docker_group: None,
             pinned_by: None,
             pools: None,
-            smoke: None,
             image_store: None,
+            smoke: None,
         };
         plan_into(
             &mut p,

@@ -272,10 +272,7 @@ fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
     });
     let id = proof::identity(
         facts,
-        p.driver,
-        p.data_root.as_deref(),
-        p.containerd.as_ref(),
-        p.image_store,
+        p,
         [
             ("dockerd-args", args.unwrap_or_default()),
             ("storage-opts", storage_opts),
@@ -1958,11 +1955,15 @@ mod tests {
                 "dockerd changed",
             ),
             (
-                // The plan decides the store (rplan): a graphdriver pin turns it
-                // off, and the driver is the first key of the identity to differ.
+                // The plan decides the image store, and the driver goes with it.
                 "store",
-                |_, c| c.storage_driver = Some(Driver::Overlay2),
-                "driver changed",
+                |f, _| {
+                    f.daemon.daemon_json = Some((
+                        "/etc/docker/daemon.json".into(),
+                        "{\"features\": {\"containerd-snapshotter\": false}}\n".into(),
+                    ))
+                },
+                "driver changed since the storage proof (overlayfs → overlay2)",
             ),
             (
                 "device",
