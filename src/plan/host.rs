@@ -9,10 +9,6 @@ use crate::config::Config;
 use crate::probe::{self, CgroupVersion, Facts};
 use std::path::PathBuf;
 
-/// Where PID 1 records how Docker is doing, for `dind-init status` (the
-/// session writes it; it is named here so the plan need not import the session).
-pub const STATE_FILE: &str = "/run/dind-init/state.json";
-
 /// The cgroup v2 hierarchy dind-init nests in.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
@@ -40,7 +36,7 @@ pub(super) fn steps(facts: &Facts, cfg: &Config, p: &mut Plan) {
     }
     before.push(Step {
         action: Action::RecordState {
-            path: STATE_FILE.into(),
+            path: crate::state::STATE_FILE.into(),
         },
         reason: "`dind-init status` and the pod's probes read how Docker is doing from it (written again when Docker is ready, has failed, or stops)".into(),
     });

@@ -35,7 +35,6 @@ mod storage;
 pub use containerd::{containerd_config_version, containerd_toml};
 use daemon::{stale_pidfile_steps, tls_steps};
 use driver::pinned;
-pub use host::STATE_FILE;
 
 /// Where the merged daemon settings go when the user's daemon.json is read-only.
 pub const MERGED_DAEMON_JSON: &str = "/run/dind-init/daemon.json";
