@@ -1876,7 +1876,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         from,
         why,
         location: dr_loc,
-        reserve: crate::reserve::find(&dr_path),
+        reserve: crate::reserve::find(&dr_path, free_bytes(&nearest_existing(&dr_path)).ok()),
     };
 
     let vld_path = roots.var_lib.join("docker");
