@@ -292,11 +292,35 @@ fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
         Action::StartDockerd { argv, .. } => Some(argv.join(" ")),
         _ => None,
     });
+    let dr = &facts.data_root;
+    let below = proof::Below {
+        data_root: &dr.path,
+        mount: dr.location.mount.as_ref(),
+        dockerd: facts
+            .dockerd
+            .version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        containerd: facts
+            .containerd_version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        kernel: &facts.kernel,
+        binaries: &facts.storage_proof.binaries,
+        containerd_store: facts.containerd_store,
+    };
+    let containerd = match p.containerd {
+        Some(ContainerdUse::Managed) => Some(proof::Containerd::Managed),
+        Some(ContainerdUse::Separate { .. }) => Some(proof::Containerd::Separate),
+        Some(ContainerdUse::External { .. }) | None => None,
+    };
     let id = proof::identity(
-        facts,
+        &below,
         p.driver,
         p.data_root.as_deref(),
-        p.containerd.as_ref(),
+        containerd,
         [
             ("dockerd-args", args.unwrap_or_default()),
             ("storage-opts", storage_opts),

@@ -1968,8 +1968,12 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         }
     }
 
-    let storage_proof =
-        crate::proof::find(&data_root.path, &cfg.dockerd, containerd_bin.as_deref());
+    let storage_proof = crate::proof::find(
+        &data_root.path,
+        &cfg.dockerd,
+        containerd_bin.as_deref(),
+        version_cache_key,
+    );
     Facts {
         euid,
         cap_sys_admin: cap,
