@@ -1999,7 +1999,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         stale_pidfiles,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
         pod_nets: crate::netpool::PodNets::read(&roots.proc),
-        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
+        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, || which("openssl", &path_var)),
         storage_proof,
         mounts,
     }

@@ -741,14 +741,15 @@ pub fn wanted_sans(hostnames: &[String], ips: &[IpAddr], extra: &[String]) -> Ve
 }
 
 /// Gather [`CertFacts`] for DOCKER_TLS_CERTDIR (None when it is not set). Changes nothing.
+/// `openssl` finds the CLI on PATH (the probe's `which`: tls stays below probe).
 pub fn probe(
     cfg: &Config,
     etc: &Path,
     proc_: &Path,
-    path_var: &std::ffi::OsStr,
+    openssl: impl FnOnce() -> Option<PathBuf>,
 ) -> Option<CertFacts> {
     let dir = cfg.tls_certdir.clone()?;
-    let openssl = crate::probe::which("openssl", path_var);
+    let openssl = openssl();
     let o = openssl.as_deref();
     let ca_cert = dir.join("ca/cert.pem");
     let read = |p: PathBuf| std::fs::read_to_string(p).unwrap_or_default();
