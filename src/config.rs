@@ -44,7 +44,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "DIND_DOCKERD", key: "dockerd", default: "dockerd", allowed: "a program name or path", meaning: "the dockerd to run" },
     Setting { env: "DIND_DOCKERD_ARGS", key: "dockerd_args", default: "(none)", allowed: "shell-quoted words (TOML: a string or an array)", meaning: "extra dockerd arguments; merged with daemon.json and DOCKER_OPTS so no option is given twice" },
     Setting { env: "DIND_DOCKERD_LOG", key: "dockerd_log", default: "(stderr only)", allowed: "an absolute path", meaning: "also append dockerd's output to this file" },
-    Setting { env: "DIND_READY_TIMEOUT", key: "ready_timeout", default: "60", allowed: "whole seconds, e.g. 60", meaning: "how long to wait for dockerd to answer /_ping" },
+    Setting { env: "DIND_READY_TIMEOUT", key: "ready_timeout", default: "60", allowed: "whole seconds, e.g. 60", meaning: "how long to wait for dockerd to answer /_ping; also bounds the storage smoke test (a twelfth per API call, a third in all, at least 5 s and 20 s)" },
     Setting { env: "DIND_SHM_SIZE", key: "shm_size", default: "(Docker's 64m)", allowed: "a size such as 1g or 512m", meaning: "default-shm-size for containers" },
     Setting { env: "DIND_DOCKER_GROUP", key: "docker_group", default: "docker", allowed: "a group name", meaning: "group owning the docker socket; created if missing and given to DIND_USER; a \"group\" in daemon.json or DOCKER_OPTS wins, and DIND_USER joins that one" },
     Setting { env: "DIND_REQUIRE_DOCKER", key: "require_docker", default: "false", allowed: "true|false", meaning: "true: exit non-zero when Docker cannot be made to work instead of starting the command with a warning" },
@@ -215,7 +215,7 @@ pub struct Config {
     /// DOCKER_TLS_SAN (docker:dind): extra names for the server certificate, canonical.
     pub tls_san: Vec<String>,
     /// DOCKER_HOST: a unix:// one is where dockerd listens (docker:dind); tcp:// is the session's.
-    pub docker_host: Option<crate::tls::DockerHost>,
+    pub docker_host: Option<crate::parse::dockerhost::DockerHost>,
     /// The TOML file that was read, if any (for messages).
     pub file: Option<PathBuf>,
     /// `DIND_*` variables that are no setting (likely typos), each with the closest
@@ -672,7 +672,7 @@ fn docker_dind_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(
         })?);
     }
     if let Some(s) = env.get("DOCKER_TLS_SAN") {
-        cfg.tls_san = crate::tls::parse_sans(s).ok_or_else(|| {
+        cfg.tls_san = crate::parse::dockerhost::parse_sans(s).ok_or_else(|| {
             bad(
                 "DOCKER_TLS_SAN",
                 s,
@@ -681,13 +681,15 @@ fn docker_dind_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(
         })?;
     }
     if let Some(h) = env.get("DOCKER_HOST").filter(|h| !h.is_empty()) {
-        cfg.docker_host = Some(crate::tls::DockerHost::parse(h).ok_or_else(|| {
-            bad(
-                "DOCKER_HOST",
-                h,
-                "unix:///absolute/path.sock, tcp://host:port, or unset",
-            )
-        })?);
+        cfg.docker_host = Some(crate::parse::dockerhost::DockerHost::parse(h).ok_or_else(
+            || {
+                bad(
+                    "DOCKER_HOST",
+                    h,
+                    "unix:///absolute/path.sock, tcp://host:port, or unset",
+                )
+            },
+        )?);
     }
     Ok(())
 }
@@ -1085,7 +1087,7 @@ mod tests {
         assert_eq!(c.tls_san, ["DNS:dind.example", "IP:10.0.0.9"]);
         assert!(matches!(
             c.docker_host,
-            Some(crate::tls::DockerHost::Tcp { port: 2376, .. })
+            Some(crate::parse::dockerhost::DockerHost::Tcp { port: 2376, .. })
         ));
         let off = Config::from_sources(&env(&[("DOCKER_TLS_CERTDIR", "")]), None).unwrap();
         assert_eq!(

@@ -16,18 +16,17 @@ use crate::plan::{self, Action, Driver, Plan};
 use crate::probe::{self, Roots};
 use crate::proof::SmokePlan;
 use crate::ready::PingProbe;
+use crate::reserve;
 use crate::sys::{LinuxSyscall, Syscall};
 use crate::user::User;
 use log::{error, info, warn};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where PID 1 records how Docker is doing, for `dind-init status`.
-pub const STATE_FILE: &str = "/run/dind-init/state.json";
+pub use crate::state::{Phase, State, STATE_FILE};
 
 /// How often /_ping is polled: Docker is used as soon as it answers.
 const POLL: Duration = Duration::from_millis(10);
@@ -35,98 +34,6 @@ const POLL: Duration = Duration::from_millis(10);
 /// How often containerd's socket is tried: a refused connect costs microseconds,
 /// and dockerd cannot start before it, so every millisecond here is start time.
 const POLL_CONTAINERD: Duration = Duration::from_millis(2);
-
-/// Where PID 1 is in the pod's life, as `status` and the probes see it.
-/// Serialised as the lower-case strings the state file always held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Docker is being started (the session has not started yet).
-    #[default]
-    Starting,
-    /// Docker answers and a container root filesystem really mounted.
-    Ready,
-    /// Docker could not be made to work; the session runs without it (the
-    /// banner says why). Written as `failed`, the name it always had.
-    #[serde(rename = "failed")]
-    Degraded,
-    /// DIND_START_DOCKERD=false: a plain init, no Docker to wait for. Never
-    /// written: `status` infers it from the setting (probes see the pod's env).
-    Disabled,
-    /// The pod is being stopped (SIGTERM): the session, then Docker, end.
-    Stopping,
-}
-
-impl Phase {
-    /// PID 1 has finished trying to start Docker, whatever came of it: what a
-    /// startup probe waits for, so a degraded pod is not restarted in a loop.
-    pub fn settled(self) -> bool {
-        !matches!(self, Phase::Starting)
-    }
-
-    /// The word the state file and `status` use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Starting => "starting",
-            Phase::Ready => "ready",
-            Phase::Degraded => "failed",
-            Phase::Disabled => "disabled",
-            Phase::Stopping => "stopping",
-        }
-    }
-}
-
-/// What `status` and `doctor` read back from PID 1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct State {
-    /// starting | ready | failed | disabled | stopping.
-    pub phase: Phase,
-    /// The Docker socket.
-    pub socket: PathBuf,
-    /// Storage driver in use.
-    pub driver: String,
-    /// Where Docker's data lives.
-    pub data_root: PathBuf,
-    /// The smoke test passed (a container root filesystem really mounted).
-    pub smoke_ok: bool,
-    /// Milliseconds from dind-init's start to Docker answering /_ping.
-    pub ready_ms: u64,
-    /// Milliseconds the smoke test took.
-    pub smoke_ms: u64,
-    /// What went wrong, when phase is failed.
-    pub error: String,
-}
-
-impl State {
-    /// Write the state atomically (a reader never sees half a file).
-    pub fn save(&self, sys: &dyn Syscall, path: &Path) {
-        use std::os::unix::fs::PermissionsExt;
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-            // Readable whatever PID 1's umask: Kubernetes runs `dind-init status`
-            // probes as the container's user.
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-        }
-        match serde_json::to_vec_pretty(self) {
-            Ok(bytes) => {
-                if let Err(e) = sys.write_atomic(path, &bytes, false) {
-                    warn!("cannot record state for `dind-init status`: {e}");
-                }
-                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
-            }
-            Err(e) => warn!("cannot encode state: {e}"),
-        }
-    }
-
-    /// Read the state PID 1 wrote.
-    pub fn load(path: &Path) -> Result<State> {
-        let text = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-        serde_json::from_slice(&text).map_err(|e| Error::Docker {
-            msg: format!("{}: {e}", path.display()),
-            hint: "the file is written by dind-init as PID 1; restart the pod".into(),
-        })
-    }
-}
 
 /// Why Docker is not available. The services started so far and the data-root
 /// lock stay with the caller either way, so nothing runs unlocked or unsupervised.
@@ -381,12 +288,19 @@ pub fn fallback(d: Driver, fuse_usable: bool) -> Option<Driver> {
     }
 }
 
-/// Per API call of the smoke test; the whole test gets [`SMOKE_BUDGET`].
-const SMOKE_STEP: Duration = Duration::from_secs(5);
+/// Per API call of the smoke test: a twelfth of DIND_READY_TIMEOUT (5 s at the
+/// default 60 s), never less. A slow node (emulated, overloaded) needs more, and
+/// DIND_READY_TIMEOUT is the one setting users already raise for it.
+pub fn smoke_step(ready_timeout: Duration) -> Duration {
+    (ready_timeout / 12).max(Duration::from_secs(5))
+}
 
-/// The smoke test runs on a thread while PID 1 keeps handling signals; past
-/// this it counts as failed (a hung daemon, not a storage verdict).
-pub const SMOKE_BUDGET: Duration = Duration::from_secs(20);
+/// The whole smoke test, on a thread while PID 1 keeps handling signals: a third
+/// of DIND_READY_TIMEOUT (20 s at the default), never less; past this it counts
+/// as failed (a hung daemon, not a storage verdict).
+pub fn smoke_budget(ready_timeout: Duration) -> Duration {
+    (ready_timeout / 3).max(Duration::from_secs(20))
+}
 
 /// The driver to restart dockerd with after the smoke test failed with `failure` on
 /// `driver`, or None: keep the driver and report the failure as what it is. Only a
@@ -541,7 +455,14 @@ fn start_docker(
         }
         let ready_ms = started.elapsed().as_millis() as u64;
         info!("Docker answers on {} after {ready_ms} ms", socket.display());
-        let e = match verify_storage(init, &socket, services, plan.smoke.as_ref(), sys)? {
+        let e = match verify_storage(
+            init,
+            &socket,
+            services,
+            plan.smoke.as_ref(),
+            cfg.ready_timeout,
+            sys,
+        )? {
             Ok(report) => {
                 let smoke_ms = report.as_ref().map_or(0.0, |r| r.total_ms);
                 if report.is_some() {
@@ -564,7 +485,7 @@ fn start_docker(
                 .save(sys, state_path);
                 cache_version(&facts, &cfg, sys);
                 let d = &facts.data_root;
-                if let Some(error) = crate::reserve::full_error(&plan.steps, &d.path, d.reserve) {
+                if let Some(error) = full_error(&plan.steps, &d.path, d.reserve) {
                     return Err(limited(socket, driver, &d.path, error, true));
                 }
                 return Ok(socket);
@@ -614,6 +535,7 @@ fn verify_storage(
     socket: &Path,
     services: &mut [Service],
     plan: Option<&SmokePlan>,
+    ready_timeout: Duration,
     sys: &dyn Syscall,
 ) -> std::result::Result<std::result::Result<Option<dockerd::SmokeReport>, SmokeError>, Failed> {
     if let Some(SmokePlan::Skip { proof }) = plan {
@@ -623,7 +545,7 @@ fn verify_storage(
         );
         return Ok(Ok(None));
     }
-    let verdict = smoke(init, socket, services)?;
+    let verdict = smoke(init, socket, services, ready_timeout)?;
     if let (
         Ok(_),
         Some(SmokePlan::Run {
@@ -663,20 +585,23 @@ fn limited(
 }
 
 /// Run the smoke test on a thread while PID 1 keeps reaping and handling
-/// signals. Outer Err: stop or daemon death (not a verdict on storage).
+/// signals, within limits from DIND_READY_TIMEOUT. Outer Err: stop or daemon
+/// death (not a verdict on storage).
 fn smoke(
     init: &mut Init,
     socket: &Path,
     services: &mut [Service],
+    ready_timeout: Duration,
 ) -> std::result::Result<std::result::Result<dockerd::SmokeReport, SmokeError>, Failed> {
     let sock = socket.to_path_buf();
     let handle = std::thread::Builder::new()
         .name("smoke-test".into())
         .stack_size(256 * 1024)
-        .spawn(move || dockerd::smoke_test_typed(&sock, SMOKE_STEP))
+        .spawn(move || dockerd::smoke_test_typed(&sock, smoke_step(ready_timeout)))
         .map_err(|e| Failed::Broken(Error::io("start the smoke-test thread for", socket, e)))?;
     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
-    match init.wait_ready(&watch, Instant::now() + SMOKE_BUDGET, POLL, || handle.is_finished()) {
+    let budget = smoke_budget(ready_timeout);
+    match init.wait_ready(&watch, Instant::now() + budget, POLL, || handle.is_finished()) {
         Ready::Ready => Ok(handle.join().unwrap_or_else(|_| {
             Err(SmokeError {
                 failure: SmokeFailure::Other,
@@ -699,7 +624,7 @@ fn smoke(
                 failure: SmokeFailure::Timeout,
                 msg: format!(
                     "the storage smoke test did not finish within {} s (Docker answers /_ping but not the image and container API)",
-                    SMOKE_BUDGET.as_secs()
+                    budget.as_secs()
                 ),
             }
             .into(),
@@ -929,9 +854,73 @@ fn nest_cgroup(init: &Init) {
     }
 }
 
+/// Whether `steps` release the reserve: Docker then runs on a full volume.
+pub(crate) fn released(steps: &[plan::Step]) -> Option<PathBuf> {
+    steps.iter().find_map(|s| match &s.action {
+        Action::ReleaseReserve { path } => path.parent().map(Path::to_path_buf),
+        _ => None,
+    })
+}
+
+/// The volume this start found full, as the error banner and `status` show
+/// once Docker runs: the reserve released now, or already gone (a start before
+/// the user freed space). None when the volume has room, or the plan did not
+/// consider the reserve (it locks the data root whenever it does).
+pub(crate) fn full_error(
+    steps: &[plan::Step],
+    data_root: &Path,
+    r: reserve::Reserve,
+) -> Option<crate::Error> {
+    let now = released(steps).is_some();
+    let locked = steps
+        .iter()
+        .any(|s| matches!(&s.action, Action::Lock { path } if path.parent() == Some(data_root)));
+    let gone_before = locked && reserve::decide(r, true) == reserve::Decision::FullWithout;
+    if !(now || gone_before) {
+        return None;
+    }
+    let t = probe::Trouble::VolumeFull;
+    let how = if now {
+        format!(
+            "before dind-init released its {} reserve there so that dockerd could start",
+            reserve::size_words(reserve::SIZE)
+        )
+    } else {
+        "and dind-init's reserve there was released at an earlier start".into()
+    };
+    Some(crate::Error::Docker {
+        msg: format!(
+            "{}: {} free on the volume holding {} {how}",
+            t.words(),
+            reserve::size_words(r.free.unwrap_or(0)),
+            data_root.display()
+        ),
+        hint: t.remedy_with_docker().into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The smoke test's limits follow DIND_READY_TIMEOUT (a slow node raises the
+    /// one setting), and never drop below the defaults' 5 s per call, 20 s in all.
+    #[test]
+    fn smoke_limits_follow_the_ready_timeout() {
+        let s = Duration::from_secs;
+        // (DIND_READY_TIMEOUT, per API call, whole test)
+        let rows = [
+            (s(60), s(5), s(20)),
+            (s(240), s(20), s(80)),
+            (s(150), Duration::from_millis(12_500), s(50)),
+            (s(5), s(5), s(20)),
+            (s(0), s(5), s(20)),
+        ];
+        for (ready, step, budget) in rows {
+            assert_eq!(smoke_step(ready), step, "step for {ready:?}");
+            assert_eq!(smoke_budget(ready), budget, "budget for {ready:?}");
+        }
+    }
 
     /// A smoke test that hit the full volume while Docker answers (64 KiB free,
     /// issue 10): recorded with the socket, so `status` says Docker runs and what
