@@ -43,6 +43,9 @@ if [ -z "${DIND_INIT_BIN:-}" ]; then
     (cd "$repo" && cargo build --quiet --release --locked --target x86_64-unknown-linux-musl)
 fi
 [ -x "$bin" ] || { echo "bench: no binary at $bin" >&2; exit 2; }
+# dind-init warns about every DIND_* variable it does not know: that is not the bench's
+# to measure (docker-ready.sh below gets $bin explicitly).
+unset DIND_INIT_BIN
 
 # dind-init as a plain init (no storage fix, no dockerd), like the others.
 export DIND_START_DOCKERD=false
@@ -307,7 +310,7 @@ load_end=$(cut -d" " -f1-3 /proc/loadavg)
 {
     echo "- Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, kernel $(uname -r), $os; load average" \
         "$load_start at the start, $load_end at the end."
-    echo "- Versions: $("$bin" --version 2>&1 | head -1) (static musl build, a plain init:" \
+    echo "- Versions: $("$bin" --version 2>&1 | head -1) (${result[link,dind-init]} build, a plain init:" \
         "\`DIND_START_DOCKERD=false\`); $(tini --version 2>&1 | head -1);" \
         "dumb-init $(dumb-init --version 2>&1 | head -1 | awk '{print $NF}'); $(catatonit --version 2>&1 | head -1)."
     if [ "$QUICK" = 1 ]; then
