@@ -16,6 +16,7 @@ use crate::plan::{self, Action, Driver, Plan};
 use crate::probe::{self, Roots};
 use crate::proof::SmokePlan;
 use crate::ready::PingProbe;
+use crate::reserve;
 use crate::sys::{LinuxSyscall, Syscall};
 use crate::user::User;
 use log::{error, info, warn};
@@ -638,7 +639,7 @@ impl Life {
             warn!("cannot record the storage proof or the versions (the next start tests and probes again): {e}");
         }
         let d = &a.facts.data_root;
-        if let Some(error) = crate::reserve::full_error(&plan.steps, &d.path, d.reserve) {
+        if let Some(error) = full_error(&plan.steps, &d.path, d.reserve) {
             return Err(limited(socket.into(), a.driver, &d.path, error, true));
         }
         Ok(None)
@@ -924,6 +925,51 @@ fn join_docker_group(group: Option<&str>, user: &mut User, sys: &dyn Syscall) {
             user.groups.push(gid);
         }
     }
+}
+
+/// Whether `steps` release the reserve: Docker then runs on a full volume.
+pub(crate) fn released(steps: &[plan::Step]) -> Option<PathBuf> {
+    steps.iter().find_map(|s| match &s.action {
+        Action::ReleaseReserve { path } => path.parent().map(Path::to_path_buf),
+        _ => None,
+    })
+}
+
+/// The volume this start found full, as the error banner and `status` show
+/// once Docker runs: the reserve released now, or already gone (a start before
+/// the user freed space). None when the volume has room, or the plan did not
+/// consider the reserve (it locks the data root whenever it does).
+pub(crate) fn full_error(
+    steps: &[plan::Step],
+    data_root: &Path,
+    r: reserve::Reserve,
+) -> Option<crate::Error> {
+    let now = released(steps).is_some();
+    let locked = steps
+        .iter()
+        .any(|s| matches!(&s.action, Action::Lock { path } if path.parent() == Some(data_root)));
+    let gone_before = locked && reserve::decide(r, true) == reserve::Decision::FullWithout;
+    if !(now || gone_before) {
+        return None;
+    }
+    let t = probe::Trouble::VolumeFull;
+    let how = if now {
+        format!(
+            "before dind-init released its {} reserve there so that dockerd could start",
+            reserve::size_words(reserve::SIZE)
+        )
+    } else {
+        "and dind-init's reserve there was released at an earlier start".into()
+    };
+    Some(crate::Error::Docker {
+        msg: format!(
+            "{}: {} free on the volume holding {} {how}",
+            t.words(),
+            reserve::size_words(r.free.unwrap_or(0)),
+            data_root.display()
+        ),
+        hint: t.remedy_with_docker().into(),
+    })
 }
 
 #[cfg(test)]

@@ -173,7 +173,7 @@ fn foreign_pidfile_checks(facts: &Facts) -> Vec<Check> {
         .collect()
 }
 
-/// The dockerd that would run, its version and the image store the plan chose.
+/// The dockerd that would run, its version and the image store the plan decided.
 fn dockerd_check(facts: &Facts, plan: &Result<Plan, String>) -> Check {
     match &facts.dockerd.version {
         Ok(v) => check(

@@ -269,9 +269,35 @@ fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
         Action::StartDockerd { argv, .. } => Some(argv.join(" ")),
         _ => None,
     });
+    let dr = &facts.data_root;
+    let below = proof::Below {
+        data_root: &dr.path,
+        mount: dr.location.mount.as_ref(),
+        dockerd: facts
+            .dockerd
+            .version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        containerd: facts
+            .containerd_version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        kernel: &facts.kernel,
+        binaries: &facts.storage_proof.binaries,
+        containerd_store: p.image_store == Some(ImageStore::Containerd),
+    };
+    let containerd = match p.containerd {
+        Some(ContainerdUse::Managed) => Some(proof::Containerd::Managed),
+        Some(ContainerdUse::Separate { .. }) => Some(proof::Containerd::Separate),
+        Some(ContainerdUse::External { .. }) | None => None,
+    };
     let id = proof::identity(
-        facts,
-        p,
+        &below,
+        p.driver,
+        p.data_root.as_deref(),
+        containerd,
         [
             ("dockerd-args", args.unwrap_or_default()),
             ("storage-opts", storage_opts),
@@ -384,9 +410,11 @@ mod tests {
         Account, CgroupVersion, DaemonFiles, DataRoot, DataRootFrom, Dockerd, DriverData, FsKind,
         Mount, Mtu, Trouble, VarLibDocker, Version,
     };
+    use crate::reserve;
     use render::sh;
     use std::path::Path;
     use std::time::Duration;
+    use storage::reserve_steps;
 
     const D: &str = "/home/coder/.docker-data";
     const VLD: &str = "/var/lib/docker";
@@ -2135,5 +2163,145 @@ mod tests {
                 _ => assert!(!wanted, "{name}: {:?}", p.steps),
             }
         }
+    }
+
+    fn reserve_planned(found: reserve::Found, free: u64) -> Plan {
+        let mut p = Plan {
+            steps: Vec::new(),
+            driver: None,
+            data_root: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            docker_root: None,
+            containerd: None,
+            settings: Vec::new(),
+            docker_group: None,
+            pinned_by: None,
+            pools: None,
+            image_store: None,
+            smoke: None,
+        };
+        reserve_steps(
+            &mut p,
+            Path::new("/home/coder/.docker-data"),
+            reserve::Reserve {
+                found,
+                free: Some(free),
+            },
+            true,
+        );
+        p
+    }
+
+    #[test]
+    fn the_plan_says_each_action_and_why() {
+        let p = reserve_planned(
+            reserve::Found::File {
+                allocated: reserve::SIZE,
+            },
+            0,
+        );
+        assert_eq!(
+            p.steps[0].action,
+            Action::ReleaseReserve {
+                path: "/home/coder/.docker-data/.dind-init-reserve".into()
+            }
+        );
+        assert_eq!(
+            p.steps[0].reason,
+            "release dind-init's 8 MiB reserve on /home/coder/.docker-data: the volume is full (0 B free), so dockerd can start; free space, then the next start takes the reserve again"
+        );
+        assert_eq!(
+            crate::session::released(&p.steps),
+            Some(PathBuf::from("/home/coder/.docker-data"))
+        );
+        let p = reserve_planned(reserve::Found::Absent, 10 << 30);
+        assert_eq!(
+            p.steps[0].action,
+            Action::TakeReserve {
+                path: "/home/coder/.docker-data/.dind-init-reserve".into(),
+                bytes: reserve::SIZE
+            }
+        );
+        // The e2e's healthy start greps its log for these words: taking the reserve is not "full".
+        assert!(!p.steps[0].reason.contains("volume full"));
+        assert!(!p.steps[0].reason.contains(" is full"));
+        assert_eq!(crate::session::released(&p.steps), None);
+        let p = reserve_planned(reserve::Found::Absent, 0);
+        assert!(p.steps.is_empty());
+        assert!(p.warnings[0].starts_with("volume full: 0 B free on /home/coder/.docker-data"));
+        assert!(p.warnings[0].contains("free space"), "{}", p.warnings[0]);
+        let p = reserve_planned(
+            reserve::Found::File {
+                allocated: reserve::SIZE,
+            },
+            10 << 30,
+        );
+        assert!(p.steps.is_empty() && p.notes[0].contains("reserve"));
+    }
+
+    /// Docker runs on a volume found full: named whether the reserve goes now
+    /// or went at an earlier start; nothing when the volume has room.
+    #[test]
+    fn a_full_volume_is_named_once_docker_runs() {
+        let dir = Path::new("/home/coder/.docker-data");
+        let lock = Step {
+            action: Action::Lock {
+                path: dir.join(".dind-init.lock"),
+            },
+            reason: String::new(),
+        };
+        let rows = [
+            (
+                reserve::Found::File {
+                    allocated: reserve::SIZE,
+                },
+                Some(0),
+                Some("before dind-init released its 8 MiB reserve"),
+            ),
+            (
+                reserve::Found::Absent,
+                Some(64 << 10),
+                Some("released at an earlier start"),
+            ),
+            (reserve::Found::Absent, Some(10 << 30), None),
+            (
+                reserve::Found::File {
+                    allocated: reserve::SIZE,
+                },
+                Some(10 << 30),
+                None,
+            ),
+            (reserve::Found::Absent, None, None),
+        ];
+        for (found, free, want) in rows {
+            let mut p = reserve_planned(found, free.unwrap_or(0));
+            if free.is_none() {
+                p.steps.clear();
+            }
+            p.steps.insert(0, lock.clone());
+            let got = crate::session::full_error(&p.steps, dir, reserve::Reserve { found, free })
+                .map(|e| e.to_string());
+            match (want, got) {
+                (Some(w), Some(e)) => {
+                    assert!(e.starts_with("volume full: "), "{e}");
+                    assert!(e.contains(w), "{e}");
+                    assert!(e.contains("— fix: free space"), "{e}");
+                    assert!(e.contains("docker system df"), "{e}");
+                }
+                (None, None) => {}
+                (w, e) => panic!("{found:?} {free:?}: want {w:?}, got {e:?}"),
+            }
+        }
+        // Without the data root's lock the plan never looked at the reserve.
+        assert!(crate::session::full_error(
+            &[],
+            dir,
+            reserve::Reserve {
+                found: reserve::Found::Absent,
+                free: Some(0)
+            }
+        )
+        .is_none());
     }
 }

@@ -7,9 +7,11 @@
 //! to move it, never mounted over under auto); choose a storage driver (that is
 //! `driver`, on the layout decided here).
 
+use super::Step;
 use super::{outlives_pod, overlay_works, where_fs, Action, Ctx, Plan};
 use crate::config::Strategy;
 use crate::probe::{self, DataRootFrom, DriverData, Location, Trial};
+use crate::reserve;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -150,7 +152,7 @@ impl<'a> Ctx<'a> {
             );
             if l.data_home == d.path {
                 let on_disk = !probe::is_volatile_fs(&l.target.fs_type());
-                crate::reserve::plan_into(p, &l.data_home, d.reserve, on_disk);
+                reserve_steps(p, &l.data_home, d.reserve, on_disk);
             }
         }
         match l.storage {
@@ -486,4 +488,54 @@ pub(super) fn migration_warning(vld: &Path, d: &Path, fs: &str) -> String {
         d.display(),
         migration_command(vld, d)
     )
+}
+
+/// The reserve's [`reserve::Decision`] as an action with its reason, or a note
+/// or warning, for the reserve in `data_root` (the directory dind-init locks and owns).
+pub(super) fn reserve_steps(p: &mut Plan, data_root: &Path, r: reserve::Reserve, on_disk: bool) {
+    let path = data_root.join(reserve::NAME);
+    let dir = data_root.display();
+    let free = reserve::size_words(r.free.unwrap_or(0));
+    let step = |action, reason: String| Step { action, reason };
+    match reserve::decide(r, on_disk) {
+        reserve::Decision::Take { bytes } => {
+            let topup = if bytes < reserve::SIZE {
+                format!(", {} of it still to allocate", reserve::size_words(bytes))
+            } else {
+                String::new()
+            };
+            p.steps.push(step(
+                Action::TakeReserve { path, bytes: reserve::SIZE },
+                format!(
+                    "keep {} of dind-init's own as a reserve on {dir} ({free} free{topup}): should the volume fill up, the next start releases it so dockerd can still start",
+                    reserve::size_words(reserve::SIZE)
+                ),
+            ))
+        }
+        reserve::Decision::Release { bytes } => p.steps.push(step(
+            Action::ReleaseReserve { path },
+            format!(
+                "release dind-init's {} reserve on {dir}: the volume is full ({free} free), so dockerd can start; free space, then the next start takes the reserve again",
+                reserve::size_words(bytes)
+            ),
+        )),
+        reserve::Decision::Keep => p.notes.push(format!(
+            "dind-init's {} reserve on {dir} is kept ({free} free): it is released if the volume fills up, so dockerd can still start",
+            reserve::size_words(reserve::SIZE)
+        )),
+        reserve::Decision::FullWithout => p.warnings.push(format!(
+            "volume full: {free} free on {dir} and dind-init's reserve is already released; {}",
+            probe::Trouble::VolumeFull.remedy()
+        )),
+        reserve::Decision::Without => p.notes.push(format!(
+            "no reserve on {dir} ({free} free): dind-init takes {} once {} are free there",
+            reserve::size_words(reserve::SIZE),
+            reserve::size_words(reserve::SIZE + reserve::ROOM)
+        )),
+        reserve::Decision::Foreign => p.warnings.push(format!(
+            "{} is not a regular file, so it is not dind-init's reserve and is left alone; remove it to let dind-init keep a reserve there",
+            path.display()
+        )),
+        reserve::Decision::Unknown => {}
+    }
 }
