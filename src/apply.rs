@@ -215,7 +215,9 @@ impl<'a> Virtual<'a> {
             skip_why: skip_why.to_string(),
         };
         Ok(Some(match action {
-            Action::CreateDir { path, mode } => self.check_create_dir(&abs(path)?, *mode)?,
+            Action::CreateDir { path, mode } | Action::SecureDir { path, mode, .. } => {
+                self.check_create_dir(&abs(path)?, *mode)?
+            }
             Action::Lock { path } => {
                 let path = abs(path)?;
                 let c = call::flock(&path);
@@ -344,6 +346,16 @@ impl<'a> Virtual<'a> {
     /// admin made is followed as before). A link in a directory a user can write
     /// is refused (`c`): its owner can point root at any directory, at any time.
     fn trusted_path(&self, path: &Path, c: &str) -> Result<PathBuf> {
+        self.trusted_path_or(path, c, &link_refusal)
+    }
+
+    /// [`Self::trusted_path`], with `refusal(link, target)` saying why and the fix.
+    fn trusted_path_or(
+        &self,
+        path: &Path,
+        c: &str,
+        refusal: &dyn Fn(&Path, &Path) -> String,
+    ) -> Result<PathBuf> {
         let mut p = path.to_path_buf();
         for _ in 0..8 {
             let FileKind::Symlink(t) = self.kind(&p)? else {
@@ -353,7 +365,7 @@ impl<'a> Virtual<'a> {
             if !self.planned(parent) {
                 let (uid, _, mode) = self.sys.owner_mode(parent)?;
                 if uid != 0 || mode & 0o022 != 0 {
-                    return Err(refuse(c, Errno::ELOOP, link_refusal(&p, &t)));
+                    return Err(refuse(c, Errno::ELOOP, refusal(&p, &t)));
                 }
             }
             p = link_target(&p, &t);
@@ -590,23 +602,53 @@ impl<'a> Virtual<'a> {
         })
     }
 
+    /// Replace `path` atomically. A symlink there (a daemon.json kept in dotfiles) is
+    /// written through, never replaced, but only the way a data root is reached: no
+    /// link a non-root user could repoint, at the file or at any directory above it or
+    /// above a link's target ([`Self::trusted_path`]); root's write must not land where
+    /// they say. The file is named in a directory whose own name is no link, as the
+    /// write opens it `O_NOFOLLOW`.
     fn check_write(&mut self, path: &Path, content: &str) -> Result<Prepared> {
         let c = call::write(path, content.len(), true);
-        // Write through a symlink (a daemon.json kept on the volume) rather than replacing it.
-        let mut real = path.to_path_buf();
-        let mut hops = 0;
-        let kind = loop {
-            match self.kind(&real)? {
-                FileKind::Symlink(t) if hops < 40 => {
-                    real = link_target(&real, &t);
-                    hops += 1;
-                }
-                FileKind::Symlink(_) => {
-                    return Err(refuse(&c, Errno::ELOOP, "fix the symlink loop".into()))
-                }
-                k => break k,
+        let refusal = |link: &Path, t: &Path| write_link_refusal(path, link, t);
+        let real = self.trusted_path_or(path, &c, &refusal)?;
+        let name = real.file_name().unwrap_or_default().to_owned();
+        let parent = self.trusted_path_or(real.parent().unwrap_or(Path::new("/")), &c, &refusal)?;
+        let real = parent.join(name);
+        self.check_links(&real, &c, &refusal, 0)?;
+        self.check_write_real(path, real, content)
+    }
+
+    /// Refuse `c` when `path` or a directory above it is a link a user could repoint;
+    /// a link only root can change is followed and its target checked the same way.
+    fn check_links(
+        &self,
+        path: &Path,
+        c: &str,
+        refusal: &dyn Fn(&Path, &Path) -> String,
+        depth: usize,
+    ) -> Result<()> {
+        if depth > 8 {
+            let why = format!(
+                "{} is reached through too many symlinks; name the real file",
+                path.display()
+            );
+            return Err(refuse(c, Errno::ELOOP, why));
+        }
+        for a in path.ancestors() {
+            let resolved = self.trusted_path_or(a, c, refusal)?;
+            if resolved != a {
+                self.check_links(&resolved, c, refusal, depth + 1)?;
             }
-        };
+        }
+        Ok(())
+    }
+
+    /// [`Self::check_write`] once `real`, the file written, is reached through no link
+    /// above it that a user could repoint.
+    fn check_write_real(&mut self, path: &Path, real: PathBuf, content: &str) -> Result<Prepared> {
+        let c = call::write(path, content.len(), true);
+        let kind = self.kind(&real)?;
         let what = if real == path {
             format!("write {}", path.display())
         } else {
@@ -735,6 +777,19 @@ fn link_refusal(path: &Path, t: &Path) -> String {
         t = t.display(),
         parent = path.parent().unwrap_or(Path::new("/")).display(),
         real = real.display()
+    )
+}
+
+/// Why a file apply writes (`file`) is not written through `link` (to `t`), and the fix.
+fn write_link_refusal(file: &Path, link: &Path, t: &Path) -> String {
+    format!(
+        "{l} is a symlink to {t}, and whoever owns {parent} can repoint it, so dind-init does not write {f} through it: \
+         make {f} a plain file, or a link to {real} through no link a user owns",
+        l = link.display(),
+        t = t.display(),
+        parent = link.parent().unwrap_or(Path::new("/")).display(),
+        f = file.display(),
+        real = link_target(link, t).display()
     )
 }
 
@@ -1294,6 +1349,89 @@ mod tests {
             "checked before the mkdir/mount/lock: {:?}",
             sys.calls()
         );
+    }
+
+    #[test]
+    fn a_write_through_a_link_a_user_can_repoint_is_refused() {
+        let pl = plan(vec![Action::WriteFile {
+            path: p("/etc/docker/daemon.json"),
+            content: "{}\n".into(),
+        }]);
+        // Root's link into the dotfiles, but a directory on the way is the user's link.
+        let sys = RecordingSyscall::new()
+            .with_dir("/etc/docker")
+            .with_file("/home/coder/dotfiles-v2/docker/daemon.json", "{\"a\":1}")
+            .with_symlink("/home/coder/dotfiles", "/home/coder/dotfiles-v2")
+            .with_symlink(
+                "/etc/docker/daemon.json",
+                "/home/coder/dotfiles/docker/daemon.json",
+            )
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000);
+        let err = apply(&pl, &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("/home/coder/dotfiles is a symlink to /home/coder/dotfiles-v2")
+                && err.contains("/etc/docker/daemon.json"),
+            "{err}"
+        );
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        assert_eq!(
+            sys.file("/home/coder/dotfiles-v2/docker/daemon.json")
+                .unwrap(),
+            b"{\"a\":1}"
+        );
+
+        // Root's own link above, whose target holds the user's link: refused as well.
+        let sys = RecordingSyscall::new()
+            .with_file("/home/coder/dotfiles-v2/docker/daemon.json", "{\"a\":1}")
+            .with_symlink("/home/coder/dotfiles", "/home/coder/dotfiles-v2")
+            .with_symlink("/etc/docker", "/home/coder/dotfiles/docker")
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000);
+        let err = apply(&pl, &sys).unwrap_err().to_string();
+        assert!(err.contains("/home/coder/dotfiles is a symlink"), "{err}");
+
+        // Links only root can change are followed: /var/run -> /run above a directory
+        // an earlier step creates, and /etc/docker -> a directory of root's.
+        let sys = RecordingSyscall::new()
+            .with_dir("/run")
+            .with_symlink("/var/run", "/run");
+        let toml = p("/var/run/docker/containerd/containerd.toml");
+        let steps = plan(vec![
+            Action::CreateDir {
+                path: p("/var/run/docker/containerd"),
+                mode: 0o700,
+            },
+            Action::WriteFile {
+                path: toml,
+                content: "x".into(),
+            },
+        ]);
+        apply(&steps, &sys).unwrap();
+        assert_eq!(
+            sys.file("/run/docker/containerd/containerd.toml").unwrap(),
+            b"x"
+        );
+        let sys = RecordingSyscall::new()
+            .with_dir("/srv/dotfiles/docker")
+            .with_symlink("/etc/docker", "/srv/dotfiles/docker");
+        apply(&pl, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            ["write /srv/dotfiles/docker/daemon.json (3 bytes, keep .bak)"]
+        );
+
+        // A second hop in the user's own directory: they can repoint it at any file.
+        let sys = RecordingSyscall::new()
+            .with_dir("/etc/docker")
+            .with_file("/home/coder/real.json", "{\"a\":1}")
+            .with_symlink("/home/coder/daemon.json", "/home/coder/real.json")
+            .with_symlink("/etc/docker/daemon.json", "/home/coder/daemon.json")
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000);
+        let err = apply(&pl, &sys).unwrap_err().to_string();
+        assert!(
+            err.contains("/home/coder/daemon.json is a symlink"),
+            "{err}"
+        );
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! pure function of an environment snapshot and the file text, so it is
 //! table-tested without touching the process environment.
 
-use crate::error::{Error, Result};
+use crate::error::{one_line, Error, Result};
 use crate::netpool::PoolSetting;
+use crate::parse::shell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -534,10 +535,6 @@ fn toml_keys() -> String {
         .join(", ")
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// The setting whose env name is closest to `k` (at most 3 edits away).
 fn closest(k: &str) -> Option<&'static str> {
     SETTINGS
@@ -634,7 +631,7 @@ fn apply_one(cfg: &mut Config, key: &str, label: &str, value: Raw) -> Result<()>
         "dockerd_args" => {
             cfg.dockerd_args = match value {
                 Raw::List(words) => words,
-                Raw::Str(text) => split_words(&text).ok_or_else(|| bad(&text))?,
+                Raw::Str(text) => shell::words(&text).map_err(|_| bad(&text))?,
             }
         }
         "shm_size" => {
@@ -749,56 +746,6 @@ fn parse_user(s: &str) -> Option<UserSpec> {
 fn valid_size(s: &str) -> bool {
     let digits = s.trim_end_matches(|c: char| "bkmgBKMG".contains(c));
     s.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Split shell-quoted words: whitespace separates, '…' and "…" quote, \ escapes.
-/// Returns None on an unterminated quote.
-pub fn split_words(s: &str) -> Option<Vec<String>> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        c => cur.push(c),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => cur.push(chars.next()?),
-                        c => cur.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                cur.push(chars.next()?);
-            }
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            c => {
-                in_word = true;
-                cur.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(cur);
-    }
-    Some(words)
 }
 
 #[cfg(test)]
@@ -1096,15 +1043,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn split_words_handles_quotes_and_escapes() {
-        assert_eq!(split_words("").unwrap(), Vec::<String>::new());
-        assert_eq!(split_words(" a  b ").unwrap(), vec!["a", "b"]);
-        assert_eq!(split_words("'' x").unwrap(), vec!["", "x"]);
-        assert_eq!(split_words(r#"a\ b "c\"d""#).unwrap(), vec!["a b", "c\"d"]);
-        assert!(split_words("\"open").is_none());
     }
 
     #[test]

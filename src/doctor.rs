@@ -117,6 +117,9 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
             "with dockerd stopped: mv /var/lib/docker/* into DIND_DATA_ROOT; dind-init never hides or deletes it",
         ));
     }
+    for f in &facts.daemon.foreign_pidfiles {
+        out.push(check(Fail, "daemon pidfile", f.words(), &f.fix()));
+    }
     out.push(match &facts.dockerd.version {
         std::result::Result::Ok(v) => check(
             Ok,

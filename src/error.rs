@@ -159,6 +159,13 @@ impl std::error::Error for Error {
     }
 }
 
+/// Collapse a message (a TOML parser's, a daemon's) into one line, because every
+/// message dind-init prints is one line: whitespace runs, newlines included,
+/// become one space.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +224,22 @@ mod tests {
         let e = Error::io("open", "/x", enoent());
         let io = e.source().and_then(|c| c.downcast_ref::<io::Error>());
         assert_eq!(io.map(io::Error::kind), Some(io::ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn one_line_joins_lines_and_blanks() {
+        let rows = [
+            ("", ""),
+            ("plain message", "plain message"),
+            ("  failed:\n\n  exit status 1 \r\n", "failed: exit status 1"),
+            (
+                "TOML parse error\n  |\n1 | a =\n  |    ^\n",
+                "TOML parse error | 1 | a = | ^",
+            ),
+            ("tab\there  twice", "tab here twice"),
+        ];
+        for (text, want) in rows {
+            assert_eq!(one_line(text), want, "{text:?}");
+        }
     }
 }

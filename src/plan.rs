@@ -25,6 +25,13 @@ pub enum Action {
     /// an existing last component is made root-owned with `mode`, and a symlink a
     /// non-root user could replace, there or above, is refused (apply).
     CreateDir { path: PathBuf, mode: u32 },
+    /// The directory exists with `was` (another owner or mode): apply makes it
+    /// root-owned with `mode`, exactly as [`Action::CreateDir`] does for an existing one.
+    SecureDir {
+        path: PathBuf,
+        mode: u32,
+        was: probe::Owner,
+    },
     /// Take an exclusive lock on this file for the daemon's whole life.
     Lock { path: PathBuf },
     /// Bind-mount `src` onto `dst` (dst created as an empty dir if missing).
@@ -198,6 +205,13 @@ fn ansi_c(text: &str) -> String {
 fn render_action(a: &Action) -> String {
     match a {
         Action::CreateDir { path, mode } => format!("mkdir -p -m {mode:04o} {}", shp(path)),
+        Action::SecureDir { path, mode, was } => format!(
+            "chown root:root, chmod {mode:04o} {} (was uid {} gid {} {:04o})",
+            shp(path),
+            was.uid,
+            was.gid,
+            was.mode
+        ),
         Action::Lock { path } => format!("flock --exclusive {}", shp(path)),
         Action::BindMount { src, dst } => format!("mount --bind {} {}", shp(src), shp(dst)),
         Action::Symlink { target, link } => format!("ln -s {} {}", shp(target), shp(link)),
@@ -242,6 +256,9 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
     }
     if let Some(e) = &facts.daemon.error {
         return Err(e.to_error());
+    }
+    if let Some(f) = facts.daemon.foreign_pidfiles.first() {
+        return Err(f.to_error());
     }
     let user = settings::read(&facts.daemon.sources(cfg))?;
     plan_with(facts, cfg, &user, settings::merge)
@@ -645,37 +662,55 @@ fn by_data(
     chosen
 }
 
-/// Where the storage driver dind-init decided goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DriverPlace {
-    /// As the merge put it (the user's own value, or no driver).
+/// Where dind-init's own settings (storage driver, data root) go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum OwnPlace {
+    /// As the merge put them (the user's own values, or none of dind-init's).
     AsIs,
-    /// On dockerd's command line: the user's daemon.json never holds dind-init's choice.
-    Flag,
-    /// In a merged copy dockerd reads with --config-file; the user's file stays as it is.
-    Copy,
+    /// These keys went on dockerd's command line: the user's daemon.json never holds them.
+    Flags(Vec<&'static str>),
+    /// In a merged copy dockerd reads with --config-file (over the user's own value
+    /// of this key); the user's file stays as it is.
+    Copy(&'static str),
 }
 
-/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) out of the
-/// user's daemon.json: written there, the next start would read it back as the user's
-/// own pin and never change it again. With no storage-driver in the user's file it goes
-/// on dockerd's command line; over the user's own value, dockerd gets a merged copy.
-fn driver_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<DriverPlace> {
-    let Some((value, origin)) = merged.effective.get("storage-driver") else {
-        return Ok(DriverPlace::AsIs);
-    };
-    if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
-        return Ok(DriverPlace::AsIs);
+/// dind-init's own settings that must never land in the user's daemon.json, with
+/// dockerd's flag for each and the older key that means the same.
+const OWN_KEYS: &[(&str, &str, Option<&str>)] = &[
+    ("storage-driver", "--storage-driver", None),
+    ("data-root", "--data-root", Some("graph")),
+];
+
+/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) and its
+/// data root out of the user's daemon.json: written there, the next start would
+/// read them back as the user's own pin or data-root and never change them again.
+/// With no such key in the user's file they go on dockerd's command line; over the
+/// user's own value, dockerd gets a merged copy.
+fn own_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<OwnPlace> {
+    let mut flags = Vec::new();
+    for &(key, flag, alias) in OWN_KEYS {
+        let Some((value, origin)) = merged.effective.get(key) else {
+            continue;
+        };
+        if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
+            continue;
+        }
+        let theirs = user
+            .json
+            .get(key)
+            .or_else(|| alias.and_then(|a| user.json.get(a)));
+        match theirs {
+            Some(theirs) if theirs == value => continue,
+            Some(_) => return Ok(OwnPlace::Copy(key)),
+            None => {}
+        }
+        if let Some(text) = value.as_str() {
+            flags.push((key, format!("{flag}={text}")));
+        }
     }
-    match user.json.get("storage-driver") {
-        Some(theirs) if theirs == value => return Ok(DriverPlace::AsIs),
-        Some(_) => return Ok(DriverPlace::Copy),
-        None => {}
+    if flags.is_empty() {
+        return Ok(OwnPlace::AsIs);
     }
-    let Some(name) = value.as_str() else {
-        return Ok(DriverPlace::AsIs);
-    };
-    merged.args.push(format!("--storage-driver={name}"));
     if let Some((path, text)) = merged.daemon_json.take() {
         let bad = |e: serde_json::Error| crate::error::Error::DaemonConfig {
             path: path.clone(),
@@ -684,14 +719,17 @@ fn driver_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<Dri
             hint: "report this as a dind-init bug with your daemon.json".into(),
         };
         let mut json: serde_json::Map<String, Value> = serde_json::from_str(&text).map_err(bad)?;
-        json.remove("storage-driver");
+        for (key, _) in &flags {
+            json.remove(*key);
+        }
         if json != user.json {
             let mut text = serde_json::to_string_pretty(&json).map_err(bad)?;
             text.push('\n');
             merged.daemon_json = Some((path, text));
         }
     }
-    Ok(DriverPlace::Flag)
+    merged.args.extend(flags.iter().map(|(_, f)| f.clone()));
+    Ok(OwnPlace::Flags(flags.into_iter().map(|(k, _)| k).collect()))
 }
 
 /// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
@@ -819,11 +857,20 @@ fn plan_with(
         ));
     }
     if storage != Storage::Off {
-        p.push(
-            Action::CreateDir {
+        let mode = 0o710;
+        let action = match d.owner.filter(|o| data_home == d.path && !o.is(0, 0, mode)) {
+            Some(was) => Action::SecureDir {
                 path: data_home.clone(),
-                mode: 0o710,
+                mode,
+                was,
             },
+            None => Action::CreateDir {
+                path: data_home.clone(),
+                mode,
+            },
+        };
+        p.push(
+            action,
             format!(
                 "Docker's data lives here, on {}; root-owned 0710 like dockerd's own data root",
                 where_fs(target)
@@ -1020,6 +1067,16 @@ fn plan_with(
                         dr.name(),
                         pn.origin
                     ));
+                    let from_file = matches!(
+                        user.effective.get("storage-driver"),
+                        Some((_, Origin::DaemonJson(_)))
+                    );
+                    if from_file && !pn.dind && facts.daemon.driver_maybe_older_dind_init {
+                        p.notes.push(format!(
+                            "daemon.json.bak (daemon.json before dind-init's last change) has no storage-driver: an older dind-init may have written {} there; it is kept as your choice — remove it from daemon.json to let dind-init choose",
+                            pn.name
+                        ));
+                    }
                     // The user's pin wins, but never silently over data it cannot show.
                     if let Some(x) = drivers_here
                         .iter()
@@ -1170,25 +1227,26 @@ fn plan_with(
     let mut merged = merge(user, &wanted)?;
     p.docker_group = socket_group(cfg, &merged, &mut p.notes);
     let place = match facts.daemon.daemon_json_read_only {
-        true => DriverPlace::Copy,
-        false => driver_off_users_file(user, &mut merged)?,
+        true => OwnPlace::Copy(""),
+        false => own_off_users_file(user, &mut merged)?,
     };
     if let Some((path, content)) = &merged.daemon_json {
         let keys: Vec<&str> = wanted
             .iter()
             .map(|w| w.key.as_str())
-            .filter(|k| place != DriverPlace::Flag || *k != "storage-driver")
+            .filter(|k| !matches!(&place, OwnPlace::Flags(f) if f.contains(k)))
             .collect();
-        if place == DriverPlace::Copy {
+        if let OwnPlace::Copy(key) = place {
             // A ConfigMap mount, or the user's own storage-driver that cannot work here:
             // leave the file untouched, hand dockerd a merged copy.
             let copy = PathBuf::from(MERGED_DAEMON_JSON);
             let why = match facts.daemon.daemon_json_read_only {
                 true => "is read-only (a ConfigMap?)".to_string(),
                 false => format!(
-                    "holds your storage-driver {}, which dind-init overrides here",
+                    "holds your {key} {}, which dind-init overrides here",
                     user.json
-                        .get("storage-driver")
+                        .get(key)
+                        .or_else(|| user.json.get("graph").filter(|_| key == "data-root"))
                         .map_or(String::new(), |v| v.to_string())
                 ),
             };
@@ -1530,6 +1588,7 @@ mod tests {
                 from: DataRootFrom::Home,
                 why: "home of coder + /.docker-data".into(),
                 exists: false,
+                owner: None,
                 has_data: false,
                 drivers: Vec::new(),
                 location: loc(&m, D, "/home/coder", Trial::Ok),
@@ -1568,7 +1627,7 @@ mod tests {
         p.steps
             .iter()
             .map(|s| match s.action {
-                Action::CreateDir { .. } => "mkdir",
+                Action::CreateDir { .. } | Action::SecureDir { .. } => "mkdir",
                 Action::Lock { .. } => "lock",
                 Action::BindMount { .. } => "bind",
                 Action::Symlink { .. } => "symlink",
@@ -2215,7 +2274,60 @@ mod tests {
                 }
             }
         }
+        // The next probe decides DATA_ROOT from what the written file says.
+        let user = settings::read(&f.daemon.sources(&cfg())).unwrap();
+        let theirs = user
+            .effective
+            .get("data-root")
+            .and_then(|(v, o)| v.as_str().map(|s| (PathBuf::from(s), o.to_string())));
+        if theirs.is_some() {
+            let (path, from, why) =
+                probe::choose_data_root(&cfg(), theirs, &f.user, f.mount_table(), &f.volumes);
+            f.data_root.path = path;
+            f.data_root.from = from;
+            f.data_root.why = why;
+        }
         f
+    }
+
+    #[test]
+    fn a_data_root_dind_init_chose_never_reads_back_as_the_users() {
+        let mut c = cfg();
+        c.strategy = Strategy::DataRoot;
+        let first = plan(&seed(20), &c).unwrap();
+        assert!(
+            dockerd_argv(&first).contains(&format!("--data-root={D}")),
+            "{}",
+            first.render()
+        );
+        let again = after_start(seed(20), &first);
+        assert_ne!(
+            again.data_root.from,
+            DataRootFrom::DaemonConfig,
+            "not the user's"
+        );
+        let second = plan(&again, &c).unwrap();
+        assert!(
+            second
+                .notes
+                .iter()
+                .any(|n| n.starts_with("DIND_STRATEGY=data-root")),
+            "{}",
+            second.render()
+        );
+        assert_eq!(dockerd_argv(&second), dockerd_argv(&first));
+        assert_eq!(daemon_json(&second), None, "nothing left to write");
+
+        // DIND_DATA_ROOT over the user's own data-root: a merged copy, their file untouched.
+        let mut f = seed(20);
+        let users = "{\"data-root\": \"/srv/docker\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), users.into()));
+        f.data_root.from = DataRootFrom::Setting;
+        let mut c = cfg();
+        c.data_root = Some(D.into());
+        let p = plan(&f, &c).unwrap();
+        assert!(dockerd_argv(&p).contains(&format!("--config-file={MERGED_DAEMON_JSON}")));
+        assert_eq!(after_start(f, &p).daemon.daemon_json.unwrap().1, users);
     }
 
     #[test]
@@ -2449,12 +2561,13 @@ mod tests {
     }
 
     #[test]
-    fn data_root_strategy_puts_data_root_in_daemon_json() {
+    fn data_root_strategy_puts_data_root_on_dockerds_command_line() {
         let mut c = cfg();
         c.strategy = Strategy::DataRoot;
         let p = plan(&seed(29), &c).unwrap();
         assert_eq!(kinds(&p), seq(&[&["mkdir", "lock", "write"], &SEPARATE]));
-        assert_eq!(daemon_json(&p).unwrap()["data-root"], D);
+        assert_eq!(daemon_json(&p).unwrap().get("data-root"), None);
+        assert!(dockerd_argv(&p).contains(&format!("--data-root={D}")));
         assert_eq!(p.docker_root, Some(D.into()));
         let text = containerd_toml(
             Path::new(D),
@@ -2750,6 +2863,62 @@ mod tests {
             .filter(|a| a.starts_with("--config-file"))
             .collect();
         assert_eq!(flags, [&format!("--config-file={MERGED_DAEMON_JSON}")]);
+    }
+
+    #[test]
+    fn an_existing_data_root_is_shown_with_the_owner_and_mode_apply_fixes() {
+        let mut f = seed(20);
+        f.data_root.exists = true;
+        f.data_root.owner = Some(probe::Owner {
+            uid: 1000,
+            gid: 1000,
+            mode: 0o755,
+        });
+        let p = plan(&f, &cfg()).unwrap();
+        let text = p.render();
+        assert!(
+            text.starts_with(&format!(
+                "1. chown root:root, chmod 0710 {D} (was uid 1000 gid 1000 0755)  — "
+            )),
+            "{text}"
+        );
+        let sys = crate::sys::RecordingSyscall::new()
+            .with_dir_owned("/home/coder", 0o755, 1000, 1000)
+            .with_dir_owned(D, 0o755, 1000, 1000);
+        let storage: Vec<Step> = p.steps[..2].to_vec();
+        crate::apply::apply_steps(&storage, &sys).unwrap();
+        assert_eq!(sys.dir_meta(D), Some((0o710, 0, 0)), "{:?}", sys.calls());
+
+        // Already root's 0710: nothing to fix, nothing said.
+        f.data_root.owner = Some(probe::Owner {
+            uid: 0,
+            gid: 0,
+            mode: 0o710,
+        });
+        let text = plan(&f, &cfg()).unwrap().render();
+        assert!(
+            text.starts_with(&format!("1. mkdir -p -m 0710 {D}  — ")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_driver_an_older_dind_init_may_have_written_is_kept_with_a_note() {
+        let mut f = seed(20);
+        let json = "{\"storage-driver\": \"overlay2\"}\n";
+        f.daemon.daemon_json = Some(("/etc/docker/daemon.json".into(), json.into()));
+        let p = plan(&f, &cfg()).unwrap();
+        assert!(!p.render().contains("older dind-init"), "{}", p.render());
+        f.daemon.driver_maybe_older_dind_init = true;
+        let p = plan(&f, &cfg()).unwrap();
+        assert!(p.pinned_by.is_some(), "still the user's pin: no guess");
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.contains("older dind-init may have written overlay2")),
+            "{}",
+            p.render()
+        );
     }
 
     #[test]

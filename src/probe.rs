@@ -15,9 +15,9 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -60,279 +60,11 @@ impl Default for Roots {
 }
 
 // ---------------------------------------------------------------------------
-// mountinfo
+// mountinfo: parsed in crate::parse::mountinfo, re-exported so `probe::Mount` etc. keep working
 
-/// One line of /proc/self/mountinfo (proc(5)), with escapes undone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Mount {
-    /// Unique mount id.
-    pub id: u32,
-    /// Id of the parent mount.
-    pub parent: u32,
-    /// Device major number (same major:minor = same filesystem instance).
-    pub major: u32,
-    /// Device minor number.
-    pub minor: u32,
-    /// Directory of the filesystem that forms this mount's root (`/.docker-data` for a bind of a subdir).
-    pub root: PathBuf,
-    /// Where it is mounted, as seen in this mount namespace.
-    pub mount_point: PathBuf,
-    /// Per-mount options (`rw`, `nosuid`, …).
-    pub options: Vec<String>,
-    /// Optional fields: `shared:N`, `master:N`, `propagate_from:N`, `unbindable`.
-    pub optional: Vec<String>,
-    /// Filesystem type, e.g. `ext4`, `overlay`, `fuse.sshfs`.
-    pub fs_type: String,
-    /// Mount source, e.g. `/dev/longhorn/pvc-…` or `overlay`.
-    pub source: String,
-    /// Per-superblock options.
-    pub super_options: Vec<String>,
-    /// The layers of an overlay mount (None for other filesystems).
-    pub overlay: Option<Overlay>,
-}
-
-/// The layers of an overlay mount, from its super options.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Overlay {
-    /// Lower layers, top first.
-    pub lowerdir: Vec<PathBuf>,
-    /// Writable layer (None for a read-only overlay).
-    pub upperdir: Option<PathBuf>,
-    /// Overlay's scratch dir, on the upper's filesystem.
-    pub workdir: Option<PathBuf>,
-}
-
-impl Mount {
-    /// `major:minor`, as printed by the kernel.
-    pub fn dev(&self) -> String {
-        format!("{}:{}", self.major, self.minor)
-    }
-
-    /// Mounted read-only.
-    pub fn read_only(&self) -> bool {
-        self.options.iter().any(|o| o == "ro")
-    }
-}
-
-fn bad_mountinfo(line: usize, msg: String) -> Error {
-    Error::io(
-        "parse",
-        "/proc/self/mountinfo",
-        io::Error::new(io::ErrorKind::InvalidData, format!("line {line}: {msg}")),
-    )
-}
-
-/// Parse the text of /proc/self/mountinfo. A malformed line is an error naming its number,
-/// because deciding where Docker's data goes from a half-read mount table would be a guess.
-pub fn parse_mountinfo(text: &str) -> Result<Vec<Mount>> {
-    let mut mounts = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        mounts.push(
-            parse_mountinfo_line(line).map_err(|m| bad_mountinfo(n, format!("{m} in {line:?}")))?,
-        );
-    }
-    Ok(mounts)
-}
-
-fn parse_mountinfo_line(line: &str) -> std::result::Result<Mount, String> {
-    let fields: Vec<&str> = line.split_ascii_whitespace().collect();
-    let sep = fields
-        .iter()
-        .position(|f| *f == "-")
-        .ok_or("no \" - \" separator before the filesystem type")?;
-    if sep < 6 {
-        return Err(format!("{sep} fields before \" - \", expected at least 6"));
-    }
-    if fields.len() < sep + 3 {
-        return Err("fewer than 2 fields after \" - \" (type and source)".into());
-    }
-    let num = |s: &str, what: &str| {
-        s.parse::<u32>()
-            .map_err(|_| format!("{what} {s:?} is not a number"))
-    };
-    let id = num(fields[0], "mount id")?;
-    let parent = num(fields[1], "parent id")?;
-    let (maj, min) = fields[2]
-        .split_once(':')
-        .ok_or_else(|| format!("device {:?} is not major:minor", fields[2]))?;
-    let major = num(maj, "major")?;
-    let minor = num(min, "minor")?;
-    let fs_type = unescape_str(fields[sep + 1]);
-    let super_raw = fields.get(sep + 3).copied().unwrap_or("");
-    let overlay = (fs_type == "overlay").then(|| parse_overlay_options(super_raw));
-    Ok(Mount {
-        id,
-        parent,
-        major,
-        minor,
-        root: unescape_path(fields[3]),
-        mount_point: unescape_path(fields[4]),
-        options: split_opts(fields[5]),
-        optional: fields[6..sep].iter().map(|s| s.to_string()).collect(),
-        fs_type,
-        source: unescape_str(fields[sep + 2]),
-        super_options: split_opts(super_raw),
-        overlay,
-    })
-}
-
-fn split_opts(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|o| !o.is_empty())
-        .map(unescape_str)
-        .collect()
-}
-
-/// Undo the kernel's octal escapes (`\040` space, `\011` tab, `\012` newline,
-/// `\134` backslash, any `\ooo`); a backslash not followed by three octal digits stays.
-pub fn unescape(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && is_octal_escape(&b[i + 1..]) {
-            let v = (b[i + 1] - b'0') as u32 * 64
-                + (b[i + 2] - b'0') as u32 * 8
-                + (b[i + 3] - b'0') as u32;
-            out.push(v as u8);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
-fn is_octal_escape(rest: &[u8]) -> bool {
-    rest.len() >= 3
-        && (b'0'..=b'3').contains(&rest[0])
-        && (b'0'..=b'7').contains(&rest[1])
-        && (b'0'..=b'7').contains(&rest[2])
-}
-
-fn unescape_path(s: &str) -> PathBuf {
-    PathBuf::from(OsString::from_vec(unescape(s)))
-}
-
-fn unescape_str(s: &str) -> String {
-    String::from_utf8_lossy(&unescape(s)).into_owned()
-}
-
-/// Overlay's super options: `lowerdir=a:b:c` (`\:` escapes a colon inside a layer;
-/// `::` separates data-only layers), `upperdir=`, `workdir=`.
-fn parse_overlay_options(raw: &str) -> Overlay {
-    let mut ov = Overlay {
-        lowerdir: Vec::new(),
-        upperdir: None,
-        workdir: None,
-    };
-    for opt in raw.split(',') {
-        let Some((key, value)) = opt.split_once('=') else {
-            continue;
-        };
-        match key {
-            "lowerdir" => ov.lowerdir = split_layers(value),
-            "upperdir" => ov.upperdir = Some(layer_path(value)),
-            "workdir" => ov.workdir = Some(layer_path(value)),
-            _ => {}
-        }
-    }
-    ov
-}
-
-/// Split a raw `lowerdir=` value on the colons that separate layers: not one escaped
-/// as `\:` (or `\134:`, the kernel's rendering of the user's `\:` on older kernels).
-fn split_layers(raw: &str) -> Vec<PathBuf> {
-    let b = raw.as_bytes();
-    let mut pieces = Vec::new();
-    let mut start = 0;
-    for i in 0..b.len() {
-        if b[i] != b':' {
-            continue;
-        }
-        let escaped = (i >= 1 && b[i - 1] == b'\\') || (i >= 4 && &b[i - 4..i] == b"\\134");
-        if !escaped {
-            pieces.push(&raw[start..i]);
-            start = i + 1;
-        }
-    }
-    pieces.push(&raw[start..]);
-    pieces
-        .into_iter()
-        .filter(|p| !p.is_empty())
-        .map(layer_path)
-        .collect()
-}
-
-fn layer_path(raw: &str) -> PathBuf {
-    let bytes = unescape(raw);
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' && bytes.get(i + 1) == Some(&b':') {
-            out.push(b':');
-            i += 2;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(OsString::from_vec(out))
-}
-
-/// The mount holding `path` (pass a canonical path): the longest mount point that is a
-/// prefix of it on component boundaries; for the same mount point the last one in file
-/// order wins, because a later mount covers an earlier one.
-pub fn mount_for<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
-    let mut best: Option<&Mount> = None;
-    for m in mounts {
-        if !path.starts_with(&m.mount_point) {
-            continue;
-        }
-        let deeper = best.map_or(true, |b| {
-            m.mount_point.components().count() >= b.mount_point.components().count()
-        });
-        if deeper {
-            best = Some(m);
-        }
-    }
-    best
-}
-
-/// The mount whose mount point is exactly `path` (the last one: overmounts win).
-pub fn mount_at<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
-    mounts.iter().rev().find(|m| m.mount_point == path)
-}
-
-/// Whether mount `m` is a bind of directory `dir` (canonical): same filesystem as the
-/// mount holding `dir`, rooted at `dir`'s path inside that filesystem. This is how a
-/// restarted dind-init recognises its own earlier bind of DATA_ROOT onto /var/lib/docker.
-pub fn is_bind_of(mounts: &[Mount], m: &Mount, dir: &Path) -> bool {
-    let holder = mounts
-        .iter()
-        .filter(|h| h.id != m.id && dir.starts_with(&h.mount_point))
-        .fold(None::<&Mount>, |best, h| match best {
-            Some(b) if b.mount_point.components().count() > h.mount_point.components().count() => {
-                Some(b)
-            }
-            _ => Some(h),
-        });
-    let Some(h) = holder else { return false };
-    let Ok(rel) = dir.strip_prefix(&h.mount_point) else {
-        return false;
-    };
-    let expected = if rel.as_os_str().is_empty() {
-        h.root.clone()
-    } else {
-        h.root.join(rel)
-    };
-    h.major == m.major && h.minor == m.minor && m.root == expected
-}
+pub use crate::parse::mountinfo::{
+    is_bind_of, mount_at, mount_for, parse_mountinfo, unescape, Mount, Overlay,
+};
 
 // ---------------------------------------------------------------------------
 // filesystem facts
@@ -1495,6 +1227,37 @@ pub enum DataRootFrom {
     Volume,
 }
 
+/// Owner and permission bits of an existing directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Owner {
+    /// Owner uid.
+    pub uid: u32,
+    /// Group gid.
+    pub gid: u32,
+    /// Permission bits (mode & 0o7777).
+    pub mode: u32,
+}
+
+impl Owner {
+    /// Exactly this owner, group and mode.
+    pub fn is(&self, uid: u32, gid: u32, mode: u32) -> bool {
+        (self.uid, self.gid, self.mode) == (uid, gid, mode)
+    }
+}
+
+/// The owner and mode of `path` when it is a real directory (a link is not followed).
+fn dir_owner(path: &Path) -> Option<Owner> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path)
+        .ok()
+        .filter(|m| m.is_dir())?;
+    Some(Owner {
+        uid: m.uid(),
+        gid: m.gid(),
+        mode: m.mode() & 0o7777,
+    })
+}
+
 /// The directory that should hold Docker's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DataRoot {
@@ -1506,6 +1269,8 @@ pub struct DataRoot {
     pub why: String,
     /// It exists already.
     pub exists: bool,
+    /// Its owner and mode when it is a real directory: the plan says what apply changes.
+    pub owner: Option<Owner>,
     /// It holds data (beyond dind-init's files).
     pub has_data: bool,
     /// Storage-driver data inside it.
@@ -1555,6 +1320,127 @@ pub struct DaemonFiles {
     /// mount, EROFS): the plan then writes its merge elsewhere and says so.
     #[serde(default)]
     pub daemon_json_read_only: bool,
+    /// Files named as dockerd's or containerd's pidfile that are not provably
+    /// pidfiles: the daemon would overwrite them at start, so nothing starts.
+    #[serde(default)]
+    pub foreign_pidfiles: Vec<ForeignPidfile>,
+    /// daemon.json has a storage-driver and its daemon.json.bak (the version before
+    /// dind-init's last change) is a JSON object without one: an older dind-init,
+    /// which wrote its own choice there, may have put it there. Only a hint: a user
+    /// who added it after that change leaves the same trace.
+    #[serde(default)]
+    pub driver_maybe_older_dind_init: bool,
+}
+
+/// A file at a daemon's pidfile path that is not provably a pidfile ([`pidfile_pid`]),
+/// e.g. `"pidfile": "/home/coder/thesis.tex"`: dockerd writes its PID over it at start
+/// and deletes it at stop, so dind-init refuses to start before anything changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignPidfile {
+    /// The file.
+    pub path: PathBuf,
+    /// The daemon that writes it: "dockerd" or "containerd".
+    pub daemon: &'static str,
+    /// The setting that put the pidfile there: `pidfile` or `exec-root`.
+    pub key: &'static str,
+    /// Where that setting came from; None for dockerd's default path.
+    pub set_by: Option<Origin>,
+    /// What is there, e.g. "a file of 2345 bytes".
+    pub what: String,
+}
+
+impl ForeignPidfile {
+    /// The refusal (exit 2): names the setting's source, the file and the fix.
+    pub fn to_error(&self) -> Error {
+        let path = match &self.set_by {
+            Some(Origin::DaemonJson(p)) => p.clone(),
+            Some(Origin::DockerOpts) => PathBuf::from(settings::DEFAULT_DOCKER_FILE),
+            Some(o) => PathBuf::from(o.to_string()),
+            None => self.path.clone(),
+        };
+        Error::ConfigFile {
+            path,
+            msg: self.words(),
+            hint: self.fix(),
+        }
+    }
+
+    /// What is wrong, in one sentence naming the setting's source and the file.
+    pub fn words(&self) -> String {
+        let by = match &self.set_by {
+            Some(Origin::DaemonJson(_)) => format!("{} in daemon.json", self.key),
+            Some(Origin::DockerOpts) => format!("{} in DOCKER_OPTS", self.key),
+            Some(_) => self.key.to_string(),
+            None => "its default pidfile".to_string(),
+        };
+        format!(
+            "{by} makes {d} write its PID into {}, but that is {}, not a pidfile: {d} would overwrite it at start and delete it at stop",
+            self.path.display(),
+            self.what,
+            d = self.daemon
+        )
+    }
+
+    /// The fix.
+    pub fn fix(&self) -> String {
+        match self.set_by {
+            Some(_) => format!("point {} at a path under /run, or move the file", self.key),
+            None => format!("move the file: {} keeps its pidfile there", self.daemon),
+        }
+    }
+}
+
+/// What is at `path` when a daemon must not use it as its pidfile: None when it is
+/// absent, empty or provably a pidfile ([`pidfile_pid`]). A link is not followed.
+fn foreign_at(path: &Path) -> Option<String> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        let t = std::fs::read_link(path).unwrap_or_default();
+        return Some(format!("a symlink to {}", t.display()));
+    }
+    if kind.is_dir() {
+        return Some("a directory".into());
+    }
+    if !kind.is_file() {
+        return Some("a device, socket or fifo".into());
+    }
+    let head = read_pidfile_head(path).ok()?;
+    (!head.is_empty() && pidfile_pid(&head).is_none())
+        .then(|| format!("a file of {} bytes", meta.len()))
+}
+
+/// The pidfiles dockerd and its containerd will write that hold something else.
+fn foreign_pidfiles(
+    files: &DaemonFiles,
+    effective: &BTreeMap<String, (Value, Origin)>,
+) -> Vec<ForeignPidfile> {
+    let origin = |key: &str| effective.get(key).map(|(_, o)| o.clone());
+    let dockerd = match origin("pidfile") {
+        Some(o) => ("pidfile", Some(o)),
+        None => ("exec-root", origin("exec-root")),
+    };
+    let containerd = ("exec-root", origin("exec-root"));
+    [
+        (files.pidfile.clone(), "dockerd", dockerd),
+        (
+            files.exec_root.join("containerd/containerd.pid"),
+            "containerd",
+            containerd,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(path, daemon, (key, set_by))| {
+        let what = foreign_at(&path)?;
+        Some(ForeignPidfile {
+            path,
+            daemon,
+            key,
+            set_by,
+            what,
+        })
+    })
+    .collect()
 }
 
 impl DaemonFiles {
@@ -1761,6 +1647,10 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settin
         Ok(t) => files.daemon_json = t.map(|t| (json_path, t)),
         Err(e) => files.error = files.error.take().or(Some(e)),
     }
+    files.driver_maybe_older_dind_init = files
+        .daemon_json
+        .as_ref()
+        .is_some_and(|(_, t)| driver_added_since_bak(t, &json_file));
     if let Some(e) = &files.error {
         let err = e.to_error();
         return (files, Err(err));
@@ -1778,8 +1668,22 @@ fn read_daemon_files(cfg: &Config, roots: &Roots) -> (DaemonFiles, Result<settin
                 .unwrap_or(&roots.var_run)
                 .join("docker.pid")
         });
+        files.foreign_pidfiles = foreign_pidfiles(&files, eff);
     }
     (files, user)
+}
+
+/// `text` (daemon.json at `file`) has a storage-driver that `<file>.bak` lacks.
+fn driver_added_since_bak(text: &str, file: &Path) -> bool {
+    let has_driver = |t: &str| {
+        serde_json::from_str::<serde_json::Map<String, Value>>(t)
+            .ok()
+            .map(|m| m.contains_key("storage-driver"))
+    };
+    let mut bak = file.as_os_str().to_owned();
+    bak.push(".bak");
+    let bak = std::fs::read_to_string(PathBuf::from(bak)).ok();
+    has_driver(text) == Some(true) && bak.as_deref().and_then(has_driver) == Some(false)
 }
 
 /// Check every input before anything changes: DIND_USER names a user,
@@ -1795,13 +1699,18 @@ pub fn validate(cfg: &Config, roots: &Roots) -> Result<()> {
         };
         return settings::read(&args).map(|_| ());
     }
-    read_daemon_files(cfg, roots).1.map(|_| ())
+    let (files, user) = read_daemon_files(cfg, roots);
+    user?;
+    match files.foreign_pidfiles.first() {
+        Some(f) => Err(f.to_error()),
+        None => Ok(()),
+    }
 }
 
 /// Decide DATA_ROOT (never creating it): DIND_DATA_ROOT, else the user's own `data-root`,
 /// else `<home>/.docker-data`, unless that home is on overlay/tmpfs and the pod has exactly
 /// one persistent volume, then `<volume>/.docker-data`.
-fn choose_data_root(
+pub(crate) fn choose_data_root(
     cfg: &Config,
     user_data_root: Option<(PathBuf, String)>,
     user: &std::result::Result<Account, String>,
@@ -1887,15 +1796,6 @@ impl ContainerdVersion {
     }
 }
 
-/// The owner of the directory `path` itself (lstat: a link is None).
-fn dir_owner(path: &Path) -> Option<u32> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path)
-        .ok()
-        .filter(|m| m.is_dir())
-        .map(|m| m.uid())
-}
-
 /// Gather every fact the planner needs. Never fails and never panics: what cannot be
 /// probed is recorded as such. Creates only short-lived scratch dirs (trial, d_type).
 pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
@@ -1913,7 +1813,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
 
     let user = crate::user::resolve(&roots.etc, cfg.user.as_ref())
         .map(|u| Account {
-            home_owner: dir_owner(&u.home),
+            home_owner: dir_owner(&u.home).map(|o| o.uid),
             name: u.name,
             uid: u.uid,
             gid: u.gid,
@@ -1950,6 +1850,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
     let dr_loc = locate(&dr_path, table);
     let data_root = DataRoot {
         exists: dr_path.is_dir(),
+        owner: dir_owner(&dr_path),
         has_data: has_data(&dr_path),
         drivers: driver_data(&dr_path),
         path: dr_path.clone(),
@@ -2080,6 +1981,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
 
     fn fixture_text(name: &str) -> String {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -2091,9 +1993,6 @@ mod tests {
     fn fixture(name: &str) -> Vec<Mount> {
         parse_mountinfo(&fixture_text(name)).unwrap()
     }
-
-    const SNAP: &str =
-        "/var/lib/rancher/k3s/agent/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots";
 
     /// A scratch directory removed on drop (no tempfile crate).
     struct TempDir(PathBuf);
@@ -2120,143 +2019,6 @@ mod tests {
     }
 
     #[test]
-    fn k3s_devpod_root_is_a_26_layer_overlay() {
-        let m = fixture("k3s-devpod.txt");
-        let root = mount_at(&m, Path::new("/")).unwrap();
-        assert_eq!(
-            (root.id, root.parent, root.major, root.minor),
-            (2890, 2671, 0, 389)
-        );
-        assert_eq!(root.fs_type, "overlay");
-        assert_eq!(root.source, "overlay");
-        assert!(root.optional.is_empty());
-        assert_eq!(root.options, vec!["rw", "relatime"]);
-        let ov = root.overlay.as_ref().unwrap();
-        assert_eq!(ov.lowerdir.len(), 26);
-        assert_eq!(ov.lowerdir[0], PathBuf::from(format!("{SNAP}/630/fs")));
-        assert_eq!(ov.lowerdir[25], PathBuf::from(format!("{SNAP}/605/fs")));
-        assert_eq!(ov.upperdir, Some(PathBuf::from(format!("{SNAP}/2975/fs"))));
-        assert_eq!(ov.workdir, Some(PathBuf::from(format!("{SNAP}/2975/work"))));
-        assert!(root.super_options.contains(&"uuid=on".to_string()));
-        let pvc = mount_at(&m, Path::new("/home/coder")).unwrap();
-        assert_eq!(pvc.fs_type, "ext4");
-        assert_eq!(
-            pvc.source,
-            "/dev/longhorn/pvc-8260aa67-c0ae-49aa-a08e-54fbf98c32c1"
-        );
-        assert_eq!(pvc.dev(), "8:32");
-        assert!(pvc.overlay.is_none());
-        let sa = mount_at(
-            &m,
-            Path::new("/var/run/secrets/kubernetes.io/serviceaccount"),
-        )
-        .unwrap();
-        assert!(sa.read_only());
-        assert_eq!(m.len(), 16);
-    }
-
-    #[test]
-    fn mount_for_picks_the_longest_prefix_on_component_boundaries() {
-        let m = fixture("k3s-devpod.txt");
-        let at = |p: &str| mount_for(&m, Path::new(p)).unwrap().mount_point.clone();
-        assert_eq!(at("/var/lib/docker"), PathBuf::from("/"));
-        assert_eq!(at("/home/coder/.docker-data"), PathBuf::from("/home/coder"));
-        assert_eq!(at("/home/coder"), PathBuf::from("/home/coder"));
-        assert_eq!(
-            at("/home/coder2/x"),
-            PathBuf::from("/"),
-            "component boundary"
-        );
-        assert_eq!(
-            at("/home/coder/project/node_modules/.bin"),
-            PathBuf::from("/home/coder/project/node_modules")
-        );
-        assert_eq!(at("/etc/hosts"), PathBuf::from("/etc/hosts"));
-        assert_eq!(at("/etc/hostsx"), PathBuf::from("/"));
-        let host = fixture("docker-host.txt");
-        let holder = mount_for(&host, Path::new("/var/lib/docker")).unwrap();
-        assert_eq!(
-            holder.fs_type, "ext4",
-            "a container's overlay deeper down does not count"
-        );
-    }
-
-    #[test]
-    fn mount_for_lets_the_last_overmount_win() {
-        let text = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n\
-                    2 1 0:40 / /var/lib/docker rw - tmpfs tmpfs rw\n\
-                    3 2 8:1 /.docker-data /var/lib/docker rw - ext4 /dev/sda1 rw\n";
-        let m = parse_mountinfo(text).unwrap();
-        assert_eq!(mount_for(&m, Path::new("/var/lib/docker/x")).unwrap().id, 3);
-        assert_eq!(mount_at(&m, Path::new("/var/lib/docker")).unwrap().id, 3);
-    }
-
-    #[test]
-    fn escapes_and_optional_fields() {
-        let m = fixture("escapes.txt");
-        let vol = &m[1];
-        assert_eq!(vol.mount_point, PathBuf::from("/mnt/my volume"));
-        assert_eq!(vol.optional, vec!["shared:20"]);
-        assert_eq!(
-            mount_for(&m, Path::new("/mnt/my volume/data")).unwrap().id,
-            31
-        );
-        let cifs = &m[2];
-        assert_eq!(cifs.source, "//nas/backup\\daily");
-        assert_eq!(cifs.root, PathBuf::from("/share\ttab"));
-        assert_eq!(m[3].mount_point, PathBuf::from("/mnt/new\nline\\x"));
-        let ov = &m[4];
-        assert_eq!(ov.optional, vec!["master:3", "propagate_from:1"]);
-        let layers = &ov.overlay.as_ref().unwrap().lowerdir;
-        assert_eq!(
-            layers,
-            &vec![
-                PathBuf::from("/l/a:b"),
-                PathBuf::from("/l/c,d"),
-                PathBuf::from("/l/data")
-            ]
-        );
-        assert_eq!(
-            ov.overlay.as_ref().unwrap().upperdir,
-            Some(PathBuf::from("/u/my upper"))
-        );
-        assert_eq!(m[5].optional, vec!["unbindable"]);
-        assert_eq!(m[5].source, "none");
-    }
-
-    #[test]
-    fn colon_escaped_the_old_way_stays_in_the_layer() {
-        assert_eq!(
-            split_layers("/a\\134:b:/c"),
-            vec![PathBuf::from("/a:b"), PathBuf::from("/c")]
-        );
-        assert_eq!(
-            split_layers("/a\\072b:/c"),
-            vec![PathBuf::from("/a:b"), PathBuf::from("/c")]
-        );
-    }
-
-    #[test]
-    fn a_bad_line_is_an_error_naming_its_number() {
-        let good = "1 0 8:1 / / rw - ext4 /dev/sda1 rw\n";
-        for bad in [
-            "2 1 8:1 / /x rw ext4 /dev/sda1 rw",
-            "x 1 8:1 / /x rw - ext4 /dev/sda1 rw",
-            "2 1 81 / /x rw - ext4 /dev/sda1 rw",
-            "2 1 8:1 / - ext4 /dev/sda1 rw",
-            "2 1 8:1 / /x rw - ext4",
-        ] {
-            let msg = parse_mountinfo(&format!("{good}{bad}\n"))
-                .unwrap_err()
-                .to_string();
-            assert!(msg.contains("line 2"), "{msg}");
-            assert!(msg.contains("mountinfo"), "{msg}");
-            assert!(!msg.contains('\n'), "{msg}");
-        }
-        assert!(parse_mountinfo("").unwrap().is_empty());
-    }
-
-    #[test]
     fn this_vm_parses_and_is_cgroup_hybrid() {
         let m = fixture("this-vm.txt");
         assert!(m.len() >= 10);
@@ -2277,28 +2039,6 @@ mod tests {
             cgroup_version(&fixture("escapes.txt"), Path::new("/sys/fs/cgroup")),
             CgroupVersion::Unknown
         );
-    }
-
-    #[test]
-    fn the_live_mountinfo_parses() {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let m = parse_mountinfo(&text).unwrap();
-        assert!(mount_for(&m, Path::new("/")).is_some());
-    }
-
-    #[test]
-    fn a_restart_bind_is_recognised_as_a_bind_of_data_root() {
-        let m = fixture("pod-restart.txt");
-        let vld = mount_at(&m, Path::new("/var/lib/docker")).unwrap();
-        assert!(is_bind_of(&m, vld, Path::new("/home/coder/.docker-data")));
-        assert!(!is_bind_of(&m, vld, Path::new("/home/coder/other")));
-        let tm = fixture("tmpfs-var-lib-docker.txt");
-        let tvld = mount_at(&tm, Path::new("/var/lib/docker")).unwrap();
-        assert!(!is_bind_of(
-            &tm,
-            tvld,
-            Path::new("/home/coder/.docker-data")
-        ));
     }
 
     #[test]
@@ -2994,6 +2734,14 @@ mod tests {
         assert_eq!(f.data_root.path, home.join(".docker-data"));
         assert_eq!(f.data_root.from, DataRootFrom::Home);
         assert!(!f.data_root.exists, "the probe never creates DATA_ROOT");
+        assert_eq!(f.data_root.owner, None);
+        let mine = t.0.join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        std::fs::set_permissions(&mine, std::fs::Permissions::from_mode(0o750)).unwrap();
+        std::os::unix::fs::symlink(&mine, t.0.join("link")).unwrap();
+        let euid = nix::unistd::geteuid().as_raw();
+        assert!(dir_owner(&mine).is_some_and(|o| o.mode == 0o750 && o.uid == euid));
+        assert_eq!(dir_owner(&t.0.join("link")), None, "a link is not followed");
         assert!(!home.join(".docker-data").exists());
         assert_eq!(
             f.data_root.location.probed,
@@ -3054,6 +2802,89 @@ mod tests {
         assert!(serde_json::to_string(&f).is_ok());
         assert!(leftovers(&home).is_empty());
         assert!(leftovers(&r.var_lib).is_empty());
+    }
+
+    #[test]
+    fn a_pidfile_setting_naming_a_users_file_stops_before_anything_changes() {
+        let t = TempDir::new("foreign-pidfile");
+        let r = Roots {
+            proc: t.0.join("proc"),
+            etc: t.0.join("etc"),
+            dev: t.0.join("dev"),
+            sys_cgroup: "/sys/fs/cgroup".into(),
+            sys_class_net: t.0.join("net"),
+            run: t.0.join("run"),
+            var_run: t.0.join("var/run"),
+            var_lib: t.0.join("var/lib"),
+        };
+        std::fs::create_dir_all(r.etc.join("docker")).unwrap();
+        std::fs::create_dir_all(r.var_run.join("docker")).unwrap();
+        let thesis = t.0.join("thesis.tex");
+        std::fs::write(&thesis, "\\documentclass{article}\n").unwrap();
+        let json = format!("{{\"pidfile\": \"{}\"}}\n", thesis.display());
+        std::fs::write(r.etc.join("docker/daemon.json"), &json).unwrap();
+        let cfg = Config {
+            dockerd: "/nonexistent/dockerd".into(),
+            ..Config::default()
+        };
+        let e = validate(&cfg, &r).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let line = e.to_string();
+        assert!(
+            line.starts_with("/etc/docker/daemon.json: pidfile in daemon.json makes dockerd ")
+                && line.contains(&thesis.display().to_string())
+                && line.ends_with("— fix: point pidfile at a path under /run, or move the file"),
+            "{line}"
+        );
+        let f = probe(&cfg, &r);
+        assert_eq!(f.daemon.foreign_pidfiles.len(), 1);
+        let plan = crate::plan::plan(&f, &cfg).map_err(|e| e.to_string());
+        assert!(plan.is_err(), "the plan refuses too");
+        let checks = crate::doctor::checks(&f, &plan, None);
+        let fail: Vec<_> = checks
+            .iter()
+            .filter(|c| c.verdict == crate::doctor::Verdict::Fail && c.what == "daemon pidfile")
+            .collect();
+        assert_eq!(fail.len(), 1, "{checks:?}");
+        assert!(fail[0].remedy.contains("under /run"), "{checks:?}");
+        assert_eq!(
+            std::fs::read_to_string(&thesis).unwrap(),
+            "\\documentclass{article}\n"
+        );
+
+        assert!(!f.daemon.driver_maybe_older_dind_init);
+        let json = r#"{"storage-driver": "overlay2"}"#;
+        let file = r.etc.join("docker/daemon.json");
+        std::fs::write(&file, json).unwrap();
+        std::fs::write(r.etc.join("docker/daemon.json.bak"), "{}\n").unwrap();
+        assert!(driver_added_since_bak(json, &file));
+        std::fs::write(r.etc.join("docker/daemon.json.bak"), json).unwrap();
+        assert!(!driver_added_since_bak(json, &file), "the .bak had it too");
+        std::fs::remove_file(r.etc.join("docker/daemon.json.bak")).unwrap();
+        assert!(!driver_added_since_bak(json, &file), "no .bak, no hint");
+
+        // DIND_DOCKERD_ARGS names the same file; a real pidfile (stale or not) is fine.
+        std::fs::remove_file(r.etc.join("docker/daemon.json")).unwrap();
+        let args = Config {
+            dockerd_args: vec![format!("--pidfile={}", thesis.display())],
+            ..cfg.clone()
+        };
+        let line = validate(&args, &r).unwrap_err().to_string();
+        assert!(
+            line.starts_with("DIND_DOCKERD_ARGS: pidfile makes dockerd"),
+            "{line}"
+        );
+        std::fs::write(&thesis, "4242\n").unwrap();
+        assert!(validate(&args, &r).is_ok());
+        // containerd's pidfile under the exec-root: a user's file there is refused too.
+        std::fs::create_dir_all(r.var_run.join("docker/containerd")).unwrap();
+        std::fs::write(
+            r.var_run.join("docker/containerd/containerd.pid"),
+            "notes\n",
+        )
+        .unwrap();
+        let f = probe(&cfg, &r);
+        assert_eq!(f.daemon.foreign_pidfiles[0].daemon, "containerd");
     }
 
     /// The CI rule of tests/common: skip politely when not root, fail in CI.

@@ -643,13 +643,27 @@ fn cache_version(facts: &probe::Facts, cfg: &Config, sys: &dyn Syscall) {
         });
     let dir = &facts.data_root.path;
     for (name, text) in [dockerd, containerd].into_iter().flatten() {
-        let file = dir.join(name);
-        if dir.is_dir() && std::fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) {
-            if let Err(e) = sys.write_atomic(&file, text.as_bytes(), false) {
-                log::debug!("cannot cache a version in {}: {e}", file.display());
-            }
+        if let Err(e) = cache_in(dir, name, &text, sys) {
+            log::debug!(
+                "cannot cache a version in {}: {e}",
+                dir.join(name).display()
+            );
         }
     }
+}
+
+/// Write the version cache `text` into the data root `dir` when it is a real
+/// directory: the user may have swapped their ~/.docker-data for a link since
+/// apply, and root must not create files where that link points.
+fn cache_in(dir: &Path, name: &str, text: &str, sys: &dyn Syscall) -> crate::Result<()> {
+    if sys.lstat_kind(dir)? != crate::sys::FileKind::Dir {
+        return Ok(());
+    }
+    let file = dir.join(name);
+    if sys.read_file(&file)?.as_deref() != Some(text.as_bytes()) {
+        sys.write_atomic(&file, text.as_bytes(), false)?;
+    }
+    Ok(())
 }
 
 /// Stop one service now (used between smoke-test attempts). A stop signal
@@ -955,6 +969,23 @@ mod tests {
                 None => assert_eq!(after, before),
             }
         }
+    }
+
+    #[test]
+    fn the_version_cache_is_never_written_through_a_swapped_data_root() {
+        let d = std::env::temp_dir().join(format!("dind-cache-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("etc")).unwrap();
+        std::os::unix::fs::symlink(d.join("etc"), d.join("data")).unwrap();
+        let sys = crate::sys::LinuxSyscall;
+        let _ = cache_in(&d.join("data"), probe::VERSION_CACHE, "key 26.1.5\n", &sys);
+        assert_eq!(std::fs::read_dir(d.join("etc")).unwrap().count(), 0);
+        std::fs::remove_file(d.join("data")).unwrap();
+        std::fs::create_dir(d.join("data")).unwrap();
+        cache_in(&d.join("data"), probe::VERSION_CACHE, "key 26.1.5\n", &sys).unwrap();
+        let cached = std::fs::read(d.join("data").join(probe::VERSION_CACHE)).unwrap();
+        assert_eq!(cached, b"key 26.1.5\n");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! Pure functions over text; the planner calls them and turns the result into
 //! `WriteFile` / `StartDockerd` actions.
 
-use crate::config::split_words;
 use crate::error::{Error, Result};
+use crate::parse::shell;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -278,14 +278,8 @@ const DUPLICATES_ALLOWED: &[&str] = &["runtimes"];
 /// (`--config-file`), so the caller reads the right file before calling [`read`].
 pub fn config_file_path(default_docker: Option<&str>, dind_args: &[String]) -> Result<PathBuf> {
     let mut path = PathBuf::from(DEFAULT_DAEMON_JSON);
-    if let Some(text) = default_docker {
-        if let Some(opts) = parse_default_docker(text)? {
-            if let Some(p) =
-                parse_flags(&opts.words, &FlagSource::DockerOpts(opts.line))?.config_file
-            {
-                path = p;
-            }
-        }
+    if let Some(p) = docker_opts_flags(default_docker)?.config_file {
+        path = p;
     }
     if let Some(p) = parse_flags(dind_args, &FlagSource::DindArgs)?.config_file {
         path = p;
@@ -296,100 +290,30 @@ pub fn config_file_path(default_docker: Option<&str>, dind_args: &[String]) -> R
 /// Parse the user's sources. Invalid JSON is an error naming the file and line;
 /// the file is never touched in that case.
 pub fn read(src: &Sources) -> Result<UserSettings> {
-    let opts = match src.default_docker {
-        Some(text) => parse_default_docker(text)?,
-        None => None,
-    };
-    let opts_flags = match &opts {
-        Some(o) => parse_flags(&o.words, &FlagSource::DockerOpts(o.line))?,
-        None => Flags::default(),
-    };
+    let opts_flags = docker_opts_flags(src.default_docker)?;
     let dind_flags = parse_flags(src.dind_args, &FlagSource::DindArgs)?;
 
     let config_flag = dind_flags
         .config_file
         .clone()
         .or_else(|| opts_flags.config_file.clone());
-    // The caller may read the file under another root (tests, a mounted image):
-    // accept any path ending in the one dockerd will read.
-    let daemon_json_path = match (src.daemon_json, &config_flag) {
-        (Some((path, _)), Some(c)) if !path.ends_with(c.strip_prefix("/").unwrap_or(c)) => {
-            return Err(Error::DaemonConfig {
-                path: c.clone(),
-                line: 0,
-                msg: format!(
-                    "dockerd reads this file (--config-file) but {} was read instead",
-                    path.display()
-                ),
-                hint:
-                    "read the file settings::config_file_path names before calling settings::read"
-                        .into(),
-            })
-        }
-        (Some((path, _)), _) => path.to_path_buf(),
-        (None, Some(c)) => c.clone(),
-        (None, None) => PathBuf::from(DEFAULT_DAEMON_JSON),
-    };
+    let daemon_json_path = daemon_json_path(src.daemon_json.map(|(p, _)| p), &config_flag)?;
     let json = match src.daemon_json {
         Some((path, text)) => parse_daemon_json(path, text)?,
         None => serde_json::Map::new(),
     };
 
-    let file_origin = Origin::DaemonJson(daemon_json_path.clone());
-    let mut effective: BTreeMap<String, (Value, Origin)> = json
-        .iter()
-        .map(|(k, v)| (k.clone(), (v.clone(), file_origin.clone())))
-        .collect();
-    if let (None, Some(g)) = (json.get("data-root"), json.get("graph")) {
-        effective.insert("data-root".into(), (g.clone(), file_origin.clone()));
-    }
+    let mut effective = file_directives(&json, &daemon_json_path);
     let mut notes = Vec::new();
+    apply_docker_driver(&mut effective, src.docker_driver_env, &mut notes);
+    apply_flags(&mut effective, &opts_flags, Origin::DockerOpts, &mut notes);
+    apply_flags(&mut effective, &dind_flags, Origin::DindArgs, &mut notes);
+    notes.extend(flag_and_file_conflicts(
+        &effective,
+        &json,
+        &daemon_json_path,
+    ));
 
-    if let Some(d) = src
-        .docker_driver_env
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-    {
-        let v = Value::String(d.to_string());
-        if let Some((old, o)) = effective.get("storage-driver") {
-            if *old != v {
-                notes.push(format!(
-                    "storage-driver is {} in {o} but DOCKER_DRIVER={d}; using the DOCKER_DRIVER value",
-                    show(old)
-                ));
-            }
-        }
-        effective.insert("storage-driver".into(), (v, Origin::DockerDriverEnv));
-    }
-    for (flags, origin) in [
-        (&opts_flags, Origin::DockerOpts),
-        (&dind_flags, Origin::DindArgs),
-    ] {
-        for (k, v) in &flags.directives {
-            if let Some((old, o)) = effective.get(k) {
-                let lower_flag = o.is_flag() || *o == Origin::DockerDriverEnv;
-                if lower_flag && old != v {
-                    notes.push(format!(
-                        "{k} is {} in {o} but {} in {origin}; using the {} value",
-                        show(old),
-                        show(v),
-                        origin.short()
-                    ));
-                }
-            }
-            effective.insert(k.clone(), (v.clone(), origin.clone()));
-        }
-    }
-    for (k, (_, o)) in &effective {
-        let in_file = json.contains_key(k) || (k == "data-root" && json.contains_key("graph"));
-        if o.is_flag() && in_file && !DUPLICATES_ALLOWED.contains(&k.as_str()) {
-            notes.push(format!(
-                "{k} is set both in daemon.json ({}) and {o}; dockerd refuses that — using the {} value",
-                daemon_json_path.display(),
-                o.short()
-            ));
-        }
-    }
     // --config-file is passed on unchanged (the winning one only).
     let mut passthrough: Vec<String> = config_flag
         .iter()
@@ -414,76 +338,235 @@ pub fn read(src: &Sources) -> Result<UserSettings> {
     })
 }
 
+/// The flags of /etc/default/docker's DOCKER_OPTS (none without the file or the variable).
+fn docker_opts_flags(default_docker: Option<&str>) -> Result<Flags> {
+    let opts = match default_docker {
+        Some(text) => parse_default_docker(text)?,
+        None => None,
+    };
+    match &opts {
+        Some(o) => parse_flags(&o.words, &FlagSource::DockerOpts(o.line)),
+        None => Ok(Flags::default()),
+    }
+}
+
+/// The daemon.json path to report and write: the one read, else `--config-file`, else
+/// the default. The caller may read the file under another root (tests, a mounted
+/// image): any path ending in the one dockerd will read is accepted.
+fn daemon_json_path(read: Option<&Path>, config_flag: &Option<PathBuf>) -> Result<PathBuf> {
+    match (read, config_flag) {
+        (Some(path), Some(c)) if !path.ends_with(c.strip_prefix("/").unwrap_or(c)) => {
+            Err(Error::DaemonConfig {
+                path: c.clone(),
+                line: 0,
+                msg: format!(
+                    "dockerd reads this file (--config-file) but {} was read instead",
+                    path.display()
+                ),
+                hint:
+                    "read the file settings::config_file_path names before calling settings::read"
+                        .into(),
+            })
+        }
+        (Some(path), _) => Ok(path.to_path_buf()),
+        (None, Some(c)) => Ok(c.clone()),
+        (None, None) => Ok(PathBuf::from(DEFAULT_DAEMON_JSON)),
+    }
+}
+
+/// Every key of daemon.json as a directive from the file (`graph` also as `data-root`).
+fn file_directives(
+    json: &serde_json::Map<String, Value>,
+    path: &Path,
+) -> BTreeMap<String, (Value, Origin)> {
+    let file_origin = Origin::DaemonJson(path.to_path_buf());
+    let mut effective: BTreeMap<String, (Value, Origin)> = json
+        .iter()
+        .map(|(k, v)| (k.clone(), (v.clone(), file_origin.clone())))
+        .collect();
+    if let (None, Some(g)) = (json.get("data-root"), json.get("graph")) {
+        effective.insert("data-root".into(), (g.clone(), file_origin.clone()));
+    }
+    effective
+}
+
+/// DOCKER_DRIVER (when set and not blank) beats the file's storage-driver, with a note.
+fn apply_docker_driver(
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+    docker_driver_env: Option<&str>,
+    notes: &mut Vec<String>,
+) {
+    let Some(d) = docker_driver_env.map(str::trim).filter(|d| !d.is_empty()) else {
+        return;
+    };
+    let v = Value::String(d.to_string());
+    if let Some((old, o)) = effective.get("storage-driver") {
+        if *old != v {
+            notes.push(format!(
+                "storage-driver is {} in {o} but DOCKER_DRIVER={d}; using the DOCKER_DRIVER value",
+                show(old)
+            ));
+        }
+    }
+    effective.insert("storage-driver".into(), (v, Origin::DockerDriverEnv));
+}
+
+/// One flag source's directives beat everything before them; a different value from
+/// a lower flag source or DOCKER_DRIVER is noted (the file's is noted as a conflict later).
+fn apply_flags(
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+    flags: &Flags,
+    origin: Origin,
+    notes: &mut Vec<String>,
+) {
+    for (k, v) in &flags.directives {
+        if let Some((old, o)) = effective.get(k) {
+            let lower_flag = o.is_flag() || *o == Origin::DockerDriverEnv;
+            if lower_flag && old != v {
+                notes.push(format!(
+                    "{k} is {} in {o} but {} in {origin}; using the {} value",
+                    show(old),
+                    show(v),
+                    origin.short()
+                ));
+            }
+        }
+        effective.insert(k.clone(), (v.clone(), origin.clone()));
+    }
+}
+
+/// Notes for directives given as a flag that daemon.json also sets (dockerd refuses that).
+fn flag_and_file_conflicts(
+    effective: &BTreeMap<String, (Value, Origin)>,
+    json: &serde_json::Map<String, Value>,
+    path: &Path,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    for (k, (_, o)) in effective {
+        let in_file = json.contains_key(k) || (k == "data-root" && json.contains_key("graph"));
+        if o.is_flag() && in_file && !DUPLICATES_ALLOWED.contains(&k.as_str()) {
+            notes.push(format!(
+                "{k} is set both in daemon.json ({}) and {o}; dockerd refuses that — using the {} value",
+                path.display(),
+                o.short()
+            ));
+        }
+    }
+    notes
+}
+
 /// Merge `wanted` into `user`: the user's explicit value wins unless `force`.
 pub fn merge(user: &UserSettings, wanted: &[Wanted]) -> Result<Merged> {
     let mut effective = user.effective.clone();
     let mut notes = user.notes.clone();
     for w in wanted {
-        let current = effective.get(&w.key).cloned();
-        match current {
-            None => {
-                effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
+        merge_wanted(&mut effective, w, &mut notes);
+    }
+    let (json, args) = place_directives(user, &mut effective);
+    let daemon_json = if json == user.json {
+        None
+    } else {
+        Some((user.daemon_json_path.clone(), render(&json, user)?))
+    };
+    Ok(Merged {
+        daemon_json,
+        args,
+        effective,
+        notes,
+    })
+}
+
+/// One wanted setting against the current value: set when unset, override when
+/// forced, else keep the user's; objects are merged key by key. Each override or
+/// keep is noted.
+fn merge_wanted(
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+    w: &Wanted,
+    notes: &mut Vec<String>,
+) {
+    let current = effective.get(&w.key).cloned();
+    match current {
+        None => {
+            effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
+        }
+        Some((old, _)) if old == w.value => {}
+        Some((Value::Object(old), origin)) if w.value.is_object() => {
+            if let Some(merged) = merge_object(&old, &origin, w, notes) {
+                effective.insert(w.key.clone(), (Value::Object(merged), Origin::Plan));
             }
-            Some((old, _)) if old == w.value => {}
-            Some((Value::Object(old), origin)) if w.value.is_object() => {
-                let mut merged = old.clone();
-                let mut changed = false;
-                if let Value::Object(want) = &w.value {
-                    for (sub, v) in want {
-                        match old.get(sub) {
-                            None => {
-                                merged.insert(sub.clone(), v.clone());
-                                changed = true;
-                            }
-                            Some(o) if o == v => {}
-                            Some(o) if w.force => {
-                                notes.push(format!(
-                                    "{}.{sub}: overriding {} from {origin} with {}: {}",
-                                    w.key,
-                                    show(o),
-                                    show(v),
-                                    w.reason
-                                ));
-                                merged.insert(sub.clone(), v.clone());
-                                changed = true;
-                            }
-                            Some(o) => notes.push(format!(
-                                "{}.{sub}: keeping your {} from {origin}; dind-init would use {}: {}",
-                                w.key,
-                                show(o),
-                                show(v),
-                                w.reason
-                            )),
-                        }
-                    }
-                }
-                if changed {
-                    effective.insert(w.key.clone(), (Value::Object(merged), Origin::Plan));
-                }
-            }
-            Some((old, origin)) if w.force => {
-                notes.push(format!(
-                    "{}: overriding {} from {origin} with {}: {}",
-                    w.key,
-                    show(&old),
-                    show(&w.value),
-                    w.reason
-                ));
-                effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
-            }
-            Some((old, origin)) => notes.push(format!(
-                "{}: keeping your {} from {origin}; dind-init would use {}: {}",
+        }
+        Some((old, origin)) if w.force => {
+            notes.push(format!(
+                "{}: overriding {} from {origin} with {}: {}",
                 w.key,
                 show(&old),
                 show(&w.value),
                 w.reason
-            )),
+            ));
+            effective.insert(w.key.clone(), (w.value.clone(), Origin::Plan));
+        }
+        Some((old, origin)) => notes.push(format!(
+            "{}: keeping your {} from {origin}; dind-init would use {}: {}",
+            w.key,
+            show(&old),
+            show(&w.value),
+            w.reason
+        )),
+    }
+}
+
+/// The user's object with the wanted object's keys merged in (same rule per key),
+/// or None when nothing changes.
+fn merge_object(
+    old: &serde_json::Map<String, Value>,
+    origin: &Origin,
+    w: &Wanted,
+    notes: &mut Vec<String>,
+) -> Option<serde_json::Map<String, Value>> {
+    let mut merged = old.clone();
+    let mut changed = false;
+    if let Value::Object(want) = &w.value {
+        for (sub, v) in want {
+            match old.get(sub) {
+                None => {
+                    merged.insert(sub.clone(), v.clone());
+                    changed = true;
+                }
+                Some(o) if o == v => {}
+                Some(o) if w.force => {
+                    notes.push(format!(
+                        "{}.{sub}: overriding {} from {origin} with {}: {}",
+                        w.key,
+                        show(o),
+                        show(v),
+                        w.reason
+                    ));
+                    merged.insert(sub.clone(), v.clone());
+                    changed = true;
+                }
+                Some(o) => notes.push(format!(
+                    "{}.{sub}: keeping your {} from {origin}; dind-init would use {}: {}",
+                    w.key,
+                    show(o),
+                    show(v),
+                    w.reason
+                )),
+            }
         }
     }
+    changed.then_some(merged)
+}
 
+/// Split the final directives between daemon.json and dockerd's flags: a flag
+/// source's directive stays a flag (and leaves the file), DOCKER_DRIVER's and the
+/// plan's go into the file; passthrough words follow the flags.
+fn place_directives(
+    user: &UserSettings,
+    effective: &mut BTreeMap<String, (Value, Origin)>,
+) -> (serde_json::Map<String, Value>, Vec<String>) {
     let mut json = user.json.clone();
     let mut args = Vec::new();
-    for (key, (value, origin)) in &effective {
+    for (key, (value, origin)) in effective.iter() {
         match origin {
             Origin::DaemonJson(_) => {}
             Origin::DockerOpts | Origin::DindArgs => {
@@ -511,27 +594,21 @@ pub fn merge(user: &UserSettings, wanted: &[Wanted]) -> Result<Merged> {
         json.remove(&key);
     }
     args.extend(user.passthrough.iter().cloned());
+    (json, args)
+}
 
-    let daemon_json = if json == user.json {
-        None
-    } else {
-        let mut text = serde_json::to_string_pretty(&Value::Object(json)).map_err(|e| {
-            Error::DaemonConfig {
-                path: user.daemon_json_path.clone(),
-                line: 0,
-                msg: format!("cannot render the merged settings: {e}"),
-                hint: "report this as a dind-init bug with your daemon.json".into(),
-            }
-        })?;
-        text.push('\n');
-        Some((user.daemon_json_path.clone(), text))
-    };
-    Ok(Merged {
-        daemon_json,
-        args,
-        effective,
-        notes,
-    })
+/// daemon.json text: pretty JSON with a final newline.
+fn render(json: &serde_json::Map<String, Value>, user: &UserSettings) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(&Value::Object(json.clone())).map_err(|e| {
+        Error::DaemonConfig {
+            path: user.daemon_json_path.clone(),
+            line: 0,
+            msg: format!("cannot render the merged settings: {e}"),
+            hint: "report this as a dind-init bug with your daemon.json".into(),
+        }
+    })?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// A value as shown in notes: strings bare, everything else as JSON.
@@ -582,196 +659,31 @@ struct DockerOpts {
     line: usize,
 }
 
-/// Read /etc/default/docker as the sysvinit script's shell would for plain
-/// assignments: comments, `export`, quotes, `$VAR` of earlier assignments,
-/// last assignment wins. Other commands are ignored.
+/// Read /etc/default/docker as Debian's /etc/init.d/docker does: the file is
+/// sourced by sh (last assignment wins) and `$DOCKER_OPTS` is expanded unquoted
+/// on dockerd's command line, i.e. split on blanks only.
 fn parse_default_docker(text: &str) -> Result<Option<DockerOpts>> {
-    let chars: Vec<char> = text.chars().collect();
-    let mut sc = Scanner {
-        chars: &chars,
-        i: 0,
-        line: 1,
-    };
-    let mut vars: BTreeMap<String, String> = BTreeMap::new();
-    let mut found: Option<(String, usize)> = None;
-    loop {
-        while let Some(c) = sc.peek() {
-            if c == '\n' || c == ';' || c.is_whitespace() {
-                sc.bump();
-            } else {
-                break;
-            }
-        }
-        let Some(c) = sc.peek() else { break };
-        if c == '#' {
-            sc.skip_line();
-            continue;
-        }
-        let line = sc.line;
-        let mut name = sc.name();
-        if name == "export" && sc.peek().is_some_and(|c| c == ' ' || c == '\t') {
-            while sc.peek().is_some_and(|c| c == ' ' || c == '\t') {
-                sc.bump();
-            }
-            name = sc.name();
-        }
-        if !name.is_empty() && sc.peek() == Some('=') {
-            sc.bump();
-            let value = sc.word(&vars).map_err(|quote| Error::DaemonConfig {
-                path: PathBuf::from(DEFAULT_DOCKER_FILE),
-                line,
-                msg: format!("{name}= has an unterminated {quote} quote"),
-                hint: format!("close the {quote} quote, e.g. DOCKER_OPTS=\"--data-root=/home/coder/.docker-data\""),
-            })?;
-            if name == "DOCKER_OPTS" {
-                found = Some((value.clone(), line));
-            }
-            vars.insert(name, value);
-        }
-        sc.skip_line();
-    }
-    let Some((value, line)) = found else {
-        return Ok(None);
-    };
-    let words = split_words(&value).ok_or_else(|| Error::DaemonConfig {
+    let assigned = shell::assignments(text).map_err(|open| Error::DaemonConfig {
         path: PathBuf::from(DEFAULT_DOCKER_FILE),
-        line,
-        msg: format!("DOCKER_OPTS={value:?} has an unterminated quote inside"),
-        hint: "balance the quotes inside DOCKER_OPTS".into(),
+        line: open.line,
+        msg: format!(
+            "{}= has an unterminated {} quote",
+            open.name,
+            open.quote.name()
+        ),
+        hint: format!(
+            "close the {} quote, e.g. DOCKER_OPTS=\"--data-root=/home/coder/.docker-data\"",
+            open.quote.name()
+        ),
     })?;
-    Ok(Some(DockerOpts { words, line }))
-}
-
-/// A cursor over shell text that counts lines.
-struct Scanner<'a> {
-    chars: &'a [char],
-    i: usize,
-    line: usize,
-}
-
-impl Scanner<'_> {
-    fn peek(&self) -> Option<char> {
-        self.chars.get(self.i).copied()
-    }
-
-    fn bump(&mut self) -> Option<char> {
-        let c = self.peek()?;
-        self.i += 1;
-        if c == '\n' {
-            self.line += 1;
-        }
-        Some(c)
-    }
-
-    /// A shell variable name, possibly empty.
-    fn name(&mut self) -> String {
-        let mut s = String::new();
-        while let Some(c) = self.peek() {
-            let ok = c == '_' || c.is_ascii_alphabetic() || (!s.is_empty() && c.is_ascii_digit());
-            if !ok {
-                break;
-            }
-            s.push(c);
-            self.bump();
-        }
-        s
-    }
-
-    /// Skip the rest of the line, honouring backslash-newline continuations.
-    fn skip_line(&mut self) {
-        while let Some(c) = self.bump() {
-            match c {
-                '\n' => break,
-                '\\' => {
-                    self.bump();
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// One shell word (the right side of an assignment): quotes removed,
-    /// `$NAME` / `${NAME}` expanded from `vars` (unset: empty). Err names the open quote.
-    fn word(
-        &mut self,
-        vars: &BTreeMap<String, String>,
-    ) -> std::result::Result<String, &'static str> {
-        let mut out = String::new();
-        while let Some(c) = self.peek() {
-            match c {
-                c if c.is_whitespace() || c == ';' => break,
-                '\'' => {
-                    self.bump();
-                    loop {
-                        match self.bump() {
-                            None => return Err("single"),
-                            Some('\'') => break,
-                            Some(c) => out.push(c),
-                        }
-                    }
-                }
-                '"' => {
-                    self.bump();
-                    loop {
-                        match self.bump() {
-                            None => return Err("double"),
-                            Some('"') => break,
-                            Some('\\') => match self.bump() {
-                                None => return Err("double"),
-                                Some('\n') => {}
-                                Some(c @ ('$' | '`' | '"' | '\\')) => out.push(c),
-                                Some(c) => {
-                                    out.push('\\');
-                                    out.push(c);
-                                }
-                            },
-                            Some('$') => self.expand(vars, &mut out),
-                            Some(c) => out.push(c),
-                        }
-                    }
-                }
-                '\\' => {
-                    self.bump();
-                    match self.bump() {
-                        None | Some('\n') => {}
-                        Some(c) => out.push(c),
-                    }
-                }
-                '$' => {
-                    self.bump();
-                    self.expand(vars, &mut out);
-                }
-                c => {
-                    out.push(c);
-                    self.bump();
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// After a `$`: expand `NAME` or `{NAME}`; anything else keeps the `$`.
-    fn expand(&mut self, vars: &BTreeMap<String, String>, out: &mut String) {
-        if self.peek() == Some('{') {
-            let start = self.i;
-            self.bump();
-            let name = self.name();
-            if !name.is_empty() && self.peek() == Some('}') {
-                self.bump();
-                out.push_str(vars.get(&name).map_or("", String::as_str));
-                return;
-            }
-            self.i = start;
-            out.push('$');
-            return;
-        }
-        let name = self.name();
-        if name.is_empty() {
-            out.push('$');
-        } else {
-            out.push_str(vars.get(&name).map_or("", String::as_str));
-        }
-    }
+    Ok(assigned
+        .into_iter()
+        .rev()
+        .find(|a| a.name == "DOCKER_OPTS")
+        .map(|a| DockerOpts {
+            words: shell::fields(&a.value),
+            line: a.line,
+        }))
 }
 
 /// Which flag source is parsed, for error messages.
@@ -826,126 +738,160 @@ fn parse_flags(words: &[String], src: &FlagSource) -> Result<Flags> {
     while i < words.len() {
         let word = &words[i];
         i += 1;
-        let (spec, inline): (Option<&Flag>, Option<String>) =
-            if let Some(rest) = word.strip_prefix("--") {
-                let (name, val) = match rest.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_string())),
-                    None => (rest, None),
-                };
-                if name == "config-file" {
-                    let v = match val {
-                        Some(v) => v,
-                        None if i < words.len() => {
-                            i += 1;
-                            words[i - 1].clone()
-                        }
-                        None => return Err(src.error(word, "needs a value")),
-                    };
-                    out.config_file = Some(PathBuf::from(v));
-                    continue;
-                }
-                (FLAGS.iter().find(|f| f.long == name), val)
-            } else if let Some(rest) = word
-                .strip_prefix('-')
-                .filter(|r| !r.is_empty() && !r.starts_with('-'))
-            {
-                let mut cs = rest.chars();
-                let c = cs.next();
-                let tail: String = cs.collect();
-                let spec = FLAGS.iter().find(|f| f.short.is_some() && f.short == c);
-                match spec {
-                    Some(f) if tail.is_empty() => (Some(f), None),
-                    Some(f) if f.kind != Kind::Bool => (
-                        Some(f),
-                        Some(tail.strip_prefix('=').unwrap_or(&tail).to_string()),
-                    ),
-                    Some(f) => match tail.strip_prefix('=') {
-                        Some(v) => (Some(f), Some(v.to_string())),
-                        None => (None, None),
-                    },
-                    None => (None, None),
-                }
-            } else {
-                (None, None)
-            };
-        let Some(spec) = spec else {
-            out.passthrough.push(word.clone());
-            if word.starts_with('-')
-                && !word.contains('=')
-                && i < words.len()
-                && !words[i].starts_with('-')
-            {
-                out.passthrough.push(words[i].clone());
-                i += 1;
+        let (spec, inline) = match classify(word) {
+            FlagWord::ConfigFile(inline) => {
+                let v = take_value(inline, words, &mut i)
+                    .ok_or_else(|| src.error(word, "needs a value"))?;
+                out.config_file = Some(PathBuf::from(v));
+                continue;
             }
-            continue;
+            FlagWord::Modelled(spec, inline) => (spec, inline),
+            FlagWord::Other => {
+                out.passthrough.push(word.clone());
+                if word.starts_with('-')
+                    && !word.contains('=')
+                    && i < words.len()
+                    && !words[i].starts_with('-')
+                {
+                    out.passthrough.push(words[i].clone());
+                    i += 1;
+                }
+                continue;
+            }
         };
         let value = match (spec.kind, inline) {
             (Kind::Bool, None) => "true".to_string(),
-            (_, Some(v)) => v,
-            (_, None) if i < words.len() => {
-                i += 1;
-                words[i - 1].clone()
+            (_, inline) => {
+                take_value(inline, words, &mut i).ok_or_else(|| src.error(word, "needs a value"))?
             }
-            (_, None) => return Err(src.error(word, "needs a value")),
         };
-        let shown = format!("--{} {value}", spec.long);
-        let d = &mut out.directives;
-        match spec.kind {
-            Kind::Str => {
-                d.insert(spec.key.into(), Value::String(value));
+        add_directive(&mut out.directives, spec, value, src)?;
+    }
+    Ok(out)
+}
+
+/// One dockerd word, before its value is taken.
+enum FlagWord {
+    /// `--config-file`, with its `=value` if any.
+    ConfigFile(Option<String>),
+    /// A modelled flag, with its inline value (`--flag=v`, `-sv`, `-s=v`) if any.
+    Modelled(&'static Flag, Option<String>),
+    /// Anything else: passed to dockerd unchanged.
+    Other,
+}
+
+fn classify(word: &str) -> FlagWord {
+    if let Some(rest) = word.strip_prefix("--") {
+        let (name, val) = match rest.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (rest, None),
+        };
+        if name == "config-file" {
+            return FlagWord::ConfigFile(val);
+        }
+        return match FLAGS.iter().find(|f| f.long == name) {
+            Some(f) => FlagWord::Modelled(f, val),
+            None => FlagWord::Other,
+        };
+    }
+    let Some(rest) = word
+        .strip_prefix('-')
+        .filter(|r| !r.is_empty() && !r.starts_with('-'))
+    else {
+        return FlagWord::Other;
+    };
+    let mut cs = rest.chars();
+    let c = cs.next();
+    let tail: String = cs.collect();
+    let spec = FLAGS.iter().find(|f| f.short.is_some() && f.short == c);
+    match spec {
+        Some(f) if tail.is_empty() => FlagWord::Modelled(f, None),
+        Some(f) if f.kind != Kind::Bool => {
+            FlagWord::Modelled(f, Some(tail.strip_prefix('=').unwrap_or(&tail).to_string()))
+        }
+        Some(f) => match tail.strip_prefix('=') {
+            Some(v) => FlagWord::Modelled(f, Some(v.to_string())),
+            None => FlagWord::Other,
+        },
+        None => FlagWord::Other,
+    }
+}
+
+/// A flag's value: the inline one, else the next word (consumed).
+fn take_value(inline: Option<String>, words: &[String], i: &mut usize) -> Option<String> {
+    if inline.is_some() {
+        return inline;
+    }
+    let next = words.get(*i)?.clone();
+    *i += 1;
+    Some(next)
+}
+
+/// Record one modelled flag's value as its daemon.json directive.
+fn add_directive(
+    d: &mut BTreeMap<String, Value>,
+    spec: &Flag,
+    value: String,
+    src: &FlagSource,
+) -> Result<()> {
+    let shown = format!("--{} {value}", spec.long);
+    match spec.kind {
+        Kind::Str => {
+            d.insert(spec.key.into(), Value::String(value));
+        }
+        Kind::Num => {
+            let n: i64 = value
+                .parse()
+                .map_err(|_| src.error(&shown, "needs a whole number"))?;
+            d.insert(spec.key.into(), Value::from(n));
+        }
+        Kind::Bool => {
+            let b =
+                parse_go_bool(&value).ok_or_else(|| src.error(&shown, "needs true or false"))?;
+            d.insert(spec.key.into(), Value::Bool(b));
+        }
+        Kind::List | Kind::Pool => {
+            let item = if spec.kind == Kind::Pool {
+                pool_value(&value)
+                    .ok_or_else(|| src.error(&shown, "needs base=a.b.c.d/n,size=n"))?
+            } else {
+                Value::String(value)
+            };
+            let entry = d
+                .entry(spec.key.to_string())
+                .or_insert_with(|| Value::Array(Vec::new()));
+            if let Value::Array(a) = entry {
+                a.push(item);
             }
-            Kind::Num => {
-                let n: i64 = value
-                    .parse()
-                    .map_err(|_| src.error(&shown, "needs a whole number"))?;
-                d.insert(spec.key.into(), Value::from(n));
-            }
-            Kind::Bool => {
-                let b = parse_go_bool(&value)
-                    .ok_or_else(|| src.error(&shown, "needs true or false"))?;
-                d.insert(spec.key.into(), Value::Bool(b));
-            }
-            Kind::List | Kind::Pool => {
-                let item = if spec.kind == Kind::Pool {
-                    pool_value(&value)
-                        .ok_or_else(|| src.error(&shown, "needs base=a.b.c.d/n,size=n"))?
-                } else {
-                    Value::String(value)
-                };
-                let entry = d
-                    .entry(spec.key.to_string())
-                    .or_insert_with(|| Value::Array(Vec::new()));
-                if let Value::Array(a) = entry {
-                    a.push(item);
-                }
-            }
-            Kind::Features | Kind::KeyValues => {
-                let (k, v) =
-                    match (spec.kind, value.split_once('=')) {
-                        (Kind::Features, None) => (value.clone(), Value::Bool(true)),
-                        (Kind::Features, Some((k, v))) => (
-                            k.to_string(),
-                            Value::Bool(parse_go_bool(v).ok_or_else(|| {
-                                src.error(&shown, "needs name or name=true|false")
-                            })?),
-                        ),
-                        (_, Some((k, v))) => (k.to_string(), Value::String(v.to_string())),
-                        (_, None) => return Err(src.error(&shown, "needs key=value")),
-                    };
-                if k.is_empty() {
-                    return Err(src.error(&shown, "needs a name"));
-                }
-                let entry = d
-                    .entry(spec.key.to_string())
-                    .or_insert_with(|| Value::Object(Default::default()));
-                if let Value::Object(m) = entry {
-                    m.insert(k, v);
-                }
+        }
+        Kind::Features | Kind::KeyValues => {
+            let (k, v) = named_value(spec.kind, &value).map_err(|need| src.error(&shown, need))?;
+            let entry = d
+                .entry(spec.key.to_string())
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Value::Object(m) = entry {
+                m.insert(k, v);
             }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// `--feature name[=bool]` or `--log-opt key=value` as (name, value); Err says what is needed.
+fn named_value(kind: Kind, value: &str) -> std::result::Result<(String, Value), &'static str> {
+    let (k, v) = match (kind, value.split_once('=')) {
+        (Kind::Features, None) => (value.to_string(), Value::Bool(true)),
+        (Kind::Features, Some((k, v))) => (
+            k.to_string(),
+            Value::Bool(parse_go_bool(v).ok_or("needs name or name=true|false")?),
+        ),
+        (_, Some((k, v))) => (k.to_string(), Value::String(v.to_string())),
+        (_, None) => return Err("needs key=value"),
+    };
+    if k.is_empty() {
+        return Err("needs a name");
+    }
+    Ok((k, v))
 }
 
 /// `base=a.b.c.d/n,size=n` (either order) as daemon.json's `{"base": …, "size": n}`.
@@ -1021,7 +967,7 @@ mod tests {
         DOCKER_OPTS=\"--data-root=/home/coder/.docker-data --storage-driver=overlay2\"\n";
 
     fn words(s: &str) -> Vec<String> {
-        split_words(s).unwrap()
+        shell::words(s).unwrap()
     }
 
     fn wanted(key: &str, value: Value, force: bool) -> Wanted {
@@ -1076,7 +1022,8 @@ echo \"ignored\"
             ..Default::default()
         })
         .unwrap();
-        assert_eq!(u.effective["labels"].0, json!(["a b"]));
+        // The quotes inside the value stay: the init script's `$DOCKER_OPTS` splits on blanks only.
+        assert_eq!(u.effective["labels"].0, json!(["'a"]));
         assert_eq!(u.effective["hosts"].0, json!(["unix:///run/d.sock"]));
         assert_eq!(u.effective["mtu"].0, json!(1400));
         assert!(
@@ -1084,7 +1031,45 @@ echo \"ignored\"
             "an earlier assignment lost: {:?}",
             u.effective
         );
-        assert!(u.passthrough.is_empty(), "{:?}", u.passthrough);
+        assert_eq!(u.passthrough, ["b'"]);
+    }
+
+    /// /etc/init.d/docker sources the file and runs `dockerd … $DOCKER_OPTS`: the
+    /// assignment follows sh quoting, the unquoted expansion is split on blanks only
+    /// (no second quote removal). Expected words checked against dash.
+    #[test]
+    fn docker_opts_reach_dockerd_as_the_sysvinit_script_passes_them() {
+        let rows: &[(&str, &[&str])] = &[
+            (r"DOCKER_OPTS='--label=a\b'", &[r"--label=a\b"]),
+            (r#"DOCKER_OPTS="--label=a\b""#, &[r"--label=a\b"]),
+            (r"DOCKER_OPTS=--label=a\\b", &[r"--label=a\b"]),
+            (
+                r#"DOCKER_OPTS="--label 'a b' -H unix:///x""#,
+                &["--label", "'a", "b'", "-H", "unix:///x"],
+            ),
+            (
+                r#"DOCKER_OPTS="--label \"x y\" --mtu=1\ 2""#,
+                &["--label", "\"x", "y\"", r"--mtu=1\", "2"],
+            ),
+            (
+                "L=lab; DOCKER_OPTS=\"--label=\\$L:$L ${L}x $Lx\"",
+                &["--label=$L:lab", "labx"],
+            ),
+            (
+                "DOCKER_OPTS='--dns 1.1.1.1'\"\t--label=t\"\\\nz",
+                &["--dns", "1.1.1.1", "--label=tz"],
+            ),
+        ];
+        for (text, want) in rows {
+            let opts = parse_default_docker(text).unwrap().unwrap();
+            assert_eq!(opts.words, *want, "{text}");
+        }
+        let u = read(&Sources {
+            default_docker: Some(r"DOCKER_OPTS='--label=a\b'"),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(merge(&u, &[]).unwrap().args, [r"--label=a\b"]);
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //!
 //! A static binary has no NSS, and a devpod image's users are plain files, so
 //! parsing them is both simpler and more predictable than getpwnam(3). The
-//! parsers take text; [`resolve`] takes the /etc directory as an argument so
-//! tests point it at a temp tree.
+//! parsers (in `parse::passwd`) take text; [`resolve`] takes the /etc directory
+//! as an argument so tests point it at a temp tree.
 
 use crate::config::UserSpec;
 use crate::error::{Error, Result};
+use crate::parse::passwd::group_lines;
+pub use crate::parse::passwd::{
+    decodable_lines, parse_group, parse_passwd, GroupEntry, PasswdEntry,
+};
 use std::path::{Path, PathBuf};
 
 /// Everything needed to run a command as the user and to find their home.
@@ -24,87 +28,6 @@ pub struct User {
     pub shell: PathBuf,
     /// Supplementary groups (from /etc/group membership), primary group first.
     pub groups: Vec<u32>,
-}
-
-/// One line of /etc/passwd.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PasswdEntry {
-    /// Login name.
-    pub name: String,
-    /// User id.
-    pub uid: u32,
-    /// Primary group id.
-    pub gid: u32,
-    /// Home directory.
-    pub home: String,
-    /// Login shell.
-    pub shell: String,
-}
-
-/// One line of /etc/group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupEntry {
-    /// Group name.
-    pub name: String,
-    /// Group id.
-    pub gid: u32,
-    /// Member login names.
-    pub members: Vec<String>,
-}
-
-/// Parse /etc/passwd text; malformed lines are skipped, like libc does.
-pub fn parse_passwd(text: &str) -> Vec<PasswdEntry> {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() < 7 {
-                return None;
-            }
-            Some(PasswdEntry {
-                name: f[0].to_string(),
-                uid: f[2].parse().ok()?,
-                gid: f[3].parse().ok()?,
-                home: f[5].to_string(),
-                shell: f[6].to_string(),
-            })
-        })
-        .collect()
-}
-
-/// Parse /etc/group text; malformed lines are skipped.
-pub fn parse_group(text: &str) -> Vec<GroupEntry> {
-    text.lines()
-        .filter(|l| !l.trim_start().starts_with('#'))
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() < 4 {
-                return None;
-            }
-            Some(GroupEntry {
-                name: f[0].to_string(),
-                gid: f[2].parse().ok()?,
-                members: f[3]
-                    .split(',')
-                    .filter(|m| !m.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            })
-        })
-        .collect()
-}
-
-/// The lines of `bytes` that are UTF-8, joined. Names are bytes to libc, so one
-/// Latin-1 entry must not stop dind-init: like a malformed line, it is skipped.
-pub fn decodable_lines(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    for line in bytes.split(|b| *b == b'\n') {
-        if let Ok(l) = std::str::from_utf8(line) {
-            out.push_str(l);
-            out.push('\n');
-        }
-    }
-    out
 }
 
 fn read_optional(path: &Path) -> Result<String> {
@@ -187,34 +110,6 @@ pub fn group_gid(group_bytes: &[u8], group: &str) -> Option<u32> {
     group_lines(group_bytes)
         .find_map(|f| (f.name == group.as_bytes()).then_some(f.gid)?)
         .or_else(|| group.parse().ok())
-}
-
-/// One /etc/group line split into the fields [`with_docker_group`] needs, as bytes.
-struct RawGroup<'a> {
-    line: &'a [u8],
-    name: &'a [u8],
-    gid: Option<u32>,
-    members: &'a [u8],
-}
-
-fn group_lines(bytes: &[u8]) -> impl Iterator<Item = RawGroup<'_>> {
-    bytes
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty() && !l.trim_ascii_start().starts_with(b"#"))
-        .map(|line| {
-            let mut f = line.split(|b| *b == b':');
-            let name = f.next().unwrap_or_default();
-            let gid = f
-                .nth(1)
-                .and_then(|g| std::str::from_utf8(g).ok()?.parse().ok());
-            let members = f.next().unwrap_or_default();
-            RawGroup {
-                line,
-                name,
-                gid,
-                members,
-            }
-        })
 }
 
 /// The /etc/group bytes with `group` present and `user` a member of it, and the

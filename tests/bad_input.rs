@@ -406,3 +406,43 @@ fn doctor_fails_where_apply_would_refuse_with_the_same_message() {
         "start: {refusal}\ndoctor: {line}"
     );
 }
+
+#[test]
+fn a_pidfile_naming_a_users_file_stops_before_dockerd_overwrites_it() {
+    if !ready() {
+        return;
+    }
+    let (thesis, json) = (
+        "my thesis, chapter 1\\n",
+        r#"{"pidfile": "/run/thesis.tex"}\n"#,
+    );
+    let setup = format!(
+        "{} {}",
+        write(thesis, "/run/thesis.tex"),
+        write(json, "/etc/docker/daemon.json")
+    );
+    let kept = vec![
+        sum_line(thesis, "/run/thesis.tex"),
+        sum_line(json, "/etc/docker/daemon.json"),
+    ];
+    for args in ["-- sh -c 'echo RAN'", "plan"] {
+        let out = unshared(&setup, args, &[]);
+        assert_stopped(
+            &out,
+            &[
+                "/etc/docker/daemon.json",
+                "/run/thesis.tex",
+                "not a pidfile",
+                "move the file",
+            ],
+            &kept,
+        );
+    }
+    let out = unshared(&setup, "doctor", &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("✘ daemon pidfile") && stdout.contains("/run/thesis.tex"),
+        "doctor shows it: {stdout}"
+    );
+}

@@ -6,7 +6,8 @@
 
 mod common;
 
-use dind_init::config::{split_words, Config, UserSpec, SETTINGS};
+use dind_init::config::{Config, UserSpec, SETTINGS};
+use dind_init::parse::shell::words as split_words;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -827,7 +828,7 @@ fn config_value(cfg: &Config, key: &str) -> toml::Value {
         "data_root" => path(&cfg.data_root),
         "dockerd_log" => path(&cfg.dockerd_log),
         "strategy" => kebab(serde_json::to_value(cfg.strategy).unwrap()),
-        "storage_driver" => kebab(serde_json::to_value(cfg.storage_driver).unwrap()),
+        "storage_driver" => s(cfg.storage_driver.map_or("auto", |d| d.name())),
         "containerd" => kebab(serde_json::to_value(cfg.containerd).unwrap()),
         "dockerd" => s(&cfg.dockerd),
         "dockerd_args" => T::Array(cfg.dockerd_args.iter().map(|w| s(w)).collect()),

@@ -1,7 +1,7 @@
 //! A tiny HTTP/1.0 client over a unix socket: one request per connection, every
 //! exchange bounded by one deadline; readiness of dockerd and containerd on top.
 
-use super::one_line;
+use crate::error::one_line;
 use crate::error::{Error, Result};
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;

@@ -28,17 +28,3 @@ pub use smoke::{
     smoke_test, smoke_test_typed, smoke_test_with, SmokeError, SmokeFailure, SmokeReport,
     VolumeNow, SMOKE_NAME,
 };
-
-/// Collapse a multi-line daemon message into one line (messages must be one line).
-fn one_line(s: &str) -> String {
-    let s = s.trim();
-    if s.contains('\n') {
-        s.split('\n')
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
-    } else {
-        s.to_string()
-    }
-}

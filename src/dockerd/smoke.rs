@@ -3,8 +3,8 @@
 //! filesystem), then remove both; a failure is classified once into a typed verdict.
 
 use super::api::{exchange, HttpError, Response};
-use super::one_line;
 use super::tar::{tar_find_file, ustar_one_file};
+use crate::error::one_line;
 use crate::error::{Error, Result};
 use crate::probe::Trouble;
 use serde::Serialize;

@@ -565,6 +565,11 @@ impl Syscall for RecordingSyscall {
         let c = call::write(path, content.len(), keep_bak);
         let mut fs = self.fs();
         fs.fail("write", c.clone())?;
+        // Like LinuxSyscall: the directory written in is never a link.
+        if let Some(dir) = path.parent().filter(|d| fs.is_link(d)) {
+            let c = format!("{c}: open {}", dir.display());
+            return Err(sys_err("nofollow", c, Errno::ELOOP));
+        }
         // Like rename(2) over a path: a final symlink is replaced, not followed.
         let parent = fs.parent_dir("write", path, &c)?;
         let at = parent.join(path.file_name().unwrap_or_default());
@@ -672,7 +677,10 @@ mod tests {
         assert!(e.to_string().starts_with("readlink /none: ENOENT"), "{e}");
         let e = sys.read_dir_names(Path::new("/none")).unwrap_err();
         assert!(e.to_string().starts_with("opendir /none: ENOENT"), "{e}");
-        sys.write_atomic(Path::new("/data/f"), b"x", false).unwrap();
+        let e = sys.write_atomic(Path::new("/data/f"), b"x", false);
+        assert!(e.unwrap_err().to_string().contains("open /data: ELOOP"));
+        let real = Path::new("/home/coder/.docker-data/f");
+        sys.write_atomic(real, b"x", false).unwrap();
         let e = sys.read_dir_names(Path::new("/data/f")).unwrap_err();
         assert!(e.to_string().starts_with("opendir /data/f: ENOTDIR"), "{e}");
     }

@@ -7,7 +7,7 @@
 
 use super::{call, errno_of, io_sys, locked, sys_err, FileKind, HeldLock, LockInner, Syscall};
 use crate::error::{Error, Result};
-use crate::probe::parse_mountinfo;
+use crate::parse::mountinfo::parse_mountinfo;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
@@ -72,9 +72,17 @@ impl LinuxSyscall {
         })
     }
 
-    fn write_atomic_inner(&self, path: &Path, content: &[u8], keep_bak: bool) -> Result<()> {
-        let c = call::write(path, content.len(), keep_bak);
-        let old = match std::fs::metadata(path) {
+    /// [`Syscall::write_atomic`] of `path`, a name in a directory already opened
+    /// (`/proc/self/fd/N/name`); `c` renders the call as the caller made it.
+    fn write_atomic_inner(
+        &self,
+        path: &Path,
+        content: &[u8],
+        keep_bak: bool,
+        c: &str,
+    ) -> Result<()> {
+        let c = c.to_string();
+        let old = match std::fs::symlink_metadata(path) {
             Ok(m) => Some(m),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_sys("write", c, &e)),
@@ -297,7 +305,15 @@ impl Syscall for LinuxSyscall {
     }
 
     fn write_atomic(&self, path: &Path, content: &[u8], keep_bak: bool) -> Result<()> {
-        self.write_atomic_inner(path, content, keep_bak)
+        let c = call::write(path, content.len(), keep_bak);
+        // The directory written in is the one apply checked: a link swapped in for it
+        // (a user's ~/.docker-data repointed after the start) is refused, not followed.
+        let dir = Self::dir_of(path);
+        let fd = open_dir_nofollow(&dir, OFlag::O_PATH)
+            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
+        let via = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .join(path.file_name().unwrap_or_default());
+        self.write_atomic_inner(&via, content, keep_bak, &c)
     }
 
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock> {
@@ -387,6 +403,29 @@ mod tests {
             .filter(|n| n.starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn linux_write_atomic_never_writes_through_a_linked_directory() {
+        let d = tmpdir("write-link");
+        let target = d.join("etc");
+        std::fs::create_dir(&target).unwrap();
+        // A user swapped their data root for a link after apply checked it.
+        std::os::unix::fs::symlink(&target, d.join("data")).unwrap();
+        let sys = LinuxSyscall;
+        let err = sys
+            .write_atomic(&d.join("data/.dind-init-dockerd-version"), b"v", false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&d.join("data").display().to_string()), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&target).unwrap().count(),
+            0,
+            "nothing made in the link's target"
+        );
+        sys.write_atomic(&target.join("f"), b"v", false).unwrap();
+        assert_eq!(std::fs::read(target.join("f")).unwrap(), b"v");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
