@@ -369,16 +369,10 @@ impl Syscall for LinuxSyscall {
 mod tests {
     use super::*;
 
-    fn tmpdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("dind-sys-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
     #[test]
     fn linux_write_atomic_keeps_one_bak_and_mode() {
-        let d = tmpdir("write");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let p = d.join("daemon.json");
         let sys = LinuxSyscall;
         sys.write_atomic(&p, b"one", true).unwrap();
@@ -397,18 +391,18 @@ mod tests {
             0o600,
             "mode kept"
         );
-        let leftovers: Vec<_> = std::fs::read_dir(&d)
+        let leftovers: Vec<_> = std::fs::read_dir(d)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn linux_write_atomic_never_writes_through_a_linked_directory() {
-        let d = tmpdir("write-link");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let target = d.join("etc");
         std::fs::create_dir(&target).unwrap();
         // A user swapped their data root for a link after apply checked it.
@@ -426,12 +420,12 @@ mod tests {
         );
         sys.write_atomic(&target.join("f"), b"v", false).unwrap();
         assert_eq!(std::fs::read(target.join("f")).unwrap(), b"v");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn linux_flock_is_per_open_file_description() {
-        let d = tmpdir("flock");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let p = d.join(".dind-init.lock");
         let sys = LinuxSyscall;
         let held = sys
@@ -454,14 +448,14 @@ mod tests {
             "pid 3 on podC since 7\n"
         );
         drop(again);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// Issue 10 item 7: the lock is never created through a link, neither at the
     /// lock file nor at its directory (the data root a user replaced by a link).
     #[test]
     fn linux_flock_never_follows_a_link() {
-        let d = tmpdir("flock-link");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let target = d.join("target");
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("precious"), "keep\n").unwrap();
@@ -496,12 +490,12 @@ mod tests {
             std::fs::read_to_string(target.join("precious")).unwrap(),
             "keep\n"
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn linux_secure_dir_fixes_a_dir_and_refuses_a_link() {
-        let d = tmpdir("secure");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let sys = LinuxSyscall;
         let dir = d.join("data");
         std::fs::create_dir(&dir).unwrap();
@@ -529,12 +523,12 @@ mod tests {
             0o755,
             "target untouched"
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn linux_kinds_symlinks_and_same_file() {
-        let d = tmpdir("kinds");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         let sys = LinuxSyscall;
         sys.mkdir(&d.join("a"), 0o710).unwrap();
         assert_eq!(
@@ -550,7 +544,7 @@ mod tests {
         assert_eq!(sys.lstat_kind(&d.join("a")).unwrap(), FileKind::Dir);
         assert_eq!(sys.lstat_kind(&d.join("none")).unwrap(), FileKind::Absent);
         assert!(sys.same_file(&d.join("l"), &d.join("a")).unwrap());
-        assert!(!sys.same_file(&d.join("l"), &d).unwrap());
+        assert!(!sys.same_file(&d.join("l"), d).unwrap());
         assert!(sys.read_dir_names(&d.join("a")).unwrap().is_empty());
         std::fs::write(d.join("a/f"), b"x").unwrap();
         assert!(!sys.rmdir_if_empty(&d.join("a")).unwrap());
@@ -562,7 +556,6 @@ mod tests {
             e.starts_with(&format!("mkdir {}/a/f/x mode=0755: ENOTDIR", d.display())),
             "{e}"
         );
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
