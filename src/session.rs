@@ -857,7 +857,8 @@ mod tests {
     /// `dockerd --version` and `containerd --version`.
     #[test]
     fn dockerd_and_containerd_versions_are_cached_on_the_data_root() {
-        let t = std::env::temp_dir().join(format!("dind-init-cache-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let t = tmp.path();
         let root = |p: &str| t.join(p);
         let roots = probe::Roots {
             proc: root("proc"),
@@ -896,7 +897,6 @@ mod tests {
             read(probe::CONTAINERD_VERSION_CACHE),
             probe::containerd_cache_text(&key("/bin/true"), &v(2, 1, 9))
         );
-        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]
