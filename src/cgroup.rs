@@ -253,9 +253,138 @@ fn nest(fs: &mut dyn CgroupFs, root: &Path, text: &str) -> Result<Outcome> {
     ))
 }
 
+impl Outcome {
+    /// One line for PID 1's log: what nesting did, so a pod's log says it.
+    pub fn summary(&self) -> String {
+        match self {
+            Outcome::NotApplicable { reason } => format!("cgroup v2 nesting not needed: {reason}"),
+            Outcome::Nested {
+                leaf,
+                moved,
+                enabled,
+                refused,
+                ..
+            } => {
+                let mut line =
+                    format!(
+                    "cgroup v2 nested: moved {} process(es) into {}; enabled for containers: {}",
+                    moved.len(),
+                    leaf.display(),
+                    if enabled.is_empty() { "none".to_string() } else { enabled.join(" ") }
+                );
+                if !refused.is_empty() {
+                    line.push_str(&format!("; refused: {}", refused.join(", ")));
+                }
+                line
+            }
+        }
+    }
+}
+
+/// How nesting looks from inside a running pod, for `doctor` and `plan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nesting {
+    /// Not a pure cgroup v2 view (or PID 1's cgroup is not visible): nothing to nest.
+    NotApplicable(String),
+    /// PID 1 is in the leaf dind-init makes, with these controllers enabled above it.
+    Nested { enabled: Vec<String> },
+    /// PID 1 is in the leaf but no controller is enabled: containers get no limits.
+    NoControllers,
+    /// PID 1 is still where the pod started it (dind-init is not PID 1 yet).
+    NotYet { pid1: PathBuf },
+}
+
+/// Judge nesting from PID 1's `/proc/1/cgroup` text and the pod root's
+/// `cgroup.subtree_control`.
+pub fn nesting(pid1_cgroup_text: &str, root_subtree_control: &str) -> Nesting {
+    let pid1 = match own_cgroup(pid1_cgroup_text) {
+        Ok(p) => p,
+        Err(reason) => return Nesting::NotApplicable(reason),
+    };
+    if pid1 != Path::new("/init") {
+        return Nesting::NotYet { pid1 };
+    }
+    let enabled: Vec<String> = root_subtree_control
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    if enabled.is_empty() {
+        Nesting::NoControllers
+    } else {
+        Nesting::Nested { enabled }
+    }
+}
+
+impl Nesting {
+    /// One line saying what was nested (or will be), for people.
+    pub fn text(&self) -> String {
+        match self {
+            Nesting::NotApplicable(reason) => reason.clone(),
+            Nesting::Nested { enabled } => format!(
+                "nested: PID 1 in /init, the pod's root cgroup holds no process; enabled for containers: {}",
+                enabled.join(" ")
+            ),
+            Nesting::NoControllers => "PID 1 in /init but no controller enabled in /sys/fs/cgroup/cgroup.subtree_control: containers get no cpu/memory/pids limits".into(),
+            Nesting::NotYet { pid1 } => format!(
+                "not nested yet: PID 1 in {}; as PID 1, dind-init moves the pod's processes into /init and enables every controller for containers",
+                pid1.display()
+            ),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_judged_from_pid1_and_subtree_control() {
+        let all = "cpuset cpu io memory hugetlb pids rdma misc\n";
+        let rows: &[(&str, &str, Nesting)] = &[
+            (
+                "0::/init\n",
+                all,
+                Nesting::Nested {
+                    enabled: [
+                        "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                },
+            ),
+            ("0::/init\n", "\n", Nesting::NoControllers),
+            (
+                "0::/\n",
+                all,
+                Nesting::NotYet {
+                    pid1: PathBuf::from("/"),
+                },
+            ),
+        ];
+        for (pid1, subtree, want) in rows {
+            assert_eq!(&nesting(pid1, subtree), want, "{pid1:?} {subtree:?}");
+        }
+        let hybrid = "12:memory:/kubepods/pod1\n0::/kubepods/pod1\n";
+        assert!(matches!(nesting(hybrid, ""), Nesting::NotApplicable(r) if r.contains("v1")));
+        assert!(nesting("0::/init\n", all)
+            .text()
+            .contains("enabled for containers: cpuset cpu io memory"));
+    }
+
+    #[test]
+    fn summary_names_the_leaf_the_moves_and_the_controllers() {
+        let out = Outcome::Nested {
+            leaf: PathBuf::from("/sys/fs/cgroup/init"),
+            moved: vec![1],
+            enabled: vec!["memory".into(), "pids".into()],
+            refused: vec!["cpuset: EINVAL".into()],
+            attempts: 1,
+        };
+        assert_eq!(
+            out.summary(),
+            "cgroup v2 nested: moved 1 process(es) into /sys/fs/cgroup/init; enabled for containers: memory pids; refused: cpuset: EINVAL"
+        );
+    }
     use std::collections::BTreeMap;
 
     fn tree(tag: &str) -> PathBuf {

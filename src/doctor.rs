@@ -537,6 +537,26 @@ fn report_json(
     to_schema(&report).and_then(|v| serde_json::to_string_pretty(&v))
 }
 
+/// On cgroup v2, what nesting did (or will do) seen from PID 1's cgroup and the root's
+/// `cgroup.subtree_control`: the pod's limits for containers depend on it.
+fn cgroup_nesting_check(facts: &Facts) -> Option<Check> {
+    if facts.cgroup != probe::CgroupVersion::V2 {
+        return None;
+    }
+    let pid1 = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
+    let subtree =
+        std::fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control").unwrap_or_default();
+    let nesting = crate::cgroup::nesting(&pid1, &subtree);
+    let (verdict, remedy) = match nesting {
+        crate::cgroup::Nesting::NoControllers => (
+            Verdict::Warn,
+            "give the pod a writable cgroupfs (privileged) so dind-init can enable the controllers",
+        ),
+        _ => (Verdict::Ok, ""),
+    };
+    Some(check(verdict, "cgroup v2 nesting", nesting.text(), remedy))
+}
+
 /// `dind-init doctor`: facts, plan and checks with remedies. Exit 1 when a check fails.
 pub fn doctor(cfg: &Config, json: bool) -> i32 {
     not_root_note();
@@ -555,6 +575,7 @@ pub fn doctor(cfg: &Config, json: bool) -> i32 {
             &crate::sys::LinuxSyscall,
         )));
     }
+    checks.extend(cgroup_nesting_check(&facts));
     let failed = checks.iter().any(|c| c.verdict == Verdict::Fail);
     if json {
         let report = Report {
@@ -689,6 +710,9 @@ pub fn plan(cfg: &Config, json: bool) -> i32 {
         Ok(p) if json => emit_json(&p).err().unwrap_or(0),
         Ok(p) => {
             emit(&p.render());
+            if let Some(c) = cgroup_nesting_check(&facts) {
+                emit(&format!("cgroup v2: {}\n", c.found));
+            }
             0
         }
         Err(e) => {

@@ -831,7 +831,7 @@ fn nest_cgroup(init: &Init) {
     }
     let text = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     match crate::cgroup::nest_cgroup_v2(Path::new("/sys/fs/cgroup"), &text) {
-        Ok(outcome) => log::debug!("cgroup: {outcome:?}"),
+        Ok(outcome) => info!("{}", outcome.summary()),
         Err(e) => warn!("cgroup v2 nesting failed: {e}; containers may not get cpu/memory limits"),
     }
 }

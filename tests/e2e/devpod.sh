@@ -42,6 +42,12 @@
 #                tests/day1/scenario.sh
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
+#   cg2-control  (issue 14, tests/vm only) dockerd by hand in a cgroup v2 pod: docker run
+#                --memory fails (runc: cannot enter cgroupv2 … with domain controllers)
+#   cg2-nest     (issue 14, tests/vm only) dind-init as PID 1 there: the basic checks, and the
+#                container gets memory, pids and cpu limits; the pod's root cgroup is empty
+# DEVPOD_CGROUP2_POD=DIR (tests/vm only) places each pod alone in DIR/podN, own cgroupns and
+#                cgroup2 mount, as on a cgroup v2 node (see cg2_pod_wrap).
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
 #                (docs/doctor-seed.md, which the README includes), once the assertions pass.
 # Exit 0 when the scenario's assertions hold. Lines "evidence: …" are the key facts.
@@ -81,6 +87,8 @@ esac
 case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be managed, separate or auto, not '$MODE'" >&2; exit 2 ;; esac
 case $SCENARIO in
 without | manual-fix) ;;
+cg2-control) ;;
+cg2-nest) ;&
 basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | day1 | day1-*)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
@@ -365,6 +373,37 @@ pod_cmd() {
 	mapfile -t envs < <(pod_env "$mode")
 	POD_CMD=(unshare --pid --fork --kill-child --mount-proc="$ROOT/proc" --net
 		chroot "$ROOT" /usr/bin/env -i "${envs[@]}" "$@")
+	[[ -z ${DEVPOD_CGROUP2_POD:-} ]] || cg2_pod_wrap
+}
+
+# ---- cgroup v2 pod placement (tests/vm only: DEVPOD_CGROUP2_POD=/sys/fs/cgroup/kubepods on a
+# pure cgroup v2 hierarchy). As containerd/runc start a pod's container on a cgroup v2 node:
+# PID 1 alone in a new cgroup DEVPOD_CGROUP2_POD/podN (controllers enabled in the parents by the
+# caller, none in podN), in its own cgroup namespace rooted there, with a fresh cgroup2 mount at
+# /sys/fs/cgroup. The harness's processes (unshare, this script) stay outside podN: a process
+# there would make nesting impossible, which no real pod has. podN is left behind (the VM ends).
+CG2_POD_N=1
+CG2_POD_DIR=
+# PID 1 of the pod (still the host's sh, before chroot) moves itself into podN, then enters a
+# new cgroup namespace rooted there and, as runc does, mounts a fresh sysfs over the pod's /sys
+# bind (the pod has its own network namespace) and that namespace's cgroup2 on its
+# /sys/fs/cgroup; then execs the pod's chroot. $1 = podN, $2 = the pod's root.
+CG2_ENTER='echo 0 >"$1/cgroup.procs" || exit 125
+root=$2
+shift 2
+exec unshare --cgroup /bin/sh -c '"'"'mount -t sysfs sysfs "$0/sys" && mount -t cgroup2 cgroup2 "$0/sys/fs/cgroup" || exit 125; exec "$@"'"'"' "$root" "$@"'
+cg2_pod_wrap() { # rewrite POD_CMD: the wrapper above between unshare's options and chroot
+	local i
+	# A new podN for each pod run: other runs in the same VM left theirs.
+	until mkdir "$DEVPOD_CGROUP2_POD/pod$CG2_POD_N" 2>/dev/null; do
+		CG2_POD_N=$((CG2_POD_N + 1))
+		((CG2_POD_N < 1000)) || fail "cannot create a pod cgroup under $DEVPOD_CGROUP2_POD"
+	done
+	CG2_POD_DIR=$DEVPOD_CGROUP2_POD/pod$CG2_POD_N
+	for i in "${!POD_CMD[@]}"; do
+		[[ ${POD_CMD[i]} == chroot ]] && break
+	done
+	POD_CMD=("${POD_CMD[@]:0:i}" /bin/sh -c "$CG2_ENTER" cg2-enter "$CG2_POD_DIR" "$ROOT" "${POD_CMD[@]:i}")
 }
 
 # pod_run NAME MODE ENTRYPOINT...: run the pod to its end (at most POD_TIMEOUT s; then it is
@@ -763,6 +802,51 @@ scenario_keepvfs() {
 	say "PASS keepvfs: data made with $slow keeps $slow when the driver is left to auto; image and volume still there"
 }
 
+# ---- cgroup v2 scenarios (tests/vm only, with DEVPOD_CGROUP2_POD; see cg2_pod_wrap).
+
+# Control: dockerd started by hand in a cgroup v2 pod cannot give a container limits: the pod's
+# root cgroup holds processes, so runc cannot enable domain controllers below it.
+scenario_cg2_control() {
+	[[ -n ${DEVPOD_CGROUP2_POD:-} ]] || fail "cg2-control needs DEVPOD_CGROUP2_POD (run by tests/vm)"
+	pod_up
+	say "cg2-control: dockerd started by hand in a cgroup v2 pod, docker run with limits"
+	pod_run cg2control - /bin/bash "$STEP" cg2-control
+	show_evidence cg2control
+	expect_rc cg2control 0
+	expect_log cg2control '^STEP_OK' "completed control step"
+	expect_log cg2control '^LIMITS_RC=[1-9]' "failing docker run --memory (no nesting without dind-init)"
+	# runc's words for /docker, a child of the pod's populated root cgroup: "threaded mode" once
+	# something made it threaded, "an invalid state" (domain invalid) on a first start.
+	expect_log cg2control 'cannot enter cgroupv2 "/sys/fs/cgroup/docker" with domain controllers -- it is in (threaded mode|an invalid state)' \
+		"runc's 'cannot enter cgroupv2 \"/sys/fs/cgroup/docker\" with domain controllers'"
+	say "PASS cg2-control: without dind-init, docker run --memory fails in a cgroup v2 pod like on a real node"
+}
+
+# dind-init as PID 1 in the same pod: it nests (PID 1 into a leaf, controllers enabled), so the
+# container gets its limits; the basic user checks run too.
+scenario_cg2_nest() {
+	[[ -n ${DEVPOD_CGROUP2_POD:-} ]] || fail "cg2-nest needs DEVPOD_CGROUP2_POD (run by tests/vm)"
+	pod_up
+	say "cg2-nest: dind-init as PID 1 (DIND_CONTAINERD=$MODE) in a cgroup v2 pod; basic checks and docker run with limits as coder"
+	pod_run cg2nest "$MODE" "$DI" -- /bin/bash "$STEP" cg2-nest
+	grep -E '^dind-init\[(info|warn|error)\].*cgroup' "$LOGS/cg2nest.log" | sed 's/^/  [cg2nest] evidence: /' || true
+	grep -E '^(DOCTOR|PLAN): ' "$LOGS/cg2nest.log" | sed 's/^/  [cg2nest] evidence: /' || true
+	show_evidence cg2nest
+	expect_rc cg2nest 0
+	expect_log cg2nest '^STEP_OK' "completed user checks"
+	expect_containerd cg2nest "$MODE"
+	expect_log cg2nest '^STATUS_RC=0$' "exit 0 from \`dind-init status\` as coder"
+	expect_log cg2nest '^LIMITS_RC=0$' "working docker run --memory 64m --pids-limit 50 --cpus 0.5"
+	expect_log cg2nest '^LIMITS_OUT=67108864$' "memory.max 67108864 in the container"
+	expect_log cg2nest '^LIMITS_OUT=50$' "pids.max 50 in the container"
+	expect_log cg2nest '^LIMITS_OUT=50000 100000$' "cpu.max '50000 100000' in the container"
+	expect_log cg2nest '^POD_ROOT_PROCS=0$' "empty root cgroup of the pod"
+	expect_log cg2nest '^PID1_CGROUP=0::/init$' "PID 1 in the leaf /init"
+	expect_log cg2nest '^POD_SUBTREE=.*\bmemory\b.*\bpids\b' "memory and pids enabled for the pod's children"
+	expect_data_on_pvc
+	say "PASS cg2-nest: dind-init nested the cgroup v2 pod; the container got memory, pids and cpu limits"
+}
+
 # The explain scenario's outputs, written by pod.sh into the pod's /tmp (a tmpfs this script
 # mounted, so still readable here after the pod ended).
 XDIR=
@@ -906,6 +990,8 @@ sigterm) scenario_sigterm ;;
 stale) scenario_stale ;;
 explain) scenario_explain ;;
 restart) scenario_restart ;;
+cg2-control) scenario_cg2_control ;;
+cg2-nest) scenario_cg2_nest ;;
 keepvfs) scenario_keepvfs ;;
 day1 | day1-*)
 	# shellcheck source=../day1/scenario.sh

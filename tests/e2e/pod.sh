@@ -396,6 +396,45 @@ manual_fix() {
 	return "$rc"
 }
 
+# ---- cgroup v2 pod (tests/vm): a container with cpu, memory and pids limits, and the limits it
+# sees in its own cgroup. LIMITS_RC and LIMITS_OUT lines for the harness.
+limits_run() {
+	local out rc=0
+	out=$(docker run --rm --pull=never --network none --memory 64m --pids-limit 50 --cpus 0.5 "$IMG" \
+		cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max 2>&1) || rc=$?
+	echo "LIMITS_RC=$rc"
+	sed 's/^/LIMITS_OUT=/' <<<"$out"
+	evidence "docker run --memory 64m --pids-limit 50 --cpus 0.5: exit $rc: $(tr '\n' ' ' <<<"$out" | cut -c1-300)"
+}
+
+# Control: dockerd started by hand in the pod, so the pod's root cgroup holds processes.
+cg2_control() {
+	local dpid
+	mkdir -p /home/coder/.docker-data
+	dockerd --data-root /home/coder/.docker-data >/var/log/dockerd.log 2>&1 &
+	dpid=$!
+	wait_docker 90 || { tail -20 /var/log/dockerd.log; fail "dockerd did not become ready"; }
+	import_image
+	limits_run
+	kill -TERM "$dpid"
+	wait "$dpid" || true
+	echo STEP_OK
+}
+
+# Under dind-init (as coder): the readiness probe, the basic checks, the limits, and where the
+# pod's processes are: none in the pod's root cgroup, PID 1 in the leaf dind-init made.
+cg2_nest() {
+	dind_status
+	user_checks
+	limits_run
+	echo "POD_ROOT_PROCS=$(wc -l </sys/fs/cgroup/cgroup.procs)"
+	echo "PID1_CGROUP=$(cat /proc/1/cgroup)"
+	echo "POD_SUBTREE=$(cat /sys/fs/cgroup/cgroup.subtree_control)"
+	evidence "pod root cgroup: $(wc -l </sys/fs/cgroup/cgroup.procs) processes, subtree_control: $(cat /sys/fs/cgroup/cgroup.subtree_control); PID 1 in $(cat /proc/1/cgroup)"
+	dind-init doctor 2>/dev/null | grep -i cgroup | sed 's/^/DOCTOR: /' || true
+	dind-init plan 2>/dev/null | grep -i cgroup | sed 's/^/PLAN: /' || true
+}
+
 step=${1:-}
 case $step in
 user-checks) user_checks ;;
@@ -414,5 +453,7 @@ keepvfs-read) keepvfs_read "$2" ;;
 without-containerd-store) without_containerd_store ;;
 manual-fix) manual_fix ;;
 explain) explain ;;
+cg2-control) cg2_control ;;
+cg2-nest) cg2_nest ;;
 *) fail "unknown step '$step'" ;;
 esac
