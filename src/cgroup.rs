@@ -387,16 +387,10 @@ mod tests {
     }
     use std::collections::BTreeMap;
 
-    fn tree(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("dind-cgroup-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
-
     #[test]
     fn fake_cgroupfs_tree_moves_pids_and_enables_controllers() {
-        let root = tree("v2");
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
         std::fs::write(
             root.join("cgroup.controllers"),
             "cpuset cpu io memory hugetlb pids rdma misc\n",
@@ -404,7 +398,7 @@ mod tests {
         .unwrap();
         std::fs::write(root.join("cgroup.procs"), "1\n23\n45\n").unwrap();
         std::fs::write(root.join("cgroup.subtree_control"), "").unwrap();
-        let out = nest_cgroup_v2(&root, "0::/\n").unwrap();
+        let out = nest_cgroup_v2(root, "0::/\n").unwrap();
         assert_eq!(
             out,
             Outcome::Nested {
@@ -425,18 +419,18 @@ mod tests {
             std::fs::read_to_string(root.join("cgroup.subtree_control")).unwrap(),
             "+cpuset +cpu +io +memory +hugetlb +pids +rdma +misc"
         );
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn nested_path_without_cgroupns_uses_our_own_cgroup() {
-        let root = tree("sub");
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
         let ours = root.join("kubepods/pod1/c1");
         std::fs::create_dir_all(&ours).unwrap();
         std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
         std::fs::write(ours.join("cgroup.controllers"), "memory pids\n").unwrap();
         std::fs::write(ours.join("cgroup.procs"), "1\n").unwrap();
-        let out = nest_cgroup_v2(&root, "0::/kubepods/pod1/c1\n").unwrap();
+        let out = nest_cgroup_v2(root, "0::/kubepods/pod1/c1\n").unwrap();
         assert!(
             matches!(&out, Outcome::Nested { leaf, enabled, .. } if *leaf == ours.join("init") && enabled == &["memory", "pids"]),
             "{out:?}"
@@ -445,30 +439,29 @@ mod tests {
             std::fs::read_to_string(ours.join("cgroup.subtree_control")).unwrap(),
             "+memory +pids"
         );
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
     fn v1_and_hybrid_are_not_applicable_and_touch_nothing() {
-        let root = tree("v1");
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
         let hybrid = "12:pids:/\n11:memory:/\n0::/\n";
         assert!(matches!(
-            nest_cgroup_v2(&root, hybrid).unwrap(),
+            nest_cgroup_v2(root, hybrid).unwrap(),
             Outcome::NotApplicable { .. }
         ));
         std::fs::write(root.join("cgroup.controllers"), "").unwrap();
-        let out = nest_cgroup_v2(&root, hybrid).unwrap();
+        let out = nest_cgroup_v2(root, hybrid).unwrap();
         assert!(
             matches!(&out, Outcome::NotApplicable { reason } if reason.contains("hybrid")),
             "{out:?}"
         );
-        let out = nest_cgroup_v2(&root, "0::/../../x\n").unwrap();
+        let out = nest_cgroup_v2(root, "0::/../../x\n").unwrap();
         assert!(
             matches!(&out, Outcome::NotApplicable { reason } if reason.contains("namespace")),
             "{out:?}"
         );
         assert!(!root.join("init").exists(), "nothing created");
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     /// A cgroupfs in memory that behaves like the kernel: subtree_control is
