@@ -81,51 +81,57 @@ impl LinuxSyscall {
         keep_bak: bool,
         c: &str,
     ) -> Result<()> {
-        let c = c.to_string();
         let old = match std::fs::symlink_metadata(path) {
             Ok(m) => Some(m),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_sys("write", c, &e)),
+            Err(e) => return Err(io_sys("write", c.to_string(), &e)),
         };
         let mode = old.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
         let owner = old.as_ref().map(|m| (m.uid(), m.gid()));
         let tmp = Self::sibling(path, ".tmp");
         let _ = std::fs::remove_file(&tmp);
-        Self::write_new(&tmp, content, mode, owner, &c)?;
-        let cleanup = |e: Error| {
-            let _ = std::fs::remove_file(&tmp);
-            e
-        };
-        if keep_bak && old.is_some() {
-            let bak = Self::with_suffix(path, ".bak");
-            let bak_tmp = Self::sibling(path, ".bak.tmp");
-            let _ = std::fs::remove_file(&bak_tmp);
-            // A hard link keeps the old inode as it is; filesystems without
-            // links (or a protected_hardlinks refusal) get a copy instead.
-            if std::fs::hard_link(path, &bak_tmp).is_err() {
-                let old_content = std::fs::read(path).map_err(|e| {
-                    cleanup(io_sys("write", format!("{c}: read {}", path.display()), &e))
-                })?;
-                Self::write_new(&bak_tmp, &old_content, mode, owner, &c).map_err(cleanup)?;
-            }
-            std::fs::rename(&bak_tmp, &bak).map_err(|e| {
-                let _ = std::fs::remove_file(&bak_tmp);
-                cleanup(io_sys(
-                    "write",
-                    format!("{c}: rename {} {}", bak_tmp.display(), bak.display()),
-                    &e,
-                ))
-            })?;
+        Self::write_new(&tmp, content, mode, owner, c)?;
+        let placed = if keep_bak && old.is_some() {
+            Self::keep_bak(path, mode, owner, c)
+        } else {
+            Ok(())
         }
-        std::fs::rename(&tmp, path).map_err(|e| {
-            cleanup(io_sys(
-                "write",
-                format!("{c}: rename {} {}", tmp.display(), path.display()),
-                &e,
-            ))
-        })?;
-        let dir = Self::dir_of(path);
-        File::open(&dir)
+        .and_then(|()| Self::rename(&tmp, path, c));
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        Self::sync_dir(&Self::dir_of(path), c)
+    }
+
+    /// Replace `path.bak` with the current content of `path`, atomically too.
+    fn keep_bak(path: &Path, mode: u32, owner: Option<(u32, u32)>, c: &str) -> Result<()> {
+        let bak = Self::with_suffix(path, ".bak");
+        let bak_tmp = Self::sibling(path, ".bak.tmp");
+        let _ = std::fs::remove_file(&bak_tmp);
+        // A hard link keeps the old inode as it is; filesystems without
+        // links (or a protected_hardlinks refusal) get a copy instead.
+        if std::fs::hard_link(path, &bak_tmp).is_err() {
+            let old_content = std::fs::read(path)
+                .map_err(|e| io_sys("write", format!("{c}: read {}", path.display()), &e))?;
+            Self::write_new(&bak_tmp, &old_content, mode, owner, c)?;
+        }
+        Self::rename(&bak_tmp, &bak, c).inspect_err(|_| {
+            let _ = std::fs::remove_file(&bak_tmp);
+        })
+    }
+
+    /// rename(2) `from` over `to`, the error naming both under the call `c`.
+    fn rename(from: &Path, to: &Path, c: &str) -> Result<()> {
+        std::fs::rename(from, to).map_err(|e| {
+            let what = format!("{c}: rename {} {}", from.display(), to.display());
+            io_sys("write", what, &e)
+        })
+    }
+
+    /// fsync `dir`, so a rename in it survives a crash.
+    fn sync_dir(dir: &Path, c: &str) -> Result<()> {
+        File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| io_sys("write", format!("{c}: fsync {}", dir.display()), &e))
     }
