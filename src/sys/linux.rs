@@ -136,6 +136,37 @@ impl LinuxSyscall {
             .map_err(|e| io_sys("write", format!("{c}: fsync {}", dir.display()), &e))
     }
 
+    /// Open (or create) the lock file `path` for [`Syscall::flock_exclusive_nonblocking`].
+    /// Neither the data root nor the lock file is followed if it is a link: root
+    /// must never create or truncate a file where a user points it.
+    fn open_lock_file(path: &Path, c: &str) -> Result<File> {
+        let dir = Self::dir_of(path);
+        let dir_fd = open_dir_nofollow(&dir, OFlag::O_PATH)
+            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
+        let name = path.file_name().unwrap_or_default();
+        let fd = nix::fcntl::openat(
+            &dir_fd,
+            name,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map_err(|e| sys_err("flock", format!("{c}: open"), e))?;
+        let file = File::from(fd);
+        // A hard link planted in a user-owned data root would make root truncate its target.
+        let meta = file
+            .metadata()
+            .map_err(|e| io_sys("flock", format!("{c}: fstat"), &e))?;
+        if !meta.is_file() || meta.nlink() != 1 {
+            let errno = if meta.is_file() {
+                Errno::EMLINK
+            } else {
+                Errno::EISDIR
+            };
+            return Err(sys_err("flock", c.to_string(), errno));
+        }
+        Ok(file)
+    }
+
     /// Mount points of this mount namespace, from /proc/self/mountinfo.
     fn mount_points() -> Result<BTreeSet<PathBuf>> {
         let p = Path::new("/proc/self/mountinfo");
@@ -324,32 +355,7 @@ impl Syscall for LinuxSyscall {
 
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock> {
         let c = call::flock(path);
-        // Neither the data root nor the lock file is followed if it is a link:
-        // root must never create or truncate a file where a user points it.
-        let dir = Self::dir_of(path);
-        let dir_fd = open_dir_nofollow(&dir, OFlag::O_PATH)
-            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
-        let name = path.file_name().unwrap_or_default();
-        let fd = nix::fcntl::openat(
-            &dir_fd,
-            name,
-            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        )
-        .map_err(|e| sys_err("flock", format!("{c}: open"), e))?;
-        let file = File::from(fd);
-        // A hard link planted in a user-owned data root would make root truncate its target.
-        let meta = file
-            .metadata()
-            .map_err(|e| io_sys("flock", format!("{c}: fstat"), &e))?;
-        if !meta.is_file() || meta.nlink() != 1 {
-            let errno = if meta.is_file() {
-                Errno::EMLINK
-            } else {
-                Errno::EISDIR
-            };
-            return Err(sys_err("flock", c, errno));
-        }
+        let file = Self::open_lock_file(path, &c)?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(l) => l,
             Err((mut file, Errno::EWOULDBLOCK)) => {
