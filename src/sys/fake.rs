@@ -52,19 +52,23 @@ impl Drop for FakeLock {
     }
 }
 
+/// The names in `path`, `..` kept as a name (resolution needs it in order).
+fn names(path: &Path) -> VecDeque<OsString> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect()
+}
+
 impl FakeFs {
     /// Resolve `path` to the real node path: symlinks in every component but
     /// the last (that one too when `follow_last`), bind mounts everywhere but
     /// at the last component when `!mount_last`. None on a symlink loop.
     fn resolve(&self, path: &Path, follow_last: bool, mount_last: bool) -> Option<PathBuf> {
-        let mut rest: VecDeque<OsString> = VecDeque::new();
-        for c in path.components() {
-            match c {
-                Component::Normal(n) => rest.push_back(n.to_owned()),
-                Component::ParentDir => rest.push_back("..".into()),
-                _ => {}
-            }
-        }
+        let mut rest = names(path);
         let mut cur = PathBuf::from("/");
         let mut hops = 0;
         while let Some(c) = rest.pop_front() {
@@ -75,14 +79,7 @@ impl FakeFs {
             let last = rest.is_empty();
             let mut next = cur.join(&c);
             if !last || mount_last {
-                let mut n = 0;
-                while let Some(src) = self.mounts.get(&next) {
-                    next = src.clone();
-                    n += 1;
-                    if n > 40 {
-                        return None;
-                    }
-                }
+                next = self.through_mounts(next)?;
             }
             match self.nodes.get(&next) {
                 Some(Node::Symlink(t)) if !last || follow_last => {
@@ -90,14 +87,7 @@ impl FakeFs {
                     if hops > 40 {
                         return None;
                     }
-                    let mut new: VecDeque<OsString> = VecDeque::new();
-                    for c in t.components() {
-                        match c {
-                            Component::Normal(n) => new.push_back(n.to_owned()),
-                            Component::ParentDir => new.push_back("..".into()),
-                            _ => {}
-                        }
-                    }
+                    let mut new = names(t);
                     new.extend(rest);
                     rest = new;
                     if t.is_absolute() {
@@ -108,6 +98,18 @@ impl FakeFs {
             }
         }
         Some(cur)
+    }
+
+    /// The source a bind mount at `path` shows (mounts stacked on mounts
+    /// followed through); None past 40, a loop.
+    fn through_mounts(&self, mut path: PathBuf) -> Option<PathBuf> {
+        for _ in 0..=40 {
+            match self.mounts.get(&path) {
+                Some(src) => path = src.clone(),
+                None => return Some(path),
+            }
+        }
+        None
     }
 
     fn node(&self, path: &Path, follow: bool) -> Option<&Node> {
