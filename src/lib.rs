@@ -18,6 +18,8 @@ pub mod netpool;
 pub mod parse;
 pub mod plan;
 pub mod probe;
+pub mod proof;
+pub mod ready;
 pub mod session;
 pub mod settings;
 pub mod sys;

@@ -9,6 +9,7 @@ use crate::config::{Config, ContainerdMode, Strategy};
 use crate::error::Result;
 use crate::netpool;
 use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
+use crate::proof::{self, SmokePlan};
 use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
 use serde::Serialize;
 use serde_json::Value;
@@ -118,6 +119,8 @@ pub struct Plan {
     pub pinned_by: Option<String>,
     /// Docker's address pools and why (None when dockerd is not started).
     pub pools: Option<netpool::Decision>,
+    /// Smoke test or storage proof after Docker answers (issue 15); None without dockerd.
+    pub smoke: Option<SmokePlan>,
 }
 
 impl Plan {
@@ -134,6 +137,7 @@ impl Plan {
             docker_group: None,
             pinned_by: None,
             pools: None,
+            smoke: None,
         }
     }
 
@@ -158,6 +162,9 @@ impl Plan {
                 render_action(&s.action),
                 s.reason
             ));
+        }
+        if let Some(smoke) = &self.smoke {
+            out.push_str(&format!("then: {}\n", smoke.render()));
         }
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
@@ -261,7 +268,34 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
         return Err(f.to_error());
     }
     let user = settings::read(&facts.daemon.sources(cfg))?;
-    plan_with(facts, cfg, &user, settings::merge)
+    let mut p = plan_with(facts, cfg, &user, settings::merge)?;
+    let storage_opts = user
+        .effective
+        .get("storage-opts")
+        .map(|(v, _)| v.to_string());
+    p.smoke = Some(smoke_plan(facts, &p, storage_opts.unwrap_or_default()));
+    Ok(p)
+}
+
+/// Smoke test or proof: the identity of this start (with dockerd's arguments and the
+/// user's storage-opts, which change how layers mount) against the proof found.
+fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
+    let args = p.steps.iter().find_map(|s| match &s.action {
+        Action::StartDockerd { argv, .. } => Some(argv.join(" ")),
+        _ => None,
+    });
+    let id = proof::identity(
+        facts,
+        p.driver,
+        p.data_root.as_deref(),
+        p.containerd.as_ref(),
+        [
+            ("dockerd-args", args.unwrap_or_default()),
+            ("storage-opts", storage_opts),
+        ],
+    );
+    let file = facts.data_root.path.join(proof::PROOF_FILE);
+    proof::decide(facts.storage_proof.text.as_deref(), id, &file)
 }
 
 /// A fresh PersistentVolume's root is `root:root 0755`: mounted as the devpod
@@ -1612,6 +1646,10 @@ mod tests {
             mtu: None,
             pod_nets: Default::default(),
             tls: None,
+            storage_proof: crate::proof::Found {
+                text: None,
+                binaries: Ok("/usr/sbin/dockerd 1 2.0 /usr/bin/containerd 3 4.0".into()),
+            },
             mounts: Ok(m),
         }
     }
@@ -2974,6 +3012,87 @@ mod tests {
         );
     }
 
+    /// Issue 15: the smoke test is skipped only on a proof of exactly this start's
+    /// identity; a change of driver, kernel or device, or an external containerd, tests again.
+    #[test]
+    fn the_smoke_test_is_skipped_only_on_a_matching_storage_proof() {
+        let first = plan(&seed(29), &cfg()).unwrap();
+        let Some(SmokePlan::Run {
+            record: Some(r),
+            why,
+        }) = &first.smoke
+        else {
+            panic!("{:?}", first.smoke)
+        };
+        assert_eq!(why, "no storage proof on the data root yet");
+        assert!(r.text.contains("\nimage-store=containerd\n"), "{}", r.text);
+        assert!(first.render().contains(&format!(
+            "then: smoke test, then write storage proof {D}/.dind-init-storage-proof  — "
+        )));
+        let proven = |f: &mut Facts| f.storage_proof.text = Some(r.text.clone());
+        let mut f = seed(29);
+        proven(&mut f);
+        let again = plan(&f, &cfg()).unwrap();
+        assert!(
+            matches!(again.smoke, Some(SmokePlan::Skip { .. })),
+            "{:?}",
+            again.smoke
+        );
+        assert!(again.render().contains("then: skip smoke test: proven on "));
+
+        type Change = fn(&mut Facts, &mut Config);
+        let rows: Vec<(&str, Change, &str)> = vec![
+            (
+                "kernel",
+                |f, _| f.kernel = Ok("6.12.0".into()),
+                "kernel changed",
+            ),
+            (
+                "driver",
+                |_, c| c.storage_driver = Some(Driver::Vfs),
+                "driver changed",
+            ),
+            (
+                "engine",
+                |f, _| f.dockerd.version = Ok(version(30)),
+                "dockerd changed",
+            ),
+            (
+                "store",
+                |f, _| f.containerd_store = false,
+                "image-store changed",
+            ),
+            (
+                "device",
+                |f, _| {
+                    if let Some(m) = f.data_root.location.mount.as_mut() {
+                        m.minor += 1;
+                    }
+                },
+                "device changed",
+            ),
+            (
+                "no version",
+                |f, _| f.kernel = Err("unknown".into()),
+                "no storage proof possible",
+            ),
+            (
+                "args",
+                |_, c| c.dockerd_args = vec!["--storage-opt=overlay2.size=1G".into()],
+                "dockerd-args changed",
+            ),
+        ];
+        for (name, change, want) in rows {
+            let (mut f, mut c) = (seed(29), cfg());
+            proven(&mut f);
+            change(&mut f, &mut c);
+            match plan(&f, &c).unwrap().smoke {
+                Some(SmokePlan::Run { why, .. }) => assert!(why.contains(want), "{name}: {why}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn render_is_one_numbered_line_per_step_then_warnings() {
         let mut f = pvc_overlay_facts();
@@ -2983,7 +3102,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines.len(),
-            p.steps.len() + p.notes.len() + p.warnings.len()
+            p.steps.len() + 1 + p.notes.len() + p.warnings.len()
         );
         for (i, s) in p.steps.iter().enumerate() {
             assert!(

@@ -957,7 +957,12 @@ fn overlay_trial_with(dir: &Path, cap: bool) -> Trial {
     );
     // The target by fd too: `merged` is the directory made above, whatever links appear.
     let target = PathBuf::from(format!("{prefix}/merged"));
-    if let Err(e) = sys_mount_overlay(&target, &data) {
+    // `volatile` (Linux ≥ 5.10) spares the sync of the upper filesystem at umount, about
+    // 20 ms on ext4 at every start; a kernel without it refuses the option, and then the
+    // plain mount, the one dockerd makes, gives the verdict.
+    let mounted = sys_mount_overlay(&target, &format!("{data},volatile"))
+        .or_else(|_| sys_mount_overlay(&target, &data));
+    if let Err(e) = mounted {
         return trial_verdict(Overlay, call, e);
     }
     guard.mounted = Some(target.clone());
@@ -1586,6 +1591,8 @@ pub struct Facts {
     pub pod_nets: crate::netpool::PodNets,
     /// DOCKER_TLS_CERTDIR's certificates as found (None when it is not set).
     pub tls: Option<crate::tls::CertFacts>,
+    /// The storage proof on the data root and the binaries it must name (issue 15).
+    pub storage_proof: crate::proof::Found,
 }
 
 impl Facts {
@@ -1948,6 +1955,8 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         }
     }
 
+    let storage_proof =
+        crate::proof::find(&data_root.path, &cfg.dockerd, containerd_bin.as_deref());
     Facts {
         euid,
         cap_sys_admin: cap,
@@ -1974,6 +1983,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
         pod_nets: crate::netpool::PodNets::read(&roots.proc),
         tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
+        storage_proof,
         mounts,
     }
 }

@@ -1145,8 +1145,8 @@ echo \"ignored\"
         let m = merge(
             &u,
             &[
-                // What the plan asked for in the example pod (e2e day1 checks the real run).
-                wanted("storage-driver", json!("overlay2"), false),
+                // What the plan puts in the user's daemon.json in the example pod; its own
+                // storage driver goes on dockerd's command line (e2e day1 checks the real run).
                 wanted("shutdown-timeout", json!(12), false),
                 wanted("default-shm-size", json!("1g"), false),
                 wanted("group", json!("docker"), false),

@@ -371,3 +371,76 @@ fn sigterm_during_a_hung_smoke_test_stops_at_once() {
         "stopped within the stop timeout, not after the smoke test's own timeouts: {took:?}"
     );
 }
+
+/// Issue 15: the first start on a volume smoke-tests storage and records the proof;
+/// the second start with the same engine, driver, filesystem and kernel skips the
+/// smoke test, and `status` is still ready.
+#[test]
+fn a_storage_proof_lets_the_second_start_skip_the_smoke_test() {
+    if !(ready() && common::require_program("dockerd")) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = dir.join("data");
+    let start = || {
+        unshared(
+            &format!(
+                "{PRIVATE} && exec unshare --pid --fork --mount-proc \"$0\" -- sh -c '\"$0\" status' \"$0\""
+            ),
+            &[
+                ("DIND_DATA_ROOT", data.to_str().unwrap()),
+                ("DIND_STRATEGY", "data-root"),
+                ("DIND_STOP_TIMEOUT", "10"),
+                ("DIND_DOCKERD_ARGS", "--bridge=none --iptables=false --ip6tables=false"),
+            ],
+        )
+    };
+    let first = start();
+    let proof = std::fs::read_to_string(data.join(".dind-init-storage-proof"));
+    let second = start();
+    let text = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let (first, second) = (
+        (first.status.code(), text(&first)),
+        (second.status.code(), text(&second)),
+    );
+    assert_eq!(first.0, Some(0), "{}", first.1);
+    assert!(
+        first
+            .1
+            .contains("then: smoke test, then write storage proof"),
+        "{}",
+        first.1
+    );
+    assert!(
+        first
+            .1
+            .contains("storage works: a container root filesystem mounted"),
+        "{}",
+        first.1
+    );
+    let proof =
+        proof.unwrap_or_else(|e| panic!("no proof after a passed smoke test: {e}\n{}", first.1));
+    assert!(proof.starts_with("dind-init storage proof v1\n"), "{proof}");
+    assert_eq!(second.0, Some(0), "{}", second.1);
+    assert!(
+        second.1.contains("then: skip smoke test: proven on"),
+        "{}",
+        second.1
+    );
+    assert!(second.1.contains("smoke test skipped"), "{}", second.1);
+    assert!(
+        !second
+            .1
+            .contains("storage works: a container root filesystem mounted"),
+        "{}",
+        second.1
+    );
+    assert!(second.1.contains("ready: Docker answers"), "{}", second.1);
+}
