@@ -1009,8 +1009,8 @@ mod tests {
 
     #[test]
     fn the_version_cache_is_never_written_through_a_swapped_data_root() {
-        let d = std::env::temp_dir().join(format!("dind-cache-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
         std::fs::create_dir_all(d.join("etc")).unwrap();
         std::os::unix::fs::symlink(d.join("etc"), d.join("data")).unwrap();
         let sys = crate::sys::LinuxSyscall;
@@ -1021,7 +1021,6 @@ mod tests {
         cache_in(&d.join("data"), probe::VERSION_CACHE, "key 26.1.5\n", &sys).unwrap();
         let cached = std::fs::read(d.join("data").join(probe::VERSION_CACHE)).unwrap();
         assert_eq!(cached, b"key 26.1.5\n");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
