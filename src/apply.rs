@@ -3,7 +3,8 @@
 //! Safe by construction: every precondition of every step (paths, emptiness,
 //! the data-root lock) is checked before the first change, so a refusal leaves
 //! the pod exactly as it was. Nothing is ever deleted except an empty directory
-//! replaced by a symlink and a pidfile whose daemon is gone; a directory holding
+//! replaced by a symlink, a pidfile whose daemon is gone and dind-init's own
+//! reserve file when the volume is full ([`crate::reserve`]); a directory holding
 //! data is never replaced or hidden under a mount. Steps already in effect (a
 //! pod restart) are skipped, so applying twice changes nothing.
 
@@ -93,6 +94,15 @@ enum Op {
     },
     Tls {
         step: crate::tls::Step,
+    },
+    /// Allocate dind-init's reserve; a failure is a warning, never a stop.
+    Reserve {
+        path: PathBuf,
+        bytes: u64,
+    },
+    /// Remove dind-init's reserve; a failure is a warning, never a stop.
+    Release {
+        path: PathBuf,
     },
 }
 
@@ -257,8 +267,41 @@ impl<'a> Virtual<'a> {
             Action::RemoveStalePidfile { path } => self.check_pidfile(&abs(path)?)?,
             Action::Tls { step } => prep(vec![Op::Tls { step: step.clone() }], step.render(), ""),
             Action::OwnHome { path, uid, gid } => self.check_own_home(&abs(path)?, *uid, *gid)?,
+            Action::TakeReserve { path, bytes } => self.check_reserve(&abs(path)?, Some(*bytes))?,
+            Action::ReleaseReserve { path } => self.check_reserve(&abs(path)?, None)?,
             Action::StartContainerd { .. } | Action::StartDockerd { .. } => return Ok(None),
         }))
+    }
+
+    /// Take (`Some(bytes)`) or release dind-init's reserve `path`, in a directory
+    /// reached through no link; anything but a regular file there is left alone.
+    fn check_reserve(&mut self, path: &Path, bytes: Option<u64>) -> Result<Prepared> {
+        let c = match bytes {
+            Some(b) => call::fallocate(path, b),
+            None => call::release(path),
+        };
+        let parent = self.trusted_path(path.parent().unwrap_or(Path::new("/")), &c)?;
+        let path = parent.join(path.file_name().unwrap_or_default());
+        let kind = self.kind(&path)?;
+        let (ops, what) = match (kind, bytes) {
+            (FileKind::Absent | FileKind::File, Some(bytes)) => (
+                vec![Op::Reserve {
+                    path: path.clone(),
+                    bytes,
+                }],
+                format!("allocate {bytes} bytes in {}", path.display()),
+            ),
+            (FileKind::File, None) => (
+                vec![Op::Release { path: path.clone() }],
+                format!("remove {}", path.display()),
+            ),
+            _ => (Vec::new(), format!("{}", path.display())),
+        };
+        Ok(Prepared {
+            ops,
+            what,
+            skip_why: "not dind-init's reserve file (or already gone): left alone".into(),
+        })
     }
 
     /// `mkdir -p path`, and the last component must end a real directory owned
@@ -426,7 +469,14 @@ impl<'a> Virtual<'a> {
     ) -> Result<std::result::Result<Vec<PathBuf>, PathBuf>> {
         let mut out = Vec::new();
         for name in self.sys.read_dir_names(dir)? {
-            let p = dir.join(name);
+            let p = dir.join(&name);
+            // dind-init's own reserve goes with Op::Release (check_symlink), never in the way.
+            if depth == 0
+                && name == crate::reserve::NAME
+                && self.sys.lstat_kind(&p)? == FileKind::File
+            {
+                continue;
+            }
             if depth >= 4
                 || self.sys.lstat_kind(&p)? != FileKind::Dir
                 || self.sys.is_mount_point(&p)?
@@ -570,6 +620,10 @@ impl<'a> Virtual<'a> {
                 })?;
                 if let Some(parent) = link.parent() {
                     self.sys.access_writable(parent)?;
+                }
+                let reserve = link.join(crate::reserve::NAME);
+                if self.sys.lstat_kind(&reserve)? == FileKind::File {
+                    ops.push(Op::Release { path: reserve });
                 }
                 ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
                 ops.push(Op::Rmdir {
@@ -878,6 +932,19 @@ fn run(
         Op::Write { path, content } => sys.write_atomic(path, content.as_bytes(), keep_bak),
         Op::Unlink { path } => sys.remove_file(path),
         Op::Tls { step } => crate::tls::execute(step, &crate::tls::SystemRunner),
+        // The reserve is a spare: failing to take or give it back never stops Docker.
+        Op::Reserve { path, bytes } => {
+            if let Err(e) = sys.reserve_space(path, *bytes) {
+                log::warn!("dind-init keeps no reserve on this volume: {e}");
+            }
+            Ok(())
+        }
+        Op::Release { path } => {
+            if let Err(e) = sys.release_space(path) {
+                log::warn!("cannot release dind-init's reserve {}: {e}", path.display());
+            }
+            Ok(())
+        }
         Op::Lock { path } => {
             if !locks.iter().any(|l| l.path() == path) {
                 locks.push(sys.flock_exclusive_nonblocking(path, holder)?);
@@ -1666,6 +1733,94 @@ mod tests {
             assert!(sys.calls().is_empty(), "{:?}", sys.calls());
             assert!(sys.file(file).is_some());
         }
+    }
+
+    /// dind-init's reserve is taken and released through the seam, in the data
+    /// root only, never through a link; anything else with its name is left alone.
+    #[test]
+    fn the_reserve_is_taken_and_released_never_through_a_link() {
+        let reserve = "/home/coder/.docker-data/.dind-init-reserve";
+        let take = plan(vec![Action::TakeReserve {
+            path: p(reserve),
+            bytes: 8 << 20,
+        }]);
+        let release = plan(vec![Action::ReleaseReserve { path: p(reserve) }]);
+        let sys = seed_fs().with_dir(DATA);
+        let applied = apply(&take, &sys).unwrap();
+        assert_eq!(
+            sys.calls(),
+            [format!("fallocate {reserve} len=8388608 (O_NOFOLLOW)")]
+        );
+        assert!(applied.log[0].changed);
+        assert_eq!(sys.file(reserve).map(|f| f.len()), Some(8 << 20));
+        sys.clear_calls();
+        apply(&release, &sys).unwrap();
+        assert_eq!(sys.calls(), [format!("unlinkat {reserve} (O_NOFOLLOW)")]);
+        assert!(sys.file(reserve).is_none());
+        // Already gone: nothing to do.
+        sys.clear_calls();
+        apply(&release, &sys).unwrap();
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        // A link planted under the name: neither taken through nor removed.
+        for pl in [&take, &release] {
+            let sys = seed_fs()
+                .with_dir(DATA)
+                .with_file("/etc/shadow", "root:x")
+                .with_symlink(reserve, "/etc/shadow");
+            apply(pl, &sys).unwrap();
+            assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+            assert_eq!(sys.file("/etc/shadow"), Some(b"root:x".to_vec()));
+        }
+        // A full volume: the reserve cannot be taken, and Docker still starts.
+        let sys = seed_fs().with_dir(DATA).fail_on("fallocate", Errno::ENOSPC);
+        apply(&take, &sys).unwrap();
+    }
+
+    /// The fake refuses what the kernel refuses: a link as the file or its directory.
+    #[test]
+    fn the_fake_reserve_never_follows_a_link() {
+        let sys = RecordingSyscall::new()
+            .with_dir("/data")
+            .with_dir("/etc")
+            .with_symlink("/home/x", "/etc")
+            .with_symlink("/data/.dind-init-reserve", "/etc/passwd");
+        let err = sys
+            .reserve_space(Path::new("/home/x/.dind-init-reserve"), 4096)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ELOOP"), "{err}");
+        let err = sys
+            .reserve_space(Path::new("/data/.dind-init-reserve"), 4096)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ELOOP"), "{err}");
+        let err = sys
+            .release_space(Path::new("/data/.dind-init-reserve"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("EISDIR"), "{err}");
+        assert!(sys.file("/etc/.dind-init-reserve").is_none());
+        sys.release_space(Path::new("/data/absent")).unwrap();
+    }
+
+    /// A reserve left in /var/lib/docker (an earlier start kept Docker's data
+    /// there) is dind-init's: it never blocks the bind or the symlink.
+    #[test]
+    fn the_reserve_never_blocks_a_bind_or_a_symlink() {
+        let left = "/var/lib/docker/.dind-init-reserve";
+        let sys = seed_fs().with_file(left, vec![0u8; 4096]);
+        apply(&bind_plan(), &sys).unwrap();
+        assert!(sys.calls().last().unwrap().starts_with("mount src="));
+        let sys = seed_fs().with_file(left, vec![0u8; 4096]);
+        apply(&symlink_plan(), &sys).unwrap();
+        assert_eq!(
+            sys.calls()[3..],
+            [
+                format!("unlinkat {left} (O_NOFOLLOW)"),
+                "rmdir /var/lib/docker".to_string(),
+                "symlink /var/lib/docker -> /home/coder/.docker-data".to_string(),
+            ]
+        );
     }
 
     /// What fsck put in lost+found is the user's: a bind would hide it, so refused.

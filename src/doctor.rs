@@ -815,14 +815,23 @@ pub fn status_of(
     } else {
         format!(": {}", state.error)
     };
-    let words = phase_words(state.phase);
+    // Degraded with a socket: Docker answered, but its volume is in trouble.
+    let runs = state.phase == Phase::Degraded && !state.socket.as_os_str().is_empty();
+    let words = if runs {
+        format!(
+            "Docker runs on {}, but cannot be used fully",
+            state.socket.display()
+        )
+    } else {
+        phase_words(state.phase).to_string()
+    };
     if settled {
         return match state.phase {
             Phase::Starting => (1, format!("not settled: {words}")),
             _ => (0, format!("settled: {words}{err}")),
         };
     }
-    if state.phase != Phase::Ready || !state.smoke_ok {
+    if !runs && (state.phase != Phase::Ready || !state.smoke_ok) {
         return (1, format!("not ready: {words}{err}"));
     }
     if !ping(&state.socket) {
@@ -833,6 +842,10 @@ pub fn status_of(
                 state.socket.display()
             ),
         );
+    }
+    // Not ready for readiness: pulls, builds and new containers fail there.
+    if runs {
+        return (1, format!("not ready: {words}{err}"));
     }
     (
         0,
@@ -872,6 +885,45 @@ mod tests {
         let mut s = ready();
         s.phase = Phase::Starting;
         assert_eq!(status_of(Some(&s), false, |_| true).0, 1);
+    }
+
+    /// Docker answers but its volume is full (the reserve was released, or the
+    /// smoke test hit ENOSPC): status says Docker runs and what to do, and stays
+    /// not ready (pulls, builds and new containers fail); the startup probe settles.
+    #[test]
+    fn docker_running_on_a_full_volume_is_named_not_called_failed() {
+        let state = State {
+            phase: Phase::Degraded,
+            smoke_ok: false,
+            error: "volume full: 0 B free on the volume holding /home/coder/.docker-data — fix: free space on the volume holding the data root: `docker system df` shows what uses it".into(),
+            ..ready()
+        };
+        let (code, line) = status_of(Some(&state), false, |_| true);
+        assert_eq!(code, 1);
+        assert!(
+            line.starts_with("not ready: Docker runs on /var/run/docker.sock, but cannot be used fully: volume full: "),
+            "{line}"
+        );
+        assert!(line.contains("free space"), "{line}");
+        assert!(!line.contains("could not be started"), "{line}");
+        let (_, line) = status_of(Some(&state), false, |_| false);
+        assert!(
+            line.starts_with("not ready: Docker does not answer"),
+            "{line}"
+        );
+        let (code, line) = status_of(Some(&state), true, |_| panic!("--settled never pings"));
+        assert_eq!(code, 0);
+        assert!(line.starts_with("settled: Docker runs on"), "{line}");
+        // Docker that never answered keeps the old words.
+        let down = State {
+            socket: PathBuf::new(),
+            ..state
+        };
+        let (_, line) = status_of(Some(&down), false, |_| true);
+        assert!(
+            line.starts_with("not ready: Docker could not be started"),
+            "{line}"
+        );
     }
 
     /// The probes' exit codes in each phase: (phase, Docker answers,
@@ -1211,7 +1263,7 @@ mod tests {
             (
                 blocked(Trouble::VolumeFull, "ENOSPC"),
                 "volume full on ext4",
-                "docker system df",
+                "grow the PVC, then restart the pod",
             ),
             (
                 blocked(Trouble::ReadOnly, "EROFS"),

@@ -20,6 +20,7 @@ pub mod plan;
 pub mod probe;
 pub mod proof;
 pub mod ready;
+pub mod reserve;
 pub mod session;
 pub mod settings;
 pub mod sys;

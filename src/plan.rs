@@ -53,6 +53,11 @@ pub enum Action {
     /// when fresh) to the devpod user: that directory only, never recursive,
     /// never through a link, and only while root still owns it (apply).
     OwnHome { path: PathBuf, uid: u32, gid: u32 },
+    /// Allocate dind-init's reserve file (`bytes` long, fallocate'd, never through
+    /// a link) in the data root: see [`crate::reserve`].
+    TakeReserve { path: PathBuf, bytes: u64 },
+    /// Remove dind-init's reserve file: the volume is full and dockerd needs the space.
+    ReleaseReserve { path: PathBuf },
 }
 
 /// An action and the human reason for it.
@@ -232,6 +237,8 @@ fn render_action(a: &Action) -> String {
             format!("{} &", words.join(" "))
         }
         Action::Tls { step } => step.render(),
+        Action::TakeReserve { path, bytes } => format!("fallocate -l {bytes} {}", shp(path)),
+        Action::ReleaseReserve { path } => format!("rm {}", shp(path)),
     }
 }
 
@@ -916,6 +923,10 @@ fn plan_with(
             },
             "held while dockerd runs: two pods sharing this volume must never run two daemons on one data directory",
         );
+        if data_home == d.path {
+            let on_disk = !probe::is_volatile_fs(&target.fs_type());
+            crate::reserve::plan_into(&mut p, &data_home, d.reserve, on_disk);
+        }
     }
     match storage {
         Storage::Bind => p.push(
@@ -1626,6 +1637,10 @@ mod tests {
                 has_data: false,
                 drivers: Vec::new(),
                 location: loc(&m, D, "/home/coder", Trial::Ok),
+                reserve: crate::reserve::Reserve {
+                    found: crate::reserve::Found::Absent,
+                    free: None,
+                },
             },
             volumes: vec!["/home/coder".into()],
             var_lib_docker: VarLibDocker {
@@ -1675,6 +1690,8 @@ mod tests {
                 Action::StartContainerd { .. } => "containerd",
                 Action::StartDockerd { .. } => "dockerd",
                 Action::Tls { .. } => "tls",
+                Action::TakeReserve { .. } => "take-reserve",
+                Action::ReleaseReserve { .. } => "release-reserve",
             })
             .collect()
     }
@@ -2205,7 +2222,7 @@ mod tests {
                 "PVC full to the last block, overlay2 data: overlay2 stays, volume full is said",
                 restarted(vec![layers(Overlay2, 200, 1)], blocked(Trouble::VolumeFull, "ENOSPC")),
                 Overlay2,
-                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "docker system df"],
+                vec!["volume full", "storage driver overlay2 is kept (the driver the data was made with)", "grow the PVC, then restart the pod"],
                 vec!["fuse-overlayfs", "formatted ext4"],
             ),
             (

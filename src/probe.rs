@@ -668,12 +668,22 @@ impl Trouble {
         }
     }
 
-    /// What to do about it.
+    /// What to do about it while Docker does not run (a daemon that died on the
+    /// volume, a start stopped before dockerd): only what works without Docker.
     pub fn remedy(self) -> &'static str {
         match self {
-            Trouble::VolumeFull => "free space on the volume holding the data root (`docker system df` shows what uses it, `docker system prune` frees it) or grow the PVC; the storage driver is kept, so no image is hidden",
+            Trouble::VolumeFull => "free space on the volume holding the data root: delete files there (not inside Docker's data root) or grow the PVC, then restart the pod; the storage driver is kept, so no image is hidden",
             Trouble::ReadOnly => "the volume holding the data root is read-only (a ro mount, or ext4 remounted ro after errors: see the node's dmesg); make it writable and restart the pod; the storage driver is kept",
             Trouble::Io => "the volume holding the data root returns I/O errors: check the disk (the node's dmesg, `kubectl describe pvc`) and restart the pod; the storage driver is kept",
+        }
+    }
+
+    /// What to do about it while Docker runs on that volume: Docker itself can
+    /// show and free what fills it.
+    pub fn remedy_with_docker(self) -> &'static str {
+        match self {
+            Trouble::VolumeFull => "free space on the volume holding the data root: `docker system df` shows what uses it, `docker image prune` / `docker system prune` free it (or delete other files, or grow the PVC), then restart the pod; the storage driver is kept, so no image is hidden",
+            t => t.remedy(),
         }
     }
 }
@@ -1282,6 +1292,8 @@ pub struct DataRoot {
     pub drivers: Vec<DriverData>,
     /// Its filesystem (probed at its nearest existing ancestor).
     pub location: Location,
+    /// dind-init's reserve file in it and the space free for root beside it.
+    pub reserve: crate::reserve::Reserve,
 }
 
 /// /var/lib/docker as found.
@@ -1864,6 +1876,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         from,
         why,
         location: dr_loc,
+        reserve: crate::reserve::find(&dr_path),
     };
 
     let vld_path = roots.var_lib.join("docker");
@@ -2531,7 +2544,16 @@ mod tests {
         }
         assert!(Trouble::ReadOnly.words().contains("read-only"));
         assert!(Trouble::Io.words().contains("I/O error"));
-        assert!(Trouble::VolumeFull.remedy().contains("docker system df"));
+        // Without Docker only files and the PVC can be changed; with it, Docker shows and prunes.
+        assert!(!Trouble::VolumeFull.remedy().contains("docker"));
+        assert!(Trouble::VolumeFull.remedy().contains("delete files"));
+        assert!(Trouble::VolumeFull.remedy().starts_with("free space"));
+        assert!(Trouble::VolumeFull
+            .remedy_with_docker()
+            .contains("docker system df"));
+        assert!(Trouble::VolumeFull
+            .remedy_with_docker()
+            .starts_with("free space"));
     }
 
     #[test]

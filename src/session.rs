@@ -135,6 +135,10 @@ enum Failed {
     Stopped(Signal),
     /// Docker could not be made to work; daemons still running stay supervised.
     Broken(Error),
+    /// Docker answers on this socket, but its volume is full, read-only or
+    /// failing: the session gets Docker (listing, inspecting, pruning work) and a
+    /// banner; `status` stays not ready. `state` is what to record.
+    Limited { state: Box<State>, error: Error },
 }
 
 /// PID 1's whole life. Returns the exit code: the command's, or 128+N when a
@@ -210,6 +214,15 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
                 &mut lock,
             ),
         };
+        let r = match r {
+            Err(Failed::Limited { state, error }) => {
+                // Docker runs, so a required Docker is there: never fatal.
+                state.save(&sys, &state_path);
+                banner_limited(&error);
+                Ok(state.socket)
+            }
+            other => other,
+        };
         match r {
             Ok(_) if sidecar => {
                 info!("sidecar: Docker is ready; serving until SIGTERM");
@@ -241,7 +254,8 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
                 drop(lock);
                 return code;
             }
-            Err(Failed::Broken(e)) => {
+            // Limited was made Ok above; the pattern only keeps the match whole.
+            Err(Failed::Broken(e) | Failed::Limited { error: e, .. }) => {
                 let e = with_volume_words(e);
                 State {
                     phase: Phase::Degraded,
@@ -331,6 +345,18 @@ fn with_volume_words(e: Error) -> Error {
         },
         None => e,
     }
+}
+
+/// The loud explanation shown when Docker runs on a volume it cannot write
+/// (full, read-only, failing): Docker is there, so the user can look and prune.
+fn banner_limited(e: &Error) {
+    let line = "=".repeat(72);
+    eprintln!("dind-init: {line}");
+    eprintln!("dind-init: DOCKER RUNS, BUT ITS VOLUME CANNOT BE WRITTEN; your command starts.");
+    eprintln!("dind-init:   Listing, inspecting and removing images and containers work; pulls, builds and new containers may fail.");
+    eprintln!("dind-init:   {e}");
+    eprintln!("dind-init:   `dind-init doctor` shows every check with its remedy.");
+    eprintln!("dind-init: {line}");
 }
 
 /// The loud explanation shown when the command starts without Docker.
@@ -537,6 +563,10 @@ fn start_docker(
                 }
                 .save(sys, state_path);
                 cache_version(&facts, &cfg, sys);
+                let d = &facts.data_root;
+                if let Some(error) = crate::reserve::full_error(&plan.steps, &d.path, d.reserve) {
+                    return Err(limited(socket, driver, &d.path, error, true));
+                }
                 return Ok(socket);
             }
             Err(e) => SmokeError {
@@ -562,6 +592,9 @@ fn start_docker(
                     }
                 }
                 cfg.storage_driver = Some(next);
+            }
+            _ if matches!(e.failure, SmokeFailure::Volume(_)) => {
+                return Err(limited(socket, driver, &data_root, e.into(), false))
             }
             _ => return Err(Failed::Broken(e.into())),
         }
@@ -603,6 +636,30 @@ fn verify_storage(
         }
     }
     Ok(verdict.map(Some))
+}
+
+/// Docker answers on `socket`, but its volume is in trouble (`error` says which):
+/// recorded as failed for readiness, with the socket, so `status` says Docker runs.
+fn limited(
+    socket: PathBuf,
+    driver: Option<Driver>,
+    data_root: &Path,
+    error: Error,
+    smoke_ok: bool,
+) -> Failed {
+    let state = State {
+        phase: Phase::Degraded,
+        socket,
+        driver: driver.map(|d| d.name().to_string()).unwrap_or_default(),
+        data_root: data_root.to_path_buf(),
+        smoke_ok,
+        error: error.to_string(),
+        ..State::default()
+    };
+    Failed::Limited {
+        state: Box::new(state),
+        error,
+    }
 }
 
 /// Run the smoke test on a thread while PID 1 keeps reaping and handling
@@ -875,6 +932,40 @@ fn nest_cgroup(init: &Init) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A smoke test that hit the full volume while Docker answers (64 KiB free,
+    /// issue 10): recorded with the socket, so `status` says Docker runs and what
+    /// frees space with Docker, not "could not be started".
+    #[test]
+    fn docker_answering_on_a_full_volume_is_recorded_as_running() {
+        let e: Error = SmokeError {
+            failure: SmokeFailure::Volume(probe::Trouble::VolumeFull),
+            msg: "smoke test step \"create container\" failed: no space left on device".into(),
+        }
+        .into();
+        let Failed::Limited { state, error } = limited(
+            "/var/run/docker.sock".into(),
+            Some(Driver::Overlay2),
+            Path::new("/home/coder/.docker-data"),
+            e,
+            false,
+        ) else {
+            panic!("not Limited")
+        };
+        assert_eq!(state.phase, Phase::Degraded);
+        assert_eq!(state.driver, "overlay2");
+        assert_eq!(state.error, error.to_string());
+        let (code, line) = crate::doctor::status_of(Some(&state), false, |_| true);
+        assert_eq!(code, 1);
+        assert!(
+            line.starts_with("not ready: Docker runs on /var/run/docker.sock"),
+            "{line}"
+        );
+        assert!(
+            line.contains("volume full") && line.contains("docker system df"),
+            "{line}"
+        );
+    }
 
     #[test]
     fn fallback_goes_slower_and_ends() {

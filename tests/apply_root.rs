@@ -594,3 +594,107 @@ fn a_lost_found_only_volume_gets_the_bind() {
         assert!(!vld.join(".dind-init.lock").exists());
     });
 }
+
+/// Issue 10: dind-init's reserve on the real ext4 PVC is allocated blocks, not a sparse
+/// file; it is never created, grown or removed through a link; a volume too full to take
+/// it keeps no partial file; releasing it gives the blocks back.
+#[test]
+fn the_reserve_is_real_blocks_never_through_a_link_and_gives_them_back() {
+    in_private_mount_ns(
+        "the_reserve_is_real_blocks_never_through_a_link_and_gives_them_back",
+        |base| {
+            use dind_init::sys::Syscall;
+            use std::os::unix::fs::MetadataExt;
+            let pod = Pod::new(base);
+            let reserve = pod.data().join(dind_init::reserve::NAME);
+            let bytes = dind_init::reserve::SIZE;
+            let free = || dind_init::probe::free_bytes(&pod.path("/home/coder")).unwrap();
+            let take = steps(vec![
+                Action::CreateDir {
+                    path: pod.data(),
+                    mode: 0o710,
+                },
+                Action::Lock { path: pod.lock() },
+                Action::TakeReserve {
+                    path: reserve.clone(),
+                    bytes,
+                },
+            ]);
+            let before = free();
+            drop(apply_steps(&take, &LinuxSyscall).unwrap());
+            let m = std::fs::symlink_metadata(&reserve).unwrap();
+            assert!(m.file_type().is_file());
+            assert_eq!(m.len(), bytes);
+            assert!(m.blocks() * 512 >= bytes, "sparse: {} blocks", m.blocks());
+            assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o600));
+            assert!(before - free() >= bytes, "df did not drop by the reserve");
+            let found = dind_init::reserve::find(&pod.data());
+            assert_eq!(
+                found.found,
+                dind_init::reserve::Found::File {
+                    allocated: m.blocks() * 512
+                }
+            );
+            // Releasing gives the blocks back.
+            let taken = free();
+            LinuxSyscall.release_space(&reserve).unwrap();
+            assert!(!reserve.exists());
+            assert!(free() - taken >= bytes);
+            LinuxSyscall.release_space(&reserve).unwrap();
+
+            // A link planted under the name: neither allocated through nor removed.
+            let victim = pod.path("/etc/docker/victim");
+            std::fs::write(&victim, "keep").unwrap();
+            std::os::unix::fs::symlink(&victim, &reserve).unwrap();
+            let e = LinuxSyscall.reserve_space(&reserve, bytes).unwrap_err();
+            assert!(e.to_string().contains("ELOOP"), "{e}");
+            let e = LinuxSyscall.release_space(&reserve).unwrap_err();
+            assert!(e.to_string().contains("EISDIR"), "{e}");
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+            assert!(std::fs::symlink_metadata(&reserve)
+                .unwrap()
+                .file_type()
+                .is_symlink());
+            std::fs::remove_file(&reserve).unwrap();
+            // A hard link of another file: refused, the other file untouched.
+            let notes = pod.path("/home/coder/notes.txt");
+            std::fs::write(&notes, "mine").unwrap();
+            std::fs::hard_link(&notes, &reserve).unwrap();
+            let e = LinuxSyscall.reserve_space(&reserve, bytes).unwrap_err();
+            assert!(e.to_string().contains("EMLINK"), "{e}");
+            assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+            std::fs::remove_file(&reserve).unwrap();
+            // The data root itself a link: nothing is made where it points.
+            let elsewhere = pod.path("/etc/ssl");
+            std::fs::create_dir_all(&elsewhere).unwrap();
+            let linked = pod.path("/home/coder/linked");
+            std::os::unix::fs::symlink(&elsewhere, &linked).unwrap();
+            let e = LinuxSyscall
+                .reserve_space(&linked.join(dind_init::reserve::NAME), bytes)
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("ENOTDIR") || e.to_string().contains("ELOOP"),
+                "{e}"
+            );
+            assert!(!elsewhere.join(dind_init::reserve::NAME).exists());
+
+            // A volume too full for it: ENOSPC, and no partial reserve is left behind.
+            // As root, to the last block: files of 1 MiB, then of 4 KiB, until ENOSPC.
+            let mut n = 0;
+            for chunk in [1i64 << 20, 4096] {
+                loop {
+                    let f =
+                        std::fs::File::create(pod.path(&format!("/home/coder/fill-{n}"))).unwrap();
+                    n += 1;
+                    let flags = nix::fcntl::FallocateFlags::empty();
+                    if nix::fcntl::fallocate(&f, flags, 0, chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+            let e = LinuxSyscall.reserve_space(&reserve, bytes).unwrap_err();
+            assert!(e.to_string().contains("ENOSPC"), "{e}");
+            assert!(!reserve.exists(), "a partial reserve was left");
+        },
+    );
+}

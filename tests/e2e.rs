@@ -222,6 +222,15 @@ e2e! {
     // when the next start leaves the driver to auto, and says so.
     bookworm_keepvfs_keeps_vfs: Bookworm, "keepvfs", Some("separate");
     trixie_keepvfs_keeps_native: Trixie, "keepvfs", Some("separate");
+    // Issue 10: overlay images on a PVC filled to the last block: dind-init keeps the overlay
+    // driver, Docker answers and lists the images, "volume full" is named; after freeing space
+    // the next start is healthy. Between them, with 64 KiB free, dockerd starts and its smoke
+    // test hits ENOSPC: no driver switch either (item 1). DIND_CONTAINERD=auto (the default,
+    // separate here) and managed.
+    bookworm_volfull_keeps_overlay2: Bookworm, "volfull", Some("auto");
+    trixie_volfull_keeps_overlayfs: Trixie, "volfull", Some("auto");
+    bookworm_volfull_keeps_overlay2_managed: Bookworm, "volfull", Some("managed");
+    trixie_volfull_keeps_overlayfs_managed: Trixie, "volfull", Some("managed");
 }
 
 // Issue 14: Debian sid's Docker 28.5 with containerd 2.1 (separate mode writes containerd config

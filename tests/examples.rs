@@ -744,12 +744,8 @@ fn daemon_json_merge_keeps_user_keys_and_adds_ours() {
         .collect();
     assert_eq!(
         added,
-        [
-            "default-shm-size",
-            "group",
-            "shutdown-timeout",
-            "storage-driver"
-        ]
+        ["default-shm-size", "group", "shutdown-timeout"],
+        "dind-init's own storage driver goes on dockerd's command line, not into the user's file"
     );
 }
 
@@ -773,8 +769,8 @@ fn daemon_json_after_is_what_the_real_merge_writes() {
         reason: "example".into(),
         force: false,
     };
+    // dind-init's own storage driver goes on dockerd's command line, not into this file.
     let wanted = [
-        want("storage-driver", "overlay2".into()),
         want("shutdown-timeout", 12.into()),
         want("default-shm-size", "1g".into()),
         want("group", "docker".into()),

@@ -328,7 +328,7 @@ mod tests {
             (
                 "level=error msg=\"failed to write file\" error=\"write /var/lib/docker/x: no space left on device\"",
                 "overlay2",
-                "volume full: the volume holding /var/lib/docker cannot be written; free space on the volume holding the data root (`docker system df` shows what uses it, `docker system prune` frees it) or grow the PVC; the storage driver is kept, so no image is hidden",
+                "volume full: the volume holding /var/lib/docker cannot be written; free space on the volume holding the data root: delete files there (not inside Docker's data root) or grow the PVC, then restart the pod; the storage driver is kept, so no image is hidden",
             ),
             (
                 "failed to start daemon: open /home/coder/.docker-data/engine-id: read-only file system",

@@ -89,7 +89,7 @@ impl SmokeFailure {
         match self {
             SmokeFailure::MountRefused => "the storage driver cannot mount container filesystems where the data root is (overlay on overlayfs, or a pod that may not mount); \
                 set DIND_DATA_ROOT to a directory on the pod's persistent volume, run the pod privileged, or let DIND_STORAGE_DRIVER=auto pick a driver that works".into(),
-            SmokeFailure::Volume(t) => t.remedy().into(),
+            SmokeFailure::Volume(t) => t.remedy_with_docker().into(),
             SmokeFailure::Timeout => "dockerd is hung or overloaded: read its lines above in the pod log; the storage driver is kept".into(),
             SmokeFailure::ConnectionLost | SmokeFailure::DaemonDied => "dockerd stopped answering (crashed or restarting): read its last lines above in the pod log; the storage driver is kept".into(),
             SmokeFailure::Api { .. } | SmokeFailure::Other => "the daemon's message says what failed; `dind-init doctor` checks the storage setup".into(),

@@ -620,6 +620,51 @@ impl Syscall for RecordingSyscall {
             }),
         })
     }
+    fn reserve_space(&self, path: &Path, bytes: u64) -> Result<()> {
+        let c = call::fallocate(path, bytes);
+        let mut fs = self.fs();
+        fs.fail("reserve", c.clone())?;
+        // Like LinuxSyscall: neither the directory nor the file is followed if a link.
+        if let Some(dir) = path.parent().filter(|d| fs.is_link(d)) {
+            return Err(sys_err(
+                "nofollow",
+                format!("{c}: open {}", dir.display()),
+                Errno::ELOOP,
+            ));
+        }
+        let parent = fs.parent_dir("reserve", path, &c)?;
+        let at = parent.join(path.file_name().unwrap_or_default());
+        match fs.nodes.get(&at) {
+            None | Some(Node::File(_)) => {}
+            Some(Node::Symlink(_)) => return Err(sys_err("reserve", c, Errno::ELOOP)),
+            Some(_) => return Err(sys_err("reserve", c, Errno::EISDIR)),
+        }
+        let len = usize::try_from(bytes).unwrap_or(usize::MAX);
+        fs.nodes.insert(at, Node::File(vec![0; len]));
+        Ok(())
+    }
+
+    fn release_space(&self, path: &Path) -> Result<()> {
+        let c = call::release(path);
+        let mut fs = self.fs();
+        fs.fail("reserve", c.clone())?;
+        if let Some(dir) = path.parent().filter(|d| fs.is_link(d)) {
+            return Err(sys_err(
+                "nofollow",
+                format!("{c}: open {}", dir.display()),
+                Errno::ELOOP,
+            ));
+        }
+        let at = fs.entry_path(path);
+        match fs.nodes.get(&at) {
+            None => Ok(()),
+            Some(Node::File(_)) => {
+                fs.nodes.remove(&at);
+                Ok(())
+            }
+            Some(_) => Err(sys_err("reserve", c, Errno::EISDIR)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -375,6 +375,93 @@ impl Syscall for LinuxSyscall {
             _inner: LockInner::Real(lock),
         })
     }
+
+    fn reserve_space(&self, path: &Path, bytes: u64) -> Result<()> {
+        let c = call::fallocate(path, bytes);
+        let dir = Self::dir_of(path);
+        let dir_fd = open_dir_nofollow(&dir, OFlag::O_PATH)
+            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
+        let name = path.file_name().unwrap_or_default();
+        // O_NONBLOCK: a fifo planted under the name fails (ENXIO) instead of blocking PID 1.
+        let fd = nix::fcntl::openat(
+            &dir_fd,
+            name,
+            OFlag::O_WRONLY
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_NONBLOCK
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| sys_err("reserve", format!("{c}: open"), e))?;
+        let file = File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| io_sys("reserve", format!("{c}: fstat"), &e))?;
+        if !meta.is_file() || meta.nlink() != 1 {
+            let errno = if meta.is_file() {
+                Errno::EMLINK
+            } else {
+                Errno::EISDIR
+            };
+            return Err(sys_err("reserve", c, errno));
+        }
+        let len = i64::try_from(bytes).unwrap_or(i64::MAX);
+        let allocated =
+            match nix::fcntl::fallocate(&file, nix::fcntl::FallocateFlags::empty(), 0, len) {
+                // A filesystem without fallocate: zeros written are blocks allocated too.
+                Err(Errno::EOPNOTSUPP) => write_zeros(&file, bytes).map_err(|e| errno_of(&e)),
+                r => r,
+            }
+            .and_then(|()| file.sync_all().map_err(|e| errno_of(&e)));
+        if let Err(e) = allocated {
+            let _ = nix::unistd::unlinkat(&dir_fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            return Err(sys_err("reserve", c, e));
+        }
+        Ok(())
+    }
+
+    fn release_space(&self, path: &Path) -> Result<()> {
+        let c = call::release(path);
+        let dir = Self::dir_of(path);
+        let dir_fd = match open_dir_nofollow(&dir, OFlag::O_PATH) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => {
+                return Err(sys_err(
+                    "nofollow",
+                    format!("{c}: open {}", dir.display()),
+                    e,
+                ))
+            }
+        };
+        let name = path.file_name().unwrap_or_default();
+        use nix::fcntl::AtFlags;
+        match nix::sys::stat::fstatat(&dir_fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+            Err(Errno::ENOENT) => return Ok(()),
+            Err(e) => return Err(sys_err("reserve", c, e)),
+            Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
+                return Err(sys_err("reserve", c, Errno::EISDIR))
+            }
+            Ok(_) => {}
+        }
+        match nix::unistd::unlinkat(&dir_fd, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => Ok(()),
+            Err(e) => Err(sys_err("reserve", c, e)),
+        }
+    }
+}
+
+/// Write `bytes` zeros at the start of `file` (allocating its blocks).
+fn write_zeros(mut file: &File, bytes: u64) -> io::Result<()> {
+    let chunk = [0u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -118,6 +118,14 @@ pub trait Syscall {
     /// write `holder` into it; when another holds it, `Error::Locked` with that
     /// holder's text.
     fn flock_exclusive_nonblocking(&self, path: &Path, holder: &str) -> Result<HeldLock>;
+    /// Give the regular file `path` (created 0600 if missing) `bytes` of real,
+    /// allocated blocks (fallocate, never sparse), opened from its directory
+    /// without following a link there or at `path`; a file with other hard links
+    /// is refused. A failed allocation removes the file: it never leaves the volume fuller.
+    fn reserve_space(&self, path: &Path, bytes: u64) -> Result<()>;
+    /// Remove the regular file `path` (the reserve), from its directory opened
+    /// without following a link; absent is fine, anything but a regular file is refused.
+    fn release_space(&self, path: &Path) -> Result<()>;
 }
 
 /// The text of a call as it appears in errors and in `RecordingSyscall::calls`.
@@ -168,6 +176,14 @@ pub mod call {
     pub fn flock(path: &Path) -> String {
         format!("flock LOCK_EX|LOCK_NB {}", path.display())
     }
+    /// `fallocate <path> len=N (O_NOFOLLOW)`.
+    pub fn fallocate(path: &Path, bytes: u64) -> String {
+        format!("fallocate {} len={bytes} (O_NOFOLLOW)", path.display())
+    }
+    /// `unlinkat <path> (O_NOFOLLOW)`.
+    pub fn release(path: &Path) -> String {
+        format!("unlinkat {} (O_NOFOLLOW)", path.display())
+    }
 }
 
 /// A fix for `errno` raised by `op`, in the words a pod owner can act on.
@@ -186,6 +202,9 @@ pub fn hint(op: &str, errno: Errno) -> String {
             "it must be a real directory, not a symlink or a file; remove what is there and let dind-init create it".into()
         }
         ("flock", Errno::ELOOP) => "the lock file is a symlink; remove it".into(),
+        ("reserve", Errno::ELOOP | Errno::EISDIR | Errno::EMLINK | Errno::ENXIO) => {
+            "it is not dind-init's reserve file (a link, a directory or a hard link); remove it".into()
+        }
         ("flock", Errno::EMLINK) => {
             "the lock file has other hard links (someone linked it to another file); remove it".into()
         }

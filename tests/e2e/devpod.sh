@@ -40,6 +40,10 @@
 #   day1, day1-degraded, day1-nonroot  (issue 11) the example pod (examples/k8s/devpod.yaml) on a fresh
 #                root-owned volume, its probes run by tests/probes/kubelet-probes.py:
 #                tests/day1/scenario.sh
+#   volfull      (issue 10) overlay images on the PVC, then the PVC filled to the last block:
+#                dind-init keeps the overlay driver, Docker answers and lists the images,
+#                "volume full" is named; the same with 64 KiB free (dockerd starts, its smoke
+#                test hits ENOSPC); with the space freed the next start is healthy
 #   explain      the seed's pod WITHOUT dind-init as PID 1: `dind-init plan`, `doctor` and
 #                `status` as root and as coder explain the fix and change nothing
 #   cg2-control  (issue 14, tests/vm only) dockerd by hand in a cgroup v2 pod: docker run
@@ -89,7 +93,7 @@ case $SCENARIO in
 without | manual-fix) ;;
 cg2-control) ;;
 cg2-nest) ;&
-basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | day1 | day1-*)
+basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | day1 | day1-* | volfull)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
 	BIN=$(realpath "$BIN")
@@ -847,6 +851,146 @@ scenario_cg2_nest() {
 	say "PASS cg2-nest: dind-init nested the cgroup v2 pod; the container got memory, pids and cpu limits"
 }
 
+# ---- volfull (issue 10): a PVC full to the last block, holding overlay data.
+
+# volfull_fill DIR: fill the filesystem at DIR as root until root itself gets ENOSPC: no block
+# left, the ext4 reserve for root included (dind-init runs as root). fallocate allocates without
+# writing: big files first, then smaller ones down to one block; files DIR/.e2e-filler-N.
+volfull_fill() {
+	local dir=$1 n=0 size
+	for size in 256M 64M 16M 4M 1M 256K 64K 16K 4K; do
+		while fallocate -l "$size" "$dir/.e2e-filler-$n" 2>/dev/null; do n=$((n + 1)); done
+		n=$((n + 1))
+	done
+	# Whatever fallocate could not take (delayed allocation): write until ENOSPC.
+	dd if=/dev/zero of="$dir/.e2e-filler-$n" bs=4096 2>/dev/null && fail "dd filled $dir without ENOSPC"
+	sync -f "$dir"
+	local err
+	err=$(fallocate -l 4096 "$dir/.e2e-filler-probe" 2>&1) && fail "$dir is not full: root could still allocate a block"
+	[[ $err == *"No space left on device"* ]] || fail "fallocate on $dir failed, but not with ENOSPC: $err"
+	err=$(mkdir "$dir/.e2e-filler-dir" 2>&1) && fail "$dir is not full: root could still make a directory"
+	[[ $err == *"No space left on device"* ]] || fail "mkdir on $dir failed, but not with ENOSPC: $err"
+	echo "evidence: PVC filled as root to the last block: fallocate and mkdir by root fail with ENOSPC; df: $(df -B1 --output=size,used,avail,pcent "$dir" | tail -1 | tr -s ' ')"
+}
+
+# What a fallback driver would have left on the data root: graphdriver dirs of fuse-overlayfs
+# and vfs, snapshots of containerd's native snapshotter.
+volfull_fallback_data() {
+	local data=$ROOT/home/coder/.docker-data
+	find "$data" -maxdepth 1 \( -name fuse-overlayfs -o -name vfs \) -printf '%P\n' 2>/dev/null
+	find "$data" -mindepth 4 -maxdepth 4 -path '*/io.containerd.snapshotter.v1.native/snapshots/*' -printf '%P\n' 2>/dev/null
+	find "$data" -mindepth 4 -maxdepth 4 -path '*/io.containerd.snapshotter.v1.fuse-overlayfs/snapshots/*' -printf '%P\n' 2>/dev/null
+	true
+}
+
+# volfull_plan_driver NAME: the storage driver the last plan in pod run NAME's log gives dockerd
+# (its dockerd step says "storage driver X"), or "none".
+volfull_plan_driver() {
+	grep -E '^dind-init\[info\] plan: [0-9]+\. dockerd .*storage driver [a-z0-9-]+' "$LOGS/$1.log" | tail -1 |
+		grep -oE 'storage driver [a-z0-9-]+' | sed 's/^storage driver //' | grep . || echo none
+}
+
+# What went wrong in the volfull runs, "run N: what": the scenario checks every run before it
+# fails, so one report says what dind-init got right and what it got wrong.
+VOLFULL_BAD=()
+
+# volfull_full_run NAME WHAT NAMED: a pod start on the (nearly) full PVC, checked. NAMED=always:
+# the full volume must be named; NAMED=if-smoke: only when the smoke test hit ENOSPC (with a few
+# blocks free dockerd starts, and whether its smoke test still fits depends on the engine).
+volfull_full_run() {
+	local name=$1 what=$2 named=$3 line dind_lines bad=()
+	pod_up
+	say "volfull $name: $what (DIND_REQUIRE_DOCKER=false: the command starts whatever happens)"
+	pod_run "$name" "$MODE" /usr/bin/env DIND_REQUIRE_DOCKER=false "$DI" -- /bin/bash "$STEP" volfull-full
+	grep -E '^dind-init(\[(info|warn|error)\]|: )' "$LOGS/$name.log" | grep -v "printf '%s'" | sed "s/^/  [$name] evidence: /" || true
+	show_evidence "$name"
+	dind_lines=$(grep -E '^dind-init' "$LOGS/$name.log" || true)
+	[[ $RC == 0 ]] || bad+=("the pod exited $RC, expected 0 (the command starts with DIND_REQUIRE_DOCKER=false)")
+	grep -q '^STEP_OK' "$LOGS/$name.log" || bad+=("the user command did not complete")
+	grep -qx "DRIVER=$VOLFULL_WANT" "$LOGS/$name.log" ||
+		bad+=("docker info does not show $VOLFULL_WANT: $(grep -E '^DRIVER=' "$LOGS/$name.log" || echo 'no DRIVER line')")
+	grep -qE '^IMAGES=.*\be2e/busybox\b' "$LOGS/$name.log" && grep -qE '^IMAGES=.*\be2e/built\b' "$LOGS/$name.log" ||
+		bad+=("Docker does not list e2e/busybox and e2e/built: $(grep -E '^IMAGES=' "$LOGS/$name.log" || echo 'no IMAGES line')")
+	line=$(volfull_plan_driver "$name")
+	[[ $line == "$VOLFULL_WANT" ]] || bad+=("dind-init's (last) plan gives dockerd storage driver '$line', expected $VOLFULL_WANT")
+	line=$(grep -E "overlay mounts fail \(mkdir [^)]*ENOSPC|overridden with|trying [a-z-]+ instead|cannot work here|Put DATA_ROOT on a PersistentVolume" <<<"$dind_lines" | head -1 || true)
+	[[ -z $line ]] || bad+=("dind-init reads the full volume as 'overlay does not work': $line")
+	if grep -qE 'smoke test .*no space left on device' <<<"$dind_lines"; then
+		echo "evidence: $name: the smoke test hit ENOSPC"
+		named=always
+	elif [[ $named == if-smoke ]]; then
+		echo "evidence: $name: the smoke test did not hit ENOSPC (nothing to name)"
+	fi
+	line=$(grep -iE '^(dind-init|STATUS_LINE=).*(volume full|volume [^;]* is full)' "$LOGS/$name.log" | head -1 || true)
+	if [[ -n $line ]]; then
+		echo "evidence: $name names the full volume: $line"
+	elif [[ $named == always ]]; then
+		bad+=("neither dind-init's log/banner nor \`dind-init status\` names the full volume")
+	fi
+	if [[ $named == always ]] && ! grep -qiE '^(dind-init|STATUS_LINE=).*free space' "$LOGS/$name.log"; then
+		bad+=("neither dind-init's log/banner nor \`dind-init status\` names the remedy (free space)")
+	fi
+	line=$(volfull_fallback_data)
+	[[ -z $line ]] || bad+=("data of a fallback driver on the data root: $line")
+	if ((${#bad[@]})); then
+		printf "volfull $name ($what): %s\n" "${bad[@]}" >&2
+		VOLFULL_BAD+=("${bad[@]/#/$name: }")
+	else
+		echo "evidence: $name: docker info shows $VOLFULL_WANT, images listed, the plan keeps $VOLFULL_WANT, no fallback driver data"
+	fi
+	pod_down
+}
+
+# Run 1 leaves overlay images on the PVC; the PVC is then filled to the last block. Run 2 must
+# keep the overlay driver (a trial mount that could not run is no verdict), Docker must answer
+# and list the images, and dind-init must name the full volume. Run 2b, with 64 KiB freed so
+# dockerd can start and its smoke test hits ENOSPC, must not switch drivers either (issue 10
+# item 1). Run 3, with the space freed, must be healthy.
+VOLFULL_WANT=
+scenario_volfull() {
+	local line pvc=$ROOT/home/coder
+	if [[ $STORE == graphdriver ]]; then VOLFULL_WANT=overlay2; else VOLFULL_WANT=overlayfs; fi
+	pod_up
+	say "volfull run 1 (DIND_CONTAINERD=$MODE): images, a built image and a volume with $VOLFULL_WANT on the PVC"
+	pod_run volfull1 "$MODE" "$DI" -- /bin/bash "$STEP" persist-write
+	show_evidence volfull1
+	expect_rc volfull1 0
+	expect_log volfull1 '^STEP_OK' "completed run 1"
+	expect_data_on_pvc
+	fallocate -l 64K "$pvc/.e2e-reserve"
+	volfull_fill "$pvc"
+	pod_down
+	volfull_full_run volfull2 "PVC full to the last block" always
+	pod_up
+	rm "$pvc/.e2e-reserve"
+	sync -f "$pvc"
+	pod_down
+	volfull_full_run volfull2b "PVC full but for 64 KiB" if-smoke
+	pod_up
+	rm -f "$pvc"/.e2e-filler-*
+	sync -f "$pvc"
+	say "volfull run 3: filler removed ($(df -h --output=avail "$pvc" | tail -1 | tr -d ' ') free), the next start must be healthy"
+	pod_run volfull3 "$MODE" "$DI" -- /bin/bash "$STEP" volfull-freed
+	show_evidence volfull3
+	[[ $RC == 0 ]] || VOLFULL_BAD+=("volfull3: the pod exited $RC, expected 0")
+	grep -q '^STEP_OK' "$LOGS/volfull3.log" || VOLFULL_BAD+=("volfull3: the user command did not complete (images kept, a container runs)")
+	grep -qx "DRIVER=$VOLFULL_WANT" "$LOGS/volfull3.log" || VOLFULL_BAD+=("volfull3: docker info does not show $VOLFULL_WANT: $(grep -E '^DRIVER=' "$LOGS/volfull3.log" || echo 'no DRIVER line')")
+	grep -qx 'STATUS_RC=0' "$LOGS/volfull3.log" && grep -q '^STATUS_LINE=ready:' "$LOGS/volfull3.log" ||
+		VOLFULL_BAD+=("volfull3: \`dind-init status\` does not say ready: $(grep -E '^STATUS_(RC|LINE)=' "$LOGS/volfull3.log" | tr '\n' ' ')")
+	line=$(volfull_plan_driver volfull3)
+	[[ $line == "$VOLFULL_WANT" ]] || VOLFULL_BAD+=("volfull3: dind-init's plan gives dockerd storage driver '$line', expected $VOLFULL_WANT")
+	if line=$(grep -iE 'volume full|volume [^;]* is full' "$LOGS/volfull3.log" | head -1); then
+		VOLFULL_BAD+=("volfull3: with the space freed it still says the volume is full: $line")
+	fi
+	line=$(volfull_fallback_data)
+	[[ -z $line ]] || VOLFULL_BAD+=("volfull3: data of a fallback driver on the data root: $line")
+	if ((${#VOLFULL_BAD[@]})); then
+		printf 'volfull: %s\n' "${VOLFULL_BAD[@]}" >&2
+		fail "${#VOLFULL_BAD[@]} checks failed (listed above)"
+	fi
+	say "PASS volfull: on the full PVC dind-init kept $VOLFULL_WANT, Docker answered and listed the images, the full volume was named; after freeing space the next start is healthy"
+}
+
 # The explain scenario's outputs, written by pod.sh into the pod's /tmp (a tmpfs this script
 # mounted, so still readable here after the pod ended).
 XDIR=
@@ -998,5 +1142,6 @@ day1 | day1-*)
 	source "$REPO/tests/day1/scenario.sh"
 	scenario_day1 "${SCENARIO#day1}"
 	;;
+volfull) scenario_volfull ;;
 esac
 say "done in $(($(now_ms) - T0)) ms"

@@ -282,6 +282,37 @@ keepvfs_read() {
 	echo STEP_OK
 }
 
+# Issue 10, run 2 of volfull: the pod starts on a PVC full to the last block. Records for the
+# harness what the user sees: `dind-init status`, the storage driver, the images Docker lists
+# and what a docker run says. Only records (the harness asserts), so one missing answer does not
+# hide the others.
+volfull_full() {
+	local driver images out rc=0
+	dind_status
+	driver=$(docker info -f '{{.Driver}}' 2>&1) || driver="docker info failed: $(tail -1 <<<"$driver")"
+	echo "DRIVER=$driver"
+	images=$(docker image ls --format '{{.Repository}}' 2>&1) || images="docker image ls failed: $(tail -1 <<<"$images")"
+	images=$(sort <<<"$images" | tr '\n' ' ')
+	echo "IMAGES=$images"
+	out=$(docker run --rm --pull=never --network none "$IMG" echo hello 2>&1) || rc=$?
+	evidence "full PVC: docker info: Storage Driver: $driver; docker image ls: $images"
+	evidence "full PVC: docker run: exit $rc: $(tail -1 <<<"$out")"
+	evidence "full PVC: $(df -h --output=target,size,used,avail,pcent /home/coder | tail -1); used $(df -B1 --output=used /home/coder | tail -1 | tr -d ' ') B"
+	echo STEP_OK
+}
+
+# Issue 10, run 3 of volfull: space freed; the next start is healthy and nothing was lost.
+volfull_freed() {
+	local driver
+	dind_status
+	driver=$(docker info -f '{{.Driver}}')
+	echo "DRIVER=$driver"
+	evidence "space freed: docker info: Storage Driver: $driver"
+	check_kept "$IMG" "$BUILT"
+	run_built
+	echo STEP_OK
+}
+
 # `dind-init plan`, `doctor` and `status` in the seed's pod BEFORE any fix: nothing runs as PID 1
 # but this step, /var/lib/docker is on the overlay root, the PVC at /home/coder. Each command's
 # stdout, stderr and exit code go to $EXPLAIN/NAME.{out,err,rc}, where the harness asserts on
@@ -450,6 +481,8 @@ stale-check) stale_check ;;
 restart-session) restart_session "${@:2}" ;;
 keepvfs-write) keepvfs_write "$2" ;;
 keepvfs-read) keepvfs_read "$2" ;;
+volfull-full) volfull_full ;;
+volfull-freed) volfull_freed ;;
 without-containerd-store) without_containerd_store ;;
 manual-fix) manual_fix ;;
 explain) explain ;;
