@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
 use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -140,29 +140,44 @@ impl LinuxSyscall {
     /// Neither the data root nor the lock file is followed if it is a link: root
     /// must never create or truncate a file where a user points it.
     fn open_lock_file(path: &Path, c: &str) -> Result<File> {
-        let dir = Self::dir_of(path);
-        let dir_fd = open_dir_nofollow(&dir, OFlag::O_PATH)
-            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
+        let dir_fd = Self::open_parent(path, c)?;
         let name = path.file_name().unwrap_or_default();
-        let fd = nix::fcntl::openat(
-            &dir_fd,
-            name,
-            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        )
-        .map_err(|e| sys_err("flock", format!("{c}: open"), e))?;
+        Self::open_own_file(&dir_fd, name, OFlag::O_RDWR, 0o644, "flock", c)
+    }
+
+    /// The directory of `path`, opened O_PATH without following a link there.
+    fn open_parent(path: &Path, c: &str) -> Result<OwnedFd> {
+        let dir = Self::dir_of(path);
+        open_dir_nofollow(&dir, OFlag::O_PATH)
+            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))
+    }
+
+    /// Open `name` in `dir_fd` with `how`, creating it with `mode`, never through a
+    /// link, and refuse anything but a regular file with one link: a hard link
+    /// planted in a user-owned data root would make root truncate or fill its
+    /// target. Errors are `op`'s, under the call `c`.
+    fn open_own_file(
+        dir_fd: &OwnedFd,
+        name: &OsStr,
+        how: OFlag,
+        mode: u32,
+        op: &str,
+        c: &str,
+    ) -> Result<File> {
+        let flags = how | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::openat(dir_fd, name, flags, Mode::from_bits_truncate(mode))
+            .map_err(|e| sys_err(op, format!("{c}: open"), e))?;
         let file = File::from(fd);
-        // A hard link planted in a user-owned data root would make root truncate its target.
         let meta = file
             .metadata()
-            .map_err(|e| io_sys("flock", format!("{c}: fstat"), &e))?;
+            .map_err(|e| io_sys(op, format!("{c}: fstat"), &e))?;
         if !meta.is_file() || meta.nlink() != 1 {
             let errno = if meta.is_file() {
                 Errno::EMLINK
             } else {
                 Errno::EISDIR
             };
-            return Err(sys_err("flock", c.to_string(), errno));
+            return Err(sys_err(op, c.to_string(), errno));
         }
         Ok(file)
     }
@@ -378,34 +393,11 @@ impl Syscall for LinuxSyscall {
 
     fn reserve_space(&self, path: &Path, bytes: u64) -> Result<()> {
         let c = call::fallocate(path, bytes);
-        let dir = Self::dir_of(path);
-        let dir_fd = open_dir_nofollow(&dir, OFlag::O_PATH)
-            .map_err(|e| sys_err("nofollow", format!("{c}: open {}", dir.display()), e))?;
+        let dir_fd = Self::open_parent(path, &c)?;
         let name = path.file_name().unwrap_or_default();
         // O_NONBLOCK: a fifo planted under the name fails (ENXIO) instead of blocking PID 1.
-        let fd = nix::fcntl::openat(
-            &dir_fd,
-            name,
-            OFlag::O_WRONLY
-                | OFlag::O_CREAT
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_NONBLOCK
-                | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| sys_err("reserve", format!("{c}: open"), e))?;
-        let file = File::from(fd);
-        let meta = file
-            .metadata()
-            .map_err(|e| io_sys("reserve", format!("{c}: fstat"), &e))?;
-        if !meta.is_file() || meta.nlink() != 1 {
-            let errno = if meta.is_file() {
-                Errno::EMLINK
-            } else {
-                Errno::EISDIR
-            };
-            return Err(sys_err("reserve", c, errno));
-        }
+        let how = OFlag::O_WRONLY | OFlag::O_NONBLOCK;
+        let file = Self::open_own_file(&dir_fd, name, how, 0o600, "reserve", &c)?;
         let len = i64::try_from(bytes).unwrap_or(i64::MAX);
         let allocated =
             match nix::fcntl::fallocate(&file, nix::fcntl::FallocateFlags::empty(), 0, len) {
