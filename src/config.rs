@@ -44,7 +44,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { env: "DIND_DOCKERD", key: "dockerd", default: "dockerd", allowed: "a program name or path", meaning: "the dockerd to run" },
     Setting { env: "DIND_DOCKERD_ARGS", key: "dockerd_args", default: "(none)", allowed: "shell-quoted words (TOML: a string or an array)", meaning: "extra dockerd arguments; merged with daemon.json and DOCKER_OPTS so no option is given twice" },
     Setting { env: "DIND_DOCKERD_LOG", key: "dockerd_log", default: "(stderr only)", allowed: "an absolute path", meaning: "also append dockerd's output to this file" },
-    Setting { env: "DIND_READY_TIMEOUT", key: "ready_timeout", default: "60", allowed: "whole seconds, e.g. 60", meaning: "how long to wait for dockerd to answer /_ping" },
+    Setting { env: "DIND_READY_TIMEOUT", key: "ready_timeout", default: "60", allowed: "whole seconds, e.g. 60", meaning: "how long to wait for dockerd to answer /_ping; also bounds the storage smoke test (a twelfth per API call, a third in all, at least 5 s and 20 s)" },
     Setting { env: "DIND_SHM_SIZE", key: "shm_size", default: "(Docker's 64m)", allowed: "a size such as 1g or 512m", meaning: "default-shm-size for containers" },
     Setting { env: "DIND_DOCKER_GROUP", key: "docker_group", default: "docker", allowed: "a group name", meaning: "group owning the docker socket; created if missing and given to DIND_USER; a \"group\" in daemon.json or DOCKER_OPTS wins, and DIND_USER joins that one" },
     Setting { env: "DIND_REQUIRE_DOCKER", key: "require_docker", default: "false", allowed: "true|false", meaning: "true: exit non-zero when Docker cannot be made to work instead of starting the command with a warning" },

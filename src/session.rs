@@ -381,12 +381,19 @@ pub fn fallback(d: Driver, fuse_usable: bool) -> Option<Driver> {
     }
 }
 
-/// Per API call of the smoke test; the whole test gets [`SMOKE_BUDGET`].
-const SMOKE_STEP: Duration = Duration::from_secs(5);
+/// Per API call of the smoke test: a twelfth of DIND_READY_TIMEOUT (5 s at the
+/// default 60 s), never less. A slow node (emulated, overloaded) needs more, and
+/// DIND_READY_TIMEOUT is the one setting users already raise for it.
+pub fn smoke_step(ready_timeout: Duration) -> Duration {
+    (ready_timeout / 12).max(Duration::from_secs(5))
+}
 
-/// The smoke test runs on a thread while PID 1 keeps handling signals; past
-/// this it counts as failed (a hung daemon, not a storage verdict).
-pub const SMOKE_BUDGET: Duration = Duration::from_secs(20);
+/// The whole smoke test, on a thread while PID 1 keeps handling signals: a third
+/// of DIND_READY_TIMEOUT (20 s at the default), never less; past this it counts
+/// as failed (a hung daemon, not a storage verdict).
+pub fn smoke_budget(ready_timeout: Duration) -> Duration {
+    (ready_timeout / 3).max(Duration::from_secs(20))
+}
 
 /// The driver to restart dockerd with after the smoke test failed with `failure` on
 /// `driver`, or None: keep the driver and report the failure as what it is. Only a
@@ -541,7 +548,14 @@ fn start_docker(
         }
         let ready_ms = started.elapsed().as_millis() as u64;
         info!("Docker answers on {} after {ready_ms} ms", socket.display());
-        let e = match verify_storage(init, &socket, services, plan.smoke.as_ref(), sys)? {
+        let e = match verify_storage(
+            init,
+            &socket,
+            services,
+            plan.smoke.as_ref(),
+            cfg.ready_timeout,
+            sys,
+        )? {
             Ok(report) => {
                 let smoke_ms = report.as_ref().map_or(0.0, |r| r.total_ms);
                 if report.is_some() {
@@ -614,6 +628,7 @@ fn verify_storage(
     socket: &Path,
     services: &mut [Service],
     plan: Option<&SmokePlan>,
+    ready_timeout: Duration,
     sys: &dyn Syscall,
 ) -> std::result::Result<std::result::Result<Option<dockerd::SmokeReport>, SmokeError>, Failed> {
     if let Some(SmokePlan::Skip { proof }) = plan {
@@ -623,7 +638,7 @@ fn verify_storage(
         );
         return Ok(Ok(None));
     }
-    let verdict = smoke(init, socket, services)?;
+    let verdict = smoke(init, socket, services, ready_timeout)?;
     if let (
         Ok(_),
         Some(SmokePlan::Run {
@@ -663,20 +678,23 @@ fn limited(
 }
 
 /// Run the smoke test on a thread while PID 1 keeps reaping and handling
-/// signals. Outer Err: stop or daemon death (not a verdict on storage).
+/// signals, within limits from DIND_READY_TIMEOUT. Outer Err: stop or daemon
+/// death (not a verdict on storage).
 fn smoke(
     init: &mut Init,
     socket: &Path,
     services: &mut [Service],
+    ready_timeout: Duration,
 ) -> std::result::Result<std::result::Result<dockerd::SmokeReport, SmokeError>, Failed> {
     let sock = socket.to_path_buf();
     let handle = std::thread::Builder::new()
         .name("smoke-test".into())
         .stack_size(256 * 1024)
-        .spawn(move || dockerd::smoke_test_typed(&sock, SMOKE_STEP))
+        .spawn(move || dockerd::smoke_test_typed(&sock, smoke_step(ready_timeout)))
         .map_err(|e| Failed::Broken(Error::io("start the smoke-test thread for", socket, e)))?;
     let watch: Vec<Pid> = services.iter().filter_map(|s| s.pid).collect();
-    match init.wait_ready(&watch, Instant::now() + SMOKE_BUDGET, POLL, || handle.is_finished()) {
+    let budget = smoke_budget(ready_timeout);
+    match init.wait_ready(&watch, Instant::now() + budget, POLL, || handle.is_finished()) {
         Ready::Ready => Ok(handle.join().unwrap_or_else(|_| {
             Err(SmokeError {
                 failure: SmokeFailure::Other,
@@ -699,7 +717,7 @@ fn smoke(
                 failure: SmokeFailure::Timeout,
                 msg: format!(
                     "the storage smoke test did not finish within {} s (Docker answers /_ping but not the image and container API)",
-                    SMOKE_BUDGET.as_secs()
+                    budget.as_secs()
                 ),
             }
             .into(),
@@ -932,6 +950,25 @@ fn nest_cgroup(init: &Init) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The smoke test's limits follow DIND_READY_TIMEOUT (a slow node raises the
+    /// one setting), and never drop below the defaults' 5 s per call, 20 s in all.
+    #[test]
+    fn smoke_limits_follow_the_ready_timeout() {
+        let s = Duration::from_secs;
+        // (DIND_READY_TIMEOUT, per API call, whole test)
+        let rows = [
+            (s(60), s(5), s(20)),
+            (s(240), s(20), s(80)),
+            (s(150), Duration::from_millis(12_500), s(50)),
+            (s(5), s(5), s(20)),
+            (s(0), s(5), s(20)),
+        ];
+        for (ready, step, budget) in rows {
+            assert_eq!(smoke_step(ready), step, "step for {ready:?}");
+            assert_eq!(smoke_budget(ready), budget, "budget for {ready:?}");
+        }
+    }
 
     /// A smoke test that hit the full volume while Docker answers (64 KiB free,
     /// issue 10): recorded with the socket, so `status` says Docker runs and what

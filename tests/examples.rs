@@ -294,7 +294,8 @@ fn check_probes(what: &str, cfg: &Config, startup: Probe, readiness: Probe) {
         );
     }
     let window = startup.period.unwrap_or(10) * startup.threshold.unwrap_or(3);
-    let longest = 3 * (cfg.ready_timeout + dind_init::session::SMOKE_BUDGET).as_secs();
+    let longest =
+        3 * (cfg.ready_timeout + dind_init::session::smoke_budget(cfg.ready_timeout)).as_secs();
     assert!(
         window > longest,
         "{what} startup window {window} s must exceed dind-init's longest start {longest} s"

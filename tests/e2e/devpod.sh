@@ -50,6 +50,9 @@
 #                --memory fails (runc: cannot enter cgroupv2 … with domain controllers)
 #   cg2-nest     (issue 14, tests/vm only) dind-init as PID 1 there: the basic checks, and the
 #                container gets memory, pids and cpu limits; the pod's root cgroup is empty
+#   cg2-life     (issue 14, tests/vm only) restart, sigterm and persist as one pod lifecycle on
+#                one PVC: run 1 writes persist's data, its daemons are SIGKILLed and restarted,
+#                then SIGTERM with a container running; run 2 (pod recreated) finds the data
 # DEVPOD_CGROUP2_POD=DIR (tests/vm only) places each pod alone in DIR/podN, own cgroupns and
 #                cgroup2 mount, as on a cgroup v2 node (see cg2_pod_wrap).
 # --capture FILE (explain only): write the real `doctor` and `plan` output, as root, into FILE
@@ -92,7 +95,7 @@ case $MODE in managed | separate | auto) ;; *) echo "devpod.sh: --mode must be m
 case $SCENARIO in
 without | manual-fix) ;;
 cg2-control) ;;
-cg2-nest) ;&
+cg2-nest | cg2-life) ;&
 basic | persist | sigterm | stale | mode-switch | explain | restart | keepvfs | day1 | day1-* | volfull)
 	[[ -n $BIN ]] || { echo "devpod.sh: scenario $SCENARIO needs --bin PATH-TO-dind-init" >&2; exit 2; }
 	[[ -x $BIN ]] || { echo "devpod.sh: --bin $BIN is not an executable file (build it: cargo build --release)" >&2; exit 2; }
@@ -659,22 +662,28 @@ scenario_sigterm() {
 	pod_up
 	say "(d) dind-init as PID 1, a container running, then SIGTERM from outside (DIND_STOP_TIMEOUT=$STOP_TIMEOUT)"
 	pod_start sigterm "$MODE" "$DI" -- /bin/bash "$STEP" sigterm-wait
-	local init t
-	init=$(pod_init_pid)
-	wait_line sigterm '^READY' "$POD_TIMEOUT"
-	say "pod ready after $(($(now_ms) - POD_T0)) ms; SIGTERM to the pod's PID 1 (host pid $init)"
+	sigterm_stop sigterm "$(pod_init_pid)"
+	say "PASS (d) SIGTERM: command got TERM, dockerd shut down cleanly, exit 42 in $DUR_MS ms"
+}
+
+# sigterm_stop NAME INIT: once the pod's session (pod.sh sigterm-wait) prints READY with a
+# container running, SIGTERM to the pod's PID 1 (host pid INIT): the session gets TERM and exits
+# 42, dockerd shuts down cleanly, all within DIND_STOP_TIMEOUT. Sets RC and DUR_MS (from the TERM).
+sigterm_stop() {
+	local t
+	wait_line "$1" '^READY$' "$POD_TIMEOUT"
+	say "pod ready after $(($(now_ms) - POD_T0)) ms; SIGTERM to the pod's PID 1 (host pid $2)"
 	t=$(now_ms)
-	kill -TERM "$init"
+	kill -TERM "$2"
 	POD_T0=$t
 	pod_wait $((STOP_TIMEOUT + 10))
-	show_evidence sigterm
-	expect_rc sigterm 42
-	expect_log sigterm '^got TERM' "TERM reaching the user command"
-	expect_log sigterm 'Daemon shutdown complete|stopping event stream' "clean dockerd shutdown"
+	show_evidence "$1"
+	expect_rc "$1" 42
+	expect_log "$1" '^got TERM' "TERM reaching the user command"
+	expect_log "$1" 'Daemon shutdown complete|stopping event stream' "clean dockerd shutdown"
 	((DUR_MS <= STOP_TIMEOUT * 1000)) || fail "shutdown took $DUR_MS ms, above DIND_STOP_TIMEOUT=$STOP_TIMEOUT s"
-	grep -E 'Daemon shutdown complete|stopping event stream' "$LOGS/sigterm.log" | head -2 | sed 's/^/evidence: pod log: /'
+	grep -E 'Daemon shutdown complete|stopping event stream' "$LOGS/$1.log" | head -2 | sed 's/^/evidence: pod log: /'
 	echo "evidence: SIGTERM to exit: $DUR_MS ms, exit code $RC"
-	say "PASS (d) SIGTERM: command got TERM, dockerd shut down cleanly, exit 42 in $DUR_MS ms"
 }
 
 scenario_stale() {
@@ -711,15 +720,30 @@ scenario_stale() {
 # the session the kill time in the marker /tmp/e2e-killed-r; it measures until Docker answers
 # and a container runs.
 scenario_restart() {
-	local daemons=(dockerd) init r=0 d pid nspid kill_ms n line answer run tries
+	local daemons=(dockerd)
 	[[ $MODE == separate ]] && daemons+=(containerd)
 	pod_up
 	say "restart: dind-init as PID 1 (DIND_CONTAINERD=$MODE), session as coder; SIGKILL from outside: ${daemons[*]}"
 	pod_start restart "$MODE" "$DI" -- /bin/bash "$STEP" restart-session "${daemons[@]}"
-	init=$(pod_init_pid)
-	for d in "${daemons[@]}"; do
+	restart_rounds restart "$(pod_init_pid)" 30 "${daemons[@]}"
+	pod_wait "$POD_TIMEOUT"
+	show_evidence restart
+	expect_rc restart 0
+	expect_containerd restart "$MODE"
+	expect_log restart '^STEP_OK' "end of the session after the restarts (it was never killed)"
+	say "PASS restart: ${daemons[*]} SIGKILLed and restarted by dind-init; the session lived on and ran containers after each; pod exit 0 in $DUR_MS ms"
+}
+
+# restart_rounds NAME INIT WAIT_S DAEMON...: the rounds above against the pod NAME (its init is
+# host pid INIT; its session is pod.sh's restart_session for the same DAEMONs), each round's
+# container run awaited at most WAIT_S s; then the daemons after the restarts; then the marker
+# that lets the session go on.
+restart_rounds() {
+	local name=$1 init=$2 wait_s=$3 r=0 d pid nspid kill_ms n line answer run tries
+	shift 3
+	for d in "$@"; do
 		r=$((r + 1))
-		wait_line restart "^READY $r $d\$" "$POD_TIMEOUT"
+		wait_line "$name" "^READY $r $d\$" "$POD_TIMEOUT"
 		pid=$(pod_daemon_pid "$init" "$d")
 		nspid=$(awk '/^NSpid:/ {print $NF}' "/proc/$pid/status")
 		kill_ms=$(now_ms)
@@ -728,18 +752,18 @@ scenario_restart() {
 		echo "$kill_ms" >"$ROOT/tmp/e2e-killed-$r.tmp"
 		mv "$ROOT/tmp/e2e-killed-$r.tmp" "$ROOT/tmp/e2e-killed-$r"
 		say "round $r: SIGKILLed $d (host pid $pid, pod pid $nspid), dead after $(($(now_ms) - kill_ms)) ms"
-		wait_line restart "^RESTART_RUN $r $d " 30
+		wait_line "$name" "^RESTART_RUN $r $d " "$wait_s"
 		# dind-init saw the death and restarted that daemon, once.
-		n=$(grep -cE "^dind-init\[warn\] $d exited unexpectedly with .*; restarting in [0-9]+s" "$LOGS/restart.log" || true)
+		n=$(grep -cE "^dind-init\[warn\] $d exited unexpectedly with .*; restarting in [0-9]+s" "$LOGS/$name.log" || true)
 		((n == 1)) || fail "round $r: $n lines 'dind-init[warn] $d exited unexpectedly … restarting in Ns', expected 1"
-		line=$(grep -E "^dind-init\[info\] $d restarted \(pid [0-9]+\)" "$LOGS/restart.log") ||
+		line=$(grep -E "^dind-init\[info\] $d restarted \(pid [0-9]+\)" "$LOGS/$name.log") ||
 			fail "round $r: no 'dind-init[info] $d restarted (pid N)' line"
 		[[ $(grep -c . <<<"$line") == 1 ]] || fail "round $r: $d restarted more than once: $line"
 		[[ $line != *"(pid $nspid)"* ]] || fail "round $r: '$line' names the killed pid $nspid"
-		grep -E "^dind-init\[warn\] $d exited unexpectedly" "$LOGS/restart.log" | sed "s/^/evidence: round $r pod log: /"
+		grep -E "^dind-init\[warn\] $d exited unexpectedly" "$LOGS/$name.log" | sed "s/^/evidence: round $r pod log: /"
 		echo "evidence: round $r pod log: $line"
-		answer=$(grep -oP "^RESTART_ANSWER $r $d ms=\K[0-9]+" "$LOGS/restart.log") || fail "round $r: no RESTART_ANSWER line"
-		line=$(grep -E "^RESTART_RUN $r $d " "$LOGS/restart.log")
+		answer=$(grep -oP "^RESTART_ANSWER $r $d ms=\K[0-9]+" "$LOGS/$name.log") || fail "round $r: no RESTART_ANSWER line"
+		line=$(grep -E "^RESTART_RUN $r $d " "$LOGS/$name.log")
 		run=$(grep -oP 'ms=\K[0-9]+' <<<"$line")
 		tries=$(grep -oP 'tries=\K[0-9]+' <<<"$line")
 		# After dockerd's restart its API answers only once it is up with containerd: the first
@@ -749,9 +773,9 @@ scenario_restart() {
 		echo "TIMING restart $ENGINE $MODE $d kill->answer ${answer} ms kill->run ${run} ms"
 	done
 	# Killing containerd must not have taken dockerd down with it.
-	n=$(grep -cE '^dind-init\[warn\] dockerd exited unexpectedly' "$LOGS/restart.log" || true)
+	n=$(grep -cE '^dind-init\[warn\] dockerd exited unexpectedly' "$LOGS/$name.log" || true)
 	((n == 1)) || fail "dockerd died $n times; only the one SIGKILL expected"
-	wait_line restart '^ROUNDS_DONE$' 30
+	wait_line "$name" '^ROUNDS_DONE$' 30
 	# Exactly one containerd now, run by whom the mode says: no orphan of the killed dockerd's
 	# managed containerd beside a new one, no second containerd beside the restarted one.
 	pid=$(pod_daemon_pid "$init" containerd)
@@ -762,12 +786,6 @@ scenario_restart() {
 	managed) [[ $d == dockerd ]] || fail "after the restarts containerd is a child of $d, expected dockerd (managed)" ;;
 	esac
 	touch "$ROOT/tmp/e2e-checked"
-	pod_wait "$POD_TIMEOUT"
-	show_evidence restart
-	expect_rc restart 0
-	expect_containerd restart "$MODE"
-	expect_log restart '^STEP_OK' "end of the session after the restarts (it was never killed)"
-	say "PASS restart: ${daemons[*]} SIGKILLed and restarted by dind-init; the session lived on and ran containers after each; pod exit 0 in $DUR_MS ms"
 }
 
 # Data made with the slow driver is kept when the driver setting is later left to auto: a switch
@@ -848,8 +866,48 @@ scenario_cg2_nest() {
 	expect_log cg2nest '^PID1_CGROUP=0::/init$' "PID 1 in the leaf /init"
 	expect_log cg2nest '^POD_SUBTREE=.*\bmemory\b.*\bpids\b' "memory and pids enabled for the pod's children"
 	expect_data_on_pvc
+	cg2_subcheck basic "$POD_T0"
 	say "PASS cg2-nest: dind-init nested the cgroup v2 pod; the container got memory, pids and cpu limits"
 }
+
+# --- cg2-life (issue 14): restart, sigterm and persist in one pod lifecycle on one PVC, so the
+# VM stage covers them in two pod starts instead of four. Each check, once it holds, prints
+# "VMSUB <check> PASS <ms>" (tests/vm.rs reports and records it); "VMSUBS" names them first.
+cg2_subcheck() { # cg2_subcheck CHECK SINCE_MS
+	echo "VMSUB $1 PASS $(($(now_ms) - $2))"
+}
+
+scenario_cg2_life() {
+	[[ -n ${DEVPOD_CGROUP2_POD:-} ]] || fail "cg2-life needs DEVPOD_CGROUP2_POD (run by tests/vm)"
+	local daemons=(dockerd) t
+	[[ $MODE == separate ]] && daemons+=(containerd)
+	echo "VMSUBS restart sigterm persist"
+	pod_up
+	say "cg2-life run 1: persist's data, then SIGKILL of ${daemons[*]} (restart), then SIGTERM with a container running (sigterm)"
+	# Each round's limit from the kill to a container run: READY_TIMEOUT (dockerd's own start).
+	pod_start life1 "$MODE" "$DI" -- /bin/bash "$STEP" life-run1 "$READY_TIMEOUT" "${daemons[@]}"
+	t=$POD_T0
+	restart_rounds life1 "$(pod_init_pid)" $((READY_TIMEOUT + 10)) "${daemons[@]}"
+	expect_log life1 '^evidence: run 1: made images' "persist's data written before the kills"
+	cg2_subcheck restart "$t"
+	t=$(now_ms)
+	sigterm_stop life1 "$(pod_init_pid)"
+	expect_containerd life1 "$MODE"
+	cg2_subcheck sigterm "$t"
+	pod_down
+	say "cg2-life run 2: pod recreated (new overlay upper, new /run), same PVC: persist's data still there"
+	t=$(now_ms)
+	pod_up
+	pod_run life2 "$MODE" "$DI" -- /bin/bash "$STEP" persist-read
+	show_evidence life2
+	expect_rc life2 0
+	expect_log life2 '^STEP_OK' "completed run 2"
+	expect_containerd life2 "$MODE"
+	expect_data_on_pvc
+	cg2_subcheck persist "$t"
+	say "PASS cg2-life: ${daemons[*]} restarted under a live session, SIGTERM exit 42 with a clean shutdown, data kept across the pod's recreation"
+}
+# --- end cg2-life
 
 # ---- volfull (issue 10): a PVC full to the last block, holding overlay data.
 
@@ -1136,6 +1194,7 @@ explain) scenario_explain ;;
 restart) scenario_restart ;;
 cg2-control) scenario_cg2_control ;;
 cg2-nest) scenario_cg2_nest ;;
+cg2-life) scenario_cg2_life ;;
 keepvfs) scenario_keepvfs ;;
 day1 | day1-*)
 	# shellcheck source=../day1/scenario.sh

@@ -466,6 +466,16 @@ cg2_nest() {
 	dind-init plan 2>/dev/null | grep -i cgroup | sed 's/^/PLAN: /' || true
 }
 
+# ---- cg2-life (tests/vm): run 1 of one pod lifecycle: persist's data, the restart session's
+# rounds for the daemons named after LIMIT_S (each round bounded by LIMIT_S: an emulated VM's
+# dockerd takes longer than RESTART_LIMIT_S to start), then sigterm's container until TERM.
+life_run1() { # life_run1 LIMIT_S DAEMON...
+	RESTART_LIMIT_S=$1
+	persist_write
+	restart_session "${@:2}"
+	sigterm_wait
+}
+
 step=${1:-}
 case $step in
 user-checks) user_checks ;;
@@ -488,5 +498,6 @@ manual-fix) manual_fix ;;
 explain) explain ;;
 cg2-control) cg2_control ;;
 cg2-nest) cg2_nest ;;
+life-run1) life_run1 "${@:2}" ;;
 *) fail "unknown step '$step'" ;;
 esac

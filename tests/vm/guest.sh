@@ -10,8 +10,12 @@ set -uo pipefail
 REPO=$1 BIN=$2 CELLS=$3
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 # Under TCG (and a busy host) everything is several times slower than on the host: dockerd
-# alone takes ~10-25 s to answer. The harness's limits for a pod run and for readiness grow.
-export DEVPOD_POD_TIMEOUT=${DEVPOD_POD_TIMEOUT:-300} DEVPOD_READY_TIMEOUT=${DEVPOD_READY_TIMEOUT:-150}
+# alone takes ~10-25 s to answer, one API call of the smoke test over 5 s. The harness's limits
+# for a pod run grow, and so do the pods' settings, as a user on a slow node sets them:
+# DIND_READY_TIMEOUT (devpod.sh passes DEVPOD_READY_TIMEOUT; it also bounds the smoke test: 20 s
+# a call, 80 s in all at 240) and DIND_STOP_TIMEOUT (DEVPOD_STOP_TIMEOUT; sigterm's limit).
+export DEVPOD_POD_TIMEOUT=${DEVPOD_POD_TIMEOUT:-300} DEVPOD_READY_TIMEOUT=${DEVPOD_READY_TIMEOUT:-240}
+export DEVPOD_STOP_TIMEOUT=${DEVPOD_STOP_TIMEOUT:-40}
 now_ms() { date +%s%3N; }
 
 setup() {
