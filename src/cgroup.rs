@@ -127,6 +127,13 @@ fn own_cgroup(text: &str) -> std::result::Result<PathBuf, String> {
     Ok(path)
 }
 
+/// Why nesting needs a writable cgroupfs, for every refusal on the way.
+const HINT: &str =
+    "run the pod privileged (cgroupfs must be writable) or with its own cgroup namespace";
+
+/// moby's dind recipe on a fake or real cgroupfs: find our cgroup, make the
+/// leaf, then (until no process races us) move every process into it and
+/// enable the controllers for the subtree.
 fn nest(fs: &mut dyn CgroupFs, root: &Path, text: &str) -> Result<Outcome> {
     if !fs.exists(&root.join("cgroup.controllers")) {
         return not_applicable(format!(
@@ -139,118 +146,151 @@ fn nest(fs: &mut dyn CgroupFs, root: &Path, text: &str) -> Result<Outcome> {
         Err(reason) => return not_applicable(reason),
     };
     let ours = root.join(rel.strip_prefix("/").unwrap_or(&rel));
-    let controllers_file = ours.join("cgroup.controllers");
-    let controllers: Vec<String> = fs
-        .read(&controllers_file)
-        .map_err(|e| Error::io("read", &controllers_file, e))?
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
+    let controllers = read_controllers(fs, &ours)?;
     let leaf = ours.join("init");
-    let hint =
-        "run the pod privileged (cgroupfs must be writable) or with its own cgroup namespace";
     fs.mkdir(&leaf)
-        .map_err(|e| sys_err(format!("mkdir {}", leaf.display()), &e, hint))?;
-
-    let procs = ours.join("cgroup.procs");
-    let leaf_procs = leaf.join("cgroup.procs");
-    let subtree = ours.join("cgroup.subtree_control");
-    let all: String = controllers
-        .iter()
-        .map(|c| format!("+{c}"))
-        .collect::<Vec<_>>()
-        .join(" ");
+        .map_err(|e| sys_err(format!("mkdir {}", leaf.display()), &e, HINT))?;
     let mut moved = Vec::new();
     let mut last_busy = None;
     for attempt in 1..=ATTEMPTS {
-        let listed = fs.read(&procs).map_err(|e| Error::io("read", &procs, e))?;
-        for pid in listed
-            .split_whitespace()
-            .filter_map(|p| p.parse::<u32>().ok())
-        {
-            match fs.write(&leaf_procs, &format!("{pid}\n")) {
-                Ok(()) => {
-                    if !moved.contains(&pid) {
-                        moved.push(pid);
-                    }
-                }
-                // Exited meanwhile, or a kernel thread that cannot move: nothing to do.
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH) | Some(libc::EINVAL)) => {}
-                Err(e) => {
-                    return Err(sys_err(
-                        format!("write {} {pid}", leaf_procs.display()),
-                        &e,
-                        hint,
-                    ))
-                }
-            }
-        }
-        if controllers.is_empty() {
-            return Ok(Outcome::Nested {
-                leaf,
-                moved,
-                enabled: Vec::new(),
-                refused: Vec::new(),
-                attempts: attempt,
-            });
-        }
-        match fs.write(&subtree, &all) {
-            Ok(()) => {
+        move_procs(fs, &ours, &leaf, &mut moved)?;
+        match enable(fs, &ours, &controllers) {
+            Enable::Done { enabled, refused } => {
                 return Ok(Outcome::Nested {
                     leaf,
                     moved,
-                    enabled: controllers,
-                    refused: Vec::new(),
+                    enabled,
+                    refused,
                     attempts: attempt,
                 })
             }
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+            Enable::Busy(e) => {
                 last_busy = Some(e);
                 fs.pause(attempt);
             }
-            Err(_) => {
-                // One controller the kernel will not enable here (e.g. a threaded
-                // one) must not cost the others: enable them one by one.
-                let mut enabled = Vec::new();
-                let mut refused = Vec::new();
-                let mut busy = None;
-                for c in &controllers {
-                    match fs.write(&subtree, &format!("+{c}")) {
-                        Ok(()) => enabled.push(c.clone()),
-                        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy = Some(e),
-                        Err(e) => refused.push(format!(
-                            "{c}: {}",
-                            Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-                        )),
-                    }
+        }
+    }
+    Err(kept_busy(&ours, &controllers, last_busy))
+}
+
+/// The controllers available in our cgroup.
+fn read_controllers(fs: &dyn CgroupFs, ours: &Path) -> Result<Vec<String>> {
+    let file = ours.join("cgroup.controllers");
+    Ok(fs
+        .read(&file)
+        .map_err(|e| Error::io("read", &file, e))?
+        .split_whitespace()
+        .map(str::to_string)
+        .collect())
+}
+
+/// Move every process listed in our cgroup into the leaf, adding each to
+/// `moved` once. A process that exited meanwhile, or a kernel thread that
+/// cannot move, is skipped.
+fn move_procs(fs: &mut dyn CgroupFs, ours: &Path, leaf: &Path, moved: &mut Vec<u32>) -> Result<()> {
+    let procs = ours.join("cgroup.procs");
+    let leaf_procs = leaf.join("cgroup.procs");
+    let listed = fs.read(&procs).map_err(|e| Error::io("read", &procs, e))?;
+    for pid in listed
+        .split_whitespace()
+        .filter_map(|p| p.parse::<u32>().ok())
+    {
+        match fs.write(&leaf_procs, &format!("{pid}\n")) {
+            Ok(()) => {
+                if !moved.contains(&pid) {
+                    moved.push(pid);
                 }
-                match busy {
-                    Some(e) => {
-                        last_busy = Some(e);
-                        fs.pause(attempt);
-                    }
-                    None => {
-                        return Ok(Outcome::Nested {
-                            leaf,
-                            moved,
-                            enabled,
-                            refused,
-                            attempts: attempt,
-                        })
-                    }
-                }
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ESRCH) | Some(libc::EINVAL)) => {}
+            Err(e) => {
+                return Err(sys_err(
+                    format!("write {} {pid}", leaf_procs.display()),
+                    &e,
+                    HINT,
+                ))
             }
         }
     }
+    Ok(())
+}
+
+/// How one try at enabling the controllers came out.
+enum Enable {
+    /// Done: these were enabled, these refused (with the errno).
+    Done {
+        enabled: Vec<String>,
+        refused: Vec<String>,
+    },
+    /// A process is in our cgroup again (EBUSY): move it and try again.
+    Busy(io::Error),
+}
+
+/// Enable every controller for the subtree in one write; when the kernel
+/// refuses that for another reason than EBUSY, one by one.
+fn enable(fs: &mut dyn CgroupFs, ours: &Path, controllers: &[String]) -> Enable {
+    if controllers.is_empty() {
+        return Enable::Done {
+            enabled: Vec::new(),
+            refused: Vec::new(),
+        };
+    }
+    match fs.write(&ours.join("cgroup.subtree_control"), &plus_all(controllers)) {
+        Ok(()) => Enable::Done {
+            enabled: controllers.to_vec(),
+            refused: Vec::new(),
+        },
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Enable::Busy(e),
+        Err(_) => enable_each(fs, ours, controllers),
+    }
+}
+
+/// One controller the kernel will not enable here (e.g. a threaded one) must
+/// not cost the others: enable them one by one.
+fn enable_each(fs: &mut dyn CgroupFs, ours: &Path, controllers: &[String]) -> Enable {
+    let subtree = ours.join("cgroup.subtree_control");
+    let mut enabled = Vec::new();
+    let mut refused = Vec::new();
+    let mut busy = None;
+    for c in controllers {
+        match fs.write(&subtree, &format!("+{c}")) {
+            Ok(()) => enabled.push(c.clone()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => busy = Some(e),
+            Err(e) => refused.push(format!(
+                "{c}: {}",
+                Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+            )),
+        }
+    }
+    match busy {
+        Some(e) => Enable::Busy(e),
+        None => Enable::Done { enabled, refused },
+    }
+}
+
+/// `+cpu +memory ...`: the one write that enables them all.
+fn plus_all(controllers: &[String]) -> String {
+    controllers
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The error after [`ATTEMPTS`] tries that processes kept racing.
+fn kept_busy(ours: &Path, controllers: &[String], last_busy: Option<io::Error>) -> Error {
     let e = last_busy.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EBUSY));
-    Err(sys_err(
-        format!("write {} {all}", subtree.display()),
+    sys_err(
+        format!(
+            "write {} {}",
+            ours.join("cgroup.subtree_control").display(),
+            plus_all(controllers)
+        ),
         &e,
         &format!(
             "processes kept appearing in {} for {ATTEMPTS} tries; start dind-init as the pod's first process",
             ours.display()
         ),
-    ))
+    )
 }
 
 impl Outcome {
@@ -389,8 +429,8 @@ mod tests {
 
     #[test]
     fn fake_cgroupfs_tree_moves_pids_and_enables_controllers() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
         std::fs::write(
             root.join("cgroup.controllers"),
             "cpuset cpu io memory hugetlb pids rdma misc\n",
@@ -423,8 +463,8 @@ mod tests {
 
     #[test]
     fn nested_path_without_cgroupns_uses_our_own_cgroup() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
         let ours = root.join("kubepods/pod1/c1");
         std::fs::create_dir_all(&ours).unwrap();
         std::fs::write(root.join("cgroup.controllers"), "cpu memory pids\n").unwrap();
@@ -443,8 +483,8 @@ mod tests {
 
     #[test]
     fn v1_and_hybrid_are_not_applicable_and_touch_nothing() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
         let hybrid = "12:pids:/\n11:memory:/\n0::/\n";
         assert!(matches!(
             nest_cgroup_v2(root, hybrid).unwrap(),

@@ -215,7 +215,7 @@ pub struct Config {
     /// DOCKER_TLS_SAN (docker:dind): extra names for the server certificate, canonical.
     pub tls_san: Vec<String>,
     /// DOCKER_HOST: a unix:// one is where dockerd listens (docker:dind); tcp:// is the session's.
-    pub docker_host: Option<crate::tls::DockerHost>,
+    pub docker_host: Option<crate::parse::dockerhost::DockerHost>,
     /// The TOML file that was read, if any (for messages).
     pub file: Option<PathBuf>,
     /// `DIND_*` variables that are no setting (likely typos), each with the closest
@@ -672,7 +672,7 @@ fn docker_dind_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(
         })?);
     }
     if let Some(s) = env.get("DOCKER_TLS_SAN") {
-        cfg.tls_san = crate::tls::parse_sans(s).ok_or_else(|| {
+        cfg.tls_san = crate::parse::dockerhost::parse_sans(s).ok_or_else(|| {
             bad(
                 "DOCKER_TLS_SAN",
                 s,
@@ -681,13 +681,15 @@ fn docker_dind_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(
         })?;
     }
     if let Some(h) = env.get("DOCKER_HOST").filter(|h| !h.is_empty()) {
-        cfg.docker_host = Some(crate::tls::DockerHost::parse(h).ok_or_else(|| {
-            bad(
-                "DOCKER_HOST",
-                h,
-                "unix:///absolute/path.sock, tcp://host:port, or unset",
-            )
-        })?);
+        cfg.docker_host = Some(crate::parse::dockerhost::DockerHost::parse(h).ok_or_else(
+            || {
+                bad(
+                    "DOCKER_HOST",
+                    h,
+                    "unix:///absolute/path.sock, tcp://host:port, or unset",
+                )
+            },
+        )?);
     }
     Ok(())
 }
@@ -1066,7 +1068,7 @@ mod tests {
         assert_eq!(c.tls_san, ["DNS:dind.example", "IP:10.0.0.9"]);
         assert!(matches!(
             c.docker_host,
-            Some(crate::tls::DockerHost::Tcp { port: 2376, .. })
+            Some(crate::parse::dockerhost::DockerHost::Tcp { port: 2376, .. })
         ));
         let off = Config::from_sources(&env(&[("DOCKER_TLS_CERTDIR", "")]), None).unwrap();
         assert_eq!(

@@ -23,6 +23,7 @@ pub mod ready;
 pub mod reserve;
 pub mod session;
 pub mod settings;
+pub mod state;
 pub mod sys;
 pub mod tls;
 pub mod user;

@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::netpool;
 use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
 use crate::proof::{self, SmokePlan};
+use crate::reserve;
 use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
 use serde::Serialize;
 use serde_json::Value;
@@ -291,11 +292,35 @@ fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
         Action::StartDockerd { argv, .. } => Some(argv.join(" ")),
         _ => None,
     });
+    let dr = &facts.data_root;
+    let below = proof::Below {
+        data_root: &dr.path,
+        mount: dr.location.mount.as_ref(),
+        dockerd: facts
+            .dockerd
+            .version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        containerd: facts
+            .containerd_version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        kernel: &facts.kernel,
+        binaries: &facts.storage_proof.binaries,
+        containerd_store: facts.containerd_store,
+    };
+    let containerd = match p.containerd {
+        Some(ContainerdUse::Managed) => Some(proof::Containerd::Managed),
+        Some(ContainerdUse::Separate { .. }) => Some(proof::Containerd::Separate),
+        Some(ContainerdUse::External { .. }) | None => None,
+    };
     let id = proof::identity(
-        facts,
+        &below,
         p.driver,
         p.data_root.as_deref(),
-        p.containerd.as_ref(),
+        containerd,
         [
             ("dockerd-args", args.unwrap_or_default()),
             ("storage-opts", storage_opts),
@@ -925,7 +950,7 @@ fn plan_with(
         );
         if data_home == d.path {
             let on_disk = !probe::is_volatile_fs(&target.fs_type());
-            crate::reserve::plan_into(&mut p, &data_home, d.reserve, on_disk);
+            reserve_steps(&mut p, &data_home, d.reserve, on_disk);
         }
     }
     match storage {
@@ -1397,6 +1422,56 @@ fn plan_with(
     p.docker_root = Some(docker_root);
     p.containerd = Some(containerd);
     Ok(p)
+}
+
+/// The reserve's [`reserve::Decision`] as an action with its reason, or a note
+/// or warning, for the reserve in `data_root` (the directory dind-init locks and owns).
+fn reserve_steps(p: &mut Plan, data_root: &Path, r: reserve::Reserve, on_disk: bool) {
+    let path = data_root.join(reserve::NAME);
+    let dir = data_root.display();
+    let free = reserve::size_words(r.free.unwrap_or(0));
+    let step = |action, reason: String| Step { action, reason };
+    match reserve::decide(r, on_disk) {
+        reserve::Decision::Take { bytes } => {
+            let topup = if bytes < reserve::SIZE {
+                format!(", {} of it still to allocate", reserve::size_words(bytes))
+            } else {
+                String::new()
+            };
+            p.steps.push(step(
+                Action::TakeReserve { path, bytes: reserve::SIZE },
+                format!(
+                    "keep {} of dind-init's own as a reserve on {dir} ({free} free{topup}): should the volume fill up, the next start releases it so dockerd can still start",
+                    reserve::size_words(reserve::SIZE)
+                ),
+            ))
+        }
+        reserve::Decision::Release { bytes } => p.steps.push(step(
+            Action::ReleaseReserve { path },
+            format!(
+                "release dind-init's {} reserve on {dir}: the volume is full ({free} free), so dockerd can start; free space, then the next start takes the reserve again",
+                reserve::size_words(bytes)
+            ),
+        )),
+        reserve::Decision::Keep => p.notes.push(format!(
+            "dind-init's {} reserve on {dir} is kept ({free} free): it is released if the volume fills up, so dockerd can still start",
+            reserve::size_words(reserve::SIZE)
+        )),
+        reserve::Decision::FullWithout => p.warnings.push(format!(
+            "volume full: {free} free on {dir} and dind-init's reserve is already released; {}",
+            probe::Trouble::VolumeFull.remedy()
+        )),
+        reserve::Decision::Without => p.notes.push(format!(
+            "no reserve on {dir} ({free} free): dind-init takes {} once {} are free there",
+            reserve::size_words(reserve::SIZE),
+            reserve::size_words(reserve::SIZE + reserve::ROOM)
+        )),
+        reserve::Decision::Foreign => p.warnings.push(format!(
+            "{} is not a regular file, so it is not dind-init's reserve and is left alone; remove it to let dind-init keep a reserve there",
+            path.display()
+        )),
+        reserve::Decision::Unknown => {}
+    }
 }
 
 /// DOCKER_TLS_CERTDIR's directories and certificate steps (docker:dind's layout),
@@ -3250,5 +3325,144 @@ mod tests {
                 _ => assert!(!wanted, "{name}: {:?}", p.steps),
             }
         }
+    }
+
+    fn reserve_planned(found: reserve::Found, free: u64) -> Plan {
+        let mut p = Plan {
+            steps: Vec::new(),
+            driver: None,
+            data_root: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            docker_root: None,
+            containerd: None,
+            settings: Vec::new(),
+            docker_group: None,
+            pinned_by: None,
+            pools: None,
+            smoke: None,
+        };
+        reserve_steps(
+            &mut p,
+            Path::new("/home/coder/.docker-data"),
+            reserve::Reserve {
+                found,
+                free: Some(free),
+            },
+            true,
+        );
+        p
+    }
+
+    #[test]
+    fn the_plan_says_each_action_and_why() {
+        let p = reserve_planned(
+            reserve::Found::File {
+                allocated: reserve::SIZE,
+            },
+            0,
+        );
+        assert_eq!(
+            p.steps[0].action,
+            Action::ReleaseReserve {
+                path: "/home/coder/.docker-data/.dind-init-reserve".into()
+            }
+        );
+        assert_eq!(
+            p.steps[0].reason,
+            "release dind-init's 8 MiB reserve on /home/coder/.docker-data: the volume is full (0 B free), so dockerd can start; free space, then the next start takes the reserve again"
+        );
+        assert_eq!(
+            crate::session::released(&p.steps),
+            Some(PathBuf::from("/home/coder/.docker-data"))
+        );
+        let p = reserve_planned(reserve::Found::Absent, 10 << 30);
+        assert_eq!(
+            p.steps[0].action,
+            Action::TakeReserve {
+                path: "/home/coder/.docker-data/.dind-init-reserve".into(),
+                bytes: reserve::SIZE
+            }
+        );
+        // The e2e's healthy start greps its log for these words: taking the reserve is not "full".
+        assert!(!p.steps[0].reason.contains("volume full"));
+        assert!(!p.steps[0].reason.contains(" is full"));
+        assert_eq!(crate::session::released(&p.steps), None);
+        let p = reserve_planned(reserve::Found::Absent, 0);
+        assert!(p.steps.is_empty());
+        assert!(p.warnings[0].starts_with("volume full: 0 B free on /home/coder/.docker-data"));
+        assert!(p.warnings[0].contains("free space"), "{}", p.warnings[0]);
+        let p = reserve_planned(
+            reserve::Found::File {
+                allocated: reserve::SIZE,
+            },
+            10 << 30,
+        );
+        assert!(p.steps.is_empty() && p.notes[0].contains("reserve"));
+    }
+
+    /// Docker runs on a volume found full: named whether the reserve goes now
+    /// or went at an earlier start; nothing when the volume has room.
+    #[test]
+    fn a_full_volume_is_named_once_docker_runs() {
+        let dir = Path::new("/home/coder/.docker-data");
+        let lock = Step {
+            action: Action::Lock {
+                path: dir.join(".dind-init.lock"),
+            },
+            reason: String::new(),
+        };
+        let rows = [
+            (
+                reserve::Found::File {
+                    allocated: reserve::SIZE,
+                },
+                Some(0),
+                Some("before dind-init released its 8 MiB reserve"),
+            ),
+            (
+                reserve::Found::Absent,
+                Some(64 << 10),
+                Some("released at an earlier start"),
+            ),
+            (reserve::Found::Absent, Some(10 << 30), None),
+            (
+                reserve::Found::File {
+                    allocated: reserve::SIZE,
+                },
+                Some(10 << 30),
+                None,
+            ),
+            (reserve::Found::Absent, None, None),
+        ];
+        for (found, free, want) in rows {
+            let mut p = reserve_planned(found, free.unwrap_or(0));
+            if free.is_none() {
+                p.steps.clear();
+            }
+            p.steps.insert(0, lock.clone());
+            let got = crate::session::full_error(&p.steps, dir, reserve::Reserve { found, free })
+                .map(|e| e.to_string());
+            match (want, got) {
+                (Some(w), Some(e)) => {
+                    assert!(e.starts_with("volume full: "), "{e}");
+                    assert!(e.contains(w), "{e}");
+                    assert!(e.contains("— fix: free space"), "{e}");
+                    assert!(e.contains("docker system df"), "{e}");
+                }
+                (None, None) => {}
+                (w, e) => panic!("{found:?} {free:?}: want {w:?}, got {e:?}"),
+            }
+        }
+        // Without the data root's lock the plan never looked at the reserve.
+        assert!(crate::session::full_error(
+            &[],
+            dir,
+            reserve::Reserve {
+                found: reserve::Found::Absent,
+                free: Some(0)
+            }
+        )
+        .is_none());
     }
 }

@@ -1876,7 +1876,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         from,
         why,
         location: dr_loc,
-        reserve: crate::reserve::find(&dr_path),
+        reserve: crate::reserve::find(&dr_path, free_bytes(&nearest_existing(&dr_path)).ok()),
     };
 
     let vld_path = roots.var_lib.join("docker");
@@ -1968,8 +1968,12 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         }
     }
 
-    let storage_proof =
-        crate::proof::find(&data_root.path, &cfg.dockerd, containerd_bin.as_deref());
+    let storage_proof = crate::proof::find(
+        &data_root.path,
+        &cfg.dockerd,
+        containerd_bin.as_deref(),
+        version_cache_key,
+    );
     Facts {
         euid,
         cap_sys_admin: cap,
@@ -1995,7 +1999,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         stale_pidfiles,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
         pod_nets: crate::netpool::PodNets::read(&roots.proc),
-        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
+        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, || which("openssl", &path_var)),
         storage_proof,
         mounts,
     }

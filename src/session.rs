@@ -16,18 +16,17 @@ use crate::plan::{self, Action, Driver, Plan};
 use crate::probe::{self, Roots};
 use crate::proof::SmokePlan;
 use crate::ready::PingProbe;
+use crate::reserve;
 use crate::sys::{LinuxSyscall, Syscall};
 use crate::user::User;
 use log::{error, info, warn};
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Where PID 1 records how Docker is doing, for `dind-init status`.
-pub const STATE_FILE: &str = "/run/dind-init/state.json";
+pub use crate::state::{Phase, State, STATE_FILE};
 
 /// How often /_ping is polled: Docker is used as soon as it answers.
 const POLL: Duration = Duration::from_millis(10);
@@ -35,98 +34,6 @@ const POLL: Duration = Duration::from_millis(10);
 /// How often containerd's socket is tried: a refused connect costs microseconds,
 /// and dockerd cannot start before it, so every millisecond here is start time.
 const POLL_CONTAINERD: Duration = Duration::from_millis(2);
-
-/// Where PID 1 is in the pod's life, as `status` and the probes see it.
-/// Serialised as the lower-case strings the state file always held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    /// Docker is being started (the session has not started yet).
-    #[default]
-    Starting,
-    /// Docker answers and a container root filesystem really mounted.
-    Ready,
-    /// Docker could not be made to work; the session runs without it (the
-    /// banner says why). Written as `failed`, the name it always had.
-    #[serde(rename = "failed")]
-    Degraded,
-    /// DIND_START_DOCKERD=false: a plain init, no Docker to wait for. Never
-    /// written: `status` infers it from the setting (probes see the pod's env).
-    Disabled,
-    /// The pod is being stopped (SIGTERM): the session, then Docker, end.
-    Stopping,
-}
-
-impl Phase {
-    /// PID 1 has finished trying to start Docker, whatever came of it: what a
-    /// startup probe waits for, so a degraded pod is not restarted in a loop.
-    pub fn settled(self) -> bool {
-        !matches!(self, Phase::Starting)
-    }
-
-    /// The word the state file and `status` use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Starting => "starting",
-            Phase::Ready => "ready",
-            Phase::Degraded => "failed",
-            Phase::Disabled => "disabled",
-            Phase::Stopping => "stopping",
-        }
-    }
-}
-
-/// What `status` and `doctor` read back from PID 1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct State {
-    /// starting | ready | failed | disabled | stopping.
-    pub phase: Phase,
-    /// The Docker socket.
-    pub socket: PathBuf,
-    /// Storage driver in use.
-    pub driver: String,
-    /// Where Docker's data lives.
-    pub data_root: PathBuf,
-    /// The smoke test passed (a container root filesystem really mounted).
-    pub smoke_ok: bool,
-    /// Milliseconds from dind-init's start to Docker answering /_ping.
-    pub ready_ms: u64,
-    /// Milliseconds the smoke test took.
-    pub smoke_ms: u64,
-    /// What went wrong, when phase is failed.
-    pub error: String,
-}
-
-impl State {
-    /// Write the state atomically (a reader never sees half a file).
-    pub fn save(&self, sys: &dyn Syscall, path: &Path) {
-        use std::os::unix::fs::PermissionsExt;
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-            // Readable whatever PID 1's umask: Kubernetes runs `dind-init status`
-            // probes as the container's user.
-            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
-        }
-        match serde_json::to_vec_pretty(self) {
-            Ok(bytes) => {
-                if let Err(e) = sys.write_atomic(path, &bytes, false) {
-                    warn!("cannot record state for `dind-init status`: {e}");
-                }
-                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
-            }
-            Err(e) => warn!("cannot encode state: {e}"),
-        }
-    }
-
-    /// Read the state PID 1 wrote.
-    pub fn load(path: &Path) -> Result<State> {
-        let text = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
-        serde_json::from_slice(&text).map_err(|e| Error::Docker {
-            msg: format!("{}: {e}", path.display()),
-            hint: "the file is written by dind-init as PID 1; restart the pod".into(),
-        })
-    }
-}
 
 /// Why Docker is not available. The services started so far and the data-root
 /// lock stay with the caller either way, so nothing runs unlocked or unsupervised.
@@ -578,7 +485,7 @@ fn start_docker(
                 .save(sys, state_path);
                 cache_version(&facts, &cfg, sys);
                 let d = &facts.data_root;
-                if let Some(error) = crate::reserve::full_error(&plan.steps, &d.path, d.reserve) {
+                if let Some(error) = full_error(&plan.steps, &d.path, d.reserve) {
                     return Err(limited(socket, driver, &d.path, error, true));
                 }
                 return Ok(socket);
@@ -945,6 +852,51 @@ fn nest_cgroup(init: &Init) {
         Ok(outcome) => info!("{}", outcome.summary()),
         Err(e) => warn!("cgroup v2 nesting failed: {e}; containers may not get cpu/memory limits"),
     }
+}
+
+/// Whether `steps` release the reserve: Docker then runs on a full volume.
+pub(crate) fn released(steps: &[plan::Step]) -> Option<PathBuf> {
+    steps.iter().find_map(|s| match &s.action {
+        Action::ReleaseReserve { path } => path.parent().map(Path::to_path_buf),
+        _ => None,
+    })
+}
+
+/// The volume this start found full, as the error banner and `status` show
+/// once Docker runs: the reserve released now, or already gone (a start before
+/// the user freed space). None when the volume has room, or the plan did not
+/// consider the reserve (it locks the data root whenever it does).
+pub(crate) fn full_error(
+    steps: &[plan::Step],
+    data_root: &Path,
+    r: reserve::Reserve,
+) -> Option<crate::Error> {
+    let now = released(steps).is_some();
+    let locked = steps
+        .iter()
+        .any(|s| matches!(&s.action, Action::Lock { path } if path.parent() == Some(data_root)));
+    let gone_before = locked && reserve::decide(r, true) == reserve::Decision::FullWithout;
+    if !(now || gone_before) {
+        return None;
+    }
+    let t = probe::Trouble::VolumeFull;
+    let how = if now {
+        format!(
+            "before dind-init released its {} reserve there so that dockerd could start",
+            reserve::size_words(reserve::SIZE)
+        )
+    } else {
+        "and dind-init's reserve there was released at an earlier start".into()
+    };
+    Some(crate::Error::Docker {
+        msg: format!(
+            "{}: {} free on the volume holding {} {how}",
+            t.words(),
+            reserve::size_words(r.free.unwrap_or(0)),
+            data_root.display()
+        ),
+        hint: t.remedy_with_docker().into(),
+    })
 }
 
 #[cfg(test)]

@@ -628,7 +628,7 @@ fn the_reserve_is_real_blocks_never_through_a_link_and_gives_them_back() {
             assert!(m.blocks() * 512 >= bytes, "sparse: {} blocks", m.blocks());
             assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o600));
             assert!(before - free() >= bytes, "df did not drop by the reserve");
-            let found = dind_init::reserve::find(&pod.data());
+            let found = dind_init::reserve::find(&pod.data(), None);
             assert_eq!(
                 found.found,
                 dind_init::reserve::Found::File {
