@@ -750,6 +750,25 @@ fn valid_size(s: &str) -> bool {
     s.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The stop budget: how DIND_STOP_TIMEOUT is shared after SIGTERM. The command
+/// goes first with its share; dockerd and containerd (the services) stop in the
+/// rest. Both init (when it kills the command) and the plan (dockerd's
+/// shutdown-timeout) read it here, so the two can never disagree.
+pub fn command_share(stop_timeout: Duration, has_services: bool) -> Duration {
+    if has_services {
+        stop_timeout * 2 / 5
+    } else {
+        stop_timeout
+    }
+}
+
+impl Config {
+    /// What DIND_STOP_TIMEOUT leaves dockerd and containerd after the command's share.
+    pub fn daemon_share(&self) -> Duration {
+        self.stop_timeout - command_share(self.stop_timeout, true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1090,5 +1109,17 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    #[test]
+    fn the_stop_budget_leaves_room_for_docker() {
+        let s = Duration::from_secs;
+        assert_eq!(command_share(s(25), true), s(10));
+        assert_eq!(command_share(s(25), false), s(25));
+        let c = Config {
+            stop_timeout: s(25),
+            ..Config::default()
+        };
+        assert_eq!(c.daemon_share(), s(15));
     }
 }

@@ -433,54 +433,6 @@ fn finish_version(
     parse(&out).ok_or_else(|| format!("cannot read a version in {:?}", out.trim()))
 }
 
-/// The `containerd-snapshotter` feature as the user set it (daemon.json `features` or
-/// `--feature containerd-snapshotter[=bool]`, both in the settings' `features` object).
-pub fn snapshotter_feature(effective: &BTreeMap<String, (Value, Origin)>) -> Option<bool> {
-    let (v, _) = effective.get("features")?;
-    match v.get("containerd-snapshotter")? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Graphdriver names: naming one makes dockerd ≥ 29 keep the legacy image store.
-pub fn is_graphdriver_name(name: &str) -> bool {
-    matches!(
-        name,
-        "overlay2"
-            | "overlay"
-            | "vfs"
-            | "fuse-overlayfs"
-            | "btrfs"
-            | "zfs"
-            | "devicemapper"
-            | "aufs"
-    )
-}
-
-/// Whether dockerd will use the containerd image store: the user's feature flag wins;
-/// otherwise on by default from Docker 29, except (as dockerd 29 does) when the
-/// storage driver named is a graphdriver or the data root already holds graphdriver layers.
-pub fn containerd_store_on(
-    version: Option<Version>,
-    effective: &BTreeMap<String, (Value, Origin)>,
-    storage_driver: Option<&str>,
-    graph_data: bool,
-) -> bool {
-    if let Some(b) = snapshotter_feature(effective) {
-        return b;
-    }
-    if !version.is_some_and(|v| v.major >= 29) {
-        return false;
-    }
-    !(storage_driver.is_some_and(is_graphdriver_name) || graph_data)
-}
-
 // ---------------------------------------------------------------------------
 // data directories
 
@@ -736,20 +688,21 @@ impl Trial {
     }
 }
 
+/// The one way a trial reads, in the plan's reasons and in doctor's check.
 impl std::fmt::Display for Trial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Trial::Ok => write!(f, "a trial overlay mount works"),
-            Trial::Failed { errno, call } => write!(f, "{call}: {errno}"),
+            Trial::Failed { errno, call } => write!(f, "overlay mounts fail ({call}: {errno})"),
             Trial::Blocked {
                 trouble,
                 errno,
                 call,
             } => write!(
                 f,
-                "trial overlay mount could not run: {trouble} ({call}: {errno})"
+                "the trial overlay mount could not run: {trouble} ({call}: {errno})"
             ),
-            Trial::NotTried { why } => write!(f, "trial overlay mount not tried: {why}"),
+            Trial::NotTried { why } => write!(f, "overlay mounts were not tried ({why})"),
         }
     }
 }
@@ -1579,8 +1532,6 @@ pub struct Facts {
     pub dockerd: Dockerd,
     /// The user's daemon configuration.
     pub daemon: DaemonFiles,
-    /// dockerd will use the containerd image store.
-    pub containerd_store: bool,
     /// The devpod user, or why it is unknown.
     pub user: std::result::Result<Account, String>,
     /// DATA_ROOT and its filesystem.
@@ -1940,20 +1891,6 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
             (None, None) => Err("no version".into()),
         },
     };
-    let pinned = effective
-        .get("storage-driver")
-        .and_then(|(v, _)| v.as_str().map(str::to_string))
-        .or_else(|| cfg.docker_driver_env.clone());
-    let graph_data = data_root
-        .drivers
-        .iter()
-        .any(|d| !d.snapshotter && d.layers > 0);
-    let containerd_store = containerd_store_on(
-        dockerd.version.as_ref().ok().copied(),
-        &effective,
-        pinned.as_deref(),
-        graph_data,
-    );
 
     let mut stale_pidfiles = Vec::new();
     for (p, name) in [
@@ -1988,7 +1925,6 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         containerd_bin,
         dockerd,
         daemon,
-        containerd_store,
         user,
         data_root,
         volumes,
@@ -2166,54 +2102,6 @@ mod tests {
         }
         assert!(containerd_version("/nonexistent/containerd").is_err());
         assert!(containerd_version("false").is_err());
-    }
-
-    fn eff(pairs: &[(&str, Value)]) -> BTreeMap<String, (Value, Origin)> {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    (
-                        v.clone(),
-                        Origin::DaemonJson("/etc/docker/daemon.json".into()),
-                    ),
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn containerd_store_default_and_overrides() {
-        let v = |major| {
-            Some(Version {
-                major,
-                minor: 0,
-                patch: 0,
-            })
-        };
-        let none = eff(&[]);
-        let on = eff(&[(
-            "features",
-            serde_json::json!({"containerd-snapshotter": true}),
-        )]);
-        let off = eff(&[(
-            "features",
-            serde_json::json!({"containerd-snapshotter": false}),
-        )]);
-        assert!(!containerd_store_on(v(20), &none, None, false));
-        assert!(!containerd_store_on(v(28), &none, None, false));
-        assert!(containerd_store_on(v(29), &none, None, false));
-        assert!(containerd_store_on(v(26), &on, None, false));
-        assert!(!containerd_store_on(v(29), &off, None, false));
-        assert!(!containerd_store_on(v(29), &none, Some("overlay2"), false));
-        assert!(containerd_store_on(v(29), &none, Some("overlayfs"), false));
-        assert!(
-            !containerd_store_on(v(29), &none, None, true),
-            "prior graphdriver layers"
-        );
-        assert!(containerd_store_on(v(29), &on, None, true));
-        assert!(!containerd_store_on(None, &none, None, false));
     }
 
     #[test]
@@ -2808,7 +2696,6 @@ mod tests {
             ),
             None => assert!(f.containerd_version.is_err()),
         }
-        assert!(!f.containerd_store);
         assert!(!f.containerd_serving);
         assert_eq!(
             f.daemon.daemon_json.as_ref().unwrap().0,
@@ -2993,7 +2880,7 @@ mod tests {
                 assert_eq!(errno, "EINVAL", "{trial}");
                 assert!(call.starts_with("mount src=overlay dst="), "{call}");
                 assert!(call.contains(" flags=0 data=lowerdir="), "{call}");
-                assert!(trial.to_string().ends_with(": EINVAL"));
+                assert!(trial.to_string().ends_with(": EINVAL)"));
             }
             other => panic!("expected EINVAL on overlay, got {other:?}"),
         }
