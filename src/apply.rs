@@ -583,53 +583,7 @@ impl<'a> Virtual<'a> {
             FileKind::Dir if self.planned(link) => ops.push(Op::Rmdir {
                 path: link.to_path_buf(),
             }),
-            FileKind::Dir => {
-                if self.sys.is_mount_point(link)? {
-                    return Err(refuse(
-                        &c,
-                        Errno::EBUSY,
-                        format!(
-                            "{} is a mount point (a volume?); set DIND_STRATEGY=bind or data-root",
-                            link.display()
-                        ),
-                    ));
-                }
-                if !self.data_entries(link)?.is_empty() {
-                    return Err(refuse(
-                        &c,
-                        Errno::ENOTEMPTY,
-                        format!(
-                            "{link} holds data dind-init never deletes or hides; with dockerd stopped move it into \
-                             {target} (mv {link}/* {target}/) or set DIND_STRATEGY=data-root",
-                            link = link.display(),
-                            target = target.display()
-                        ),
-                    ));
-                }
-                // Not data, but more than an rmdir removes: refused, never deleted.
-                let empty_dirs = self.empty_dirs_below(link, 0)?.map_err(|bad| {
-                    refuse(
-                        &c,
-                        Errno::ENOTEMPTY,
-                        format!(
-                            "{} is not an empty directory; dind-init deletes nothing but empty directories: \
-                             remove it yourself or set DIND_STRATEGY=bind",
-                            bad.display()
-                        ),
-                    )
-                })?;
-                if let Some(parent) = link.parent() {
-                    self.sys.access_writable(parent)?;
-                }
-                let reserve = link.join(crate::reserve::NAME);
-                if self.sys.lstat_kind(&reserve)? == FileKind::File {
-                    ops.push(Op::Release { path: reserve });
-                }
-                ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
-                ops.push(Op::Rmdir {
-                    path: link.to_path_buf(),
-                });
-            }
+            FileKind::Dir => ops.extend(self.replace_dir(link, target, &c)?),
             other => {
                 return Err(refuse(
                     &c,
@@ -654,6 +608,59 @@ impl<'a> Virtual<'a> {
             what,
             skip_why: String::new(),
         })
+    }
+
+    /// The ops that clear the existing directory `link` for a symlink to `target`:
+    /// only empty directories (an empty lost+found, dind-init's scratch) and
+    /// dind-init's own reserve go; a mount point or anything holding data is refused.
+    fn replace_dir(&self, link: &Path, target: &Path, c: &str) -> Result<Vec<Op>> {
+        let mut ops = Vec::new();
+        if self.sys.is_mount_point(link)? {
+            return Err(refuse(
+                c,
+                Errno::EBUSY,
+                format!(
+                    "{} is a mount point (a volume?); set DIND_STRATEGY=bind or data-root",
+                    link.display()
+                ),
+            ));
+        }
+        if !self.data_entries(link)?.is_empty() {
+            return Err(refuse(
+                c,
+                Errno::ENOTEMPTY,
+                format!(
+                    "{link} holds data dind-init never deletes or hides; with dockerd stopped move it into \
+                     {target} (mv {link}/* {target}/) or set DIND_STRATEGY=data-root",
+                    link = link.display(),
+                    target = target.display()
+                ),
+            ));
+        }
+        // Not data, but more than an rmdir removes: refused, never deleted.
+        let empty_dirs = self.empty_dirs_below(link, 0)?.map_err(|bad| {
+            refuse(
+                c,
+                Errno::ENOTEMPTY,
+                format!(
+                    "{} is not an empty directory; dind-init deletes nothing but empty directories: \
+                     remove it yourself or set DIND_STRATEGY=bind",
+                    bad.display()
+                ),
+            )
+        })?;
+        if let Some(parent) = link.parent() {
+            self.sys.access_writable(parent)?;
+        }
+        let reserve = link.join(crate::reserve::NAME);
+        if self.sys.lstat_kind(&reserve)? == FileKind::File {
+            ops.push(Op::Release { path: reserve });
+        }
+        ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
+        ops.push(Op::Rmdir {
+            path: link.to_path_buf(),
+        });
+        Ok(ops)
     }
 
     /// Replace `path` atomically. A symlink there (a daemon.json kept in dotfiles) is
