@@ -44,17 +44,18 @@ fn in_private_mount_ns(name: &str, body: fn(&Path)) {
         }
     }
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let base = std::env::temp_dir().join(format!("dind-apply-root-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    // Removed on drop; the child's namespace and its mounts are gone by then.
+    let base = tempfile::Builder::new()
+        .prefix(&format!("dind-apply-root-{name}-"))
+        .tempdir()
+        .unwrap();
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--"])
         .arg(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, &base)
+        .env(CHILD_ENV, base.path())
         .output()
         .unwrap();
-    // The child's namespace is gone, and its mounts with it: remove what is left.
-    let _ = std::fs::remove_dir_all(&base);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
