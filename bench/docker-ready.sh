@@ -21,7 +21,7 @@
 # Rounds are interleaved (every variant once per round); medians of ROUNDS (default 5),
 # spread = min–max; ratios are of medians of this run.
 #
-#   sudo bench/docker-ready.sh && bench/readme.sh --update /tmp/docker-ready.md
+#   sudo bench/docker-ready.sh && bench/readme.sh --update docker-ready /tmp/docker-ready.md
 # Needs root, dockerd/containerd/runc/docker (docker.io), curl, busybox, tini, dumb-init,
 # catatonit. Everything runs in a private mount namespace with its own /run and a copy of
 # /etc, so the host's docker socket, daemon.json and groups are never touched.

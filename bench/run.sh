@@ -17,7 +17,9 @@
 #   QUICK=1 bench/run.sh                    # only e and f (quiet and loaded)
 #   DIND_INIT_BIN=/path/to/dind-init bench/run.sh
 # Needs root (pid namespaces), hyperfine, jq, busybox, tini, dumb-init, catatonit, cc.
-# Writes results.md and the raw JSON to BENCH_OUT (default: a new dir under /tmp).
+# Writes its report bench-init.md (machine, run, table, targets; the README's table is this
+# file: bench/readme.sh --update init BENCH_OUT/bench-init.md) and the raw data to BENCH_OUT
+# (default: a new dir under /tmp).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,6 +43,9 @@ if [ -z "${DIND_INIT_BIN:-}" ]; then
     (cd "$repo" && cargo build --quiet --release --locked --target x86_64-unknown-linux-musl)
 fi
 [ -x "$bin" ] || { echo "bench: no binary at $bin" >&2; exit 2; }
+# dind-init warns about every DIND_* variable it does not know: that is not the bench's
+# to measure (docker-ready.sh below gets $bin explicitly).
+unset DIND_INIT_BIN
 
 # dind-init as a plain init (no storage fix, no dockerd), like the others.
 export DIND_START_DOCKERD=false
@@ -71,6 +76,7 @@ os=$(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')
     echo "versions: $("$bin" --version 2>&1 | head -1); $(tini --version 2>&1 | head -1);" \
         "dumb-init $(dumb-init --version 2>&1 | head -1 | awk '{print $NF}'); $(catatonit --version 2>&1 | head -1)"
 } | tee "$out/machine.txt"
+load_start=$(cut -d" " -f1-3 /proc/loadavg)
 
 ms() { awk -v s="$1" 'BEGIN { printf "%.3f", s * 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -136,10 +142,12 @@ if [ "$QUICK" != 1 ]; then
             p=$(init_pid_of "$u") || { echo "bench: $n did not start" >&2; exit 1; }
             sleep 0.3
             kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status")
+            anon=$(awk '/^RssAnon:/ {print $2}' "/proc/$p/status")
             wait "$u"
-            [ "$kb" -gt "$best" ] && best=$kb
+            [ "$kb" -gt "$best" ] && best=$kb && best_anon=$anon
         done
         result[rss,$n]=$best
+        result[anon,$n]=$best_anon
     done
 fi
 
@@ -292,19 +300,36 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
 vs_catatonit() {
     local d=${result[$2,dind-init]} c=${result[$2,catatonit]}
     if [ "$d" = lost ] || [ "$c" = lost ]; then
-        echo "  $1 ≤ $3× catatonit's: MISSED (a signal was lost)"
+        echo "- $1 ≤ $3× catatonit's: MISSED (a signal was lost)"
         return
     fi
-    echo "  $1 ≤ $3× catatonit's: $(verdict "$(awk -v a="$d" -v b="$c" -v f="$3" 'BEGIN { print (a <= b * f) ? 1 : 0 }')")" \
+    echo "- $1 ≤ $3× catatonit's: $(verdict "$(awk -v a="$d" -v b="$c" -v f="$3" 'BEGIN { print (a <= b * f) ? 1 : 0 }')")" \
         "($(ratio "$d" "$c")×: $(fmt s "$d") vs $(fmt s "$c"))"
 }
+load_end=$(cut -d" " -f1-3 /proc/loadavg)
 {
+    echo "- Machine: $(nproc) CPUs, ${cpu:-unknown CPU}, kernel $(uname -r), $os; load average" \
+        "$load_start at the start, $load_end at the end."
+    echo "- Versions: $("$bin" --version 2>&1 | head -1) (${result[link,dind-init]} build, a plain init:" \
+        "\`DIND_START_DOCKERD=false\`); $(tini --version 2>&1 | head -1);" \
+        "dumb-init $(dumb-init --version 2>&1 | head -1 | awk '{print $NF}'); $(catatonit --version 2>&1 | head -1)."
+    if [ "$QUICK" = 1 ]; then
+        echo "- Run: \`QUICK=1 bench/run.sh\` (signals and bursts only): $SIGNALS signals and $BURSTS bursts of $BURST"
+    else
+        echo "- Run: \`sudo bench/run.sh\`: $RUNS runs in $ROUNDS rounds, $ORPHANS orphans; $SIGNALS signals and $BURSTS bursts of $BURST"
+    fi
+    if [ "$LOADED" = 1 ]; then
+        echo "  zombies with the four inits taking turns, then the signals and bursts again with a CPU hog on each CPU."
+    else
+        echo "  zombies with the four inits taking turns."
+    fi
     echo
     echo "| benchmark (dind-init ÷ other in parentheses) | dind-init | tini | dumb-init | catatonit |"
     echo "|---|---|---|---|---|"
     row "start+exit overhead over /bin/true (median)" overhead s
     row "same, as PID 1 of a new pid namespace" overhead_pid1 s
     row "peak RSS as PID 1 (VmHWM)" rss kb
+    row "of which private (RssAnon)" anon kb
     row "binary size" size bytes
     line="| linkage |"
     for n in "${names[@]}"; do line+=" ${result[link,$n]} |"; done
@@ -324,26 +349,29 @@ vs_catatonit() {
     done
     echo
     if [ "$QUICK" != 1 ]; then
-        echo "bare /bin/true: $(fmt s "${result[overhead,bare]}") (exec), $(fmt s "${result[overhead_pid1,bare]}") (unshare --pid --fork)"
+        echo "Bare \`/bin/true\`: $(fmt s "${result[overhead,bare]}") (exec), $(fmt s "${result[overhead_pid1,bare]}") (\`unshare --pid --fork\`)."
         echo
-        echo "targets (from issue 6):"
-        echo "  overhead no worse than tini: $(verdict "$(le "${result[overhead,dind-init]}" "${result[overhead,tini]}")")" \
+        echo "Targets from issue 6:"
+        echo
+        echo "- overhead no worse than tini: $(verdict "$(le "${result[overhead,dind-init]}" "${result[overhead,tini]}")")" \
             "($(fmt s "${result[overhead,dind-init]}") vs $(fmt s "${result[overhead,tini]}"))"
-        echo "  reaping no worse than tini: $(verdict "$(le "${result[reap,dind-init]}" "${result[reap,tini]}")")" \
+        echo "- reaping no worse than tini: $(verdict "$(le "${result[reap,dind-init]}" "${result[reap,tini]}")")" \
             "($(fmt s "${result[reap,dind-init]}") vs $(fmt s "${result[reap,tini]}"))"
-        echo "  RSS ≤ 2 MiB: $(verdict "$(le "${result[rss,dind-init]}" 2048)") ($(fmt kb "${result[rss,dind-init]}"))"
-        echo "  static binary ≤ 2 MiB: $(verdict "$(le "${result[size,dind-init]}" 2097152)")" \
+        echo "- RSS ≤ 2 MiB: $(verdict "$(le "${result[rss,dind-init]}" 2048)") ($(fmt kb "${result[rss,dind-init]}"))"
+        echo "- static binary ≤ 2 MiB: $(verdict "$(le "${result[size,dind-init]}" 2097152)")" \
             "($(fmt bytes "${result[size,dind-init]}"), ${result[link,dind-init]})"
     fi
-    echo "targets (from issue 15):"
+    echo
+    echo "Targets from issue 15:"
+    echo
     for tag in "" _load; do
         what=${tag:+" (CPU hog beside it)"}
         vs_catatonit "signal latency median$what" "signal$tag" 1.1
         vs_catatonit "signal latency p90$what" "signal90$tag" 1.5
         vs_catatonit "burst drain median$what" "burst$tag" 1.2
     done
-} | tee "$out/results.md"
-echo "raw data: $out"
+} | tee "$out/bench-init.md"
+echo "report: $out/bench-init.md (bench/readme.sh --update init $out/bench-init.md); raw data: $out"
 
 if [ "${BENCH_DOCKER:-0}" = 1 ]; then
     DIND_INIT_BIN=$bin bash "$repo/bench/docker-ready.sh"

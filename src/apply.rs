@@ -95,6 +95,14 @@ enum Op {
     Tls {
         step: crate::tls::Step,
     },
+    /// /etc/group's new bytes (kept as bytes: a Latin-1 line must survive).
+    Group {
+        path: PathBuf,
+        bytes: Vec<u8>,
+    },
+    Nest {
+        root: PathBuf,
+    },
     /// Allocate dind-init's reserve; a failure is a warning, never a stop.
     Reserve {
         path: PathBuf,
@@ -267,10 +275,98 @@ impl<'a> Virtual<'a> {
             Action::RemoveStalePidfile { path } => self.check_pidfile(&abs(path)?)?,
             Action::Tls { step } => prep(vec![Op::Tls { step: step.clone() }], step.render(), ""),
             Action::OwnHome { path, uid, gid } => self.check_own_home(&abs(path)?, *uid, *gid)?,
+            Action::JoinGroup { user, group } => self.check_join_group(user, group),
+            Action::NestCgroup { root } => prep(
+                vec![Op::Nest { root: root.clone() }],
+                format!("nest cgroups under {}", root.display()),
+                "",
+            ),
+            Action::CacheVersion {
+                path,
+                program,
+                version,
+            } => self.check_cache(&abs(path)?, program, version)?,
+            Action::RecordProof { path, content } => {
+                let what = format!("record the storage proof in {}", path.display());
+                self.check_data_file(&abs(path)?, content.clone(), what)?
+            }
             Action::TakeReserve { path, bytes } => self.check_reserve(&abs(path)?, Some(*bytes))?,
             Action::ReleaseReserve { path } => self.check_reserve(&abs(path)?, None)?,
-            Action::StartContainerd { .. } | Action::StartDockerd { .. } => return Ok(None),
+            // The session runs the daemons and writes the state at each phase.
+            Action::StartContainerd { .. }
+            | Action::StartDockerd { .. }
+            | Action::RecordState { .. } => return Ok(None),
         }))
+    }
+
+    /// Add `user` to `group` in /etc/group, as dockerd gives the socket to that
+    /// group. Never fatal, as before it was a step: an unreadable /etc/group is
+    /// said and skipped.
+    fn check_join_group(&mut self, user: &str, group: &str) -> Prepared {
+        let path = PathBuf::from("/etc/group");
+        let what = format!("add {user} to group {group} in /etc/group");
+        let bytes = match self.sys.read_file(&path) {
+            Ok(b) => b.unwrap_or_default(),
+            Err(e) => {
+                log::warn!("cannot read /etc/group to add the {group} group: {e}");
+                return Prepared {
+                    ops: Vec::new(),
+                    what,
+                    skip_why: format!("cannot read it: {e}"),
+                };
+            }
+        };
+        let ops = match crate::user::with_docker_group(&bytes, group, user) {
+            Some((bytes, _gid)) => vec![Op::Group { path, bytes }],
+            None => Vec::new(),
+        };
+        Prepared {
+            ops,
+            what,
+            skip_why: "already a member (or the group is a bare gid)".into(),
+        }
+    }
+
+    /// A version cache goes only into a real directory: the user may have swapped
+    /// their ~/.docker-data for a link since the start, and root must not create
+    /// files where that link points. The key names the binary as it is now.
+    fn check_cache(&mut self, path: &Path, program: &str, version: &str) -> Result<Prepared> {
+        let what = format!("cache {version} in {}", path.display());
+        let Some(key) = crate::probe::version_cache_key(program) else {
+            return Ok(Prepared {
+                ops: Vec::new(),
+                what,
+                skip_why: "the binary is not found".into(),
+            });
+        };
+        // The layout of probe::version_cache_text: key line, version line.
+        self.check_data_file(path, format!("{key}\n{version}\n"), what)
+    }
+
+    /// Write dind-init's own file `path` on the data root (a cache, the storage
+    /// proof) when its directory is a real one (never through a link the user
+    /// may have put there since the start) and it does not hold `content` yet.
+    fn check_data_file(&mut self, path: &Path, content: String, what: String) -> Result<Prepared> {
+        let skip = |why: &str| Prepared {
+            ops: Vec::new(),
+            what: what.clone(),
+            skip_why: why.into(),
+        };
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        if self.sys.lstat_kind(dir)? != FileKind::Dir {
+            return Ok(skip("the data root is not a real directory"));
+        }
+        if self.sys.read_file(path)?.as_deref() == Some(content.as_bytes()) {
+            return Ok(skip("already there"));
+        }
+        Ok(Prepared {
+            ops: vec![Op::Write {
+                path: path.to_path_buf(),
+                content,
+            }],
+            what,
+            skip_why: String::new(),
+        })
     }
 
     /// Take (`Some(bytes)`) or release dind-init's reserve `path`, in a directory
@@ -583,53 +679,7 @@ impl<'a> Virtual<'a> {
             FileKind::Dir if self.planned(link) => ops.push(Op::Rmdir {
                 path: link.to_path_buf(),
             }),
-            FileKind::Dir => {
-                if self.sys.is_mount_point(link)? {
-                    return Err(refuse(
-                        &c,
-                        Errno::EBUSY,
-                        format!(
-                            "{} is a mount point (a volume?); set DIND_STRATEGY=bind or data-root",
-                            link.display()
-                        ),
-                    ));
-                }
-                if !self.data_entries(link)?.is_empty() {
-                    return Err(refuse(
-                        &c,
-                        Errno::ENOTEMPTY,
-                        format!(
-                            "{link} holds data dind-init never deletes or hides; with dockerd stopped move it into \
-                             {target} (mv {link}/* {target}/) or set DIND_STRATEGY=data-root",
-                            link = link.display(),
-                            target = target.display()
-                        ),
-                    ));
-                }
-                // Not data, but more than an rmdir removes: refused, never deleted.
-                let empty_dirs = self.empty_dirs_below(link, 0)?.map_err(|bad| {
-                    refuse(
-                        &c,
-                        Errno::ENOTEMPTY,
-                        format!(
-                            "{} is not an empty directory; dind-init deletes nothing but empty directories: \
-                             remove it yourself or set DIND_STRATEGY=bind",
-                            bad.display()
-                        ),
-                    )
-                })?;
-                if let Some(parent) = link.parent() {
-                    self.sys.access_writable(parent)?;
-                }
-                let reserve = link.join(crate::reserve::NAME);
-                if self.sys.lstat_kind(&reserve)? == FileKind::File {
-                    ops.push(Op::Release { path: reserve });
-                }
-                ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
-                ops.push(Op::Rmdir {
-                    path: link.to_path_buf(),
-                });
-            }
+            FileKind::Dir => ops.extend(self.replace_dir(link, target, &c)?),
             other => {
                 return Err(refuse(
                     &c,
@@ -654,6 +704,59 @@ impl<'a> Virtual<'a> {
             what,
             skip_why: String::new(),
         })
+    }
+
+    /// The ops that clear the existing directory `link` for a symlink to `target`:
+    /// only empty directories (an empty lost+found, dind-init's scratch) and
+    /// dind-init's own reserve go; a mount point or anything holding data is refused.
+    fn replace_dir(&self, link: &Path, target: &Path, c: &str) -> Result<Vec<Op>> {
+        let mut ops = Vec::new();
+        if self.sys.is_mount_point(link)? {
+            return Err(refuse(
+                c,
+                Errno::EBUSY,
+                format!(
+                    "{} is a mount point (a volume?); set DIND_STRATEGY=bind or data-root",
+                    link.display()
+                ),
+            ));
+        }
+        if !self.data_entries(link)?.is_empty() {
+            return Err(refuse(
+                c,
+                Errno::ENOTEMPTY,
+                format!(
+                    "{link} holds data dind-init never deletes or hides; with dockerd stopped move it into \
+                     {target} (mv {link}/* {target}/) or set DIND_STRATEGY=data-root",
+                    link = link.display(),
+                    target = target.display()
+                ),
+            ));
+        }
+        // Not data, but more than an rmdir removes: refused, never deleted.
+        let empty_dirs = self.empty_dirs_below(link, 0)?.map_err(|bad| {
+            refuse(
+                c,
+                Errno::ENOTEMPTY,
+                format!(
+                    "{} is not an empty directory; dind-init deletes nothing but empty directories: \
+                     remove it yourself or set DIND_STRATEGY=bind",
+                    bad.display()
+                ),
+            )
+        })?;
+        if let Some(parent) = link.parent() {
+            self.sys.access_writable(parent)?;
+        }
+        let reserve = link.join(crate::reserve::NAME);
+        if self.sys.lstat_kind(&reserve)? == FileKind::File {
+            ops.push(Op::Release { path: reserve });
+        }
+        ops.extend(empty_dirs.into_iter().map(|path| Op::Rmdir { path }));
+        ops.push(Op::Rmdir {
+            path: link.to_path_buf(),
+        });
+        Ok(ops)
     }
 
     /// Replace `path` atomically. A symlink there (a daemon.json kept in dotfiles) is
@@ -932,6 +1035,22 @@ fn run(
         Op::Write { path, content } => sys.write_atomic(path, content.as_bytes(), keep_bak),
         Op::Unlink { path } => sys.remove_file(path),
         Op::Tls { step } => crate::tls::execute(step, &crate::tls::SystemRunner),
+        // Neither stops the start: Docker works without them, a little less well.
+        Op::Group { path, bytes } => {
+            if let Err(e) = sys.write_atomic(path, bytes, false) {
+                log::warn!("cannot add the devpod user to its Docker group in /etc/group: {e}");
+            }
+            Ok(())
+        }
+        Op::Nest { root } => {
+            match sys.nest_cgroup(root) {
+                Ok(outcome) => log::info!("{}", outcome.summary()),
+                Err(e) => log::warn!(
+                    "cgroup v2 nesting failed: {e}; containers may not get cpu/memory limits"
+                ),
+            }
+            Ok(())
+        }
         // The reserve is a spare: failing to take or give it back never stops Docker.
         Op::Reserve { path, bytes } => {
             if let Err(e) = sys.reserve_space(path, *bytes) {
@@ -954,12 +1073,36 @@ fn run(
     }
 }
 
-/// Execute the storage steps of `plan` (CreateDir, Lock, BindMount, Symlink,
-/// WriteFile, RemoveStalePidfile); StartContainerd/StartDockerd belong to the
-/// dockerd module and are skipped. All checks run first: on any refusal or a
-/// held lock nothing has changed.
+/// Execute the steps of `plan` that come before the daemons (storage, group,
+/// cgroup nesting); StartContainerd/StartDockerd and the state file belong to
+/// the session, and the steps for after Docker answers to [`after_ready`]. All
+/// checks run first: on any refusal or a held lock nothing has changed.
 pub fn apply(plan: &Plan, sys: &dyn Syscall) -> Result<Applied> {
-    apply_steps(&plan.steps, sys)
+    let before: Vec<Step> = plan
+        .steps
+        .iter()
+        .filter(|s| !s.action.after_ready())
+        .cloned()
+        .collect();
+    apply_steps(&before, sys)
+}
+
+/// Execute the steps of a plan for once Docker answers and storage proved
+/// itself (the version caches, the storage proof); no `.bak` for these files
+/// of dind-init's own.
+pub fn after_ready(steps: &[Step], sys: &dyn Syscall) -> Result<Applied> {
+    let after: Vec<Step> = steps
+        .iter()
+        .filter(|s| s.action.after_ready())
+        .cloned()
+        .collect();
+    apply_steps_with(&after, sys, false)
+}
+
+/// Log a step the session carries out itself (a daemon, the state file) the
+/// way apply logs its own, so a debug log lists every step a start took.
+pub fn log_done(step: &Step) {
+    log::debug!("apply: {}  — done: {}", step.action.render(), step.reason);
 }
 
 /// Every check [`apply`] makes before it changes anything, and nothing else
@@ -986,7 +1129,7 @@ pub fn apply_steps_with(steps: &[Step], sys: &dyn Syscall, keep_bak: bool) -> Re
     let mut prepared = Vec::new();
     for step in steps {
         if let Some(p) = v.check(&step.action)? {
-            prepared.push((p, step.reason.as_str()));
+            prepared.push((p, step));
         }
     }
     let holder = holder_text();
@@ -1004,7 +1147,8 @@ pub fn apply_steps_with(steps: &[Step], sys: &dyn Syscall, keep_bak: bool) -> Re
         }
     }
     let mut log = Vec::new();
-    for (p, reason) in &prepared {
+    for (p, step) in &prepared {
+        let reason = &step.reason;
         let changes = p.ops.iter().any(|op| !matches!(op, Op::Lock { .. }));
         for (i, op) in p.ops.iter().enumerate() {
             if let Err(e) = run(op, sys, &mut locks, &holder, keep_bak) {
@@ -1023,10 +1167,12 @@ pub fn apply_steps_with(steps: &[Step], sys: &dyn Syscall, keep_bak: bool) -> Re
         } else {
             format!("{}: {}", p.what, p.skip_why)
         };
-        log.push(Entry {
+        let entry = Entry {
             changed: changes,
             text,
-        });
+        };
+        log::debug!("apply: {}  — {entry}", step.action.render());
+        log.push(entry);
     }
     Ok(Applied { locks, log })
 }
@@ -1875,5 +2021,100 @@ mod tests {
             mode: 0o700,
         }]);
         assert!(apply(&rel, &RecordingSyscall::new()).is_err());
+    }
+
+    /// The group step rewrites /etc/group with every other line byte for byte
+    /// (a Latin-1 line survives), and changes nothing once the user is a member.
+    #[test]
+    fn join_group_adds_the_user_and_keeps_every_other_line() {
+        let before: &[u8] = b"root:x:0:\nj\xfcrgen:x:1001:\ndocker:x:998:\n";
+        let sys = RecordingSyscall::new()
+            .with_dir("/etc")
+            .with_file("/etc/group", before);
+        let join = plan(vec![Action::JoinGroup {
+            user: "coder".into(),
+            group: "docker".into(),
+        }]);
+        let applied = apply(&join, &sys).unwrap();
+        assert!(applied.changed());
+        assert_eq!(
+            sys.file("/etc/group").unwrap(),
+            b"root:x:0:\nj\xfcrgen:x:1001:\ndocker:x:998:coder\n"
+        );
+        sys.clear_calls();
+        let again = apply(&join, &sys).unwrap();
+        assert!(!again.changed(), "{:?}", again.log);
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+    }
+
+    /// Nesting goes through the seam; the state file is the session's to write.
+    #[test]
+    fn nesting_goes_through_the_seam_and_the_state_is_left_to_the_session() {
+        let sys = RecordingSyscall::new();
+        let steps = plan(vec![
+            Action::NestCgroup {
+                root: p("/sys/fs/cgroup"),
+            },
+            Action::RecordState {
+                path: p("/run/dind-init/state.json"),
+            },
+        ]);
+        let applied = apply(&steps, &sys).unwrap();
+        assert_eq!(sys.calls(), ["nest-cgroup /sys/fs/cgroup"]);
+        assert_eq!(applied.log.len(), 1, "{:?}", applied.log);
+    }
+
+    /// The version caches wait for Docker to answer ([`after_ready`]), and never
+    /// go through a data root swapped for a link since the start.
+    #[test]
+    fn caches_and_proof_come_after_ready_and_only_into_a_real_directory() {
+        let cache = |dir: &str| Action::CacheVersion {
+            path: p(dir).join(crate::probe::VERSION_CACHE),
+            program: "/bin/sh".into(),
+            version: "Docker version 28.5.2".into(),
+        };
+        // The data dir is not made here: after_ready runs the caches only.
+        let whole = |dir: &str| {
+            plan(vec![
+                Action::CreateDir {
+                    path: p(dir),
+                    mode: 0o710,
+                },
+                cache(dir),
+            ])
+        };
+        let sys = RecordingSyscall::new()
+            .with_dir("/etc")
+            .with_symlink("/home/coder/.docker-data", "/etc");
+        let skipped = after_ready(&whole(DATA), &sys).unwrap();
+        assert!(!skipped.changed(), "{:?}", skipped.log);
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+
+        let sys = RecordingSyscall::new().with_dir(DATA);
+        after_ready(&whole(DATA), &sys).unwrap();
+        let key = crate::probe::version_cache_key("/bin/sh").unwrap();
+        let file = p(DATA).join(crate::probe::VERSION_CACHE);
+        assert_eq!(
+            sys.file(&file).unwrap(),
+            format!("{key}\nDocker version 28.5.2\n").into_bytes()
+        );
+        sys.clear_calls();
+        assert!(!after_ready(&whole(DATA), &sys).unwrap().changed());
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+
+        let proof = plan(vec![Action::RecordProof {
+            path: p(DATA).join(".dind-init-storage-proof"),
+            content: "dind-init storage proof v1\n".into(),
+        }]);
+        let linked = RecordingSyscall::new()
+            .with_dir("/etc")
+            .with_symlink(DATA, "/etc");
+        assert!(!after_ready(&proof, &linked).unwrap().changed());
+        assert!(linked.calls().is_empty(), "{:?}", linked.calls());
+        assert!(after_ready(&proof, &sys).unwrap().changed());
+        assert_eq!(
+            sys.file(p(DATA).join(".dind-init-storage-proof")).unwrap(),
+            b"dind-init storage proof v1\n"
+        );
     }
 }

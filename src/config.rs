@@ -215,7 +215,7 @@ pub struct Config {
     /// DOCKER_TLS_SAN (docker:dind): extra names for the server certificate, canonical.
     pub tls_san: Vec<String>,
     /// DOCKER_HOST: a unix:// one is where dockerd listens (docker:dind); tcp:// is the session's.
-    pub docker_host: Option<crate::tls::DockerHost>,
+    pub docker_host: Option<crate::parse::dockerhost::DockerHost>,
     /// The TOML file that was read, if any (for messages).
     pub file: Option<PathBuf>,
     /// `DIND_*` variables that are no setting (likely typos), each with the closest
@@ -672,7 +672,7 @@ fn docker_dind_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(
         })?);
     }
     if let Some(s) = env.get("DOCKER_TLS_SAN") {
-        cfg.tls_san = crate::tls::parse_sans(s).ok_or_else(|| {
+        cfg.tls_san = crate::parse::dockerhost::parse_sans(s).ok_or_else(|| {
             bad(
                 "DOCKER_TLS_SAN",
                 s,
@@ -681,13 +681,15 @@ fn docker_dind_env(cfg: &mut Config, env: &BTreeMap<String, String>) -> Result<(
         })?;
     }
     if let Some(h) = env.get("DOCKER_HOST").filter(|h| !h.is_empty()) {
-        cfg.docker_host = Some(crate::tls::DockerHost::parse(h).ok_or_else(|| {
-            bad(
-                "DOCKER_HOST",
-                h,
-                "unix:///absolute/path.sock, tcp://host:port, or unset",
-            )
-        })?);
+        cfg.docker_host = Some(crate::parse::dockerhost::DockerHost::parse(h).ok_or_else(
+            || {
+                bad(
+                    "DOCKER_HOST",
+                    h,
+                    "unix:///absolute/path.sock, tcp://host:port, or unset",
+                )
+            },
+        )?);
     }
     Ok(())
 }
@@ -746,6 +748,25 @@ fn parse_user(s: &str) -> Option<UserSpec> {
 fn valid_size(s: &str) -> bool {
     let digits = s.trim_end_matches(|c: char| "bkmgBKMG".contains(c));
     s.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The stop budget: how DIND_STOP_TIMEOUT is shared after SIGTERM. The command
+/// goes first with its share; dockerd and containerd (the services) stop in the
+/// rest. Both init (when it kills the command) and the plan (dockerd's
+/// shutdown-timeout) read it here, so the two can never disagree.
+pub fn command_share(stop_timeout: Duration, has_services: bool) -> Duration {
+    if has_services {
+        stop_timeout * 2 / 5
+    } else {
+        stop_timeout
+    }
+}
+
+impl Config {
+    /// What DIND_STOP_TIMEOUT leaves dockerd and containerd after the command's share.
+    pub fn daemon_share(&self) -> Duration {
+        self.stop_timeout - command_share(self.stop_timeout, true)
+    }
 }
 
 #[cfg(test)]
@@ -1066,7 +1087,7 @@ mod tests {
         assert_eq!(c.tls_san, ["DNS:dind.example", "IP:10.0.0.9"]);
         assert!(matches!(
             c.docker_host,
-            Some(crate::tls::DockerHost::Tcp { port: 2376, .. })
+            Some(crate::parse::dockerhost::DockerHost::Tcp { port: 2376, .. })
         ));
         let off = Config::from_sources(&env(&[("DOCKER_TLS_CERTDIR", "")]), None).unwrap();
         assert_eq!(
@@ -1088,5 +1109,17 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    #[test]
+    fn the_stop_budget_leaves_room_for_docker() {
+        let s = Duration::from_secs;
+        assert_eq!(command_share(s(25), true), s(10));
+        assert_eq!(command_share(s(25), false), s(25));
+        let c = Config {
+            stop_timeout: s(25),
+            ..Config::default()
+        };
+        assert_eq!(c.daemon_share(), s(15));
     }
 }

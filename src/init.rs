@@ -601,16 +601,6 @@ pub fn restart_delay(restarts: &mut u32, up_for: Duration) -> Duration {
     backoff(*restarts)
 }
 
-/// The budget the command gets after SIGTERM before it is killed, so that the
-/// services still have time to stop cleanly inside `stop_timeout`.
-pub fn main_budget(stop_timeout: Duration, has_services: bool) -> Duration {
-    if has_services {
-        stop_timeout * 2 / 5
-    } else {
-        stop_timeout
-    }
-}
-
 /// Run the session until the command ends (or the pod is stopped), then stop
 /// the services in reverse order and end every leftover; returns the command's
 /// exit code. `main` None means there is no command (a failed start): only the
@@ -720,7 +710,8 @@ impl Supervisor {
         let now = Instant::now();
         self.stop = Some(Stop {
             deadline: now + self.stop_timeout,
-            main_kill_at: requested.then(|| now + main_budget(self.stop_timeout, has_services)),
+            main_kill_at: requested
+                .then(|| now + crate::config::command_share(self.stop_timeout, has_services)),
             leftover_grace: (!requested).then_some(self.leftover_grace),
             leftovers: Leftovers::Untouched,
         });
@@ -1022,18 +1013,6 @@ mod tests {
                 "deadline {deadline}s, grace {grace:?}"
             );
         }
-    }
-
-    #[test]
-    fn main_budget_leaves_room_for_docker() {
-        assert_eq!(
-            main_budget(Duration::from_secs(25), true),
-            Duration::from_secs(10)
-        );
-        assert_eq!(
-            main_budget(Duration::from_secs(25), false),
-            Duration::from_secs(25)
-        );
     }
 
     #[test]

@@ -10,10 +10,11 @@
 //! version that could not be read, an external containerd whose binary is not
 //! ours to know), means the full smoke test, and a new proof after it passes.
 //! The decision ([`decide`]) is pure: the proof's text (read by the probe) and
-//! the current identity in, a [`SmokePlan`] out.
+//! the current identity in, a [`SmokePlan`] out. It imports neither probe nor
+//! plan: they hand it plain facts ([`Below`]), so dependencies point one way.
 
-use crate::plan::{ContainerdUse, Driver};
-use crate::probe::Facts;
+use crate::config::Driver;
+use crate::parse::mountinfo::Mount;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -32,9 +33,15 @@ pub struct Found {
     pub binaries: std::result::Result<String, String>,
 }
 
-/// Probe the proof on `data_root` and the binaries it must name.
-pub fn find(data_root: &Path, dockerd: &str, containerd: Option<&Path>) -> Found {
-    let key = |p: &str| crate::probe::version_cache_key(p).ok_or(format!("{p} not found"));
+/// Probe the proof on `data_root` and the binaries it must name; `key` is the
+/// probe's binary identity (path, size, mtime), None when a binary is not found.
+pub fn find(
+    data_root: &Path,
+    dockerd: &str,
+    containerd: Option<&Path>,
+    key: impl Fn(&str) -> Option<String>,
+) -> Found {
+    let key = |p: &str| key(p).ok_or(format!("{p} not found"));
     let binaries = key(dockerd).and_then(|d| match containerd {
         Some(c) => key(&c.to_string_lossy()).map(|c| format!("{d} {c}")),
         None => Err("containerd is not on PATH".into()),
@@ -67,40 +74,58 @@ impl Identity {
     }
 }
 
+/// What is below Docker as the probe found it: the facts of the identity
+/// (versions as text, or why they could not be read).
+pub struct Below<'a> {
+    /// DATA_ROOT's path.
+    pub data_root: &'a Path,
+    /// The mount DATA_ROOT lives on, when known.
+    pub mount: Option<&'a Mount>,
+    /// dockerd's version.
+    pub dockerd: std::result::Result<String, String>,
+    /// containerd's version.
+    pub containerd: std::result::Result<String, String>,
+    /// The kernel's release.
+    pub kernel: &'a std::result::Result<String, String>,
+    /// The engine binaries' keys ([`Found::binaries`]).
+    pub binaries: &'a std::result::Result<String, String>,
+    /// Whether dockerd keeps images in containerd's store.
+    pub containerd_store: bool,
+}
+
+/// Who starts containerd, when it is dind-init or dockerd (an external
+/// containerd's binary is not ours to know: no identity then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Containerd {
+    /// dind-init starts and supervises it.
+    Managed,
+    /// dockerd starts its own.
+    Separate,
+}
+
 /// The current identity, or why there is none (then the smoke test always runs
 /// and no proof is written).
 pub fn identity(
-    facts: &Facts,
+    below: &Below,
     driver: Option<Driver>,
     data_root: Option<&Path>,
-    containerd: Option<&ContainerdUse>,
+    containerd: Option<Containerd>,
     daemon: [(&'static str, String); 2],
 ) -> std::result::Result<Identity, String> {
-    let dr = &facts.data_root;
-    if data_root != Some(dr.path.as_path()) {
+    if data_root != Some(below.data_root) {
         return Err("Docker's data is not in DATA_ROOT".into());
     }
     let driver = driver.ok_or("the storage driver is not dind-init's choice")?;
     let containerd = match containerd {
-        Some(ContainerdUse::Managed) => "managed",
-        Some(ContainerdUse::Separate { .. }) => "separate",
-        Some(ContainerdUse::External { .. }) | None => {
-            return Err("containerd is not started by dind-init or dockerd".into())
-        }
+        Some(Containerd::Managed) => "managed",
+        Some(Containerd::Separate) => "separate",
+        None => return Err("containerd is not started by dind-init or dockerd".into()),
     };
-    let mount = dr
-        .location
-        .mount
-        .as_ref()
-        .ok_or("the data root's mount is unknown")?;
-    let dockerd = facts.dockerd.version.as_ref().map_err(Clone::clone)?;
-    let containerd_version = facts.containerd_version.as_ref().map_err(Clone::clone)?;
-    let kernel = facts.kernel.as_ref().map_err(Clone::clone)?;
-    let binaries = facts
-        .storage_proof
-        .binaries
-        .as_ref()
-        .map_err(Clone::clone)?;
+    let mount = below.mount.ok_or("the data root's mount is unknown")?;
+    let dockerd = below.dockerd.as_ref().map_err(Clone::clone)?;
+    let containerd_version = below.containerd.as_ref().map_err(Clone::clone)?;
+    let kernel = below.kernel.as_ref().map_err(Clone::clone)?;
+    let binaries = below.binaries.as_ref().map_err(Clone::clone)?;
     let mut pairs = vec![
         ("dind-init", env!("CARGO_PKG_VERSION").to_string()),
         ("dockerd", dockerd.to_string()),
@@ -110,13 +135,13 @@ pub fn identity(
         ("driver", driver.name().to_string()),
         (
             "image-store",
-            image_store(facts.containerd_store).to_string(),
+            image_store(below.containerd_store).to_string(),
         ),
         ("fs", mount.fs_type.clone()),
         ("device", mount.dev()),
         ("source", mount.source.clone()),
         ("kernel", kernel.clone()),
-        ("data-root", dr.path.display().to_string()),
+        ("data-root", below.data_root.display().to_string()),
     ];
     pairs.extend(daemon);
     Ok(Identity(pairs))

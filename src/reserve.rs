@@ -10,17 +10,16 @@
 //! and the banner and `status` say "volume full" with the remedy. Once space is
 //! freed, the next start takes the reserve again (only with [`ROOM`] to spare).
 //!
-//! The file is dind-init's own (`.dind-init*`, see [`probe::is_data_entry`]):
-//! it never counts as the user's data and never blocks a bind or a symlink.
-//! Deciding is pure ([`decide`]); [`find`] is the probe's one fact and
-//! [`plan_into`] the plan's one call; apply runs the action through
-//! [`Syscall::reserve_space`](crate::sys::Syscall::reserve_space).
+//! The file is dind-init's own (`.dind-init*`, see probe's
+//! `is_data_entry`): it never counts as the user's data and
+//! never blocks a bind or a symlink. Deciding is pure ([`decide`]); [`find`] is
+//! the probe's one fact, the plan turns the [`Decision`] into steps, apply runs
+//! them through [`Syscall::reserve_space`](crate::sys::Syscall::reserve_space).
+//! This module imports neither probe nor plan, so dependencies point one way.
 
-use crate::plan::{Action, Plan, Step};
-use crate::probe;
 use serde::Serialize;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The reserve's name in the data root directory.
 pub const NAME: &str = ".dind-init-reserve";
@@ -64,8 +63,9 @@ pub struct Reserve {
     pub free: Option<u64>,
 }
 
-/// Look at the reserve in `data_root` and at the space free there.
-pub fn find(data_root: &Path) -> Reserve {
+/// Look at the reserve in `data_root`; `free` is what the probe measured there
+/// (statfs is the probe's: this module stays below probe and plan).
+pub fn find(data_root: &Path, free: Option<u64>) -> Reserve {
     let found = match std::fs::symlink_metadata(data_root.join(NAME)) {
         Ok(m) if m.file_type().is_file() => Found::File {
             allocated: m.blocks().saturating_mul(512),
@@ -73,7 +73,6 @@ pub fn find(data_root: &Path) -> Reserve {
         Ok(_) => Found::Other,
         Err(_) => Found::Absent,
     };
-    let free = probe::free_bytes(&probe::nearest_existing(data_root)).ok();
     Reserve { found, free }
 }
 
@@ -126,97 +125,6 @@ pub fn size_words(bytes: u64) -> String {
         b if b >= 1 << 10 => format!("{} KiB", b >> 10),
         b => format!("{b} B"),
     }
-}
-
-/// The plan's part: an action with its reason, or a note or warning, for the
-/// reserve in `data_root` (the directory dind-init locks and owns).
-pub fn plan_into(p: &mut Plan, data_root: &Path, r: Reserve, on_disk: bool) {
-    let path = data_root.join(NAME);
-    let dir = data_root.display();
-    let free = size_words(r.free.unwrap_or(0));
-    let step = |action, reason: String| Step { action, reason };
-    match decide(r, on_disk) {
-        Decision::Take { bytes } => {
-            let topup = if bytes < SIZE {
-                format!(", {} of it still to allocate", size_words(bytes))
-            } else {
-                String::new()
-            };
-            p.steps.push(step(
-                Action::TakeReserve { path, bytes: SIZE },
-                format!(
-                    "keep {} of dind-init's own as a reserve on {dir} ({free} free{topup}): should the volume fill up, the next start releases it so dockerd can still start",
-                    size_words(SIZE)
-                ),
-            ))
-        }
-        Decision::Release { bytes } => p.steps.push(step(
-            Action::ReleaseReserve { path },
-            format!(
-                "release dind-init's {} reserve on {dir}: the volume is full ({free} free), so dockerd can start; free space, then the next start takes the reserve again",
-                size_words(bytes)
-            ),
-        )),
-        Decision::Keep => p.notes.push(format!(
-            "dind-init's {} reserve on {dir} is kept ({free} free): it is released if the volume fills up, so dockerd can still start",
-            size_words(SIZE)
-        )),
-        Decision::FullWithout => p.warnings.push(format!(
-            "volume full: {free} free on {dir} and dind-init's reserve is already released; {}",
-            probe::Trouble::VolumeFull.remedy()
-        )),
-        Decision::Without => p.notes.push(format!(
-            "no reserve on {dir} ({free} free): dind-init takes {} once {} are free there",
-            size_words(SIZE),
-            size_words(SIZE + ROOM)
-        )),
-        Decision::Foreign => p.warnings.push(format!(
-            "{} is not a regular file, so it is not dind-init's reserve and is left alone; remove it to let dind-init keep a reserve there",
-            path.display()
-        )),
-        Decision::Unknown => {}
-    }
-}
-
-/// Whether `steps` release the reserve: Docker then runs on a full volume.
-pub fn released(steps: &[Step]) -> Option<PathBuf> {
-    steps.iter().find_map(|s| match &s.action {
-        Action::ReleaseReserve { path } => path.parent().map(Path::to_path_buf),
-        _ => None,
-    })
-}
-
-/// The volume this start found full, as the error banner and `status` show
-/// once Docker runs: the reserve released now, or already gone (a start before
-/// the user freed space). None when the volume has room, or the plan did not
-/// consider the reserve (it locks the data root whenever it does).
-pub fn full_error(steps: &[Step], data_root: &Path, r: Reserve) -> Option<crate::Error> {
-    let now = released(steps).is_some();
-    let locked = steps
-        .iter()
-        .any(|s| matches!(&s.action, Action::Lock { path } if path.parent() == Some(data_root)));
-    let gone_before = locked && decide(r, true) == Decision::FullWithout;
-    if !(now || gone_before) {
-        return None;
-    }
-    let t = probe::Trouble::VolumeFull;
-    let how = if now {
-        format!(
-            "before dind-init released its {} reserve there so that dockerd could start",
-            size_words(SIZE)
-        )
-    } else {
-        "and dind-init's reserve there was released at an earlier start".into()
-    };
-    Some(crate::Error::Docker {
-        msg: format!(
-            "{}: {} free on the volume holding {} {how}",
-            t.words(),
-            size_words(r.free.unwrap_or(0)),
-            data_root.display()
-        ),
-        hint: t.remedy_with_docker().into(),
-    })
 }
 
 #[cfg(test)]
@@ -293,120 +201,11 @@ mod tests {
         }
     }
 
-    fn planned(found: Found, free: u64) -> Plan {
-        let mut p = Plan {
-            steps: Vec::new(),
-            driver: None,
-            data_root: None,
-            warnings: Vec::new(),
-            notes: Vec::new(),
-            docker_root: None,
-            containerd: None,
-            settings: Vec::new(),
-            docker_group: None,
-            pinned_by: None,
-            pools: None,
-            smoke: None,
-        };
-        plan_into(
-            &mut p,
-            Path::new("/home/coder/.docker-data"),
-            r(found, Some(free)),
-            true,
-        );
-        p
-    }
-
-    #[test]
-    fn the_plan_says_each_action_and_why() {
-        let p = planned(file(SIZE), 0);
-        assert_eq!(
-            p.steps[0].action,
-            Action::ReleaseReserve {
-                path: "/home/coder/.docker-data/.dind-init-reserve".into()
-            }
-        );
-        assert_eq!(
-            p.steps[0].reason,
-            "release dind-init's 8 MiB reserve on /home/coder/.docker-data: the volume is full (0 B free), so dockerd can start; free space, then the next start takes the reserve again"
-        );
-        assert_eq!(
-            released(&p.steps),
-            Some(PathBuf::from("/home/coder/.docker-data"))
-        );
-        let p = planned(Found::Absent, 10 << 30);
-        assert_eq!(
-            p.steps[0].action,
-            Action::TakeReserve {
-                path: "/home/coder/.docker-data/.dind-init-reserve".into(),
-                bytes: SIZE
-            }
-        );
-        // The e2e's healthy start greps its log for these words: taking the reserve is not "full".
-        assert!(!p.steps[0].reason.contains("volume full"));
-        assert!(!p.steps[0].reason.contains(" is full"));
-        assert_eq!(released(&p.steps), None);
-        let p = planned(Found::Absent, 0);
-        assert!(p.steps.is_empty());
-        assert!(p.warnings[0].starts_with("volume full: 0 B free on /home/coder/.docker-data"));
-        assert!(p.warnings[0].contains("free space"), "{}", p.warnings[0]);
-        let p = planned(file(SIZE), 10 << 30);
-        assert!(p.steps.is_empty() && p.notes[0].contains("reserve"));
-    }
-
-    /// Docker runs on a volume found full: named whether the reserve goes now
-    /// or went at an earlier start; nothing when the volume has room.
-    #[test]
-    fn a_full_volume_is_named_once_docker_runs() {
-        let dir = Path::new("/home/coder/.docker-data");
-        let lock = Step {
-            action: Action::Lock {
-                path: dir.join(".dind-init.lock"),
-            },
-            reason: String::new(),
-        };
-        let rows = [
-            (
-                file(SIZE),
-                Some(0),
-                Some("before dind-init released its 8 MiB reserve"),
-            ),
-            (
-                Found::Absent,
-                Some(64 << 10),
-                Some("released at an earlier start"),
-            ),
-            (Found::Absent, Some(10 << 30), None),
-            (file(SIZE), Some(10 << 30), None),
-            (Found::Absent, None, None),
-        ];
-        for (found, free, want) in rows {
-            let mut p = planned(found, free.unwrap_or(0));
-            if free.is_none() {
-                p.steps.clear();
-            }
-            p.steps.insert(0, lock.clone());
-            let got = full_error(&p.steps, dir, r(found, free)).map(|e| e.to_string());
-            match (want, got) {
-                (Some(w), Some(e)) => {
-                    assert!(e.starts_with("volume full: "), "{e}");
-                    assert!(e.contains(w), "{e}");
-                    assert!(e.contains("— fix: free space"), "{e}");
-                    assert!(e.contains("docker system df"), "{e}");
-                }
-                (None, None) => {}
-                (w, e) => panic!("{found:?} {free:?}: want {w:?}, got {e:?}"),
-            }
-        }
-        // Without the data root's lock the plan never looked at the reserve.
-        assert!(full_error(&[], dir, r(Found::Absent, Some(0))).is_none());
-    }
-
     #[test]
     fn the_reserve_is_never_the_users_data() {
         let never = || -> std::result::Result<bool, ()> { panic!("not lost+found") };
         assert_eq!(
-            probe::is_data_entry(std::ffi::OsStr::new(NAME), never),
+            crate::probe::is_data_entry(std::ffi::OsStr::new(NAME), never),
             Ok(false)
         );
     }
@@ -416,14 +215,14 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dind-init-reserve-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        assert_eq!(find(&dir).found, Found::Absent);
-        assert!(find(&dir).free.is_some_and(|f| f > 0));
+        assert_eq!(find(&dir, None).found, Found::Absent);
+        assert_eq!(find(&dir, Some(7)).free, Some(7));
         std::fs::write(dir.join("target"), vec![1u8; 8192]).unwrap();
         std::os::unix::fs::symlink(dir.join("target"), dir.join(NAME)).unwrap();
-        assert_eq!(find(&dir).found, Found::Other);
+        assert_eq!(find(&dir, None).found, Found::Other);
         std::fs::remove_file(dir.join(NAME)).unwrap();
         std::fs::write(dir.join(NAME), vec![1u8; 8192]).unwrap();
-        assert!(matches!(find(&dir).found, Found::File { allocated } if allocated >= 8192));
+        assert!(matches!(find(&dir, None).found, Found::File { allocated } if allocated >= 8192));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

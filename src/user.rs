@@ -260,8 +260,8 @@ mod tests {
 
     #[test]
     fn resolve_skips_a_non_utf8_passwd_line() {
-        let dir = std::env::temp_dir().join(format!("dind-init-user-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::write(
             dir.join("passwd"),
             b"j\xe9r\xf4me:x:1001:1001::/home/j:/bin/sh\ncoder:x:1000:1000::/home/coder:/bin/zsh\n",
@@ -272,9 +272,7 @@ mod tests {
             b"caf\xe9:x:5:coder\ndocker:x:998:coder\n",
         )
         .unwrap();
-        let u = resolve(&dir, Some(&UserSpec::Name("coder".into())));
-        std::fs::remove_dir_all(&dir).unwrap();
-        let u = u.unwrap();
+        let u = resolve(dir, Some(&UserSpec::Name("coder".into()))).unwrap();
         assert_eq!(u.home, PathBuf::from("/home/coder"));
         assert_eq!(u.groups, vec![1000, 998]);
     }

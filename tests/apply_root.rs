@@ -44,17 +44,18 @@ fn in_private_mount_ns(name: &str, body: fn(&Path)) {
         }
     }
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    let base = std::env::temp_dir().join(format!("dind-apply-root-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    // Removed on drop; the child's namespace and its mounts are gone by then.
+    let base = tempfile::Builder::new()
+        .prefix(&format!("dind-apply-root-{name}-"))
+        .tempdir()
+        .unwrap();
     let out = Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--"])
         .arg(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, &base)
+        .env(CHILD_ENV, base.path())
         .output()
         .unwrap();
-    // The child's namespace is gone, and its mounts with it: remove what is left.
-    let _ = std::fs::remove_dir_all(&base);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -627,7 +628,7 @@ fn the_reserve_is_real_blocks_never_through_a_link_and_gives_them_back() {
             assert!(m.blocks() * 512 >= bytes, "sparse: {} blocks", m.blocks());
             assert_eq!((m.uid(), m.mode() & 0o7777), (0, 0o600));
             assert!(before - free() >= bytes, "df did not drop by the reserve");
-            let found = dind_init::reserve::find(&pod.data());
+            let found = dind_init::reserve::find(&pod.data(), None);
             assert_eq!(
                 found.found,
                 dind_init::reserve::Found::File {

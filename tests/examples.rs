@@ -483,28 +483,19 @@ fn hcl2_rejects_a_broken_template() {
     }
     let text = read_text(&examples().join("coder/main.tf"));
     let cut = text.rfind('}').unwrap();
-    let broken = scratch("broken.tf", &text[..cut]);
+    let (_dir, broken) = scratch("broken.tf", &text[..cut]);
     let parsed = hcl_to_json(&broken);
-    unscratch(&broken);
     let err = parsed.expect_err("a template missing its last brace parsed");
     assert!(!err.trim().is_empty());
 }
 
-/// A file in a fresh scratch directory of this test process.
-fn scratch(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dind-init-examples-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+/// A file named `name` (validators read the extension) holding `text`, in a fresh
+/// directory removed when the returned [`tempfile::TempDir`] is dropped.
+fn scratch(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join(name);
     std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Remove a [`scratch`] file, and its directory once no other test's file is left in it.
-fn unscratch(p: &Path) {
-    std::fs::remove_file(p).ok();
-    if let Some(dir) = p.parent() {
-        std::fs::remove_dir(dir).ok();
-    }
+    (dir, p)
 }
 
 /// Kubernetes versions the manifests must validate against (kubernetes-validate ships them).
@@ -560,9 +551,8 @@ fn kubernetes_validate_rejects_an_unknown_field() {
     let docs = load_yaml(py, &examples().join("k8s/devpod.yaml"));
     let mut pod = docs.into_iter().find(|d| d["kind"] == "Pod").unwrap();
     pod["spec"]["containers"][0]["securityContext"]["privilegd"] = Value::Bool(true);
-    let broken = scratch("broken-pod.json", &pod.to_string());
+    let (_dir, broken) = scratch("broken-pod.json", &pod.to_string());
     let out = kubernetes_validate(&broken, K8S_VERSIONS[0]);
-    unscratch(&broken);
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -624,9 +614,8 @@ fn dev_container_schema_rejects_a_misspelt_property() {
     let o = j.as_object_mut().unwrap();
     let v = o.remove("overrideCommand").unwrap();
     o.insert("overideCommand".into(), v);
-    let broken = scratch("devcontainer.json", &j.to_string());
+    let (_dir, broken) = scratch("devcontainer.json", &j.to_string());
     let out = check_jsonschema(&broken);
-    unscratch(&broken);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         !out.status.success(),

@@ -45,8 +45,8 @@ fn readme_matrix_is_what_the_script_renders_from_the_committed_data() {
 
 #[test]
 fn update_replaces_this_machines_runs_and_keeps_other_kernels() {
-    let dir = std::env::temp_dir().join(format!("dind-init-matrix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let data = dir.join("e2e-matrix.txt");
     let readme = dir.join("README.md");
     let timings = dir.join("timings.txt");
@@ -110,5 +110,4 @@ fn update_replaces_this_machines_runs_and_keeps_other_kernels() {
     std::fs::write(&readme, new_readme.replace("✔ man→sep", "✔")).unwrap();
     let (ok, _, _) = matrix(&["--check"], files);
     assert!(!ok, "--check accepted an edited block");
-    std::fs::remove_dir_all(&dir).unwrap();
 }

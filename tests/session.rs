@@ -57,12 +57,6 @@ fn fake_dockerd(dir: &std::path::Path, body: &str) -> String {
     p.display().to_string()
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("dind-init-session-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn command_starts_with_a_banner_when_dockerd_is_missing() {
     if !ready() {
@@ -113,9 +107,10 @@ fn a_dockerd_that_dies_is_diagnosed_in_plain_words() {
     if !ready() {
         return;
     }
-    let dir = tmp("dies");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let dockerd = fake_dockerd(
-        &dir,
+        dir,
         "echo 'level=error msg=\"failed to mount overlay: invalid argument\" storage-driver=overlay2' >&2\necho 'failed to start daemon: error initializing graphdriver: driver not supported' >&2\nexit 1",
     );
     let out = run(
@@ -123,7 +118,6 @@ fn a_dockerd_that_dies_is_diagnosed_in_plain_words() {
         "echo RAN",
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(
         stderr.contains("dockerd: failed to start daemon"),
@@ -145,9 +139,10 @@ fn a_stop_signal_while_docker_starts_ends_cleanly() {
     if !ready() {
         return;
     }
-    let dir = tmp("slow");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     // A dockerd that never answers: the stop must not wait for DIND_READY_TIMEOUT.
-    let dockerd = fake_dockerd(&dir, "exec sleep 1000");
+    let dockerd = fake_dockerd(dir, "exec sleep 1000");
     let (out, took) = run_then_term(
         &[
             ("DIND_CONTAINERD", "managed"),
@@ -156,7 +151,6 @@ fn a_stop_signal_while_docker_starts_ends_cleanly() {
         ],
         1,
     );
-    std::fs::remove_dir_all(&dir).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "stderr: {stderr}");
     assert_eq!(
@@ -172,7 +166,8 @@ fn a_read_only_daemon_json_is_left_alone_and_docker_still_works() {
     if !(ready() && common::require_program("dockerd")) {
         return;
     }
-    let dir = tmp("rojson");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     // daemon.json as a read-only file mount, like a ConfigMap with subPath (Docker 20.10
@@ -192,7 +187,6 @@ fn a_read_only_daemon_json_is_left_alone_and_docker_still_works() {
             ("DIND_DOCKERD_ARGS", "--bridge=none --iptables=false --ip6tables=false"),
         ],
     );
-    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -271,10 +265,11 @@ fn a_broken_docker_keeps_its_lock_and_its_driver() {
     if !(ready() && common::require_program("python3") && common::require_program("flock")) {
         return;
     }
-    let dir = tmp("lock");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let dockerd = fake_api_dockerd(&dir);
+    let dockerd = fake_api_dockerd(dir);
     let lockfile = data.join(".dind-init.lock");
     let cmd = format!("flock -n {} true; echo lock-free=$?", lockfile.display());
     let out = run(
@@ -287,7 +282,6 @@ fn a_broken_docker_keeps_its_lock_and_its_driver() {
         ],
         &cmd,
     );
-    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
@@ -328,10 +322,11 @@ fn smoke_verdicts_full_volume_and_pinned_refusal_keep_the_driver() {
             "DOCKER IS NOT AVAILABLE",
         ),
     ] {
-        let dir = tmp(&format!("verdict-{mode}"));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let data = dir.join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let dockerd = fake_api_dockerd(&dir);
+        let dockerd = fake_api_dockerd(dir);
         let mut env = vec![
             ("DIND_DOCKERD", dockerd.as_str()),
             ("DIND_CONTAINERD", "managed"),
@@ -341,7 +336,6 @@ fn smoke_verdicts_full_volume_and_pinned_refusal_keep_the_driver() {
         ];
         env.extend(pin.map(|p| ("DOCKER_DRIVER", p)));
         let out = run(&env, "true");
-        let _ = std::fs::remove_dir_all(&dir);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{mode}: {stderr}");
         assert!(
@@ -360,10 +354,11 @@ fn sigterm_during_a_hung_smoke_test_stops_at_once() {
     if !(ready() && common::require_program("python3")) {
         return;
     }
-    let dir = tmp("hang");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let data = dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let dockerd = fake_api_dockerd(&dir);
+    let dockerd = fake_api_dockerd(dir);
     let (out, took) = run_then_term(
         &[
             ("DIND_DOCKERD", &dockerd),
@@ -375,7 +370,6 @@ fn sigterm_during_a_hung_smoke_test_stops_at_once() {
         ],
         1,
     );
-    let _ = std::fs::remove_dir_all(&dir);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(143), "stderr: {stderr}");
     assert_eq!(
@@ -397,7 +391,8 @@ fn a_storage_proof_lets_the_second_start_skip_the_smoke_test() {
     if !(ready() && common::require_program("dockerd")) {
         return;
     }
-    let dir = tmp("proof");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let data = dir.join("data");
     let start = || {
         unshared(
@@ -415,7 +410,6 @@ fn a_storage_proof_lets_the_second_start_skip_the_smoke_test() {
     let first = start();
     let proof = std::fs::read_to_string(data.join(".dind-init-storage-proof"));
     let second = start();
-    let _ = std::fs::remove_dir_all(&dir);
     let text = |o: &Output| {
         format!(
             "{}{}",

@@ -63,7 +63,7 @@ pub fn checks(facts: &Facts, plan: &Result<Plan, String>, state: Option<&State>)
     out.extend(free_space_check(&facts.data_root.location));
     out.extend(var_lib_docker_check(facts));
     out.extend(foreign_pidfile_checks(facts));
-    out.push(dockerd_check(facts));
+    out.push(dockerd_check(facts, plan));
     out.push(containerd_check(facts));
     out.push(fuse_check(facts));
     out.push(kernel_check(facts));
@@ -173,18 +173,16 @@ fn foreign_pidfile_checks(facts: &Facts) -> Vec<Check> {
         .collect()
 }
 
-/// The dockerd that would run, its version and image store.
-fn dockerd_check(facts: &Facts) -> Check {
+/// The dockerd that would run, its version and the image store the plan decided.
+fn dockerd_check(facts: &Facts, plan: &Result<Plan, String>) -> Check {
     match &facts.dockerd.version {
         Ok(v) => check(
             Verdict::Ok,
             "dockerd",
-            format!(
-                "{} {} ({})",
-                facts.dockerd.program,
-                v,
-                if facts.containerd_store { "containerd image store" } else { "graphdriver" }
-            ),
+            match plan.as_ref().ok().and_then(|p| p.image_store) {
+                Some(store) => format!("{} {v} ({store})", facts.dockerd.program),
+                None => format!("{} {v}", facts.dockerd.program),
+            },
             "",
         ),
         Err(e) => check(Verdict::Fail, "dockerd", e.clone(), "install Docker in the image (e.g. apt-get install docker.io) or set DIND_DOCKERD to its path"),
@@ -392,21 +390,23 @@ pub(super) fn input_checks(cfg: &Config, valid: crate::Result<()>) -> Vec<Check>
 fn trial_check(loc: &probe::Location) -> Check {
     use Verdict::*;
     const WHAT: &str = "overlay mount on the data root";
+    // The trial in the plan's words, then where it ran.
+    let found = format!(
+        "{}; in {} on {}",
+        loc.trial,
+        loc.probed.display(),
+        loc.fs_type()
+    );
     match &loc.trial {
-        Trial::Ok => check(Ok, WHAT, format!("a trial overlay with its upperdir in {} mounted", loc.probed.display()), ""),
-        Trial::Failed { errno, call } => check(
+        Trial::Ok => check(Ok, WHAT, found, ""),
+        Trial::Failed { .. } => check(
             Fail,
             WHAT,
-            format!("{call}: {errno}"),
+            found,
             "overlay2/overlayfs cannot work there: put DIND_DATA_ROOT on an ext4/xfs volume (a PVC), or accept the slower fuse-overlayfs/vfs fallback the plan shows",
         ),
-        Trial::Blocked { trouble, errno, call } => check(
-            Fail,
-            WHAT,
-            format!("could not run: {trouble} on {} ({call}: {errno})", loc.fs_type()),
-            trouble.remedy(),
-        ),
-        Trial::NotTried { why } => check(Warn, WHAT, format!("not tried: {why}"), "run `dind-init doctor` as root in the pod to test it"),
+        Trial::Blocked { trouble, .. } => check(Fail, WHAT, found, trouble.remedy()),
+        Trial::NotTried { .. } => check(Warn, WHAT, found, "run `dind-init doctor` as root in the pod to test it"),
     }
 }
 
@@ -512,7 +512,9 @@ pub(super) fn pid1_check(pid1: Option<(String, u32)>, cfg: &Config) -> Option<Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doctor::as_pid1;
     use crate::doctor::tests::ready;
+    use crate::probe::Roots;
 
     #[test]
     fn non_root_pid1_is_the_first_failure_with_the_fix() {
@@ -591,6 +593,44 @@ mod tests {
         assert_eq!((c.verdict, c.found), (Verdict::Fail, text));
     }
 
+    /// Issue 13: doctor's trial check says the trial in its one rendering
+    /// (`Display for Trial`, the plan's words), then where it ran.
+    #[test]
+    fn doctor_says_a_trial_in_the_plans_words() {
+        use probe::{FsKind, Location, Trouble};
+        let trials = [
+            Trial::Ok,
+            Trial::Failed {
+                errno: "EINVAL".into(),
+                call: "mount src=overlay dst=/home/coder/.dind-init-trial/merged".into(),
+            },
+            Trial::Blocked {
+                trouble: Trouble::ReadOnly,
+                errno: "EROFS".into(),
+                call: "mkdir /home/coder/.dind-init-trial".into(),
+            },
+            Trial::NotTried {
+                why: "no CAP_SYS_ADMIN: this process cannot mount".into(),
+            },
+        ];
+        for trial in trials {
+            let c = trial_check(&Location {
+                path: "/home/coder/.docker-data".into(),
+                probed: "/home/coder".into(),
+                mount: None,
+                fs: std::result::Result::Ok(FsKind {
+                    magic: 0xEF53,
+                    name: "ext4".into(),
+                }),
+                free_bytes: std::result::Result::Ok(1 << 30),
+                d_type: std::result::Result::Ok(true),
+                trial: trial.clone(),
+            });
+            assert!(c.found.starts_with(&trial.to_string()), "{trial}\n{c:?}");
+            assert!(c.found.ends_with("in /home/coder on ext4"), "{c:?}");
+        }
+    }
+
     #[test]
     fn a_trial_the_volume_stopped_names_the_volume_not_the_filesystem() {
         use probe::{FsKind, Location, Trouble};
@@ -615,7 +655,7 @@ mod tests {
         let rows = [
             (
                 blocked(Trouble::VolumeFull, "ENOSPC"),
-                "volume full on ext4",
+                "could not run: volume full",
                 "grow the PVC, then restart the pod",
             ),
             (
@@ -664,6 +704,59 @@ mod tests {
         let c = pools_check(&decide(&PoolSetting::Off, &vpn, &UserNets::default()));
         assert_eq!(c.verdict, Verdict::Warn);
         assert!(c.remedy.contains("DIND_ADDRESS_POOLS"), "{c:?}");
+    }
+
+    /// Issue 13: whether dockerd uses the containerd image store is the plan's decision
+    /// alone. Docker 29 with DIND_STORAGE_DRIVER=overlay2 keeps the graphdriver store
+    /// (the plan runs overlay2), and doctor must say so, not "containerd image store".
+    #[test]
+    fn doctor_names_the_image_store_the_plan_uses() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = std::env::temp_dir().join(format!("dind-init-store-{}", std::process::id()));
+        std::fs::create_dir_all(&t).unwrap();
+        let dockerd = t.join("dockerd");
+        std::fs::write(
+            &dockerd,
+            "#!/bin/sh\necho 'Docker version 29.0.1, build eedd969'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&dockerd, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let roots = Roots {
+            proc: t.join("proc"),
+            etc: t.join("etc"),
+            dev: t.join("dev"),
+            sys_cgroup: t.join("cgroup"),
+            sys_class_net: t.join("net"),
+            run: t.join("run"),
+            var_run: t.join("var/run"),
+            var_lib: t.join("var/lib"),
+        };
+        let dockerd = dockerd.to_string_lossy().into_owned();
+        let rows = [
+            (None, Driver::Overlayfs, "29.0.1 (containerd image store)"),
+            (
+                Some(Driver::Overlay2),
+                Driver::Overlay2,
+                "29.0.1 (graphdriver)",
+            ),
+        ];
+        for (pin, driver, words) in rows {
+            let cfg = Config {
+                dockerd: dockerd.clone(),
+                storage_driver: pin,
+                ..Config::default()
+            };
+            let f = probe::probe(&cfg, &roots);
+            let p = plan::plan(&as_pid1(f.clone()), &cfg).map_err(|e| e.to_string());
+            assert_eq!(p.as_ref().unwrap().driver, Some(driver), "{pin:?}");
+            let text = render_checks(&checks(&f, &p, None));
+            let want = format!("✔ dockerd: {dockerd} {words}");
+            assert!(
+                text.lines().any(|l| l == want),
+                "no line {want:?} in:\n{text}"
+            );
+        }
+        std::fs::remove_dir_all(&t).unwrap();
     }
 
     #[test]

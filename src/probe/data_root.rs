@@ -9,7 +9,7 @@
 use super::daemon::setting_path;
 use super::fs::dir_owner;
 use super::{
-    driver_data, has_data, is_bind_of, is_volatile_fs, locate, mount_at, mount_for,
+    driver_data, free_bytes, has_data, is_bind_of, is_volatile_fs, locate, mount_at, mount_for,
     nearest_existing, Account, DriverData, Location, Mount, Owner,
 };
 use crate::config::Config;
@@ -101,7 +101,7 @@ impl DataRoot {
             has_data: has_data(&path),
             drivers: driver_data(&path),
             location: locate(&path, mounts),
-            reserve: crate::reserve::find(&path),
+            reserve: crate::reserve::find(&path, free_bytes(&nearest_existing(&path)).ok()),
             path,
             from,
             why,

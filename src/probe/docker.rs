@@ -6,11 +6,8 @@
 //! (the plan does).
 
 use super::which;
-use crate::config::{Config, Driver};
-use crate::settings::Origin;
+use crate::config::Driver;
 use serde::Serialize;
-use serde_json::Value;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -152,54 +149,6 @@ fn finish_version(
         return Err(format!("`{program} --version` exited with {status}"));
     }
     parse(&out).ok_or_else(|| format!("cannot read a version in {:?}", out.trim()))
-}
-
-/// The `containerd-snapshotter` feature as the user set it (daemon.json `features` or
-/// `--feature containerd-snapshotter[=bool]`, both in the settings' `features` object).
-pub fn snapshotter_feature(effective: &BTreeMap<String, (Value, Origin)>) -> Option<bool> {
-    let (v, _) = effective.get("features")?;
-    match v.get("containerd-snapshotter")? {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.as_str() {
-            "true" | "1" => Some(true),
-            "false" | "0" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
-/// Graphdriver names: naming one makes dockerd ≥ 29 keep the legacy image store.
-pub fn is_graphdriver_name(name: &str) -> bool {
-    matches!(
-        name,
-        "overlay2"
-            | "overlay"
-            | "vfs"
-            | "fuse-overlayfs"
-            | "btrfs"
-            | "zfs"
-            | "devicemapper"
-            | "aufs"
-    )
-}
-
-/// Whether dockerd will use the containerd image store: the user's feature flag wins;
-/// otherwise on by default from Docker 29, except (as dockerd 29 does) when the
-/// storage driver named is a graphdriver or the data root already holds graphdriver layers.
-pub fn containerd_store_on(
-    version: Option<Version>,
-    effective: &BTreeMap<String, (Value, Origin)>,
-    storage_driver: Option<&str>,
-    graph_data: bool,
-) -> bool {
-    if let Some(b) = snapshotter_feature(effective) {
-        return b;
-    }
-    if !version.is_some_and(|v| v.major >= 29) {
-        return false;
-    }
-    !(storage_driver.is_some_and(is_graphdriver_name) || graph_data)
 }
 
 /// Layers one storage driver left in a data root.
@@ -345,28 +294,6 @@ impl PendingVersion {
     }
 }
 
-/// Whether dockerd will use the containerd image store ([`containerd_store_on`]), given
-/// the driver the user pinned (settings, else DOCKER_DRIVER) and graphdriver layers
-/// in the data root.
-pub(super) fn image_store(
-    cfg: &Config,
-    dockerd: &Dockerd,
-    effective: &BTreeMap<String, (Value, Origin)>,
-    drivers: &[DriverData],
-) -> bool {
-    let pinned = effective
-        .get("storage-driver")
-        .and_then(|(v, _)| v.as_str().map(str::to_string))
-        .or_else(|| cfg.docker_driver_env.clone());
-    let graph_data = drivers.iter().any(|d| !d.snapshotter && d.layers > 0);
-    containerd_store_on(
-        dockerd.version.as_ref().ok().copied(),
-        effective,
-        pinned.as_deref(),
-        graph_data,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,54 +353,6 @@ mod tests {
         }
         assert!(containerd_version("/nonexistent/containerd").is_err());
         assert!(containerd_version("false").is_err());
-    }
-
-    fn eff(pairs: &[(&str, Value)]) -> BTreeMap<String, (Value, Origin)> {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    (
-                        v.clone(),
-                        Origin::DaemonJson("/etc/docker/daemon.json".into()),
-                    ),
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn containerd_store_default_and_overrides() {
-        let v = |major| {
-            Some(Version {
-                major,
-                minor: 0,
-                patch: 0,
-            })
-        };
-        let none = eff(&[]);
-        let on = eff(&[(
-            "features",
-            serde_json::json!({"containerd-snapshotter": true}),
-        )]);
-        let off = eff(&[(
-            "features",
-            serde_json::json!({"containerd-snapshotter": false}),
-        )]);
-        assert!(!containerd_store_on(v(20), &none, None, false));
-        assert!(!containerd_store_on(v(28), &none, None, false));
-        assert!(containerd_store_on(v(29), &none, None, false));
-        assert!(containerd_store_on(v(26), &on, None, false));
-        assert!(!containerd_store_on(v(29), &off, None, false));
-        assert!(!containerd_store_on(v(29), &none, Some("overlay2"), false));
-        assert!(containerd_store_on(v(29), &none, Some("overlayfs"), false));
-        assert!(
-            !containerd_store_on(v(29), &none, None, true),
-            "prior graphdriver layers"
-        );
-        assert!(containerd_store_on(v(29), &on, None, true));
-        assert!(!containerd_store_on(None, &none, None, false));
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! ([`Roots`]) so tests point it at temp trees, and none of them panics: a probe
 //! that fails records its failure as a fact (`Err(String)`, [`Trial::NotTried`]).
 //!
+//! The trial mount is a probe, not a [`plan`](crate::plan) step: it mounts in a
+//! scratch directory it makes on the target, unmounts and removes it at once,
+//! so it changes nothing that outlives the probe (`plan` runs it too, to
+//! decide). Everything that stays changed is a plan step.
+//!
 //! This module owns [`Facts`], [`Roots`], [`validate`] and [`probe`], the sequence of
 //! steps; the facts themselves come from `host` (capabilities, cgroups, kernel, MTU),
 //! `fs` (filesystems, volumes, emptiness), `trial` (overlay trial, d_type), `docker`
@@ -45,13 +50,12 @@ mod trial;
 pub use trial::{d_type_supported, overlay_trial, Trial, Trouble};
 
 mod docker;
+use docker::PendingVersion;
 pub use docker::{
-    containerd_cache_text, containerd_store_on, containerd_version, dockerd_version, driver_data,
-    is_graphdriver_name, parse_containerd_version, parse_docker_version, snapshotter_feature,
-    version_cache_key, version_cache_text, Dockerd, DriverData, Version, CONTAINERD_VERSION_CACHE,
-    VERSION_CACHE,
+    containerd_cache_text, containerd_version, dockerd_version, driver_data,
+    parse_containerd_version, parse_docker_version, version_cache_key, version_cache_text, Dockerd,
+    DriverData, Version, CONTAINERD_VERSION_CACHE, VERSION_CACHE,
 };
-use docker::{image_store, PendingVersion};
 
 mod daemon;
 pub use daemon::{
@@ -141,8 +145,6 @@ pub struct Facts {
     pub dockerd: Dockerd,
     /// The user's daemon configuration.
     pub daemon: DaemonFiles,
-    /// dockerd will use the containerd image store.
-    pub containerd_store: bool,
     /// The devpod user, or why it is unknown.
     pub user: std::result::Result<Account, String>,
     /// DATA_ROOT and its filesystem.
@@ -230,8 +232,12 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         program: cfg.dockerd.clone(),
         version: dockerd_version.finish(),
     };
-    let storage_proof =
-        crate::proof::find(&data_root.path, &cfg.dockerd, containerd_bin.as_deref());
+    let storage_proof = crate::proof::find(
+        &data_root.path,
+        &cfg.dockerd,
+        containerd_bin.as_deref(),
+        version_cache_key,
+    );
     Facts {
         euid: nix::unistd::geteuid().as_raw(),
         cap_sys_admin: cap_sys_admin().unwrap_or(false),
@@ -244,7 +250,6 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
             None => Err("containerd is not on PATH".into()),
         },
         containerd_bin,
-        containerd_store: image_store(cfg, &dockerd, &effective, &data_root.drivers),
         dockerd,
         stale_pidfiles: stale_pidfiles(&daemon, &roots.proc),
         daemon,
@@ -257,7 +262,7 @@ pub fn probe(cfg: &Config, roots: &Roots) -> Facts {
         containerd_serving,
         mtu: probe_mtu(&roots.proc, &roots.sys_class_net),
         pod_nets: crate::netpool::PodNets::read(&roots.proc),
-        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, &path_var),
+        tls: crate::tls::probe(cfg, &roots.etc, &roots.proc, || which("openssl", &path_var)),
         storage_proof,
         mounts,
     }
@@ -488,7 +493,6 @@ mod tests {
             ),
             None => assert!(f.containerd_version.is_err()),
         }
-        assert!(!f.containerd_store);
         assert!(!f.containerd_serving);
         assert_eq!(
             f.daemon.daemon_json.as_ref().unwrap().0,

@@ -202,20 +202,21 @@ impl Trial {
     }
 }
 
+/// The one way a trial reads, in the plan's reasons and in doctor's check.
 impl std::fmt::Display for Trial {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Trial::Ok => write!(f, "a trial overlay mount works"),
-            Trial::Failed { errno, call } => write!(f, "{call}: {errno}"),
+            Trial::Failed { errno, call } => write!(f, "overlay mounts fail ({call}: {errno})"),
             Trial::Blocked {
                 trouble,
                 errno,
                 call,
             } => write!(
                 f,
-                "trial overlay mount could not run: {trouble} ({call}: {errno})"
+                "the trial overlay mount could not run: {trouble} ({call}: {errno})"
             ),
-            Trial::NotTried { why } => write!(f, "trial overlay mount not tried: {why}"),
+            Trial::NotTried { why } => write!(f, "overlay mounts were not tried ({why})"),
         }
     }
 }
@@ -756,7 +757,7 @@ mod tests {
                 assert_eq!(errno, "EINVAL", "{trial}");
                 assert!(call.starts_with("mount src=overlay dst="), "{call}");
                 assert!(call.contains(" flags=0 data=lowerdir="), "{call}");
-                assert!(trial.to_string().ends_with(": EINVAL"));
+                assert!(trial.to_string().ends_with(": EINVAL)"));
             }
             other => panic!("expected EINVAL on overlay, got {other:?}"),
         }

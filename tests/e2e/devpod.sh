@@ -1132,7 +1132,7 @@ scenario_explain() {
 		x_no_panic "$c"
 		x_has "$c" err 'note: not root.*trial mount.*need root' "note that root is needed for the trial mount"
 	done
-	x_has coder-doctor out '^! overlay mount on the data root: not tried' "the overlay trial shown as not tried"
+	x_has coder-doctor out '^! overlay mount on the data root: overlay mounts were not tried' "the overlay trial shown as not tried"
 	x_has coder-plan out 'not tried' "the overlay trial shown as not tried"
 	# plan as the devpod user prints the plan PID 1 (root) runs, not one for its own privileges.
 	x_has coder-plan out '^[0-9]+\. mount --bind /home/coder/\.docker-data /var/lib/docker( |$)' \

@@ -2,18 +2,39 @@
 //! that says, as data, what `apply` and `dockerd` will do and why.
 //!
 //! `dind-init plan` and `doctor` print exactly this value, so what they explain
-//! is what happens.
+//! is what happens; doctor reads its answers (driver, image store, pools) from
+//! here and never decides them again.
+//!
+//! This module owns the types ([`Plan`], [`Step`], [`Action`]) and
+//! `plan_with`: the decisions in order, each made once in its own file:
+//! `storage` where Docker's data goes, `driver` the image store and the
+//! storage driver, `containerd` which containerd dockerd uses, `daemon` the
+//! daemon settings and dockerd's start; `render` the text.
+//!
+//! Must not: read a file, run a program, or look at the clock (the facts hold
+//! all of that); import `apply`, `session` or `init` (they come after it).
 
+use crate::config::Config;
 pub use crate::config::Driver;
-use crate::config::{Config, ContainerdMode, Strategy};
 use crate::error::Result;
 use crate::netpool;
-use crate::probe::{self, DataRootFrom, DriverData, Facts, Location, Trial};
+use crate::probe::{self, Facts, Location, Trial};
 use crate::proof::{self, SmokePlan};
-use crate::settings::{self, Merged, Origin, UserSettings, Wanted};
+use crate::settings::{self, Merged, UserSettings, Wanted};
 use serde::Serialize;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+mod containerd;
+mod daemon;
+mod driver;
+mod host;
+mod render;
+mod storage;
+
+pub use containerd::{containerd_config_version, containerd_toml};
+use daemon::{stale_pidfile_steps, tls_steps};
+use driver::pinned;
 
 /// Where the merged daemon settings go when the user's daemon.json is read-only.
 pub const MERGED_DAEMON_JSON: &str = "/run/dind-init/daemon.json";
@@ -58,6 +79,42 @@ pub enum Action {
     TakeReserve { path: PathBuf, bytes: u64 },
     /// Remove dind-init's reserve file: the volume is full and dockerd needs the space.
     ReleaseReserve { path: PathBuf },
+    /// Make `user` a member of `group` in /etc/group (the group is added when
+    /// missing); every other line is kept byte for byte.
+    JoinGroup { user: String, group: String },
+    /// As PID 1 on cgroup v2: move the pod's processes into a leaf under `root`
+    /// and enable every controller for containers (moby's dind recipe).
+    NestCgroup { root: PathBuf },
+    /// Record where the start is (starting, ready, failed, stopping) in `path`
+    /// for `dind-init status`; the session writes it at each phase.
+    RecordState { path: PathBuf },
+    /// After Docker answers and storage proved itself: cache `version` (the
+    /// second line of `program --version`'s cache) in `path` for the next start,
+    /// keyed by the binary's path, size and mtime.
+    CacheVersion {
+        path: PathBuf,
+        program: String,
+        version: String,
+    },
+    /// After the smoke test passed: record the identity it passed on (issue 15),
+    /// so a later start of exactly this identity skips the test.
+    RecordProof { path: PathBuf, content: String },
+}
+
+impl Action {
+    /// The shell-like line `dind-init plan` shows for this action.
+    pub fn render(&self) -> String {
+        render::render_action(self)
+    }
+
+    /// Done only once Docker answers and its storage proved itself, not with
+    /// the steps before the daemons start.
+    pub fn after_ready(&self) -> bool {
+        matches!(
+            self,
+            Action::CacheVersion { .. } | Action::RecordProof { .. }
+        )
+    }
 }
 
 /// An action and the human reason for it.
@@ -80,6 +137,26 @@ pub enum ContainerdUse {
     Separate { socket: PathBuf },
     /// One already serves (or the user named one); it is used as it is.
     External { socket: PathBuf },
+}
+
+/// Where dockerd keeps images: decided once, by the plan (the containerd image store
+/// is Docker 29's default, unless a graphdriver is named or its layers are on disk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageStore {
+    /// Graphdrivers (overlay2, fuse-overlayfs, vfs), as before Docker 29.
+    Graphdriver,
+    /// containerd's snapshotters (overlayfs, native).
+    Containerd,
+}
+
+impl std::fmt::Display for ImageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ImageStore::Graphdriver => "graphdriver",
+            ImageStore::Containerd => "containerd image store",
+        })
+    }
 }
 
 /// A daemon setting the plan asks for, as handed to `settings::merge`.
@@ -124,6 +201,8 @@ pub struct Plan {
     pub pinned_by: Option<String>,
     /// Docker's address pools and why (None when dockerd is not started).
     pub pools: Option<netpool::Decision>,
+    /// The image store dockerd uses (None when dockerd is not started).
+    pub image_store: Option<ImageStore>,
     /// Smoke test or storage proof after Docker answers (issue 15); None without dockerd.
     pub smoke: Option<SmokePlan>,
 }
@@ -142,6 +221,7 @@ impl Plan {
             docker_group: None,
             pinned_by: None,
             pools: None,
+            image_store: None,
             smoke: None,
         }
     }
@@ -152,110 +232,7 @@ impl Plan {
             reason: reason.into(),
         });
     }
-
-    /// Human text: one numbered line per step, `N. <shell-like command>  — <reason>`,
-    /// then notes and warnings. `dind-init plan` prints exactly this.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        if self.steps.is_empty() {
-            out.push_str("nothing to do\n");
-        }
-        for (i, s) in self.steps.iter().enumerate() {
-            out.push_str(&format!(
-                "{}. {}  — {}\n",
-                i + 1,
-                render_action(&s.action),
-                s.reason
-            ));
-        }
-        if let Some(smoke) = &self.smoke {
-            out.push_str(&format!("then: {}\n", smoke.render()));
-        }
-        for n in &self.notes {
-            out.push_str(&format!("note: {n}\n"));
-        }
-        for w in &self.warnings {
-            out.push_str(&format!("warning: {w}\n"));
-        }
-        out
-    }
 }
-
-/// Quote a word for a POSIX shell only when it needs it.
-fn sh(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_./:=,@%+-".contains(&b));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
-}
-
-fn shp(p: &Path) -> String {
-    sh(&p.to_string_lossy())
-}
-
-/// bash's $'…' quoting, so a multi-line file fits on one line and stays exact.
-fn ansi_c(text: &str) -> String {
-    let mut s = String::from("$'");
-    for c in text.chars() {
-        match c {
-            '\\' => s.push_str(r"\\"),
-            '\'' => s.push_str(r"\'"),
-            '\n' => s.push_str(r"\n"),
-            '\t' => s.push_str(r"\t"),
-            c => s.push(c),
-        }
-    }
-    s.push('\'');
-    s
-}
-
-fn render_action(a: &Action) -> String {
-    match a {
-        Action::CreateDir { path, mode } => format!("mkdir -p -m {mode:04o} {}", shp(path)),
-        Action::SecureDir { path, mode, was } => format!(
-            "chown root:root, chmod {mode:04o} {} (was uid {} gid {} {:04o})",
-            shp(path),
-            was.uid,
-            was.gid,
-            was.mode
-        ),
-        Action::Lock { path } => format!("flock --exclusive {}", shp(path)),
-        Action::BindMount { src, dst } => format!("mount --bind {} {}", shp(src), shp(dst)),
-        Action::Symlink { target, link } => format!("ln -s {} {}", shp(target), shp(link)),
-        Action::WriteFile { path, content } => {
-            format!("printf '%s' {} > {}", ansi_c(content), shp(path))
-        }
-        Action::RemoveStalePidfile { path } => format!("rm {}", shp(path)),
-        Action::OwnHome { path, uid, gid } => format!("chown {uid}:{gid} {}", shp(path)),
-        Action::StartContainerd { argv, .. } | Action::StartDockerd { argv, .. } => {
-            let words: Vec<String> = argv.iter().map(|w| sh(w)).collect();
-            format!("{} &", words.join(" "))
-        }
-        Action::Tls { step } => step.render(),
-        Action::TakeReserve { path, bytes } => format!("fallocate -l {bytes} {}", shp(path)),
-        Action::ReleaseReserve { path } => format!("rm {}", shp(path)),
-    }
-}
-
-/// How DATA_ROOT becomes Docker's data directory in this plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Storage {
-    Bind,
-    Symlink,
-    DataRoot,
-    UserDataRoot,
-    Already,
-    Leave,
-    Off,
-}
-
-/// The containerd that holds snapshots when the containerd image store is on.
-const SYSTEM_CONTAINERD_ROOT: &str = "/var/lib/containerd";
 
 /// Decide everything from the facts and the config. Pure: reads no file, runs nothing.
 /// A daemon.json that does not parse is an error (it is never overwritten).
@@ -281,6 +258,7 @@ pub fn plan(facts: &Facts, cfg: &Config) -> Result<Plan> {
         .get("storage-opts")
         .map(|(v, _)| v.to_string());
     p.smoke = Some(smoke_plan(facts, &p, storage_opts.unwrap_or_default()));
+    host::proof_step(&mut p);
     Ok(p)
 }
 
@@ -291,11 +269,35 @@ fn smoke_plan(facts: &Facts, p: &Plan, storage_opts: String) -> SmokePlan {
         Action::StartDockerd { argv, .. } => Some(argv.join(" ")),
         _ => None,
     });
+    let dr = &facts.data_root;
+    let below = proof::Below {
+        data_root: &dr.path,
+        mount: dr.location.mount.as_ref(),
+        dockerd: facts
+            .dockerd
+            .version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        containerd: facts
+            .containerd_version
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone),
+        kernel: &facts.kernel,
+        binaries: &facts.storage_proof.binaries,
+        containerd_store: p.image_store == Some(ImageStore::Containerd),
+    };
+    let containerd = match p.containerd {
+        Some(ContainerdUse::Managed) => Some(proof::Containerd::Managed),
+        Some(ContainerdUse::Separate { .. }) => Some(proof::Containerd::Separate),
+        Some(ContainerdUse::External { .. }) | None => None,
+    };
     let id = proof::identity(
-        facts,
+        &below,
         p.driver,
         p.data_root.as_deref(),
-        p.containerd.as_ref(),
+        containerd,
         [
             ("dockerd-args", args.unwrap_or_default()),
             ("storage-opts", storage_opts),
@@ -348,19 +350,6 @@ fn where_fs(loc: &Location) -> String {
     }
 }
 
-fn trial_words(t: &Trial) -> String {
-    match t {
-        Trial::Ok => "a trial overlay mount works".into(),
-        Trial::Failed { errno, call } => format!("overlay mounts fail ({call}: {errno})"),
-        Trial::Blocked {
-            trouble,
-            errno,
-            call,
-        } => format!("the trial overlay mount could not run: {trouble} ({call}: {errno})"),
-        Trial::NotTried { why } => format!("overlay mounts were not tried ({why})"),
-    }
-}
-
 /// Overlay mounts work at `loc`: Some(result) from the trial; None when it was not
 /// tried, then `guess` holds the guess from the filesystem type.
 fn overlay_works(t: &Trial, loc_fs: &str) -> (Option<bool>, bool) {
@@ -371,481 +360,14 @@ fn overlay_works(t: &Trial, loc_fs: &str) -> (Option<bool>, bool) {
     }
 }
 
+/// What every step reads: the facts, the config and the user's own settings.
 struct Ctx<'a> {
     facts: &'a Facts,
     cfg: &'a Config,
     user: &'a UserSettings,
 }
 
-impl Ctx<'_> {
-    fn user_value(&self, key: &str) -> Option<(&Value, String)> {
-        self.user
-            .effective
-            .get(key)
-            .map(|(v, o)| (v, o.to_string()))
-    }
-
-    fn storage(&self, p: &mut Plan) -> (Storage, String) {
-        let f = self.facts;
-        let d = &f.data_root;
-        let vld = &f.var_lib_docker;
-        let (dp, vp) = (d.path.display(), vld.path.display());
-        if self.cfg.strategy == Strategy::Off {
-            return (
-                Storage::Off,
-                "DIND_STRATEGY=off: Docker's data directory is left exactly as it is".into(),
-            );
-        }
-        if d.from == DataRootFrom::DaemonConfig {
-            return (
-                Storage::UserDataRoot,
-                format!("{}: dockerd already keeps its data in {dp}", d.why),
-            );
-        }
-        if d.from == DataRootFrom::Setting {
-            if let Some((Value::String(theirs), origin)) = self.user_value("data-root") {
-                if Path::new(theirs) != d.path {
-                    p.warnings.push(format!(
-                        "DIND_DATA_ROOT={dp} overrides data-root {theirs} set in {origin}; the data in {theirs} is left untouched"
-                    ));
-                    return (
-                        Storage::DataRoot,
-                        format!("DIND_DATA_ROOT overrides the data-root in {origin}"),
-                    );
-                }
-            }
-        }
-        if vld.bind_of_data_root {
-            return (
-                Storage::Already,
-                format!("{vp} is already a bind mount of {dp} (dind-init ran before in this pod): nothing to mount"),
-            );
-        }
-        if vld.symlink.as_deref().is_some_and(|t| t == d.path) {
-            return (
-                Storage::Already,
-                format!("{vp} is already a symlink to {dp}: nothing to change"),
-            );
-        }
-        if d.path == vld.path {
-            return (Storage::Leave, format!("DATA_ROOT is {vp} itself"));
-        }
-        let own_mount = vld.mount.is_some();
-        let vld_fs = vld.location.fs_type();
-        // An empty emptyDir at /var/lib/docker (the usual DinD recipe) dies with
-        // the pod; a DATA_ROOT on a real volume where overlay works is better.
-        let vld_ephemeral = vld.mount.as_ref().is_some_and(probe::is_ephemeral_volume);
-        let dr_fs = d.location.fs_type();
-        let dr_lasting = outlives_pod(&d.location);
-        let pvc_better = vld_ephemeral
-            && !vld.has_data
-            && dr_lasting
-            && overlay_works(&d.location.trial, &dr_fs).0 == Some(true);
-        let keeps = if own_mount {
-            !pvc_better
-        } else {
-            outlives_pod(&vld.location)
-        };
-        if pvc_better {
-            p.notes.push(format!(
-                "{vp} is an emptyDir (deleted with the pod) and empty: dind-init puts DATA_ROOT over it so images and volumes outlive the pod"
-            ));
-        }
-        let (tried, guess) = overlay_works(&vld.location.trial, &vld_fs);
-        let vld_works = tried.unwrap_or(guess);
-        if let Some(t) = &vld.symlink {
-            // Someone pointed it elsewhere on purpose; a bind would land on the target.
-            let t = t.display();
-            if self.cfg.data_root.is_none() && keeps && vld_works {
-                return (
-                    Storage::Leave,
-                    format!(
-                        "{vp} is a symlink to {t} on {}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
-                        where_fs(&vld.location),
-                        trial_words(&vld.location.trial)
-                    ),
-                );
-            }
-            p.warnings.push(format!(
-                "{vp} is a symlink to {t}, which dind-init does not replace; dockerd gets data-root {dp} instead (remove the symlink to let dind-init manage {vp})"
-            ));
-            return (
-                Storage::DataRoot,
-                format!("{vp} is a symlink to {t}, so dockerd gets data-root {dp}"),
-            );
-        }
-        let same_fs = matches!(
-            (&vld.location.mount, &d.location.mount),
-            (Some(a), Some(b)) if a.id == b.id
-        );
-        let can_symlink = !own_mount && !vld.has_data && vld.parent_writable;
-        let cap = f.cap_sys_admin;
-        match self.cfg.strategy {
-            Strategy::Auto => {
-                if self.cfg.data_root.is_none() && keeps && vld_works {
-                    let what = match &vld.mount {
-                        Some(_) => format!("its own mount ({})", where_fs(&vld.location)),
-                        None => format!("on {}, which outlives the pod", where_fs(&vld.location)),
-                    };
-                    if vld_fs == "tmpfs" {
-                        p.warnings.push(format!(
-                            "{vp} is tmpfs: images, containers and volumes are lost when the pod stops, and they use RAM; set DIND_DATA_ROOT to a directory on a PersistentVolume to keep them"
-                        ));
-                    } else if vld_ephemeral {
-                        p.warnings.push(format!(
-                            "{vp} is an emptyDir: images, containers and volumes are lost when the pod is deleted; it holds data now, so dind-init leaves it (with dockerd stopped, move it onto a PersistentVolume and set DIND_DATA_ROOT there)"
-                        ));
-                    }
-                    return (
-                        Storage::Leave,
-                        format!(
-                            "{vp} is {what}: {}; DIND_DATA_ROOT is not set, so dind-init leaves it",
-                            trial_words(&vld.location.trial)
-                        ),
-                    );
-                }
-                if self.cfg.data_root.is_none() && same_fs {
-                    p.warnings.push(format!(
-                        "no persistent volume found: DATA_ROOT {dp} ({}) is on the same filesystem as {vp} ({}), so Docker's data is lost with the pod; mount a PersistentVolume at the devpod user's home or set DIND_DATA_ROOT",
-                        d.why,
-                        where_fs(&vld.location)
-                    ));
-                    return (
-                        Storage::Leave,
-                        format!("DATA_ROOT {dp} is on the same filesystem as {vp}: moving it gains nothing"),
-                    );
-                }
-                if vld.has_data {
-                    p.warnings
-                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
-                    return (
-                        Storage::DataRoot,
-                        format!("{vp} already holds data and dind-init never hides it, so dockerd gets data-root {dp}"),
-                    );
-                }
-                if cap {
-                    return (Storage::Bind, self.bind_reason());
-                }
-                if can_symlink {
-                    return (
-                        Storage::Symlink,
-                        format!("no CAP_SYS_ADMIN to bind-mount, so {vp} becomes a symlink to {dp} (on {})", where_fs(&d.location)),
-                    );
-                }
-                (
-                    Storage::DataRoot,
-                    format!("no CAP_SYS_ADMIN to bind-mount and {vp} cannot be replaced by a symlink, so dockerd gets data-root {dp}"),
-                )
-            }
-            Strategy::Bind => {
-                if !cap {
-                    let (s, how) = if can_symlink {
-                        (Storage::Symlink, format!("a symlink {vp} -> {dp}"))
-                    } else {
-                        (Storage::DataRoot, format!("data-root {dp}"))
-                    };
-                    p.warnings.push(format!(
-                        "DIND_STRATEGY=bind needs CAP_SYS_ADMIN, which this container lacks; using {how} instead"
-                    ));
-                    return (
-                        s,
-                        "DIND_STRATEGY=bind is impossible without CAP_SYS_ADMIN".into(),
-                    );
-                }
-                if vld.has_data {
-                    p.warnings.push(format!(
-                        "DIND_STRATEGY=bind hides what {vp} holds (it is not deleted: unmount {vp} to see it again); {}",
-                        migration_command(&vld.path, &d.path)
-                    ));
-                }
-                (
-                    Storage::Bind,
-                    format!("DIND_STRATEGY=bind; {}", self.bind_reason()),
-                )
-            }
-            Strategy::Symlink => {
-                if can_symlink {
-                    return (
-                        Storage::Symlink,
-                        format!("DIND_STRATEGY=symlink: {vp} becomes a symlink to {dp}"),
-                    );
-                }
-                let why = if own_mount {
-                    format!("{vp} is a mount point")
-                } else if vld.has_data {
-                    format!("{vp} holds data, which dind-init never replaces")
-                } else {
-                    format!(
-                        "{} is not writable",
-                        vld.path.parent().unwrap_or(Path::new("/")).display()
-                    )
-                };
-                p.warnings.push(format!(
-                    "DIND_STRATEGY=symlink is impossible ({why}); dockerd gets data-root {dp} instead"
-                ));
-                if vld.has_data {
-                    p.warnings
-                        .push(migration_warning(&vld.path, &d.path, &vld_fs));
-                }
-                (
-                    Storage::DataRoot,
-                    format!("{why}, so dockerd gets data-root {dp}"),
-                )
-            }
-            Strategy::DataRoot | Strategy::Off => (
-                Storage::DataRoot,
-                format!("DIND_STRATEGY=data-root: dockerd gets data-root {dp}"),
-            ),
-        }
-    }
-
-    fn bind_reason(&self) -> String {
-        let f = self.facts;
-        let (d, vld) = (&f.data_root, &f.var_lib_docker);
-        let why_not_here = match &vld.location.trial {
-            Trial::Failed { .. } => trial_words(&vld.location.trial),
-            _ => "it does not outlive the pod".to_string(),
-        };
-        format!(
-            "{} is on {}: {why_not_here}; DATA_ROOT {} ({}) is on {}: {}",
-            vld.path.display(),
-            where_fs(&vld.location),
-            d.path.display(),
-            d.why,
-            where_fs(&d.location),
-            trial_words(&d.location.trial)
-        )
-    }
-}
-
-fn migration_command(vld: &Path, d: &Path) -> String {
-    format!(
-        "to move it, stop dockerd and run `mv {}/* {}/`",
-        vld.display(),
-        d.display()
-    )
-}
-
-fn migration_warning(vld: &Path, d: &Path, fs: &str) -> String {
-    format!(
-        "{} already holds Docker data on {fs}; dind-init leaves it in place (nothing is deleted) and uses {} — {}, then restart the pod",
-        vld.display(),
-        d.display(),
-        migration_command(vld, d)
-    )
-}
-
-/// The driver for a data root nobody pinned a driver for: the one holding the user's
-/// images (most layers, then the most recently used) when it `works` here, else `best`.
-/// Every other driver's data is named in a warning with the way back to it.
-fn by_data(
-    drivers_here: &[DriverData],
-    store: bool,
-    best: Driver,
-    works: impl Fn(Driver) -> bool,
-    data_home: &Path,
-    fallback_why: &dyn Fn(Driver) -> String,
-    warnings: &mut Vec<String>,
-) -> Driver {
-    let mut data: Vec<&DriverData> = drivers_here
-        .iter()
-        .filter(|x| x.snapshotter == store && x.layers > 0)
-        .collect();
-    data.sort_by_key(|x| std::cmp::Reverse((x.layers, x.newest)));
-    let dh = data_home.display();
-    let chosen = match data.first() {
-        None => {
-            if !best.needs_overlay() {
-                warnings.push(format!(
-                    "storage driver {}: {}; {}. Put DATA_ROOT on a PersistentVolume formatted ext4 or xfs to get {}",
-                    best.name(),
-                    fallback_why(best),
-                    best.cost(),
-                    if store { "overlayfs" } else { "overlay2" }
-                ));
-            }
-            return best;
-        }
-        Some(x) if works(x.driver) => {
-            if x.driver != best {
-                warnings.push(format!(
-                    "{dh} holds {} layers made with {}; keeping {} because switching to {} would hide every image and container (they stay on disk). To switch: save what you need (docker save), stop the pod, move {dh} aside (mv {dh} {dh}.old) and start again",
-                    x.layers,
-                    x.driver.name(),
-                    x.driver.name(),
-                    best.name(),
-                ));
-            }
-            x.driver
-        }
-        Some(x) => {
-            warnings.push(format!(
-                "{dh} holds {} layers made with {}, which cannot work here ({}); dockerd uses {} and those images stay on disk in {} but are not visible",
-                x.layers,
-                x.driver.name(),
-                fallback_why(x.driver),
-                best.name(),
-                x.path.display()
-            ));
-            best
-        }
-    };
-    for x in data.iter().filter(|x| x.driver != chosen) {
-        warnings.push(format!(
-            "{dh} also holds {} layers made with {}, which storage driver {} does not show; they stay on disk in {}. To use them again: `docker save` what you need, then start with DIND_STORAGE_DRIVER={} and `docker load` it there (or the other way round)",
-            x.layers,
-            x.driver.name(),
-            chosen.name(),
-            x.path.display(),
-            x.driver.name()
-        ));
-    }
-    chosen
-}
-
-/// Where dind-init's own settings (storage driver, data root) go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum OwnPlace {
-    /// As the merge put them (the user's own values, or none of dind-init's).
-    AsIs,
-    /// These keys went on dockerd's command line: the user's daemon.json never holds them.
-    Flags(Vec<&'static str>),
-    /// In a merged copy dockerd reads with --config-file (over the user's own value
-    /// of this key); the user's file stays as it is.
-    Copy(&'static str),
-}
-
-/// dind-init's own settings that must never land in the user's daemon.json, with
-/// dockerd's flag for each and the older key that means the same.
-const OWN_KEYS: &[(&str, &str, Option<&str>)] = &[
-    ("storage-driver", "--storage-driver", None),
-    ("data-root", "--data-root", Some("graph")),
-];
-
-/// Keep dind-init's storage driver (its own choice, or DOCKER_DRIVER's) and its
-/// data root out of the user's daemon.json: written there, the next start would
-/// read them back as the user's own pin or data-root and never change them again.
-/// With no such key in the user's file they go on dockerd's command line; over the
-/// user's own value, dockerd gets a merged copy.
-fn own_off_users_file(user: &UserSettings, merged: &mut Merged) -> Result<OwnPlace> {
-    let mut flags = Vec::new();
-    for &(key, flag, alias) in OWN_KEYS {
-        let Some((value, origin)) = merged.effective.get(key) else {
-            continue;
-        };
-        if !matches!(origin, Origin::Plan | Origin::DockerDriverEnv) {
-            continue;
-        }
-        let theirs = user
-            .json
-            .get(key)
-            .or_else(|| alias.and_then(|a| user.json.get(a)));
-        match theirs {
-            Some(theirs) if theirs == value => continue,
-            Some(_) => return Ok(OwnPlace::Copy(key)),
-            None => {}
-        }
-        if let Some(text) = value.as_str() {
-            flags.push((key, format!("{flag}={text}")));
-        }
-    }
-    if flags.is_empty() {
-        return Ok(OwnPlace::AsIs);
-    }
-    if let Some((path, text)) = merged.daemon_json.take() {
-        let bad = |e: serde_json::Error| crate::error::Error::DaemonConfig {
-            path: path.clone(),
-            line: 0,
-            msg: format!("cannot re-read the merged settings: {e}"),
-            hint: "report this as a dind-init bug with your daemon.json".into(),
-        };
-        let mut json: serde_json::Map<String, Value> = serde_json::from_str(&text).map_err(bad)?;
-        for (key, _) in &flags {
-            json.remove(*key);
-        }
-        if json != user.json {
-            let mut text = serde_json::to_string_pretty(&json).map_err(bad)?;
-            text.push('\n');
-            merged.daemon_json = Some((path, text));
-        }
-    }
-    merged.args.extend(flags.iter().map(|(_, f)| f.clone()));
-    Ok(OwnPlace::Flags(flags.into_iter().map(|(k, _)| k).collect()))
-}
-
-/// The driver the user pinned: DIND_STORAGE_DRIVER, else the effective storage-driver
-/// (daemon.json, DOCKER_OPTS, DOCKER_DRIVER, DIND_DOCKERD_ARGS).
-struct Pinned {
-    name: String,
-    origin: String,
-    dind: bool,
-}
-
-fn pinned(cfg: &Config, user: &UserSettings) -> Option<Pinned> {
-    if let Some(d) = cfg.storage_driver {
-        return Some(Pinned {
-            name: d.name().into(),
-            origin: "DIND_STORAGE_DRIVER".into(),
-            dind: true,
-        });
-    }
-    if let Some((Value::String(s), o)) = user.effective.get("storage-driver") {
-        if !s.is_empty() {
-            return Some(Pinned {
-                name: s.clone(),
-                origin: o.to_string(),
-                dind: false,
-            });
-        }
-    }
-    cfg.docker_driver_env
-        .as_deref()
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| Pinned {
-            name: s.trim().to_string(),
-            origin: "the DOCKER_DRIVER variable".into(),
-            dind: false,
-        })
-}
-
-/// The group DIND_USER joins, which must be the one dockerd gives the socket to.
-/// The user's own `group` (daemon.json, DOCKER_OPTS, DIND_DOCKERD_ARGS) is their
-/// word and wins over DIND_DOCKER_GROUP; the note says which it is and why.
-fn socket_group(cfg: &Config, merged: &Merged, notes: &mut Vec<String>) -> Option<String> {
-    cfg.user.as_ref()?;
-    let (value, origin) = merged.effective.get("group")?;
-    let group = value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_string);
-    notes.push(match origin {
-        settings::Origin::Plan => format!(
-            "DIND_USER joins group {group} (DIND_DOCKER_GROUP), which dockerd gives the socket to"
-        ),
-        theirs => format!(
-            "DIND_USER joins group {group}, which dockerd gives the socket to as {theirs} says (it wins over DIND_DOCKER_GROUP={})",
-            cfg.docker_group
-        ),
-    });
-    Some(group)
-}
-
-/// Docker's `bip` and `default-address-pools`: clear of every route and address of
-/// the pod (issue 12 part 3); the decision's line goes in the notes, a clash in the warnings.
-fn address_pools(
-    facts: &Facts,
-    cfg: &Config,
-    user: &UserSettings,
-    p: &mut Plan,
-) -> netpool::Decision {
-    let theirs = netpool::UserNets::from_settings(|k| user.effective.get(k).map(|(v, _)| v));
-    let d = netpool::decide(&cfg.address_pools, &facts.pod_nets, &theirs);
-    p.notes.push(format!("address pools: {}", d.why));
-    p.notes
-        .extend(d.ipv6.iter().map(|v6| format!("address pools: {v6}")));
-    p.warnings.extend(d.warning.clone());
-    d
-}
-
+/// The plan as a sequence of named decisions, each made once, in its own module.
 fn plan_with(
     facts: &Facts,
     cfg: &Config,
@@ -854,683 +376,45 @@ fn plan_with(
 ) -> Result<Plan> {
     let mut p = Plan::empty();
     let ctx = Ctx { facts, cfg, user };
-    let d = &facts.data_root;
-    let vld = &facts.var_lib_docker;
     p.steps.extend(own_home(facts));
-
-    // Where Docker's data goes.
-    let (storage, storage_why) = ctx.storage(&mut p);
-    let user_root = user
-        .effective
-        .get("data-root")
-        .and_then(|(v, _)| v.as_str())
-        .map(PathBuf::from);
-    let (docker_root, data_home, target, drivers_here): (
-        PathBuf,
-        PathBuf,
-        &Location,
-        &[DriverData],
-    ) = match storage {
-        Storage::Bind | Storage::Symlink | Storage::Already => {
-            (vld.path.clone(), d.path.clone(), &d.location, &d.drivers)
-        }
-        Storage::DataRoot | Storage::UserDataRoot => {
-            (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
-        }
-        Storage::Off if d.from == DataRootFrom::DaemonConfig => {
-            (d.path.clone(), d.path.clone(), &d.location, &d.drivers)
-        }
-        Storage::Leave | Storage::Off => {
-            let r = user_root.clone().unwrap_or_else(|| vld.path.clone());
-            (r.clone(), r, &vld.location, &vld.drivers)
-        }
-    };
-    if d.from == DataRootFrom::Volume
-        && matches!(
-            storage,
-            Storage::Bind | Storage::Symlink | Storage::DataRoot
-        )
-    {
-        p.warnings.push(format!(
-            "DATA_ROOT is {}: {}; set DIND_DATA_ROOT to choose another place",
-            d.path.display(),
-            d.why
-        ));
-    }
-    if storage != Storage::Off {
-        let mode = 0o710;
-        let action = match d.owner.filter(|o| data_home == d.path && !o.is(0, 0, mode)) {
-            Some(was) => Action::SecureDir {
-                path: data_home.clone(),
-                mode,
-                was,
-            },
-            None => Action::CreateDir {
-                path: data_home.clone(),
-                mode,
-            },
-        };
-        p.push(
-            action,
-            format!(
-                "Docker's data lives here, on {}; root-owned 0710 like dockerd's own data root",
-                where_fs(target)
-            ),
-        );
-        p.push(
-            Action::Lock {
-                path: data_home.join(".dind-init.lock"),
-            },
-            "held while dockerd runs: two pods sharing this volume must never run two daemons on one data directory",
-        );
-        if data_home == d.path {
-            let on_disk = !probe::is_volatile_fs(&target.fs_type());
-            crate::reserve::plan_into(&mut p, &data_home, d.reserve, on_disk);
-        }
-    }
-    match storage {
-        Storage::Bind => p.push(
-            Action::BindMount {
-                src: d.path.clone(),
-                dst: vld.path.clone(),
-            },
-            storage_why,
-        ),
-        Storage::Symlink => p.push(
-            Action::Symlink {
-                target: d.path.clone(),
-                link: vld.path.clone(),
-            },
-            storage_why,
-        ),
-        _ => p.notes.push(storage_why),
-    }
-
-    // Image store and containerd.
+    let layout = ctx.layout(&mut p);
     let pin = pinned(cfg, user);
-    p.pinned_by = pin.as_ref().map(|pn| pn.origin.clone());
-    let graph_data = drivers_here.iter().any(|x| !x.snapshotter && x.layers > 0);
-    let version = facts.dockerd.version.as_ref().ok().copied();
-    let store = probe::containerd_store_on(
-        version,
-        &user.effective,
-        pin.as_ref().map(|x| x.name.as_str()),
-        graph_data,
-    );
-    if store {
-        p.notes.push(match probe::snapshotter_feature(&user.effective) {
-            Some(_) => "the containerd image store is on (features.containerd-snapshotter): storage drivers are containerd snapshotters".into(),
-            None => format!(
-                "the containerd image store is on (the default of Docker {}): storage drivers are containerd snapshotters",
-                version.map(|v| v.to_string()).unwrap_or_default()
-            ),
-        });
-    }
-    let exec_root = facts.daemon.exec_root.clone();
-    let system_sock = facts.containerd_socket.clone();
-    let vlc_trial = facts.var_lib_containerd.as_ref().map(|l| &l.trial);
-    let vlc_fs = facts
-        .var_lib_containerd
-        .as_ref()
-        .map(|l| l.fs_type())
-        .unwrap_or_default();
-    let containerd = match (cfg.containerd, user.effective.get("containerd")) {
-        (ContainerdMode::Managed, _) => {
-            p.notes.push(
-                "DIND_CONTAINERD=managed: dockerd starts and supervises its own containerd".into(),
-            );
-            ContainerdUse::Managed
-        }
-        (_, Some((Value::String(addr), o))) => {
-            p.notes.push(format!(
-                "containerd is set to {addr} by {o}: dockerd uses that one as it is"
-            ));
-            ContainerdUse::External {
-                socket: PathBuf::from(addr.trim_start_matches("unix://")),
-            }
-        }
-        (ContainerdMode::Auto, _) if facts.containerd_serving => {
-            let vlc_ok = vlc_trial.map(|t| {
-                let (tried, guess) = overlay_works(t, &vlc_fs);
-                tried.unwrap_or(guess)
-            });
-            if store && vlc_ok != Some(true) {
-                p.warnings.push(format!(
-                    "a containerd already serves at {} but its root {SYSTEM_CONTAINERD_ROOT} is on {vlc_fs}: {}; with the containerd image store every docker run would fail there, so dind-init starts its own containerd with its root in {}",
-                    system_sock.display(),
-                    vlc_trial.map(trial_words).unwrap_or_else(|| "nothing was probed".into()),
-                    docker_root.join("containerd/daemon").display()
-                ));
-                ContainerdUse::Separate {
-                    socket: exec_root.join("containerd/containerd.sock"),
-                }
-            } else {
-                p.notes.push(format!(
-                    "a containerd already serves at {}: dockerd uses it, none is started twice",
-                    system_sock.display()
-                ));
-                ContainerdUse::External {
-                    socket: system_sock.clone(),
-                }
-            }
-        }
-        (ContainerdMode::Auto, _) if facts.containerd_bin.is_none() => {
-            p.notes.push(
-                "containerd is not on PATH: dockerd manages its own (DIND_CONTAINERD=auto)".into(),
-            );
-            ContainerdUse::Managed
-        }
-        (ContainerdMode::Auto | ContainerdMode::Separate, _) => ContainerdUse::Separate {
-            socket: exec_root.join("containerd/containerd.sock"),
-        },
-    };
-
-    // Storage driver: the trial where the layers will really be mounted decides.
-    let snap_loc: &Location = match (&containerd, &facts.var_lib_containerd) {
-        (ContainerdUse::External { .. }, Some(l)) if store => l,
-        _ => target,
-    };
-    let (tried, guess) = overlay_works(&snap_loc.trial, &snap_loc.fs_type());
-    let overlay_ok = tried.unwrap_or(guess);
-    if tried.is_none() {
-        p.notes.push(format!(
-            "{}; overlay support on {} is guessed from its filesystem ({})",
-            trial_words(&snap_loc.trial),
-            snap_loc.path.display(),
-            snap_loc.fs_type()
-        ));
-    }
-    let fuse = facts.fuse_usable();
-    let best = if overlay_ok {
-        if store {
-            Driver::Overlayfs
-        } else {
-            Driver::Overlay2
-        }
-    } else if fuse && !store {
-        Driver::FuseOverlayfs
-    } else if store {
-        Driver::Native
-    } else {
-        Driver::Vfs
-    };
-    let where_layers = format!("{} ({})", snap_loc.path.display(), where_fs(snap_loc));
-    let fallback_why = |chosen: Driver| -> String {
-        let mut s = format!("on {where_layers}: {}", trial_words(&snap_loc.trial));
-        if chosen == Driver::Native && fuse {
-            s.push_str("; fuse-overlayfs is not used with the containerd image store");
-        } else if !chosen.needs_overlay() && chosen != Driver::FuseOverlayfs {
-            match (&facts.dev_fuse, &facts.fuse_overlayfs) {
-                (Err(e), _) => s.push_str(&format!("; fuse-overlayfs is impossible ({e})")),
-                (Ok(()), None) => s.push_str("; fuse-overlayfs is not installed"),
-                _ => {}
-            }
-        }
-        s
-    };
-    let mut force = false;
-    let mut want_driver = true;
-    let driver: Option<Driver> = match &pin {
-        Some(pn) => match Driver::from_name(&pn.name) {
-            Some(dr) => {
-                let dr = dr.for_store(store);
-                let broken = (dr.needs_overlay() && tried == Some(false))
-                    || (dr == Driver::FuseOverlayfs && !fuse);
-                if broken {
-                    force = true;
-                    // The pin is not what runs: the driver is dind-init's choice now.
-                    p.pinned_by = None;
-                    let why = if dr.needs_overlay() {
-                        format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
-                    } else {
-                        format!(
-                            "fuse-overlayfs cannot run here ({})",
-                            match (&facts.dev_fuse, &facts.fuse_overlayfs) {
-                                (Err(e), _) => e.clone(),
-                                _ => "fuse-overlayfs is not installed".into(),
-                            }
-                        )
-                    };
-                    let cost = best.cost();
-                    p.warnings.push(format!(
-                        "storage driver {} set by {} is overridden with {}: {why}{}",
-                        pn.name,
-                        pn.origin,
-                        best.name(),
-                        if cost.is_empty() {
-                            String::new()
-                        } else {
-                            format!("; {cost}")
-                        }
-                    ));
-                    Some(best)
-                } else {
-                    force = pn.dind;
-                    want_driver = pn.dind;
-                    p.notes.push(format!(
-                        "storage driver {} is set by {}",
-                        dr.name(),
-                        pn.origin
-                    ));
-                    let from_file = matches!(
-                        user.effective.get("storage-driver"),
-                        Some((_, Origin::DaemonJson(_)))
-                    );
-                    if from_file && !pn.dind && facts.daemon.driver_maybe_older_dind_init {
-                        p.notes.push(format!(
-                            "daemon.json.bak (daemon.json before dind-init's last change) has no storage-driver: an older dind-init may have written {} there; it is kept as your choice — remove it from daemon.json to let dind-init choose",
-                            pn.name
-                        ));
-                    }
-                    // The user's pin wins, but never silently over data it cannot show.
-                    if let Some(x) = drivers_here
-                        .iter()
-                        .filter(|x| x.snapshotter == store && x.layers > 0 && x.driver != dr)
-                        .max_by_key(|x| x.layers)
-                    {
-                        p.warnings.push(format!(
-                            "{} holds {} layers made with {}, which storage driver {} (set by {}) does not show; they stay on disk in {}. To use them again, set DIND_STORAGE_DRIVER={}",
-                            data_home.display(),
-                            x.layers,
-                            x.driver.name(),
-                            dr.name(),
-                            pn.origin,
-                            x.path.display(),
-                            x.driver.name()
-                        ));
-                    }
-                    if !dr.cost().is_empty() {
-                        p.warnings
-                            .push(format!("storage driver {}: {}", dr.name(), dr.cost()));
-                    }
-                    Some(dr)
-                }
-            }
-            None => {
-                p.notes.push(format!(
-                    "storage driver {} set by {} is passed to dockerd unchanged (dind-init does not check it)",
-                    pn.name, pn.origin
-                ));
-                None
-            }
-        },
-        None => Some(by_data(
-            drivers_here,
-            store,
-            best,
-            |x| match x {
-                Driver::Overlay2 | Driver::Overlayfs => overlay_ok,
-                Driver::FuseOverlayfs => fuse && !store,
-                Driver::Vfs | Driver::Native => true,
-            },
-            &data_home,
-            &fallback_why,
-            &mut p.warnings,
-        )),
-    };
-    if let Trial::Blocked {
-        trouble,
-        errno,
-        call,
-    } = &snap_loc.trial
-    {
-        p.warnings.push(format!(
-            "{}: the trial overlay mount on {where_layers} could not run ({call}: {errno}); storage driver {} is kept ({}): {}",
-            trouble.words(),
-            driver.map_or("(the user's)", Driver::name),
-            match drivers_here.iter().any(|x| x.layers > 0) {
-                true => "the driver the data was made with",
-                false => "guessed from the filesystem",
-            },
-            trouble.remedy()
-        ));
-    }
-
-    // Daemon settings, each in exactly one place.
-    let mut wanted: Vec<Wanted> = Vec::new();
-    let mut want = |key: &str, value: Value, reason: String, force: bool| {
-        wanted.push(Wanted {
-            key: key.into(),
-            value,
-            reason,
-            force,
-        })
-    };
-    if let Some(dr) = driver.filter(|_| want_driver) {
-        let reason = if dr.needs_overlay() {
-            format!("on {where_layers}: {}", trial_words(&snap_loc.trial))
-        } else {
-            format!("{} is what works on {where_layers}", dr.name())
-        };
-        want(
-            "storage-driver",
-            Value::String(dr.name().into()),
-            reason,
-            force,
-        );
-    }
-    if storage == Storage::DataRoot {
-        want(
-            "data-root",
-            Value::String(d.path.to_string_lossy().into_owned()),
-            "Docker's data lives on DATA_ROOT".into(),
-            d.from == DataRootFrom::Setting,
-        );
-    }
-    if let Some(m) = facts.mtu.as_ref().filter(|m| m.mtu < 1500) {
-        want(
-            "mtu",
-            Value::from(m.mtu),
-            format!(
-                "the pod's default route ({}) has MTU {}: containers with 1500 would lose large packets",
-                m.iface, m.mtu
-            ),
-            false,
-        );
-    }
-    let pools = address_pools(facts, cfg, user, &mut p);
-    for (key, value, reason) in pools.wanted() {
-        want(key, value, reason, pools.force);
-    }
-    p.pools = Some(pools);
-    if let Some(s) = &cfg.shm_size {
-        want(
-            "default-shm-size",
-            Value::String(s.clone()),
-            "DIND_SHM_SIZE".into(),
-            true,
-        );
-    }
-    if cfg.user.is_some() {
-        want(
-            "group",
-            Value::String(cfg.docker_group.clone()),
-            "DIND_USER may use the docker socket through this group".into(),
-            false,
-        );
-    }
-    let stop = cfg.stop_timeout.as_secs();
-    // After SIGTERM the command gets its share first; dockerd has the rest,
-    // less 3 s for itself and containerd.
-    let daemons = cfg.stop_timeout - crate::init::main_budget(cfg.stop_timeout, true);
-    let containers = daemons.as_secs().saturating_sub(3).max(1);
-    want(
-        "shutdown-timeout",
-        Value::from(containers),
-        format!("dockerd stops its containers within {containers} s, so the command, dockerd and containerd all stop within DIND_STOP_TIMEOUT ({stop} s)"),
-        false,
-    );
-    p.settings = wanted
-        .iter()
-        .map(|w| PlannedSetting {
-            key: w.key.clone(),
-            value: w.value.clone(),
-            reason: w.reason.clone(),
-            force: w.force,
-        })
-        .collect();
-    let mut merged = merge(user, &wanted)?;
-    p.docker_group = socket_group(cfg, &merged, &mut p.notes);
-    let place = match facts.daemon.daemon_json_read_only {
-        true => OwnPlace::Copy(""),
-        false => own_off_users_file(user, &mut merged)?,
-    };
-    if let Some((path, content)) = &merged.daemon_json {
-        let keys: Vec<&str> = wanted
-            .iter()
-            .map(|w| w.key.as_str())
-            .filter(|k| !matches!(&place, OwnPlace::Flags(f) if f.contains(k)))
-            .collect();
-        if let OwnPlace::Copy(key) = place {
-            // A ConfigMap mount, or the user's own storage-driver that cannot work here:
-            // leave the file untouched, hand dockerd a merged copy.
-            let copy = PathBuf::from(MERGED_DAEMON_JSON);
-            let why = match facts.daemon.daemon_json_read_only {
-                true => "is read-only (a ConfigMap?)".to_string(),
-                false => format!(
-                    "holds your {key} {}, which dind-init overrides here",
-                    user.json
-                        .get(key)
-                        .or_else(|| user.json.get("graph").filter(|_| key == "data-root"))
-                        .map_or(String::new(), |v| v.to_string())
-                ),
-            };
-            merged.args.retain(|a| !a.starts_with("--config-file"));
-            merged
-                .args
-                .push(format!("--config-file={}", copy.display()));
-            p.push(
-                Action::WriteFile {
-                    path: copy,
-                    content: content.clone(),
-                },
-                format!(
-                    "{} {why}: dind-init leaves it untouched and gives dockerd this merged copy with its settings ({}), each directive once",
-                    path.display(),
-                    keys.join(", ")
-                ),
-            );
-        } else {
-            p.push(
-                Action::WriteFile {
-                    path: path.clone(),
-                    content: content.clone(),
-                },
-                format!(
-                    "merge dind-init's settings ({}) into the user's daemon.json so dockerd sees each directive once",
-                    keys.join(", ")
-                ),
-            );
-        }
-    }
-    p.warnings.extend(merged.notes.iter().cloned());
+    let store = ctx.image_store(&layout, pin.as_ref(), &mut p);
+    let containerd = ctx.containerd_use(store, &layout.docker_root, &mut p);
+    let chosen = ctx.storage_driver(&layout, store, &containerd, pin.as_ref(), &mut p);
+    let wanted = ctx.wanted(&layout, chosen.setting.clone(), &mut p);
+    let merged = ctx.write_settings(&wanted, merge, &mut p)?;
     tls_steps(facts, cfg, &mut p)?;
-
-    for pf in &facts.stale_pidfiles {
-        p.push(
-            Action::RemoveStalePidfile { path: pf.clone() },
-            "its process is gone (left by an earlier start); a stale pidfile stops dockerd or makes it trust a dead containerd",
-        );
-    }
-
-    let mut dockerd_argv = vec![cfg.dockerd.clone()];
-    dockerd_argv.extend(merged.args.iter().cloned());
-    match &containerd {
-        ContainerdUse::Separate { socket } => {
-            let dir = exec_root.join("containerd");
-            let toml_path = dir.join("containerd.toml");
-            p.push(
-                Action::CreateDir {
-                    path: dir.clone(),
-                    mode: 0o700,
-                },
-                "containerd's config, state and socket live here, as with dockerd's own containerd",
-            );
-            p.push(
-                Action::WriteFile {
-                    path: toml_path.clone(),
-                    content: containerd_toml(
-                        &docker_root,
-                        &exec_root,
-                        facts.containerd_version.as_ref().ok().copied(),
-                    ),
-                },
-                "the root, state and socket dockerd's own containerd uses, so switching DIND_CONTAINERD between separate and managed loses no image, container or volume",
-            );
-            p.push(
-                Action::StartContainerd {
-                    argv: vec![
-                        "containerd".into(),
-                        "--config".into(),
-                        toml_path.to_string_lossy().into_owned(),
-                    ],
-                    socket: socket.clone(),
-                },
-                "started before dockerd and stopped after it: Docker is ready about a second sooner and stops about a second faster than with dockerd's own containerd",
-            );
-            dockerd_argv.push(format!("--containerd={}", socket.display()));
-        }
-        ContainerdUse::External { socket } if !user.effective.contains_key("containerd") => {
-            dockerd_argv.push(format!("--containerd={}", socket.display()));
-        }
-        _ => {}
-    }
-    let listen = listeners(cfg, user, &merged, &mut p);
-    dockerd_argv.extend(listen.args);
-    let socket = listen.socket.unwrap_or_else(|| merged.socket_path());
-    let driver_words = match driver {
-        Some(dr) => format!("storage driver {}", dr.name()),
-        None => "the user's storage driver".into(),
-    };
-    p.push(
-        Action::StartDockerd {
-            argv: dockerd_argv,
-            socket,
-        },
-        format!(
-            "{driver_words}, data in {}; ready when /_ping answers",
-            data_home.display()
-        ),
+    p.steps.extend(stale_pidfile_steps(facts));
+    let containerd_flag = ctx.start_containerd(&containerd, &layout.docker_root, &mut p);
+    ctx.start_dockerd(
+        &merged,
+        containerd_flag,
+        chosen.driver,
+        &layout.data_home,
+        &mut p,
     );
-    p.driver = driver;
-    p.data_root = Some(data_home);
-    p.docker_root = Some(docker_root);
+    host::steps(facts, cfg, &mut p);
+    p.driver = chosen.driver;
+    p.data_root = Some(layout.data_home);
+    p.docker_root = Some(layout.docker_root);
     p.containerd = Some(containerd);
     Ok(p)
-}
-
-/// DOCKER_TLS_CERTDIR's directories and certificate steps (docker:dind's layout),
-/// keeping what is still valid; and one line for each docker:dind variable
-/// that cannot be followed as it stands.
-fn tls_steps(facts: &Facts, cfg: &Config, p: &mut Plan) -> Result<()> {
-    p.warnings.extend(crate::tls::env_warnings(cfg));
-    let Some(certs) = &facts.tls else {
-        return Ok(());
-    };
-    let d = crate::tls::decide(certs)?;
-    let dirs_needed = !d.steps.is_empty();
-    for (path, mode) in d.dirs.into_iter().filter(|_| dirs_needed) {
-        p.push(
-            Action::CreateDir { path, mode },
-            "DOCKER_TLS_CERTDIR's layout, as docker:dind makes it",
-        );
-    }
-    if let Some(content) = d.config {
-        p.push(
-            Action::WriteFile {
-                path: certs.dir.join("ca/openssl.cnf"),
-                content,
-            },
-            "the extensions docker:dind gives its certificates, and the names the server certificate must carry",
-        );
-    }
-    for (step, reason) in d.steps {
-        p.push(Action::Tls { step }, reason);
-    }
-    p.notes.extend(d.notes);
-    p.warnings.extend(d.warnings);
-    Ok(())
-}
-
-/// dockerd's listeners for DOCKER_HOST (unix) and DOCKER_TLS_CERTDIR, unless the
-/// user set hosts or TLS options: theirs stand, and the plan says so.
-fn listeners(
-    cfg: &Config,
-    user: &UserSettings,
-    merged: &Merged,
-    p: &mut Plan,
-) -> crate::tls::Listen {
-    let hosts: Option<(Vec<String>, String)> = merged.effective.get("hosts").map(|(v, o)| {
-        let list = match v {
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(String::from)
-                .collect(),
-            Value::String(s) => vec![s.clone()],
-            _ => Vec::new(),
-        };
-        (list, o.to_string())
-    });
-    let tls_keys = ["tlsverify", "tls", "tlscacert", "tlscert", "tlskey"];
-    let user_tls = tls_keys
-        .iter()
-        .find(|k| user.json.contains_key(**k))
-        .map(|k| format!("{k} in daemon.json"))
-        .or_else(|| {
-            user.passthrough
-                .iter()
-                .find(|w| w.starts_with("--tls"))
-                .map(|w| format!("{w} in the dockerd arguments"))
-        });
-    let l = crate::tls::listen(
-        cfg,
-        hosts.as_ref().map(|(h, o)| (h.as_slice(), o.clone())),
-        user_tls,
-        &merged.socket_path(),
-    );
-    p.notes.extend(l.notes.iter().cloned());
-    p.warnings.extend(l.warnings.iter().cloned());
-    l
-}
-
-fn toml_str(p: &Path) -> String {
-    toml::Value::String(p.to_string_lossy().into_owned()).to_string()
-}
-
-/// The config format a containerd reads: version 3 from containerd 2.0 (2.x migrates a
-/// version 2 file at every start, with a warning; 1.7 refuses version 3). Version 2 when
-/// the version is unknown: every containerd dockerd ships with reads it.
-pub fn containerd_config_version(containerd: Option<probe::Version>) -> u32 {
-    match containerd {
-        Some(v) if v.major >= 2 => 3,
-        _ => 2,
-    }
-}
-
-/// The plugin `disabled_plugins` names to turn CRI (Kubernetes' API) off, as dockerd does for
-/// its own containerd. containerd 2.x keeps this ID for the CRI gRPC service and moved only
-/// CRI's settings to `io.containerd.cri.v1.images` / `io.containerd.cri.v1.runtime`; those two
-/// stay loaded because disabling them makes the pod-sandbox controllers fail with warnings.
-const CRI_PLUGIN: &str = "io.containerd.grpc.v1.cri";
-
-/// containerd's config mirroring moby's managed containerd (libcontainerd/supervisor):
-/// root `<data-root>/containerd/daemon`, state `<exec-root>/containerd/daemon`,
-/// socket `<exec-root>/containerd/containerd.sock`, CRI disabled, in the config format of
-/// the containerd that will read it.
-pub fn containerd_toml(
-    docker_root: &Path,
-    exec_root: &Path,
-    containerd: Option<probe::Version>,
-) -> String {
-    let dir = exec_root.join("containerd");
-    format!(
-        "# Written by dind-init: the same layout dockerd's own (managed) containerd uses.\n\
-         version = {}\n\
-         root = {}\n\
-         state = {}\n\
-         disabled_plugins = [\"{CRI_PLUGIN}\"]\n\
-         \n\
-         [grpc]\n  address = {}\n\
-         \n\
-         [debug]\n  address = {}\n",
-        containerd_config_version(containerd),
-        toml_str(&docker_root.join("containerd/daemon")),
-        toml_str(&dir.join("daemon")),
-        toml_str(&dir.join("containerd.sock")),
-        toml_str(&dir.join("containerd-debug.sock")),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::UserSpec;
+    use crate::config::{ContainerdMode, Strategy, UserSpec};
     use crate::probe::{
-        Account, CgroupVersion, DaemonFiles, DataRoot, Dockerd, FsKind, Mount, Mtu, Trouble,
-        VarLibDocker, Version,
+        Account, CgroupVersion, DaemonFiles, DataRoot, DataRootFrom, Dockerd, DriverData, FsKind,
+        Mount, Mtu, Trouble, VarLibDocker, Version,
     };
+    use crate::reserve;
+    use render::sh;
+    use std::path::Path;
     use std::time::Duration;
+    use storage::reserve_steps;
 
     const D: &str = "/home/coder/.docker-data";
     const VLD: &str = "/var/lib/docker";
@@ -1620,7 +504,6 @@ mod tests {
                 pidfile: "/var/run/docker.pid".into(),
                 ..DaemonFiles::default()
             },
-            containerd_store: major >= 29,
             user: Ok(Account {
                 name: "coder".into(),
                 uid: 1000,
@@ -1676,22 +559,28 @@ mod tests {
         }
     }
 
+    /// The kinds of the storage and daemon steps (the host steps have their own tests).
     fn kinds(p: &Plan) -> Vec<&'static str> {
         p.steps
             .iter()
-            .map(|s| match s.action {
-                Action::CreateDir { .. } | Action::SecureDir { .. } => "mkdir",
-                Action::Lock { .. } => "lock",
-                Action::BindMount { .. } => "bind",
-                Action::Symlink { .. } => "symlink",
-                Action::WriteFile { .. } => "write",
-                Action::RemoveStalePidfile { .. } => "rm-pidfile",
-                Action::OwnHome { .. } => "own-home",
-                Action::StartContainerd { .. } => "containerd",
-                Action::StartDockerd { .. } => "dockerd",
-                Action::Tls { .. } => "tls",
-                Action::TakeReserve { .. } => "take-reserve",
-                Action::ReleaseReserve { .. } => "release-reserve",
+            .filter_map(|s| match s.action {
+                Action::CreateDir { .. } | Action::SecureDir { .. } => Some("mkdir"),
+                Action::Lock { .. } => Some("lock"),
+                Action::BindMount { .. } => Some("bind"),
+                Action::Symlink { .. } => Some("symlink"),
+                Action::WriteFile { .. } => Some("write"),
+                Action::RemoveStalePidfile { .. } => Some("rm-pidfile"),
+                Action::OwnHome { .. } => Some("own-home"),
+                Action::StartContainerd { .. } => Some("containerd"),
+                Action::StartDockerd { .. } => Some("dockerd"),
+                Action::Tls { .. } => Some("tls"),
+                Action::TakeReserve { .. } => Some("take-reserve"),
+                Action::ReleaseReserve { .. } => Some("release-reserve"),
+                Action::JoinGroup { .. }
+                | Action::NestCgroup { .. }
+                | Action::RecordState { .. }
+                | Action::CacheVersion { .. }
+                | Action::RecordProof { .. } => None,
             })
             .collect()
     }
@@ -2995,6 +1884,24 @@ mod tests {
         assert!(p.render().starts_with("nothing to do\n"));
     }
 
+    /// Issue 13: a trial reads the same in every reason the plan gives as in
+    /// `Display for Trial` (which doctor prints too): one rendering, not two.
+    #[test]
+    fn the_plan_says_a_trial_in_its_one_rendering() {
+        let blocked = Trial::Blocked {
+            trouble: Trouble::VolumeFull,
+            errno: "ENOSPC".into(),
+            call: "mkdir /home/coder/.docker-data/.dind-init-trial".into(),
+        };
+        for trial in [Trial::Ok, einval("/home/coder"), no_cap(), blocked] {
+            let mut f = seed(20);
+            f.data_root.location.trial = trial.clone();
+            let p = plan(&f, &cfg()).unwrap();
+            let text = p.render();
+            assert!(text.contains(&trial.to_string()), "{trial}\n{text}");
+        }
+    }
+
     #[test]
     fn volume_chosen_when_the_home_is_on_overlay_is_said() {
         let mut f = seed(20);
@@ -3075,9 +1982,15 @@ mod tests {
                 "dockerd changed",
             ),
             (
+                // The plan decides the image store, and the driver goes with it.
                 "store",
-                |f, _| f.containerd_store = false,
-                "image-store changed",
+                |f, _| {
+                    f.daemon.daemon_json = Some((
+                        "/etc/docker/daemon.json".into(),
+                        "{\"features\": {\"containerd-snapshotter\": false}}\n".into(),
+                    ))
+                },
+                "driver changed since the storage proof (overlayfs → overlay2)",
             ),
             (
                 "device",
@@ -3250,5 +2163,145 @@ mod tests {
                 _ => assert!(!wanted, "{name}: {:?}", p.steps),
             }
         }
+    }
+
+    fn reserve_planned(found: reserve::Found, free: u64) -> Plan {
+        let mut p = Plan {
+            steps: Vec::new(),
+            driver: None,
+            data_root: None,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            docker_root: None,
+            containerd: None,
+            settings: Vec::new(),
+            docker_group: None,
+            pinned_by: None,
+            pools: None,
+            image_store: None,
+            smoke: None,
+        };
+        reserve_steps(
+            &mut p,
+            Path::new("/home/coder/.docker-data"),
+            reserve::Reserve {
+                found,
+                free: Some(free),
+            },
+            true,
+        );
+        p
+    }
+
+    #[test]
+    fn the_plan_says_each_action_and_why() {
+        let p = reserve_planned(
+            reserve::Found::File {
+                allocated: reserve::SIZE,
+            },
+            0,
+        );
+        assert_eq!(
+            p.steps[0].action,
+            Action::ReleaseReserve {
+                path: "/home/coder/.docker-data/.dind-init-reserve".into()
+            }
+        );
+        assert_eq!(
+            p.steps[0].reason,
+            "release dind-init's 8 MiB reserve on /home/coder/.docker-data: the volume is full (0 B free), so dockerd can start; free space, then the next start takes the reserve again"
+        );
+        assert_eq!(
+            crate::session::released(&p.steps),
+            Some(PathBuf::from("/home/coder/.docker-data"))
+        );
+        let p = reserve_planned(reserve::Found::Absent, 10 << 30);
+        assert_eq!(
+            p.steps[0].action,
+            Action::TakeReserve {
+                path: "/home/coder/.docker-data/.dind-init-reserve".into(),
+                bytes: reserve::SIZE
+            }
+        );
+        // The e2e's healthy start greps its log for these words: taking the reserve is not "full".
+        assert!(!p.steps[0].reason.contains("volume full"));
+        assert!(!p.steps[0].reason.contains(" is full"));
+        assert_eq!(crate::session::released(&p.steps), None);
+        let p = reserve_planned(reserve::Found::Absent, 0);
+        assert!(p.steps.is_empty());
+        assert!(p.warnings[0].starts_with("volume full: 0 B free on /home/coder/.docker-data"));
+        assert!(p.warnings[0].contains("free space"), "{}", p.warnings[0]);
+        let p = reserve_planned(
+            reserve::Found::File {
+                allocated: reserve::SIZE,
+            },
+            10 << 30,
+        );
+        assert!(p.steps.is_empty() && p.notes[0].contains("reserve"));
+    }
+
+    /// Docker runs on a volume found full: named whether the reserve goes now
+    /// or went at an earlier start; nothing when the volume has room.
+    #[test]
+    fn a_full_volume_is_named_once_docker_runs() {
+        let dir = Path::new("/home/coder/.docker-data");
+        let lock = Step {
+            action: Action::Lock {
+                path: dir.join(".dind-init.lock"),
+            },
+            reason: String::new(),
+        };
+        let rows = [
+            (
+                reserve::Found::File {
+                    allocated: reserve::SIZE,
+                },
+                Some(0),
+                Some("before dind-init released its 8 MiB reserve"),
+            ),
+            (
+                reserve::Found::Absent,
+                Some(64 << 10),
+                Some("released at an earlier start"),
+            ),
+            (reserve::Found::Absent, Some(10 << 30), None),
+            (
+                reserve::Found::File {
+                    allocated: reserve::SIZE,
+                },
+                Some(10 << 30),
+                None,
+            ),
+            (reserve::Found::Absent, None, None),
+        ];
+        for (found, free, want) in rows {
+            let mut p = reserve_planned(found, free.unwrap_or(0));
+            if free.is_none() {
+                p.steps.clear();
+            }
+            p.steps.insert(0, lock.clone());
+            let got = crate::session::full_error(&p.steps, dir, reserve::Reserve { found, free })
+                .map(|e| e.to_string());
+            match (want, got) {
+                (Some(w), Some(e)) => {
+                    assert!(e.starts_with("volume full: "), "{e}");
+                    assert!(e.contains(w), "{e}");
+                    assert!(e.contains("— fix: free space"), "{e}");
+                    assert!(e.contains("docker system df"), "{e}");
+                }
+                (None, None) => {}
+                (w, e) => panic!("{found:?} {free:?}: want {w:?}, got {e:?}"),
+            }
+        }
+        // Without the data root's lock the plan never looked at the reserve.
+        assert!(crate::session::full_error(
+            &[],
+            dir,
+            reserve::Reserve {
+                found: reserve::Found::Absent,
+                free: Some(0)
+            }
+        )
+        .is_none());
     }
 }
