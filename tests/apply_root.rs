@@ -8,6 +8,9 @@
 //! mount namespace that dies with the child; a guard also unmounts everything
 //! and detaches the loop device, even when an assertion fails.
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use dind_init::apply::{apply_steps, Applied};

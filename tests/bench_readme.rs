@@ -3,6 +3,9 @@
 //! --check` (a step of scripts/test) fails on a hand edit, and `--update BLOCK FILE` takes a
 //! bench's report in without touching the other block.
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -6,6 +6,9 @@
 //! The scenarios run in the e2e harness (tests/e2e/devpod.sh day1|day1-degraded, code in
 //! tests/day1/scenario.sh). The simulator itself is tested first, on shell commands.
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -7,6 +7,9 @@
 //! with its own data root, exec root, socket and pidfile under /tmp (ext4 here),
 //! and is stopped by PID in a Drop guard.
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use dind_init::dockerd::{

@@ -8,6 +8,9 @@
 //! (`CI=true`) a missing prerequisite fails instead of skipping. The scenarios share loop
 //! devices, cgroups and CPU, so they run one at a time (a mutex here, a file lock in the harness).
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use std::path::PathBuf;

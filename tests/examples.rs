@@ -4,6 +4,9 @@
 //! `dind-init status` probes), and the images must build offline and run with
 //! dind-init as PID 1.
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use dind_init::config::{Config, UserSpec, SETTINGS};

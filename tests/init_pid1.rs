@@ -11,6 +11,9 @@
 //! `INIT_UNDER_TEST=/path/to/an-init` points the process tests at another init (tini, or a
 //! deliberately broken one) to check that these tests can tell a good init from a bad one.
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use nix::sys::signal::{kill, Signal};

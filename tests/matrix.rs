@@ -2,6 +2,9 @@
 //! from docs/e2e-matrix.txt (written by scripts/test from the e2e run), and `--update` takes a
 //! run's timings in without losing the cells of other kernels and cgroup modes (a VM's).
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,6 +3,9 @@
 //! tcp://127.0.0.1:2376, without them it is refused, a restart keeps the same CA. And the
 //! clear error when openssl is missing. Needs root; in CI a missing prerequisite fails.
 
+// A test crate: a failed unwrap is a failed test (Cargo.toml's [lints.clippy] is for src/).
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -220,6 +220,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::too_many_lines)] // a table: one row per case, read as data
     fn diagnose_table_from_real_dockerd_and_containerd_lines() {
         let root = Path::new("/var/lib/docker");
         let overlay =

@@ -626,6 +626,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // a table: one row per case, read as data
     fn table() {
         let storage = ["mkdir", "lock"];
         let mut rows = Vec::new();

@@ -7,7 +7,7 @@
 //! ([`Roots`]) so tests point it at temp trees, and none of them panics: a probe
 //! that fails records its failure as a fact (`Err(String)`, [`Trial::NotTried`]).
 //!
-//! The trial mount is a probe, not a [`plan`](crate::plan) step: it mounts in a
+//! The trial mount is a probe, not a plan step: it mounts in a
 //! scratch directory it makes on the target, unmounts and removes it at once,
 //! so it changes nothing that outlives the probe (`plan` runs it too, to
 //! decide). Everything that stays changed is a plan step.
@@ -390,6 +390,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // a table: one row per case, read as data
     fn probe_on_a_temp_tree_records_every_fact() {
         let t = tempfile::tempdir().unwrap();
         let r = Roots {
