@@ -1,11 +1,33 @@
 //! dind-init: PID 1 for Kubernetes devpods that makes Docker-in-Docker work.
 //!
-//! Stages, one module each, run in this order at every pod start:
-//! [`config`] → [`probe`] → [`plan`] → [`apply`] → [`dockerd`] → [`init`];
-//! [`doctor`] explains them. Side effects go through [`sys::Syscall`] so the
-//! decisions are unit-tested without root. [`parse`] turns the text they read
-//! (mountinfo, sh files and words, passwd/group) into data; it depends on
-//! nothing but [`error`], and the stages depend on it, never the reverse.
+//! One pass at every pod start: probe → plan → apply → daemons → the user's
+//! command. Each module owns one part; imports point one way, from the top of
+//! this list down (`python3 ../shared/tools/rs-shape.py src` reports no cycle):
+//!
+//! - [`doctor`]: the `doctor`, `plan` and `status` commands: explain the same
+//!   facts and the same plan a start uses; never decide anything of their own.
+//! - [`session`]: runs a start: config → probe → plan → apply → containerd and
+//!   dockerd → smoke test (or storage proof) → the command; the only place that
+//!   sequences the stages.
+//! - [`apply`]: carries out the plan's steps through [`sys::Syscall`], every
+//!   precondition checked before the first change; decides nothing.
+//! - [`init`] (PID 1: signals, reaping, the ordered stop), [`dockerd`] and
+//!   [`ready`] (talking to running daemons: API, smoke test, logs, diagnosis),
+//!   [`state`] (the file `status` reads), [`cgroup`] (cgroup v2 nesting).
+//! - [`plan`]: every decision, once: a pure function of facts and config whose
+//!   steps are exactly what `dind-init plan` prints and `apply` does.
+//! - [`probe`]: facts about this pod; changes nothing (its trial mount is
+//!   undone at once).
+//! - [`tls`], [`proof`], [`reserve`], [`netpool`], [`user`]: small pure pieces
+//!   the probe gathers and the plan decides with (docker:dind certificates, the
+//!   storage proof, the space reserve, address pools, the devpod user).
+//! - [`config`] (dind-init's settings; owns [`config::Driver`] and the stop
+//!   budget) and [`settings`] (Docker's own: daemon.json, DOCKER_OPTS, merged
+//!   with each directive once).
+//! - [`parse`]: text → data (mountinfo, sh words and files, passwd/group,
+//!   DOCKER_HOST); [`sys`]: the seam every change goes through, with a
+//!   recording fake for tests; [`error`]: the one error type, one line naming
+//!   the fix.
 
 pub mod apply;
 pub mod cgroup;
