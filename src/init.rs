@@ -890,7 +890,7 @@ fn service_exited(services: &mut [Service], pid: Pid, code: i32, stopping: bool)
 fn restart_due(init: &mut Init, services: &mut [Service]) -> Option<Instant> {
     let now = Instant::now();
     for s in services.iter_mut() {
-        if !s.next_restart.is_some_and(|t| t <= now) {
+        if s.next_restart.is_none_or(|t| t > now) {
             continue;
         }
         s.next_restart = None;

@@ -242,7 +242,7 @@ pub fn mount_for<'a>(mounts: &'a [Mount], path: &Path) -> Option<&'a Mount> {
         if !path.starts_with(&m.mount_point) {
             continue;
         }
-        let deeper = best.map_or(true, |b| {
+        let deeper = best.is_none_or(|b| {
             m.mount_point.components().count() >= b.mount_point.components().count()
         });
         if deeper {

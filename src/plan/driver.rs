@@ -109,7 +109,7 @@ fn containerd_store_on(
     if let Some(b) = snapshotter_feature(effective) {
         return b;
     }
-    if !version.is_some_and(|v| v.major >= 29) {
+    if version.is_none_or(|v| v.major < 29) {
         return false;
     }
     !(storage_driver.is_some_and(is_graphdriver_name) || graph_data)
