@@ -222,9 +222,10 @@ mod tests {
         }
         server.join().unwrap();
         drop(silent);
-        assert_eq!(
-            probe.pending.len(),
-            1,
+        // The silent one still waits, with any opened after it that the server
+        // (one accept) never took: how many depends on the machine's load.
+        assert!(
+            !probe.pending.is_empty(),
             "the silent connection is still waiting"
         );
         std::fs::remove_dir_all(&dir).unwrap();

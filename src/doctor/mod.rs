@@ -414,16 +414,7 @@ mod tests {
         containerd: Option<Result<(u32, u32, u32), &str>>,
     ) -> Facts {
         let t = std::env::temp_dir().join(format!("dind-init-doctor-{}", std::process::id()));
-        let roots = Roots {
-            proc: t.join("proc"),
-            etc: t.join("etc"),
-            dev: t.join("dev"),
-            sys_cgroup: t.join("cgroup"),
-            sys_class_net: t.join("net"),
-            run: t.join("run"),
-            var_run: t.join("var/run"),
-            var_lib: t.join("var/lib"),
-        };
+        let roots = Roots::under(&t);
         let cfg = Config {
             dockerd: "/nonexistent/dockerd".into(),
             ..Config::default()
@@ -460,16 +451,7 @@ mod tests {
         )
         .unwrap();
         std::fs::set_permissions(&dockerd, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let roots = Roots {
-            proc: t.join("proc"),
-            etc: t.join("etc"),
-            dev: t.join("dev"),
-            sys_cgroup: t.join("cgroup"),
-            sys_class_net: t.join("net"),
-            run: t.join("run"),
-            var_run: t.join("var/run"),
-            var_lib: t.join("var/lib"),
-        };
+        let roots = Roots::under(&t);
         let dockerd = dockerd.to_string_lossy().into_owned();
         let rows = [
             (None, Driver::Overlayfs, "29.0.1 (containerd image store)"),

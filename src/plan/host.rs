@@ -119,16 +119,7 @@ mod tests {
     /// Facts probed from an empty scratch tree, then set as each row needs.
     fn facts(cgroup: CgroupVersion, user: bool) -> Facts {
         let t = std::env::temp_dir().join(format!("dind-init-host-{}", std::process::id()));
-        let roots = Roots {
-            proc: t.join("proc"),
-            etc: t.join("etc"),
-            dev: t.join("dev"),
-            sys_cgroup: t.join("cgroup"),
-            sys_class_net: t.join("net"),
-            run: t.join("run"),
-            var_run: t.join("var/run"),
-            var_lib: t.join("var/lib"),
-        };
+        let roots = Roots::under(&t);
         let cfg = Config {
             dockerd: "/nonexistent/dockerd".into(),
             ..Config::default()

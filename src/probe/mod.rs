@@ -105,6 +105,23 @@ impl Default for Roots {
     }
 }
 
+#[cfg(test)]
+impl Roots {
+    /// Every root below `dir`, as the tests' scratch trees lay them out.
+    pub(crate) fn under(dir: &Path) -> Roots {
+        Roots {
+            proc: dir.join("proc"),
+            etc: dir.join("etc"),
+            dev: dir.join("dev"),
+            sys_cgroup: dir.join("cgroup"),
+            sys_class_net: dir.join("net"),
+            run: dir.join("run"),
+            var_run: dir.join("var/run"),
+            var_lib: dir.join("var/lib"),
+        }
+    }
+}
+
 /// The devpod user, as far as the data root needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
@@ -394,14 +411,8 @@ mod tests {
     fn probe_on_a_temp_tree_records_every_fact() {
         let t = tempfile::tempdir().unwrap();
         let r = Roots {
-            proc: t.path().join("proc"),
-            etc: t.path().join("etc"),
-            dev: t.path().join("dev"),
             sys_cgroup: "/sys/fs/cgroup".into(),
-            sys_class_net: t.path().join("net"),
-            run: t.path().join("run"),
-            var_run: t.path().join("var/run"),
-            var_lib: t.path().join("var/lib"),
+            ..Roots::under(t.path())
         };
         let home = t.path().join("home/coder");
         for d in [
@@ -529,14 +540,8 @@ mod tests {
     fn a_pidfile_setting_naming_a_users_file_stops_before_anything_changes() {
         let t = tempfile::tempdir().unwrap();
         let r = Roots {
-            proc: t.path().join("proc"),
-            etc: t.path().join("etc"),
-            dev: t.path().join("dev"),
             sys_cgroup: "/sys/fs/cgroup".into(),
-            sys_class_net: t.path().join("net"),
-            run: t.path().join("run"),
-            var_run: t.path().join("var/run"),
-            var_lib: t.path().join("var/lib"),
+            ..Roots::under(t.path())
         };
         std::fs::create_dir_all(r.etc.join("docker")).unwrap();
         std::fs::create_dir_all(r.var_run.join("docker")).unwrap();
