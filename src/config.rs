@@ -261,6 +261,19 @@ enum Raw {
 }
 
 impl Config {
+    /// Starting Docker needs root (mounts, cgroups, the daemons). An image ending
+    /// with `USER coder`, or a pod with `runAsUser: 1000`, runs dind-init as the
+    /// user: say in one line what to change. A plain init needs no root.
+    pub fn root_needed(&self, euid: u32) -> Option<Error> {
+        if euid == 0 || !self.start_dockerd {
+            return None;
+        }
+        Some(Error::Docker {
+            msg: format!("dind-init runs as uid {euid}, not root, so it cannot start Docker"),
+            hint: "start it as root and let it run the session as the user: `USER root` and `ENV DIND_USER=coder` at the end of the image, or securityContext runAsUser: 0 and runAsNonRoot: false in the pod (or DIND_START_DOCKERD=false for no Docker)".into(),
+        })
+    }
+
     /// Read the real environment and the TOML file it points to.
     pub fn load() -> Result<Config> {
         let env = env_snapshot(std::env::vars_os())?;

@@ -101,7 +101,7 @@ fn run_as(cfg: &Config, argv: Vec<OsString>, sidecar: bool) -> i32 {
     };
     let mut env = client_env(cfg);
     if cfg.start_dockerd {
-        let r = match root_needed(nix::unistd::geteuid().as_raw(), cfg) {
+        let r = match cfg.root_needed(nix::unistd::geteuid().as_raw()) {
             Some(e) => Err(Failed::Broken(e)),
             None => start_docker(&mut life, cfg, &mut user),
         };
@@ -251,19 +251,6 @@ fn run_session(
             life.supervise(None, cfg, e.exit_code())
         }
     }
-}
-
-/// Starting Docker needs root (mounts, cgroups, the daemons). An image ending
-/// with `USER coder`, or a pod with `runAsUser: 1000`, runs dind-init as the
-/// user: say in one line what to change. A plain init needs no root.
-pub fn root_needed(euid: u32, cfg: &Config) -> Option<Error> {
-    if euid == 0 || !cfg.start_dockerd {
-        return None;
-    }
-    Some(Error::Docker {
-        msg: format!("dind-init runs as uid {euid}, not root, so it cannot start Docker"),
-        hint: "start it as root and let it run the session as the user: `USER root` and `ENV DIND_USER=coder` at the end of the image, or securityContext runAsUser: 0 and runAsNonRoot: false in the pod (or DIND_START_DOCKERD=false for no Docker)".into(),
-    })
 }
 
 /// Record that the pod is stopping, keeping what the state said so far

@@ -500,7 +500,7 @@ pub(super) fn pid1_check(pid1: Option<(String, u32)>, cfg: &Config) -> Option<Ch
     if name != "dind-init" {
         return None;
     }
-    let e = crate::session::root_needed(euid, cfg)?;
+    let e = cfg.root_needed(euid)?;
     Some(check(
         Verdict::Fail,
         "started as root",
