@@ -35,19 +35,8 @@ say "building the static binaries (amd64, arm64)"
         cargo build --quiet --release --locked --target aarch64-unknown-linux-musl)
 
 work=$(mktemp -d /tmp/dind-init-dockerfile-test.XXXXXX)
-dockerd_pid=
-cleanup() {
-    set +e
-    if [ -n "$dockerd_pid" ]; then
-        kill -TERM "$dockerd_pid" 2>/dev/null
-        for _ in $(seq 300); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$dockerd_pid" 2>/dev/null
-        wait "$dockerd_pid" 2>/dev/null
-    fi
-    awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r |
-        while read -r m; do umount -l "$m"; done
-    rm -rf "$work"
-}
+# shellcheck source=private-dockerd.sh
+. "$repo/examples/private-dockerd.sh"
 trap cleanup EXIT
 
 export PATH=$troot/usr/bin:$troot/usr/sbin:$PATH
@@ -55,19 +44,7 @@ export DOCKER_HOST=unix://$work/docker.sock DOCKER_CONFIG=$work/config
 mkdir -p "$DOCKER_CONFIG/cli-plugins"
 ln -s "$troot/usr/libexec/docker/cli-plugins/docker-buildx" "$DOCKER_CONFIG/cli-plugins/docker-buildx"
 say "starting a private dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,) in $work"
-# A private /run, so no other containerd is picked up; our own daemon.json.
-mount -t tmpfs -o mode=755 tmpfs /run
-echo '{}' >"$work/daemon.json"
-dockerd --config-file "$work/daemon.json" --data-root "$work/data" --exec-root "$work/exec" \
-    --pidfile "$work/dockerd.pid" -H "$DOCKER_HOST" --bridge=none --iptables=false --ip6tables=false \
-    >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-for _ in $(seq 600); do
-    docker version >/dev/null 2>&1 && break
-    kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$work/dockerd.log" >&2; fail "dockerd died"; }
-    sleep 0.1
-done
-docker version >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; fail "dockerd not ready after 60 s"; }
+start_private_dockerd
 
 say "importing the stand-in Rust image"
 r=$work/rust

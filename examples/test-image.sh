@@ -36,40 +36,14 @@ fi
 if readelf -l "$bin" | grep -q 'program interpreter'; then fail "$bin is not static"; fi
 
 work=$(mktemp -d /tmp/dind-init-image-test.XXXXXX)
-dockerd_pid=
-cleanup() {
-    set +e
-    if [ -n "$dockerd_pid" ]; then
-        kill -TERM "$dockerd_pid" 2>/dev/null
-        for _ in $(seq 300); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$dockerd_pid" 2>/dev/null
-        wait "$dockerd_pid" 2>/dev/null
-    fi
-    # Leftover mounts would make rm fail; they are only in our namespace anyway.
-    awk -v w="$work" '$5 ~ "^"w {print $5}' /proc/self/mountinfo | sort -r |
-        while read -r m; do umount -l "$m"; done
-    rm -rf "$work"
-}
+# shellcheck source=private-dockerd.sh
+. "$repo/examples/private-dockerd.sh"
 trap cleanup EXIT
 
 export DOCKER_HOST=unix://$work/docker.sock
 export DOCKER_BUILDKIT=0
 say "starting a private dockerd in $work"
-# A private /run: dockerd 20.10 would use any containerd serving on
-# /run/containerd/containerd.sock (another test's), and its own daemon.json so
-# the host's /etc/docker/daemon.json cannot change what is tested.
-mount -t tmpfs -o mode=755 tmpfs /run
-echo '{}' >"$work/daemon.json"
-dockerd --config-file "$work/daemon.json" --data-root "$work/data" --exec-root "$work/exec" \
-    --pidfile "$work/dockerd.pid" -H "$DOCKER_HOST" --bridge=none --iptables=false --ip6tables=false \
-    >"$work/dockerd.log" 2>&1 &
-dockerd_pid=$!
-for _ in $(seq 600); do
-    docker version >/dev/null 2>&1 && break
-    kill -0 "$dockerd_pid" 2>/dev/null || { tail -20 "$work/dockerd.log" >&2; fail "dockerd died"; }
-    sleep 0.1
-done
-docker version >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; fail "dockerd not ready after 60 s"; }
+start_private_dockerd
 
 say "importing a busybox base image"
 base=$work/base
