@@ -239,27 +239,22 @@ impl RecordingSyscall {
 
     /// Add a file (and its parents), not recorded.
     pub fn with_file(self, path: impl AsRef<Path>, content: impl AsRef<[u8]>) -> Self {
-        let p = normalize(path.as_ref());
-        let s = match p.parent() {
-            Some(parent) => self.with_dir(parent),
-            None => self,
-        };
-        s.fs()
-            .nodes
-            .insert(p, Node::File(content.as_ref().to_vec()));
-        s
+        self.with_node(path.as_ref(), Node::File(content.as_ref().to_vec()))
     }
 
     /// Add a symlink `link` -> `target` (and the link's parents), not recorded.
     pub fn with_symlink(self, link: impl AsRef<Path>, target: impl AsRef<Path>) -> Self {
-        let p = normalize(link.as_ref());
+        self.with_node(link.as_ref(), Node::Symlink(target.as_ref().to_path_buf()))
+    }
+
+    /// Put `node` at `path` (and its parents), not recorded.
+    fn with_node(self, path: &Path, node: Node) -> Self {
+        let p = normalize(path);
         let s = match p.parent() {
             Some(parent) => self.with_dir(parent),
             None => self,
         };
-        s.fs()
-            .nodes
-            .insert(p, Node::Symlink(target.as_ref().to_path_buf()));
+        s.fs().nodes.insert(p, node);
         s
     }
 
